@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class BudPortalConfig(AppConfig):
+    name = "budportal"
+    verbose_name = "Bud Portal"

@@ -1,0 +1,111 @@
+"""The action contract: what every pipeline step type implements.
+
+An action is a class with a ``meta`` and four methods. Sync actions finish inside ``execute``; event-driven
+actions (helm_deploy, deployment_create) return ``awaiting_event=True`` with an ``external_workflow_id`` and
+are finished later by ``on_event`` when an event with that ``workflow_id`` arrives on ``budpipelineEvents``.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+
+class ExecutionMode(str, enum.Enum):
+    SYNC = "sync"
+    EVENT_DRIVEN = "event_driven"
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    name: str
+    type: str  # string | integer | float | boolean | object | array | any
+    required: bool = False
+    default: Any = None
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class ActionMeta:
+    type: str
+    name: str
+    description: str
+    category: str = "general"
+    params: tuple[ParamSpec, ...] = ()
+    outputs: tuple[str, ...] = ()
+    execution_mode: ExecutionMode = ExecutionMode.SYNC
+    timeout_seconds: int = 300
+    idempotent: bool = True
+
+
+@dataclass
+class ActionContext:
+    """What a step sees while it runs. ``params`` are already rendered (Jinja resolved)."""
+
+    execution_id: str
+    step_id: str
+    params: dict[str, Any]
+    attempt: int = 1
+    owner_id: int | None = None
+    execution_parameters: dict[str, Any] = field(default_factory=dict)
+    step_outputs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    external_workflow_id: str | None = None
+
+
+@dataclass
+class ActionResult:
+    success: bool
+    outputs: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+    awaiting_event: bool = False
+    external_workflow_id: str | None = None
+    timeout_seconds: int | None = None
+
+
+class EventAction(str, enum.Enum):
+    COMPLETE = "complete"
+    UPDATE_PROGRESS = "update_progress"
+    IGNORE = "ignore"
+
+
+@dataclass
+class EventContext:
+    """An event routed to the step that waits for it (``workflow_id`` == the step's external_workflow_id)."""
+
+    execution_id: str
+    step_id: str
+    params: dict[str, Any]
+    event_type: str
+    event_data: dict[str, Any]
+    external_workflow_id: str
+
+
+@dataclass
+class EventResult:
+    action: EventAction
+    status: str | None = None  # "COMPLETED" or "FAILED" with COMPLETE
+    outputs: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+    progress: float | None = None
+
+
+class Action:
+    meta: ClassVar[ActionMeta]
+
+    def validate_params(self, params: dict[str, Any]) -> list[str]:
+        """Errors for params that can be checked before the run (Jinja strings are not rendered yet)."""
+        errors = []
+        for spec in self.meta.params:
+            if spec.required and spec.name not in params:
+                errors.append(f"{spec.name}: required")
+        return errors
+
+    def execute(self, ctx: ActionContext) -> ActionResult:
+        raise NotImplementedError
+
+    def on_event(self, ctx: EventContext) -> EventResult:
+        return EventResult(action=EventAction.IGNORE)
+
+    def cancel(self, ctx: ActionContext) -> None:
+        """Stop external work started by ``execute`` (e.g. cancel a cluster job). Default: nothing to stop."""

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Sets everything up on a fresh machine and runs the portal: daphne (HTTP + SSE) and a django-q2 cluster.
+#   PORT=8000  HOST=127.0.0.1  SANDBOX=1 (start the simulated sandbox cluster; 0 to skip)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/bootstrap.sh
+export PATH="$PATH:$PWD/.venv/bin"   # a helm already on PATH wins over the pinned one
+PORT="${PORT:-8000}"
+HOST="${HOST:-127.0.0.1}"
+PY=.venv/bin/python
+
+mkdir -p var
+$PY manage.py migrate --noinput
+$PY manage.py sync_templates
+$PY manage.py collectstatic --noinput -v 0
+$PY manage.py ensure_admin
+
+pids=()
+cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; }
+trap cleanup EXIT INT TERM
+
+if [ "${SANDBOX:-1}" = 1 ] && $PY manage.py help sandbox_cluster >/dev/null 2>&1; then
+  $PY manage.py sandbox_cluster &
+  pids+=($!)
+fi
+$PY manage.py qcluster &
+pids+=($!)
+echo
+echo "Bud Portal: http://$HOST:$PORT/   (API docs: http://$HOST:$PORT/api/docs)"
+echo "Log in with the admin account printed above (var/admin-password.txt). Ctrl-C stops everything."
+echo
+.venv/bin/daphne -b "$HOST" -p "$PORT" budportal.asgi:application &
+pids+=($!)
+wait -n "${pids[@]}"

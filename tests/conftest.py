@@ -1,0 +1,48 @@
+import pytest
+from django.test import Client
+
+from budportal.models import ApiToken
+
+
+@pytest.fixture
+def owner(django_user_model):
+    return django_user_model.objects.create_user("owner", "owner@example.com", "pw-owner-123")
+
+
+@pytest.fixture
+def other_user(django_user_model):
+    return django_user_model.objects.create_user("other", "other@example.com", "pw-other-123")
+
+
+@pytest.fixture
+def staff(django_user_model):
+    return django_user_model.objects.create_user("staff", "staff@example.com", "pw-staff-123", is_staff=True)
+
+
+def _token_client(user) -> Client:
+    _, raw = ApiToken.issue(user=user, name="test")
+    return Client(HTTP_AUTHORIZATION=f"Bearer {raw}")
+
+
+@pytest.fixture
+def owner_api(owner) -> Client:
+    """A JSON API client authenticated as ``owner`` with a bearer token."""
+    return _token_client(owner)
+
+
+@pytest.fixture
+def other_api(other_user) -> Client:
+    return _token_client(other_user)
+
+
+@pytest.fixture
+def staff_api(staff) -> Client:
+    return _token_client(staff)
+
+
+@pytest.fixture
+def owner_browser(owner) -> Client:
+    """A session-authenticated client, as a logged-in browser."""
+    client = Client()
+    client.force_login(owner)
+    return client

@@ -1,0 +1,16 @@
+"""Test settings: everything from the real settings, with only what tests need overridden."""
+
+import os
+import tempfile
+
+os.environ.setdefault("BUDPORTAL_DATA_DIR", tempfile.mkdtemp(prefix="budportal-test-"))
+
+from budportal.settings import *  # noqa: E402,F403
+from budportal.settings import Q_CLUSTER  # noqa: E402
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+# Tasks run inline; tests that need real workers start a qcluster process themselves.
+Q_CLUSTER = {**Q_CLUSTER, "sync": True}
+CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+if "DATABASE_URL" not in os.environ:
+    DATABASES["default"]["TEST"] = {"NAME": ":memory:"}  # noqa: F405
