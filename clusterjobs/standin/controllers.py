@@ -1,0 +1,224 @@
+"""Fake controllers: what kube-controller-manager and the kubelet would report, without running anything.
+
+Deployments get a ReplicaSet (controller owner reference, ``pod-template-hash``) and become Available; Jobs
+complete; StatefulSets and DaemonSets report ready replicas; PVCs bind; Pods run; LoadBalancer Services get an
+ingress address. Nothing becomes ready while the controllers are switched off, for a release marked failing,
+or for an object annotated ``standin.budportal.dev/never-ready: "true"``. Status timestamps reuse
+``creationTimestamp`` so that a repeated reconcile writes nothing (and wakes no watch).
+"""
+
+import hashlib
+import json
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from .discovery import resource_for_kind
+from .store import Store, owner_uids
+
+NEVER_READY = "standin.budportal.dev/never-ready"
+RELEASE_LABEL = "app.kubernetes.io/instance"
+RELEASE_ANNOTATION = "meta.helm.sh/release-name"
+KINDS = ("Deployment", "StatefulSet", "DaemonSet", "Job", "PersistentVolumeClaim", "Pod", "Service")
+
+
+def _meta(obj: dict[str, Any]) -> dict[str, Any]:
+    return obj.get("metadata") or {}
+
+
+def _condition(obj: dict[str, Any], kind: str, status: bool, reason: str, message: str = "") -> dict[str, Any]:
+    when = _meta(obj).get("creationTimestamp")
+    return {"type": kind, "status": "True" if status else "False", "reason": reason, "message": message,
+            "lastUpdateTime": when, "lastTransitionTime": when}
+
+
+def template_hash(template: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(template, sort_keys=True).encode()).hexdigest()[:10]
+
+
+class Controllers:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.enabled = True
+        self.install_delay_seconds = 0.0
+        self.failing_releases: set[str] = set()
+        self._first_seen: dict[tuple[str, int], float] = {}
+        self._waiting = False
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="kube-standin-controllers", daemon=True)
+        self._thread.start()
+
+    def join(self) -> None:
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        seen = -1
+        while not self.store.closed:
+            current = self.store.resource_version
+            if current != seen or self._waiting:
+                seen = current
+                self.reconcile()
+            self.store.wait_for_change(seen, 0.05 if self._waiting else 1.0)
+
+    def reconcile(self) -> None:
+        if not self.enabled:
+            return
+        self._waiting = False
+        handlers: dict[str, Callable[[dict[str, Any]], None]] = {
+            "Deployment": self._deployment, "StatefulSet": self._statefulset, "DaemonSet": self._daemonset,
+            "Job": self._job, "PersistentVolumeClaim": self._pvc, "Pod": self._pod, "Service": self._service,
+        }
+        for kind, handler in handlers.items():
+            for obj in self.store.list_objects(resource_for_kind(kind), "", lambda o: True)[0]:
+                handler(obj)
+
+    # ---- readiness policy --------------------------------------------------------------------------------
+
+    def _is_failing(self, obj: dict[str, Any]) -> bool:
+        meta = _meta(obj)
+        annotations, labels = meta.get("annotations") or {}, meta.get("labels") or {}
+        if annotations.get(NEVER_READY) == "true":
+            return True
+        return bool({labels.get(RELEASE_LABEL), annotations.get(RELEASE_ANNOTATION)} & self.failing_releases)
+
+    def _ready(self, obj: dict[str, Any]) -> bool:
+        """Ready unless failing; a new generation waits ``install_delay_seconds`` first."""
+        if self._is_failing(obj):
+            return False
+        key = (_meta(obj).get("uid", ""), _meta(obj).get("generation", 1))
+        first = self._first_seen.setdefault(key, time.monotonic())
+        if time.monotonic() - first < self.install_delay_seconds:
+            self._waiting = True
+            return False
+        return True
+
+    def _write(self, kind: str, obj: dict[str, Any], status: dict[str, Any]) -> None:
+        meta = _meta(obj)
+        self.store.write_status(resource_for_kind(kind), meta.get("namespace", ""), meta["name"], status)
+
+    # ---- Deployments and their ReplicaSets -----------------------------------------------------------------
+
+    def _deployment(self, dep: dict[str, Any]) -> None:
+        replicas = dep["spec"].get("replicas", 1)
+        current = self._sync_replicasets(dep, replicas)
+        ready = self._ready(dep)
+        available = replicas if ready else 0
+        self._write("ReplicaSet", current, {
+            "replicas": replicas, "fullyLabeledReplicas": replicas, "readyReplicas": available,
+            "availableReplicas": available, "observedGeneration": _meta(current).get("generation", 1)})
+        self._write("Deployment", dep, self._deployment_status(dep, current, replicas, available))
+
+    @staticmethod
+    def _deployment_status(dep: dict[str, Any], rs: dict[str, Any], replicas: int, available: int) -> dict[str, Any]:
+        done = available >= replicas
+        progress = (f'ReplicaSet "{_meta(rs)["name"]}" has successfully progressed.' if done
+                    else f'ReplicaSet "{_meta(rs)["name"]}" is progressing.')
+        status = {
+            "observedGeneration": _meta(dep).get("generation", 1), "replicas": replicas,
+            "updatedReplicas": replicas, "readyReplicas": available, "availableReplicas": available,
+            "conditions": [
+                _condition(dep, "Available", done, "MinimumReplicasAvailable" if done else "MinimumReplicasUnavailable",
+                           "Deployment has minimum availability." if done
+                           else "Deployment does not have minimum availability."),
+                _condition(dep, "Progressing", True, "NewReplicaSetAvailable" if done else "ReplicaSetUpdated",
+                           progress),
+            ],
+        }
+        if not done:
+            status["unavailableReplicas"] = replicas - available
+        return status
+
+    def _sync_replicasets(self, dep: dict[str, Any], replicas: int) -> dict[str, Any]:
+        """Create the ReplicaSet for the current template; scale the Deployment's older ones to zero."""
+        meta = _meta(dep)
+        rs_kind = resource_for_kind("ReplicaSet")
+        wanted = self._replicaset_for(dep, replicas)
+        for rs in self.store.list_objects(rs_kind, meta["namespace"], lambda o: meta["uid"] in owner_uids(o))[0]:
+            if _meta(rs)["name"] != _meta(wanted)["name"] and rs["spec"].get("replicas") != 0:
+                scaled = {**rs, "spec": {**rs["spec"], "replicas": 0}}
+                scaled = self.store.replace(rs_kind, meta["namespace"], _meta(rs)["name"], scaled)
+                self._write("ReplicaSet", scaled, {"replicas": 0, "observedGeneration": _meta(scaled)["generation"]})
+        live = self.store.find(rs_kind, meta["namespace"], _meta(wanted)["name"])
+        if live is None:
+            return self.store.create(rs_kind, meta["namespace"], wanted)
+        if live["spec"].get("replicas") != replicas:
+            return self.store.replace(rs_kind, meta["namespace"], _meta(live)["name"], {**live, "spec": wanted["spec"]})
+        return live
+
+    @staticmethod
+    def _replicaset_for(dep: dict[str, Any], replicas: int) -> dict[str, Any]:
+        meta, spec = _meta(dep), dep["spec"]
+        template = json.loads(json.dumps(spec.get("template") or {}))
+        pod_hash = template_hash(template)
+        template.setdefault("metadata", {}).setdefault("labels", {})["pod-template-hash"] = pod_hash
+        selector = json.loads(json.dumps(spec.get("selector") or {}))
+        selector.setdefault("matchLabels", {})["pod-template-hash"] = pod_hash
+        owner = {"apiVersion": "apps/v1", "kind": "Deployment", "name": meta["name"], "uid": meta["uid"],
+                 "controller": True, "blockOwnerDeletion": True}
+        return {
+            "apiVersion": "apps/v1", "kind": "ReplicaSet",
+            "metadata": {"name": f"{meta['name']}-{pod_hash}", "namespace": meta["namespace"],
+                         "labels": template["metadata"]["labels"], "ownerReferences": [owner],
+                         "annotations": {"deployment.kubernetes.io/revision": str(meta.get("generation", 1))}},
+            "spec": {"replicas": replicas, "selector": selector, "template": template},
+        }
+
+    # ---- the other workloads -----------------------------------------------------------------------------
+
+    def _statefulset(self, sts: dict[str, Any]) -> None:
+        replicas = sts["spec"].get("replicas", 1)
+        ready = replicas if self._ready(sts) else 0
+        revision = f"{_meta(sts)['name']}-{template_hash(sts['spec'].get('template') or {})}"
+        self._write("StatefulSet", sts, {
+            "observedGeneration": _meta(sts).get("generation", 1), "replicas": replicas, "readyReplicas": ready,
+            "currentReplicas": replicas, "updatedReplicas": replicas, "availableReplicas": ready,
+            "currentRevision": revision, "updateRevision": revision, "collisionCount": 0})
+
+    def _daemonset(self, ds: dict[str, Any]) -> None:
+        ready = 1 if self._ready(ds) else 0
+        status = {"observedGeneration": _meta(ds).get("generation", 1), "desiredNumberScheduled": 1,
+                  "currentNumberScheduled": 1, "updatedNumberScheduled": 1, "numberMisscheduled": 0,
+                  "numberReady": ready, "numberAvailable": ready}
+        if not ready:
+            status["numberUnavailable"] = 1
+        self._write("DaemonSet", ds, status)
+
+    def _job(self, job: dict[str, Any]) -> None:
+        started = _meta(job).get("creationTimestamp")
+        if not self._ready(job):
+            self._write("Job", job, {"startTime": started, "active": 1, "ready": 0})
+            return
+        self._write("Job", job, {
+            "startTime": started, "completionTime": started, "active": 0, "ready": 0,
+            "succeeded": job["spec"].get("completions") or 1,
+            "conditions": [_condition(job, "SuccessCriteriaMet", True, "CompletionsReached"),
+                           _condition(job, "Complete", True, "CompletionsReached")]})
+
+    def _pvc(self, pvc: dict[str, Any]) -> None:
+        if not self._ready(pvc):
+            self._write("PersistentVolumeClaim", pvc, {"phase": "Pending"})
+            return
+        spec = pvc.get("spec") or {}
+        capacity = ((spec.get("resources") or {}).get("requests") or {}).get("storage", "1Gi")
+        self._write("PersistentVolumeClaim", pvc, {"phase": "Bound", "accessModes": spec.get("accessModes", []),
+                                                   "capacity": {"storage": capacity}})
+
+    def _pod(self, pod: dict[str, Any]) -> None:
+        if not self._ready(pod):
+            self._write("Pod", pod, {"phase": "Pending"})
+            return
+        names = [c.get("name") for c in (pod.get("spec") or {}).get("containers") or []]
+        conditions = [_condition(pod, kind, True, "") for kind in ("PodScheduled", "Initialized", "ContainersReady", "Ready")]
+        self._write("Pod", pod, {
+            "phase": "Running", "conditions": conditions, "podIP": "10.244.0.10", "startTime": _meta(pod).get("creationTimestamp"),
+            "containerStatuses": [{"name": n, "ready": True, "started": True, "restartCount": 0,
+                                   "state": {"running": {"startedAt": _meta(pod).get("creationTimestamp")}}} for n in names]})
+
+    def _service(self, svc: dict[str, Any]) -> None:
+        if (svc.get("spec") or {}).get("type") == "LoadBalancer" and self._ready(svc):
+            self._write("Service", svc, {"loadBalancer": {"ingress": [{"ip": "127.0.0.1"}]}})
+

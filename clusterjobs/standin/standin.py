@@ -1,0 +1,115 @@
+"""``KubeStandIn``: the threaded server, its store and controllers, and what tests read back from it."""
+
+import os
+import threading
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .controllers import Controllers
+from .discovery import resource_for_kind
+from .selectors import label_selector as parse_label_selector
+from .server import StandInHTTPServer
+from .store import Store
+
+
+class KubeStandIn:
+    """A Kubernetes API stand-in that the real ``helm`` can install into. A contract fake: nothing runs.
+
+    >>> standin = KubeStandIn().start()
+    >>> standin.write_kubeconfig(tmp / "kubeconfig")  # then helm --kubeconfig ... install --wait
+    >>> standin.objects("Deployment", namespace="demo")
+    >>> standin.stop()
+    """
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, controllers: bool = True) -> None:
+        self.store = Store()
+        self.controllers = Controllers(self.store)
+        self.controllers.enabled = controllers
+        self.request_log: list[tuple[str, str]] = []
+        self._httpd = StandInHTTPServer((host, port), self)
+        self._thread: threading.Thread | None = None
+
+    # ---- lifecycle ---------------------------------------------------------------------------------------
+
+    def start(self) -> "KubeStandIn":
+        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.1},
+                                        name="kube-standin-http", daemon=True)
+        self._thread.start()
+        self.controllers.start()
+        return self
+
+    def stop(self) -> None:
+        self.store.close()  # ends open watches and the controller loop
+        if self._thread is not None:
+            self._httpd.shutdown()
+            self._thread.join(timeout=5)
+        self._httpd.server_close()
+        self.controllers.join()
+
+    def __enter__(self) -> "KubeStandIn":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        host, port = self._httpd.server_address[:2]
+        return f"http://{host}:{port}"
+
+    # ---- kubeconfig --------------------------------------------------------------------------------------
+
+    def kubeconfig(self, namespace: str | None = None) -> str:
+        """A kubeconfig (YAML) whose current context points at this stand-in over plain HTTP."""
+        context: dict[str, Any] = {"cluster": "kube-standin", "user": "kube-standin"}
+        if namespace:
+            context["namespace"] = namespace
+        return yaml.safe_dump({
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [{"name": "kube-standin", "cluster": {"server": self.url}}],
+            "users": [{"name": "kube-standin", "user": {"token": "kube-standin"}}],
+            "contexts": [{"name": "kube-standin", "context": context}],
+            "current-context": "kube-standin",
+            "preferences": {},
+        }, sort_keys=False)
+
+    def write_kubeconfig(self, path: str | os.PathLike[str], namespace: str | None = None) -> Path:
+        """Write the kubeconfig with mode 0600 (helm warns about group/world-readable kubeconfigs)."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(self.kubeconfig(namespace))
+        os.chmod(path, 0o600)
+        return path
+
+    # ---- reading objects back ----------------------------------------------------------------------------
+
+    def objects(self, kind: str, namespace: str | None = None, label_selector: str | None = None) -> list[dict[str, Any]]:
+        """Stored objects of a kind (``"Deployment"``, ``"deployments"``), optionally by namespace and labels."""
+        return self.store.list_objects(resource_for_kind(kind), namespace or "", parse_label_selector(label_selector))[0]
+
+    def get(self, kind: str, namespace: str | None, name: str) -> dict[str, Any] | None:
+        return self.store.find(resource_for_kind(kind), namespace or "", name)
+
+    # ---- switches ----------------------------------------------------------------------------------------
+
+    def fail_release(self, release_name: str) -> None:
+        """Objects of this Helm release never become ready, so ``helm --wait`` runs into its deadline."""
+        self.controllers.failing_releases.add(release_name)
+
+    def set_controllers(self, enabled: bool) -> None:
+        self.controllers.enabled = enabled
+
+    @property
+    def install_delay_seconds(self) -> float:
+        """How long a new Deployment (or other workload generation) takes to become ready."""
+        return self.controllers.install_delay_seconds
+
+    @install_delay_seconds.setter
+    def install_delay_seconds(self, seconds: float) -> None:
+        self.controllers.install_delay_seconds = float(seconds)
+
