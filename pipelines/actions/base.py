@@ -51,6 +51,8 @@ class ActionContext:
     execution_parameters: dict[str, Any] = field(default_factory=dict)
     step_outputs: dict[str, dict[str, Any]] = field(default_factory=dict)
     external_workflow_id: str | None = None
+    timeout_seconds: int | None = None
+    deployment_id: str | None = None
 
 
 @dataclass
@@ -100,6 +102,10 @@ class Action:
             if spec.required and spec.name not in params:
                 errors.append(f"{spec.name}: required")
         return errors
+
+    def declared_outputs(self, params: dict[str, Any]) -> set[str] | None:
+        """Output names other steps may reference as ``steps.X.outputs.<name>``; None allows any name."""
+        return set(self.meta.outputs)
 
     def execute(self, ctx: ActionContext) -> ActionResult:
         raise NotImplementedError

@@ -1,0 +1,253 @@
+"""The scheduler: which steps may run now, and what happens when a step or an execution finishes.
+
+``advance`` is called after every step transition. It enqueues each PENDING step whose dependencies are all
+COMPLETED/SKIPPED (independent steps therefore run in parallel, up to ``settings.max_parallel_steps``),
+cancels steps that can no longer run, and finishes the execution when every step is final. It locks the
+execution row, so two workers advancing the same execution cannot enqueue a step twice or overshoot the limit.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from pipelines import notify
+from pipelines.actions.base import ActionContext
+from pipelines.actions.registry import get_action
+from pipelines.models import (
+    EXECUTION_ACTIVE,
+    STEP_ACTIVE,
+    STEP_BAD,
+    STEP_DONE_OK,
+    STEP_FINISHED,
+    ExecutionStatus,
+    PipelineExecution,
+    StepExecution,
+    StepStatus,
+)
+from pipelines.params import RenderError, render
+
+logger = logging.getLogger(__name__)
+
+# A retry whose backoff is at most this long is waited for by the worker; longer ones are left to the sweep.
+INLINE_BACKOFF_SECONDS = 30.0
+
+
+def enqueue_step(step_pk: int) -> None:
+    """Queue ``run_step`` after the current transaction commits (inline in tests with ``sync: True``)."""
+    from django_q.tasks import async_task
+
+    transaction.on_commit(lambda: async_task("pipelines.tasks.run_step", step_pk, task_name=f"step-{step_pk}"))
+
+
+def start(execution: PipelineExecution) -> bool:
+    now = timezone.now()
+    timeout = execution.settings.get("timeout_seconds")
+    updated = PipelineExecution.objects.filter(pk=execution.pk, status=ExecutionStatus.PENDING).update(
+        status=ExecutionStatus.RUNNING,
+        started_at=now,
+        deadline=now + timedelta(seconds=timeout) if timeout else None,
+    )
+    if updated:
+        advance(execution.pk)
+    return bool(updated)
+
+
+def _failure_policy(execution: PipelineExecution, step_id: str) -> str:
+    steps = {s.get("id"): s for s in execution.dag.get("steps", [])}
+    return steps.get(step_id, {}).get("on_failure") or execution.settings.get("on_failure") or "fail"
+
+
+def advance(execution_id: Any) -> None:
+    with transaction.atomic():
+        execution = PipelineExecution.objects.select_for_update().filter(pk=execution_id).first()
+        if execution is None or execution.status != ExecutionStatus.RUNNING:
+            return
+        rows = list(
+            StepExecution.objects.filter(execution_id=execution_id).values(
+                "pk", "step_id", "status", "depends_on", "enqueued_at", "next_attempt_at"
+            )
+        )
+        status = {r["step_id"]: r["status"] for r in rows}
+        _cancel_unreachable(execution, rows, status)
+        _enqueue_ready(execution, rows, status)
+        if all(s in STEP_FINISHED for s in status.values()):
+            finish(execution, status)
+
+
+def _cancel_unreachable(execution: PipelineExecution, rows: list[dict], status: dict[str, str]) -> None:
+    """PENDING steps behind a failed/cancelled dependency can never run (on_failure: continue)."""
+    changed = True
+    while changed:
+        changed = False
+        for row in rows:
+            if status[row["step_id"]] != StepStatus.PENDING:
+                continue
+            bad = next((d for d in row["depends_on"] if status.get(d) in STEP_BAD), None)
+            if bad is None:
+                continue
+            error = f"not run: dependency {bad!r} is {status[bad]}"
+            if _set_step_final(row["pk"], (StepStatus.PENDING,), StepStatus.CANCELLED, error=error):
+                notify.step_event(execution, row["step_id"], "step_failed", StepStatus.CANCELLED, error=error)
+            status[row["step_id"]] = StepStatus.CANCELLED
+            changed = True
+
+
+def _enqueue_ready(execution: PipelineExecution, rows: list[dict], status: dict[str, str]) -> None:
+    now = timezone.now()
+    limit = execution.settings.get("max_parallel_steps")
+    active = sum(
+        1 for r in rows if status[r["step_id"]] in STEP_ACTIVE or (r["status"] == StepStatus.PENDING and r["enqueued_at"])
+    )
+    for row in rows:
+        if limit is not None and active >= limit:
+            return
+        if status[row["step_id"]] != StepStatus.PENDING or row["enqueued_at"] is not None:
+            continue
+        if row["next_attempt_at"] and row["next_attempt_at"] > now:
+            continue
+        if all(status.get(d) in STEP_DONE_OK for d in row["depends_on"]):
+            if StepExecution.objects.filter(pk=row["pk"], status=StepStatus.PENDING, enqueued_at=None).update(
+                enqueued_at=now
+            ):
+                enqueue_step(row["pk"])
+                active += 1
+
+
+def _set_step_final(pk: int, from_statuses: tuple, to: str, **fields: Any) -> bool:
+    now = timezone.now()
+    fields.setdefault("completed_at", now)
+    return bool(
+        StepExecution.objects.filter(pk=pk, status__in=from_statuses).update(
+            status=to, lease_expires_at=None, awaiting_event=False, **fields
+        )
+    )
+
+
+def finish(execution: PipelineExecution, status: dict[str, str]) -> None:
+    """All steps are final: COMPLETED unless a step FAILED or timed out; outputs rendered from the DAG."""
+    failed = sorted(sid for sid, st in status.items() if st in (StepStatus.FAILED, StepStatus.TIMEOUT))
+    outputs, error = _render_outputs(execution)
+    if failed:
+        final, error = ExecutionStatus.FAILED, f"step(s) failed: {', '.join(failed)}"
+    else:
+        final = ExecutionStatus.FAILED if error else ExecutionStatus.COMPLETED
+    _finish_execution(execution, final, error, outputs)
+
+
+def _render_outputs(execution: PipelineExecution) -> tuple[dict, str]:
+    spec = execution.dag.get("outputs") or {}
+    if not isinstance(spec, dict) or not spec:
+        return {}, ""
+    from pipelines.runner import render_context
+
+    try:
+        return render(spec, render_context(execution, None)), ""
+    except RenderError as exc:
+        return {}, f"outputs.{exc}"
+
+
+def _finish_execution(execution: PipelineExecution, final: str, error: str, outputs: dict | None = None) -> bool:
+    updated = PipelineExecution.objects.filter(pk=execution.pk, status__in=EXECUTION_ACTIVE).update(
+        status=final,
+        error=error,
+        outputs=outputs or {},
+        completed_at=timezone.now(),
+        **({"progress": 100.0} if final == ExecutionStatus.COMPLETED else {}),
+    )
+    if updated:
+        execution.refresh_from_db()
+        notify.execution_event(execution)
+    return bool(updated)
+
+
+def stop_execution(execution: PipelineExecution, final: str, error: str) -> bool:
+    """End an active execution as FAILED / CANCELLED / TIMEOUT and cancel every step not yet final."""
+    with transaction.atomic():
+        execution = PipelineExecution.objects.select_for_update().get(pk=execution.pk)
+        if execution.status not in EXECUTION_ACTIVE:
+            return False
+        cancelled = cancel_open_steps(execution, reason=f"execution {final.lower()}")
+        _finish_execution(execution, final, error)
+        for step in cancelled:
+            transaction.on_commit(lambda step=step: _call_action_cancel(step))
+    return True
+
+
+def cancel_open_steps(execution: PipelineExecution, reason: str) -> list[StepExecution]:
+    """CANCELLED for every PENDING/RUNNING/AWAITING_EVENT step; returns the active ones (their action cancels)."""
+    active = []
+    for step in StepExecution.objects.filter(execution=execution, status__in=(StepStatus.PENDING, *STEP_ACTIVE)):
+        if _set_step_final(step.pk, (step.status,), StepStatus.CANCELLED, error=reason):
+            notify.step_event(execution, step.step_id, "step_failed", StepStatus.CANCELLED, error=reason)
+            if step.status in STEP_ACTIVE:
+                active.append(step)
+    return active
+
+
+def _call_action_cancel(step: StepExecution) -> None:
+    action = get_action(step.action)
+    if action is None:
+        return
+    ctx = ActionContext(
+        execution_id=str(step.execution_id),
+        step_id=step.step_id,
+        params=step.params,
+        attempt=step.attempt,
+        external_workflow_id=step.external_workflow_id or None,
+    )
+    try:
+        action.cancel(ctx)
+    except Exception:  # cancel is best effort; the step is already CANCELLED
+        logger.exception("cancel of step %s (%s) failed", step.step_id, step.action)
+
+
+def step_failed(step: StepExecution, from_status: str, error: str, *, final: str = StepStatus.FAILED,
+                retry: bool = True) -> None:
+    """A step attempt failed: retry with exponential backoff, or make it final and apply ``on_failure``."""
+    with transaction.atomic():
+        if retry and final == StepStatus.FAILED and step.attempt < step.max_attempts:
+            if _schedule_retry(step, from_status, error):
+                return
+        if not _set_step_final(step.pk, (from_status,), final, error=error):
+            return
+        execution = step.execution
+        notify.step_event(execution, step.step_id, "step_failed", final, error=error)
+        if _failure_policy(execution, step.step_id) == "fail":
+            stop_execution(execution, ExecutionStatus.FAILED, f"step {step.step_id!r} {final}: {error}")
+        else:
+            advance(execution.pk)
+
+
+def _schedule_retry(step: StepExecution, from_status: str, error: str) -> bool:
+    retry = step.dag_step.get("retry") or {}
+    delay = float(retry.get("backoff_seconds", 0)) * (2 ** max(step.attempt - 1, 0))
+    now = timezone.now()
+    inline = delay <= INLINE_BACKOFF_SECONDS
+    updated = StepExecution.objects.filter(pk=step.pk, status=from_status).update(
+        status=StepStatus.PENDING,
+        error=error,
+        lease_expires_at=None,
+        awaiting_event=False,
+        next_attempt_at=now + timedelta(seconds=delay),
+        enqueued_at=now if inline else None,
+    )
+    if updated:
+        notify.step_event(step.execution, step.step_id, "step_retrying", StepStatus.PENDING, error=error)
+        if inline:
+            enqueue_step(step.pk)
+    return bool(updated)
+
+
+def step_completed(step: StepExecution, from_status: str, outputs: dict, *, final: str = StepStatus.COMPLETED) -> bool:
+    with transaction.atomic():
+        if not _set_step_final(step.pk, (from_status,), final, outputs=outputs, progress=100.0, error=""):
+            return False
+        notify.step_event(step.execution, step.step_id, "step_completed", final, outputs=outputs)
+        notify.progress_event(step.execution)
+        advance(step.execution_id)
+    return True

@@ -1,0 +1,159 @@
+"""The event bus: a durable log first (the ``Event`` table), in-process subscribers and the channel layer second.
+
+``publish`` appends an ``Event`` row in the caller's transaction. After commit the event is dispatched, in the
+publishing process, to every handler subscribed to its topic; a handler that raises is re-queued as the django-q2
+task ``pipelines.tasks.dispatch_event`` and the periodic sweep redelivers anything still undelivered, so a
+failing handler never blocks the publisher and an event is never lost. Handlers must be idempotent. Finally a
+wake-up is sent to the ``execution-<id>`` / ``deployment-<id>`` channel groups for SSE streams (best effort).
+
+This is the only module that calls ``group_send``.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from django.db import transaction
+
+from pipelines.models import Event
+
+logger = logging.getLogger(__name__)
+
+JOB_EVENTS_TOPIC = "budpipelineEvents"
+MAX_DISPATCH_FAILURES = 5
+
+Handler = Callable[[Event], None]
+
+
+@dataclass(frozen=True)
+class Subscription:
+    topic: str
+    name: str
+    handler: Handler
+
+
+_subscriptions: dict[str, dict[str, Subscription]] = {}
+
+
+def subscribe(topic: str, handler: Handler, *, name: str) -> None:
+    """Register ``handler`` for ``topic`` (call from ``AppConfig.ready()``). ``name`` identifies it in
+    ``Event.handled_by``; registering the same name again replaces the handler."""
+    _subscriptions.setdefault(topic, {})[name] = Subscription(topic=topic, name=name, handler=handler)
+
+
+def subscribers(topic: str) -> list[Subscription]:
+    return list(_subscriptions.get(topic, {}).values())
+
+
+def group_names(event: Event) -> list[str]:
+    groups = []
+    if event.execution_id:
+        groups.append(f"execution-{event.execution_id}")
+    if event.deployment_id:
+        groups.append(f"deployment-{event.deployment_id}")
+    return groups
+
+
+def publish(
+    topic: str,
+    event_type: str,
+    payload: dict,
+    *,
+    execution_id: uuid.UUID | str | None = None,
+    step_id: str | None = None,
+    deployment_id: uuid.UUID | str | None = None,
+) -> Event:
+    """Append an event in the current transaction; dispatch and wake SSE streams after commit."""
+    workflow_id = payload.get("workflow_id") if isinstance(payload, dict) else None
+    event = Event.objects.create(
+        topic=topic,
+        type=event_type,
+        payload=payload,
+        execution_id=execution_id,
+        step_id=step_id or "",
+        deployment_id=deployment_id,
+        workflow_id=str(workflow_id) if workflow_id else "",
+        delivered=not subscribers(topic),
+    )
+    transaction.on_commit(lambda: _after_commit(event))
+    return event
+
+
+def _after_commit(event: Event) -> None:
+    try:
+        dispatch(event)
+    except Exception:  # the publisher has committed; never fail it afterwards
+        logger.exception("dispatch of event %s failed", event.pk)
+    wake(event)
+
+
+def dispatch(event: Event, only: str | None = None) -> None:
+    """Run the subscribed handlers that have not handled ``event`` yet; queue a retry task for failures."""
+    done = set(event.handled_by or [])
+    failed = []
+    for sub in subscribers(event.topic):
+        if sub.name in done or (only and sub.name != only):
+            continue
+        try:
+            sub.handler(event)
+        except Exception:
+            logger.exception("event handler %s failed on event %s", sub.name, event.pk)
+            failed.append(sub.name)
+            continue
+        done.add(sub.name)
+        _mark_handled(event, sub.name)
+    for name in failed:
+        _requeue(event, name)
+
+
+def _mark_handled(event: Event, name: str) -> None:
+    with transaction.atomic():
+        row = Event.objects.select_for_update().only("handled_by").get(pk=event.pk)
+        handled = list(row.handled_by or [])
+        if name not in handled:
+            handled.append(name)
+        all_done = {s.name for s in subscribers(event.topic)} <= set(handled)
+        Event.objects.filter(pk=event.pk).update(handled_by=handled, delivered=all_done)
+    event.handled_by = handled
+
+
+def _requeue(event: Event, name: str) -> None:
+    from django.db.models import F
+    from django_q.tasks import async_task
+
+    Event.objects.filter(pk=event.pk).update(failures=F("failures") + 1)
+    event.refresh_from_db(fields=["failures"])
+    if event.failures < MAX_DISPATCH_FAILURES:
+        async_task("pipelines.tasks.dispatch_event", event.pk, name, task_name=f"dispatch-{event.pk}-{name}")
+
+
+def redeliver_pending(limit: int = 200) -> int:
+    """Sweep: dispatch events whose handlers have not all run (a crash between commit and dispatch)."""
+    events = list(Event.objects.filter(delivered=False, failures__lt=MAX_DISPATCH_FAILURES).order_by("id")[:limit])
+    for event in events:
+        if not subscribers(event.topic):
+            Event.objects.filter(pk=event.pk).update(delivered=True)
+            continue
+        dispatch(event)
+    return len(events)
+
+
+def wake(event: Event) -> None:
+    """Tell SSE streams of the event's execution/deployment to read the log now. Best effort."""
+    groups = group_names(event)
+    if not groups:
+        return
+    try:
+        from asgiref.sync import async_to_sync
+        from channels.layers import get_channel_layer
+
+        layer = get_channel_layer()
+        if layer is None:
+            return
+        for group in groups:
+            async_to_sync(layer.group_send)(group, {"type": "event.wakeup", "id": event.pk})
+    except Exception:  # the event log is the truth; streams also poll it
+        logger.debug("channel-layer wake-up for event %s failed", event.pk, exc_info=True)

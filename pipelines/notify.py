@@ -1,0 +1,65 @@
+"""What an execution tells the outside world: events on its callback topics (seed payload shapes).
+
+Without ``callback_topics`` events go to ``pipelineExecutionEvents``, so the SSE stream and ``GET /api/events``
+always see them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pipelines.events import publish
+from pipelines.models import PipelineExecution
+
+DEFAULT_TOPIC = "pipelineExecutionEvents"
+
+
+def topics(execution: PipelineExecution) -> list[str]:
+    return list(execution.callback_topics or []) or [DEFAULT_TOPIC]
+
+
+def _publish(execution: PipelineExecution, event_type: str, payload: dict[str, Any], step_id: str | None = None) -> None:
+    body = {"type": event_type, "execution_id": str(execution.pk), "step_id": step_id, **payload}
+    if execution.deployment_id:
+        body["deployment_id"] = str(execution.deployment_id)
+    for topic in topics(execution):
+        publish(topic, event_type, body, execution_id=execution.pk, step_id=step_id, deployment_id=execution.deployment_id)
+
+
+def step_event(
+    execution: PipelineExecution,
+    step_id: str,
+    event_type: str,
+    status: str,
+    *,
+    outputs: dict | None = None,
+    error: str | None = None,
+    progress: float | None = None,
+) -> None:
+    _publish(
+        execution,
+        event_type,
+        {"status": status, "outputs": outputs or {}, "error": error or None, "progress": progress},
+        step_id=step_id,
+    )
+
+
+def progress_event(execution: PipelineExecution) -> None:
+    from pipelines.progress import compute
+
+    progress = compute(execution)
+    _publish(
+        execution,
+        "workflow_progress",
+        {"status": execution.status, "progress": progress["percent"], "eta_seconds": progress["eta_seconds"],
+         "current_steps": progress["current_steps"]},
+    )
+
+
+def execution_event(execution: PipelineExecution) -> None:
+    _publish(
+        execution,
+        "execution_completed",
+        {"status": execution.status, "error": execution.error or None, "outputs": execution.outputs,
+         "progress": execution.progress},
+    )

@@ -1,0 +1,252 @@
+"""Running one step: claim it (compare-and-set PENDING → RUNNING with a lease), render its params, call the
+action, and record the result; and routing job events to the event-driven step that waits for them."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from pipelines import engine, notify
+from pipelines.actions.base import ActionContext, ActionResult, EventAction, EventContext, EventResult
+from pipelines.actions.registry import get_action
+from pipelines.events import JOB_EVENTS_TOPIC
+from pipelines.models import Event, ExecutionStatus, PipelineExecution, StepExecution, StepStatus
+from pipelines.params import RenderError, find_references, render
+
+logger = logging.getLogger(__name__)
+
+
+def parameter_values(execution: PipelineExecution) -> dict[str, Any]:
+    """DAG parameter defaults (a dict, or a list of ``{name, default}``) overridden by the submitted values."""
+    declared = execution.dag.get("parameters") or {}
+    if isinstance(declared, list):
+        declared = {p["name"]: p.get("default") for p in declared if isinstance(p, dict) and "name" in p}
+    return {**declared, **(execution.parameters or {})}
+
+
+def render_context(execution: PipelineExecution, needed: set[str] | None) -> dict[str, Any]:
+    """Jinja scope. ``needed`` limits the step rows loaded to the referenced ones (None loads all)."""
+    rows = StepExecution.objects.filter(execution=execution, status__in=(StepStatus.COMPLETED, StepStatus.SKIPPED))
+    if needed is not None:
+        rows = rows.filter(step_id__in=needed)
+    steps = {sid: {"outputs": out, "status": st} for sid, out, st in rows.values_list("step_id", "outputs", "status")}
+    parameters = parameter_values(execution)
+    return {
+        "steps": steps,
+        "parameters": parameters,
+        "params": parameters,
+        "deployment": execution.dag.get("deployment") or parameters.get("deployment") or {},
+        "execution": {"id": str(execution.pk), "name": execution.name, "deployment_id": str(execution.deployment_id or "")},
+    }
+
+
+def _claim(step: StepExecution, timeout: int) -> bool:
+    now = timezone.now()
+    return bool(
+        StepExecution.objects.filter(pk=step.pk, status=StepStatus.PENDING).update(
+            status=StepStatus.RUNNING,
+            attempt=F("attempt") + 1,
+            started_at=now,
+            completed_at=None,
+            lease_expires_at=now + timedelta(seconds=settings.PIPELINE_STEP_LEASE_SECONDS),
+            deadline=now + timedelta(seconds=timeout),
+            progress=0.0,
+        )
+    )
+
+
+def step_timeout(step: StepExecution) -> int:
+    action = get_action(step.action)
+    return int(step.dag_step.get("timeout_seconds") or (action.meta.timeout_seconds if action else 300))
+
+
+def _wait_for_backoff(step: StepExecution) -> None:
+    if step.next_attempt_at:
+        wait = (step.next_attempt_at - timezone.now()).total_seconds()
+        if wait > 0:
+            time.sleep(min(wait, engine.INLINE_BACKOFF_SECONDS))
+
+
+def run_step(step_pk: int) -> None:
+    """django-q2 task body. Safe to run twice: only the worker that wins the claim executes the action."""
+    step = StepExecution.objects.select_related("execution").filter(pk=step_pk).first()
+    if step is None or step.status != StepStatus.PENDING:
+        return
+    _wait_for_backoff(step)
+    if step.execution.status != ExecutionStatus.RUNNING:
+        engine._set_step_final(step.pk, (StepStatus.PENDING,), StepStatus.CANCELLED, error="execution not running")
+        return
+    if not _claim(step, step_timeout(step)):
+        return
+    step.refresh_from_db()
+    _run_claimed(step)
+
+
+def _condition_holds(step: StepExecution, context: dict) -> bool:
+    condition = step.dag_step.get("condition")
+    if condition is None or isinstance(condition, bool):
+        return condition is not False
+    source = condition if "{{" in condition else "{{ " + condition + " }}"
+    value = render(source, context, ("condition",))
+    if isinstance(value, str):
+        return value.strip().lower() not in ("", "false", "0", "no", "none")
+    return bool(value)
+
+
+def _run_claimed(step: StepExecution) -> None:
+    execution = step.execution
+    dag_step = step.dag_step
+    needed = {ref for ref, _ in find_references([dag_step.get("params") or {}, dag_step.get("condition") or ""])}
+    context = render_context(execution, needed)
+    try:
+        if not _condition_holds(step, context):
+            engine.step_completed(step, StepStatus.RUNNING, {}, final=StepStatus.SKIPPED)
+            return
+        params = render(dag_step.get("params") or {}, context, ("params",))
+    except RenderError as exc:
+        engine.step_failed(step, StepStatus.RUNNING, f"could not render {exc}", retry=False)
+        return
+    with transaction.atomic():
+        StepExecution.objects.filter(pk=step.pk).update(params=params)
+        notify.step_event(execution, step.step_id, "step_started", StepStatus.RUNNING)
+    step.params = params
+    result = _execute(step, context)
+    apply_result(step, result)
+
+
+def _execute(step: StepExecution, context: dict) -> ActionResult:
+    action = get_action(step.action)
+    if action is None:
+        return ActionResult(success=False, error=f"unknown action {step.action!r}")
+    ctx = ActionContext(
+        execution_id=str(step.execution_id),
+        step_id=step.step_id,
+        params=step.params,
+        attempt=step.attempt,
+        owner_id=step.execution.owner_id,
+        execution_parameters=context["parameters"],
+        step_outputs={sid: s["outputs"] for sid, s in context["steps"].items()},
+        timeout_seconds=step_timeout(step),
+        deployment_id=str(step.execution.deployment_id) if step.execution.deployment_id else None,
+    )
+    with LeaseKeeper(step.pk):
+        try:
+            return action.execute(ctx)
+        except Exception as exc:  # an action bug fails its step, never the worker
+            logger.exception("action %s of step %s raised", step.action, step.step_id)
+            return ActionResult(success=False, error=f"{type(exc).__name__}: {exc}")
+
+
+def apply_result(step: StepExecution, result: ActionResult) -> None:
+    if not result.success:
+        engine.step_failed(step, StepStatus.RUNNING, result.error or "step failed")
+    elif result.awaiting_event and result.external_workflow_id:
+        _await_event(step, result)
+    else:
+        engine.step_completed(step, StepStatus.RUNNING, result.outputs or {})
+
+
+def _await_event(step: StepExecution, result: ActionResult) -> None:
+    timeout = result.timeout_seconds or step_timeout(step)
+    workflow_id = str(result.external_workflow_id)
+    with transaction.atomic():
+        updated = StepExecution.objects.filter(pk=step.pk, status=StepStatus.RUNNING).update(
+            status=StepStatus.AWAITING_EVENT,
+            awaiting_event=True,
+            external_workflow_id=workflow_id,
+            outputs=result.outputs or {},
+            lease_expires_at=None,
+            deadline=timezone.now() + timedelta(seconds=timeout),
+        )
+        if not updated:
+            return
+        notify.step_event(step.execution, step.step_id, "step_awaiting_event", StepStatus.AWAITING_EVENT,
+                          outputs=result.outputs)
+    # The job may have finished before this step started waiting: replay what already arrived.
+    for event in Event.objects.filter(topic=JOB_EVENTS_TOPIC, workflow_id=workflow_id).order_by("id"):
+        route_job_event(event)
+
+
+def route_job_event(event: Event) -> None:
+    """Subscriber of ``budpipelineEvents``: hand the event to the step waiting on its ``workflow_id``."""
+    workflow_id = event.workflow_id or str((event.payload or {}).get("workflow_id") or "")
+    if not workflow_id:
+        return
+    waiting = StepExecution.objects.select_related("execution").filter(
+        external_workflow_id=workflow_id, status=StepStatus.AWAITING_EVENT
+    )
+    for step in waiting:
+        handle_step_event(step, event)
+
+
+def handle_step_event(step: StepExecution, event: Event) -> None:
+    action = get_action(step.action)
+    ctx = EventContext(
+        execution_id=str(step.execution_id),
+        step_id=step.step_id,
+        params=step.params,
+        event_type=event.type,
+        event_data=event.payload or {},
+        external_workflow_id=step.external_workflow_id,
+    )
+    try:
+        result = action.on_event(ctx) if action else EventResult(EventAction.COMPLETE, "FAILED", error="unknown action")
+    except Exception as exc:
+        logger.exception("on_event of step %s raised", step.step_id)
+        result = EventResult(EventAction.COMPLETE, status=StepStatus.FAILED, error=f"{type(exc).__name__}: {exc}")
+    _apply_event_result(step, result)
+
+
+def _apply_event_result(step: StepExecution, result: EventResult) -> None:
+    if result.action == EventAction.UPDATE_PROGRESS and result.progress is not None:
+        if StepExecution.objects.filter(
+            pk=step.pk, status=StepStatus.AWAITING_EVENT, progress__lt=result.progress
+        ).update(progress=result.progress):
+            notify.progress_event(step.execution)
+    elif result.action == EventAction.COMPLETE:
+        if (result.status or StepStatus.COMPLETED) == StepStatus.COMPLETED:
+            engine.step_completed(step, StepStatus.AWAITING_EVENT, {**step.outputs, **result.outputs})
+        else:
+            engine.step_failed(step, StepStatus.AWAITING_EVENT, result.error or "step failed")
+
+
+class LeaseKeeper:
+    """Renews the step's lease while a long action runs, so the sweep does not take a live step for a dead one."""
+
+    def __init__(self, step_pk: int):
+        self.step_pk = step_pk
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> LeaseKeeper:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.thread.join(timeout=5)
+
+    def _run(self) -> None:
+        lease = settings.PIPELINE_STEP_LEASE_SECONDS
+        touched = False
+        try:
+            while not self.stop.wait(max(lease / 3, 0.5)):
+                touched = True
+                StepExecution.objects.filter(pk=self.step_pk, status=StepStatus.RUNNING).update(
+                    lease_expires_at=timezone.now() + timedelta(seconds=lease)
+                )
+        except Exception:
+            logger.exception("lease renewal of step %s failed", self.step_pk)
+        finally:
+            if touched:
+                connection.close()
+
+

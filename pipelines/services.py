@@ -1,0 +1,128 @@
+"""Writes of the pipelines app: submit, cancel, retry executions; notifications."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from budportal.errors import ConflictError, ServiceValidationError
+from pipelines import engine, progress
+from pipelines.models import (
+    EXECUTION_ACTIVE,
+    STEP_DONE_OK,
+    ExecutionStatus,
+    Notification,
+    NotificationLevel,
+    PipelineExecution,
+    StepExecution,
+    StepStatus,
+)
+from pipelines.validation import validate_dag
+
+
+def _max_attempts(step: dict) -> int:
+    retry = step.get("retry") or {}
+    return int(retry.get("max_attempts", 1))
+
+
+def execution_submit(
+    *, dag: dict, owner, parameters: dict | None = None, deployment_id: uuid.UUID | str | None = None
+) -> PipelineExecution:
+    """Validate ``dag`` (ServiceValidationError with the path of each problem), store it and start it.
+
+    Ready steps are queued after the caller's transaction commits.
+    """
+    errors = validate_dag(dag)
+    if parameters is not None and not isinstance(parameters, dict):
+        errors.append({"loc": ["parameters"], "msg": "must be an object"})
+    if errors:
+        raise ServiceValidationError(errors)
+    with transaction.atomic():
+        execution = PipelineExecution.objects.create(
+            name=str(dag.get("name") or "")[:200],
+            dag=dag,
+            parameters=parameters or {},
+            callback_topics=list(dag.get("callback_topics") or []),
+            owner=owner,
+            deployment_id=deployment_id,
+        )
+        StepExecution.objects.bulk_create(
+            [
+                StepExecution(
+                    execution=execution,
+                    step_id=step["id"],
+                    action=step["action"],
+                    position=i,
+                    depends_on=list(step.get("depends_on") or []),
+                    max_attempts=_max_attempts(step),
+                )
+                for i, step in enumerate(dag["steps"])
+            ],
+            batch_size=500,
+        )
+        engine.start(execution)
+    execution.refresh_from_db()
+    return execution
+
+
+def execution_cancel(*, execution_id: uuid.UUID | str) -> PipelineExecution:
+    """Cancel: pending steps CANCELLED, running/awaiting ones CANCELLED with their action's ``cancel``."""
+    execution = PipelineExecution.objects.get(pk=execution_id)
+    if execution.status not in EXECUTION_ACTIVE:
+        raise ConflictError(f"execution is {execution.status}; only a pending or running one can be cancelled")
+    if not engine.stop_execution(execution, ExecutionStatus.CANCELLED, "cancelled by user"):
+        execution.refresh_from_db()
+        raise ConflictError(f"execution is {execution.status}; only a pending or running one can be cancelled")
+    execution.refresh_from_db()
+    return execution
+
+
+RETRYABLE = (ExecutionStatus.FAILED, ExecutionStatus.CANCELLED, ExecutionStatus.TIMEOUT)
+
+
+def execution_retry(*, execution_id: uuid.UUID | str) -> PipelineExecution:
+    """Resume a finished, unsuccessful execution: COMPLETED/SKIPPED steps are kept, every other step starts
+    again from PENDING, and the execution is RUNNING again."""
+    with transaction.atomic():
+        execution = PipelineExecution.objects.select_for_update().get(pk=execution_id)
+        timeout = execution.settings.get("timeout_seconds")
+        now = timezone.now()
+        updated = PipelineExecution.objects.filter(pk=execution.pk, status__in=RETRYABLE).update(
+            status=ExecutionStatus.RUNNING,
+            error="",
+            completed_at=None,
+            started_at=now,
+            deadline=now + timedelta(seconds=timeout) if timeout else None,
+        )
+        if not updated:
+            raise ConflictError(f"execution is {execution.status}; only a failed, cancelled or timed-out one can be retried")
+        StepExecution.objects.filter(execution=execution).exclude(status__in=STEP_DONE_OK).update(
+            status=StepStatus.PENDING, attempt=0, error="", outputs={}, params={}, awaiting_event=False,
+            external_workflow_id="", progress=0.0, enqueued_at=None, next_attempt_at=None,
+            lease_expires_at=None, deadline=None, started_at=None, completed_at=None,
+        )
+        engine.advance(execution.pk)
+    execution.refresh_from_db()
+    return execution
+
+
+def execution_progress(*, execution: PipelineExecution, with_steps: bool = True) -> dict[str, Any]:
+    """``{percent, eta_seconds, current_steps, steps: [...]}``; percent never goes backwards."""
+    return progress.compute(execution, with_steps=with_steps)
+
+
+def notification_create(*, user, message: str, level: str = NotificationLevel.INFO, link: str | None = None,
+                        title: str = "") -> Notification:
+    if level not in NotificationLevel.values:
+        raise ServiceValidationError.at(["level"], f"must be one of {', '.join(NotificationLevel.values)}")
+    return Notification.objects.create(user=user, message=message, level=level, link=link or "", title=title[:200])
+
+
+def notification_mark_read(*, notification: Notification) -> Notification:
+    Notification.objects.filter(pk=notification.pk, read_at=None).update(read_at=timezone.now())
+    notification.refresh_from_db()
+    return notification

@@ -1,0 +1,19 @@
+"""django-q2 entry points: load by id, call the engine, nothing else."""
+
+from pipelines import runner, sweep as sweep_module
+from pipelines.events import dispatch
+from pipelines.models import Event
+
+
+def run_step(step_pk: int) -> None:
+    runner.run_step(step_pk)
+
+
+def dispatch_event(event_pk: int, handler_name: str | None = None) -> None:
+    event = Event.objects.filter(pk=event_pk).first()
+    if event is not None:
+        dispatch(event, only=handler_name)
+
+
+def sweep() -> dict:
+    return sweep_module.sweep()
