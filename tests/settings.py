@@ -14,3 +14,5 @@ Q_CLUSTER = {**Q_CLUSTER, "sync": True}
 CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 if "DATABASE_URL" not in os.environ:
     DATABASES["default"]["TEST"] = {"NAME": ":memory:"}  # noqa: F405
+# Tests start with no templates; tests that need the catalog run sync_templates themselves.
+USECASE_CATALOG_AUTOLOAD = False

@@ -1,0 +1,95 @@
+"""Loading the template catalog (``usecases/catalog/templates/*.yaml``) into system templates."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from django.conf import settings
+from django.db import connections, transaction
+
+from budportal.errors import ServiceValidationError, dotted
+from usecases.models import UseCaseTemplate
+from usecases.template_schema import load_yaml
+from usecases.template_validation import ValidatedTemplate, validate_template
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class SyncReport:
+    created: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    errors: dict[str, list[str]] = field(default_factory=dict)  # file name → problems
+
+    def summary(self) -> str:
+        return (
+            f"{len(self.created)} created, {len(self.updated)} updated, "
+            f"{len(self.unchanged)} unchanged, {len(self.errors)} refused"
+        )
+
+
+def templates_dir() -> Path:
+    return Path(settings.USECASE_CATALOG_DIR) / "templates"
+
+
+def template_sync_catalog(*, directory: Path | None = None, charts_dir: Path | None = None) -> SyncReport:
+    """Create or update a system template for every valid catalog file; idempotent.
+
+    A file that fails validation is reported and skipped, never aborting the others. Custom templates are
+    never touched, even when a catalog file has the same name.
+    """
+    report = SyncReport()
+    for path in sorted((directory or templates_dir()).glob("*.yaml")):
+        try:
+            validated = _load_file(path, charts_dir=charts_dir)
+            outcome = _upsert(validated)
+        except ServiceValidationError as exc:
+            report.errors[path.name] = [f"{dotted(e['loc']) or '(document)'}: {e['msg']}" for e in exc.errors]
+            continue
+        getattr(report, outcome).append(validated.name)
+    if report.errors:
+        logger.warning("template catalog: %s: %s", report.summary(), report.errors)
+    return report
+
+
+def _load_file(path: Path, *, charts_dir: Path | None) -> ValidatedTemplate:
+    validated = validate_template(load_yaml(path.read_bytes()), system=True, charts_dir=charts_dir)
+    if validated.name != path.stem:
+        raise ServiceValidationError.at(["name"], f"must match the file name '{path.stem}'")
+    return validated
+
+
+def _upsert(validated: ValidatedTemplate) -> str:
+    fields = validated.model_fields()
+    with transaction.atomic():
+        existing = UseCaseTemplate.objects.select_for_update().filter(name=validated.name).first()
+        if existing is None:
+            template = UseCaseTemplate(source=UseCaseTemplate.Source.SYSTEM, visibility="public")
+            template.apply_document(fields)
+            template.save()
+            return "created"
+        if not existing.is_system:
+            raise ServiceValidationError.at(["name"], "a custom template has this name; it is left untouched")
+        if all(getattr(existing, key) == fields[key] for key in UseCaseTemplate.DOCUMENT_FIELDS):
+            return "unchanged"
+        existing.apply_document(fields)
+        existing.save()
+        return "updated"
+
+
+def autoload_catalog(using: str = "default", **kwargs: object) -> None:
+    """post_migrate: load the catalog on first run (no system templates yet). Cheap when already loaded.
+
+    Off when ``USECASE_CATALOG_AUTOLOAD`` is False (the test settings), so tests start from an empty table.
+    """
+    if not getattr(settings, "USECASE_CATALOG_AUTOLOAD", True) or using != "default":
+        return
+    if UseCaseTemplate._meta.db_table not in connections[using].introspection.table_names():
+        return  # migrated backwards past the table
+    if UseCaseTemplate.objects.filter(source=UseCaseTemplate.Source.SYSTEM).exists():
+        return
+    report = template_sync_catalog()
+    logger.info("template catalog loaded: %s", report.summary())
