@@ -1,3 +1,75 @@
+"""Clusters and jobs over HTTP: validate, call one service or selector, return a schema."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.http import HttpRequest
 from ninja import Router
+from ninja.responses import Status
+
+from clusterjobs import selectors, services
+from clusterjobs.schemas import ClusterHealthOut, ClusterIn, ClusterOut, JobIn, JobOut
 
 router = Router(tags=["clusters"])
+
+
+@router.get("/clusters", response=list[ClusterOut], summary="List clusters")
+def cluster_list(request: HttpRequest):
+    return selectors.cluster_list(user=request.auth)
+
+
+@router.post("/clusters", response={201: ClusterOut}, summary="Register a cluster (kubeconfig is write-only)")
+def cluster_create(request: HttpRequest, payload: ClusterIn):
+    cluster = services.cluster_create(owner=request.auth, name=payload.name, kubeconfig=payload.kubeconfig,
+                                      ingress_url=payload.ingress_url)
+    return Status(201, cluster)
+
+
+@router.get("/clusters/{cluster_id}", response=ClusterOut, summary="Get a cluster")
+def cluster_detail(request: HttpRequest, cluster_id: uuid.UUID):
+    return selectors.cluster_get(user=request.auth, cluster_id=cluster_id)
+
+
+@router.delete("/clusters/{cluster_id}", response={204: None}, summary="Delete a cluster")
+def cluster_delete(request: HttpRequest, cluster_id: uuid.UUID):
+    services.cluster_delete(cluster=selectors.cluster_get(user=request.auth, cluster_id=cluster_id))
+    return Status(204, None)
+
+
+@router.get("/clusters/{cluster_id}/health", response=ClusterHealthOut, summary="Is the API server healthy?")
+def cluster_health(request: HttpRequest, cluster_id: uuid.UUID):
+    return services.cluster_health(cluster=selectors.cluster_get(user=request.auth, cluster_id=cluster_id))
+
+
+@router.get("/jobs", response=list[JobOut], tags=["jobs"], summary="List jobs (filter by source_id)")
+def job_list(request: HttpRequest, source_id: str | None = None, cluster_id: uuid.UUID | None = None):
+    return selectors.job_list(user=request.auth, source_id=source_id, cluster_id=cluster_id)[:500]
+
+
+@router.post("/jobs", response={201: JobOut}, tags=["jobs"], summary="Create a job (PENDING)")
+def job_create(request: HttpRequest, payload: JobIn):
+    cluster = selectors.cluster_get(user=request.auth, cluster_id=payload.cluster_id)
+    job = services.job_create(
+        owner=request.auth, cluster=cluster, job_type=payload.job_type, config=payload.config,
+        source=payload.source, source_id=payload.source_id, name=payload.name,
+        timeout_seconds=payload.timeout_seconds,
+    )
+    return Status(201, job)
+
+
+@router.get("/jobs/{job_id}", response=JobOut, tags=["jobs"], summary="Get a job")
+def job_detail(request: HttpRequest, job_id: uuid.UUID):
+    return selectors.job_get(user=request.auth, job_id=job_id)
+
+
+@router.post("/jobs/{job_id}/execute", response={202: JobOut}, tags=["jobs"], summary="Queue a PENDING job")
+def job_execute(request: HttpRequest, job_id: uuid.UUID):
+    job = selectors.job_get(user=request.auth, job_id=job_id)
+    return Status(202, services.job_execute(job_id=job.pk))
+
+
+@router.post("/jobs/{job_id}/cancel", response=JobOut, tags=["jobs"], summary="Cancel a job")
+def job_cancel(request: HttpRequest, job_id: uuid.UUID):
+    job = selectors.job_get(user=request.auth, job_id=job_id)
+    return services.job_cancel(job_id=job.pk)

@@ -1,0 +1,32 @@
+"""Action ``cluster_health``: fail the step unless the cluster's API server is healthy."""
+
+from __future__ import annotations
+
+from clusterjobs import services
+from clusterjobs.actions.common import ActionInputError, cluster_for
+from pipelines.actions.base import Action, ActionContext, ActionMeta, ActionResult, ExecutionMode, ParamSpec
+
+
+class ClusterHealthAction(Action):
+    meta = ActionMeta(
+        type="cluster_health",
+        name="Check cluster health",
+        description="Checks that the cluster's API server answers /version and /readyz; fails when it does not.",
+        category="Cluster",
+        params=(ParamSpec("cluster_id", "string", required=True, description="Target cluster"),),
+        outputs=("healthy", "server_version", "latency_ms"),
+        execution_mode=ExecutionMode.SYNC,
+        timeout_seconds=60,
+    )
+
+    def execute(self, ctx: ActionContext) -> ActionResult:
+        try:
+            cluster, _ = cluster_for(ctx)
+        except ActionInputError as exc:
+            return ActionResult(success=False, error=str(exc))
+        health = services.cluster_health(cluster=cluster)
+        outputs = {key: health[key] for key in self.meta.outputs}
+        if not health["healthy"]:
+            return ActionResult(success=False, outputs=outputs,
+                                error=f"cluster {cluster.name!r} is not healthy: {health['error']}")
+        return ActionResult(success=True, outputs=outputs)

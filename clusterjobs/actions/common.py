@@ -1,0 +1,119 @@
+"""What the cluster actions share: finding the cluster and owner, starting a job, reading its event."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django.contrib.auth import get_user_model
+
+from budportal.errors import ConflictError, ServiceValidationError
+from clusterjobs import services, validators
+from clusterjobs.models import Cluster, Job
+from pipelines.actions.base import ActionContext, ActionResult, EventAction, EventContext, EventResult
+
+
+class ActionInputError(Exception):
+    """The step's params cannot be acted on; the message is shown as the step's error."""
+
+
+def is_template(value: Any) -> bool:
+    """A Jinja string that is rendered only when the step runs; it cannot be checked before."""
+    return isinstance(value, str) and "{{" in value
+
+
+def cluster_for(ctx: ActionContext) -> tuple[Cluster, Any]:
+    """The step's cluster and the user the job runs as (the execution's owner, else the cluster's)."""
+    cluster_id = ctx.params.get("cluster_id")
+    try:
+        cluster = Cluster.objects.select_related("owner").get(pk=uuid.UUID(str(cluster_id)))
+    except (Cluster.DoesNotExist, ValueError, TypeError):
+        raise ActionInputError(f"cluster {cluster_id!r} not found") from None
+    if ctx.owner_id is None:
+        return cluster, cluster.owner
+    owner = get_user_model().objects.get(pk=ctx.owner_id)
+    if cluster.owner_id != owner.pk and not owner.is_staff:
+        raise ActionInputError(f"cluster {cluster_id!r} not found")
+    return cluster, owner
+
+
+def default_namespace(ctx: ActionContext) -> str:
+    source = ctx.params.get("deployment_id") or getattr(ctx, "deployment_id", None) or ctx.execution_id
+    return validators.deployment_namespace(source)
+
+
+def start_job(ctx: ActionContext, *, job_type: str, config: dict[str, Any], name: str,
+              timeout_seconds: int | None = None) -> ActionResult:
+    """Create and queue the job; the step then waits for its ``job_completed`` / ``job_failed`` event."""
+    try:
+        cluster, owner = cluster_for(ctx)
+        job = services.job_create(owner=owner, cluster=cluster, job_type=job_type, config=config,
+                                  source="budpipeline", source_id=ctx.execution_id, name=name,
+                                  timeout_seconds=timeout_seconds)
+        services.job_execute(job_id=job.pk)
+    except (ActionInputError, ServiceValidationError) as exc:
+        return ActionResult(success=False, error=str(exc))
+    return ActionResult(
+        success=True, awaiting_event=True, external_workflow_id=str(job.pk), timeout_seconds=job.timeout_seconds,
+        outputs={"job_id": str(job.pk), "status": "deploying", "namespace": job.config.get("namespace"),
+                 "release_name": job.config.get("release_name", "")},
+    )
+
+
+def job_event_result(ctx: EventContext, outputs_from_result) -> EventResult:
+    """The seed's ``on_event``: COMPLETED → outputs; FAILED (or cancelled / timed out) → the job's error."""
+    event_type = ctx.event_type or ctx.event_data.get("type", "")
+    payload = ctx.event_data.get("payload") or {}
+    content = payload.get("content") or {}
+    status = content.get("status", payload.get("status", ""))
+    if event_type == "job_completed" and status == "COMPLETED":
+        outputs = {"job_id": ctx.external_workflow_id, **outputs_from_result(content.get("result") or {})}
+        return EventResult(action=EventAction.COMPLETE, status="COMPLETED", outputs=outputs)
+    if event_type == "job_failed" or status in ("FAILED", "TIMEOUT", "CANCELLED"):
+        error = payload.get("error") or f"cluster job {status.lower() or 'failed'}"
+        return EventResult(action=EventAction.COMPLETE, status="FAILED", error=error,
+                           outputs={"job_id": ctx.external_workflow_id, "status": "failed"})
+    return EventResult(action=EventAction.IGNORE)
+
+
+def deploy_outputs(result: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "namespace": result.get("namespace", ""),
+        "release_name": result.get("release_name", ""),
+        "endpoint_url": result.get("endpoint_url") or "",
+        "services": result.get("services", []),
+        "status": "running",
+    }
+
+
+def cancel_job(ctx: ActionContext) -> None:
+    """Cancel the step's job; one that already finished or never existed is left alone."""
+    if not ctx.external_workflow_id:
+        return
+    try:
+        services.job_cancel(job_id=ctx.external_workflow_id)
+    except (ConflictError, Job.DoesNotExist, ValueError):
+        pass
+
+
+def validate_deploy_params(params: dict[str, Any]) -> list[str]:
+    """Checks that can run before the step does (Jinja strings are skipped until rendered)."""
+    errors = []
+    for key in ("release_name", "namespace"):
+        value = params.get(key)
+        if value and not is_template(value):
+            try:
+                label = validators.dns_label(value)
+            except ValueError:
+                label = ""
+            if not validators.is_dns_label(label):
+                errors.append(f"{key}: {value!r} is not a valid Kubernetes name")
+            elif key == "namespace" and not validators.is_deployment_namespace(label):
+                errors.append(f"namespace: {value!r} is not a deployment namespace (uc-<8 hex>)")
+    values = params.get("values")
+    if values is not None and not is_template(values):
+        if not isinstance(values, dict):
+            errors.append("values: must be a mapping")
+        else:
+            errors += [e["msg"] for e in validators.find_blocked_values(values, loc=("values",))]
+    return errors

@@ -1,0 +1,66 @@
+"""Admin for clusters and jobs. The kubeconfig is write-only: it can be replaced, never displayed."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin
+
+from budportal.errors import ServiceValidationError
+from clusterjobs.kubeconfig import parse_kubeconfig
+from clusterjobs.models import Cluster, Job
+
+
+class ClusterAdminForm(forms.ModelForm):
+    # Never bound to the stored value, so the change page cannot render it.
+    new_kubeconfig = forms.CharField(
+        label="Kubeconfig", required=False, strip=False,
+        widget=forms.Textarea(attrs={"rows": 8, "autocomplete": "off", "spellcheck": "false"}),
+        help_text="Paste a kubeconfig to set or replace it. It is stored encrypted and never shown again; "
+                  "leave empty to keep the current one.",
+    )
+    kubeconfig_file = forms.FileField(label="…or upload a kubeconfig file", required=False)
+
+    class Meta:
+        model = Cluster
+        fields = ["name", "owner", "ingress_url", "is_sandbox"]
+
+    def _submitted_kubeconfig(self) -> str:
+        upload = self.cleaned_data.get("kubeconfig_file")
+        if upload:
+            return upload.read(512 * 1024 + 1).decode("utf-8", errors="replace")
+        return self.cleaned_data.get("new_kubeconfig") or ""
+
+    def clean(self):
+        cleaned = super().clean()
+        text = self._submitted_kubeconfig()
+        if not text and not self.instance.kubeconfig_encrypted:
+            raise forms.ValidationError("A kubeconfig is required for a new cluster.")
+        if text:
+            try:
+                parsed = parse_kubeconfig(text)
+            except ServiceValidationError as exc:
+                raise forms.ValidationError(exc.errors[0]["msg"]) from None
+            self.instance.kubeconfig = text
+            self.instance.server_url = parsed.server
+        return cleaned
+
+
+@admin.register(Cluster)
+class ClusterAdmin(admin.ModelAdmin):
+    form = ClusterAdminForm
+    list_display = ["name", "owner", "server_url", "is_sandbox", "created_at"]
+    list_filter = ["is_sandbox"]
+    search_fields = ["name", "server_url", "owner__username"]
+    readonly_fields = ["server_url", "created_at"]
+    fields = ["name", "owner", "ingress_url", "is_sandbox", "server_url", "new_kubeconfig", "kubeconfig_file",
+              "created_at"]
+
+
+@admin.register(Job)
+class JobAdmin(admin.ModelAdmin):
+    list_display = ["name", "job_type", "status", "cluster", "owner", "created_at", "completed_at"]
+    list_filter = ["status", "job_type"]
+    search_fields = ["id", "name", "source_id"]
+    readonly_fields = ["id", "job_type", "source", "source_id", "cluster", "owner", "config", "status", "result",
+                       "error", "timeout_seconds", "created_at", "started_at", "completed_at", "deadline"]
+    fields = readonly_fields + ["name"]

@@ -1,0 +1,1 @@
+"""The Helm runner (pyhelm3 + the real ``helm`` binary), rendered-manifest checks and endpoint discovery."""

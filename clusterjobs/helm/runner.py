@@ -1,0 +1,195 @@
+"""Run Helm through pyhelm3 and the real ``helm`` binary.
+
+One ``HelmRunner`` per job: it writes the cluster's kubeconfig to a 0600 temporary file for the duration of
+the call and removes it afterwards. Install = ``upgrade --install --atomic --wait --timeout`` (idempotent, so a
+retried task is harmless), after the chart rendered with the same values (``helm template``) has passed the
+manifest checks. pyhelm3's ``disable_validation`` is never used: 0.5.8 passes the flag character by character.
+
+Chart references:
+- ``charts/<name>``: the chart bundled in ``settings.CHARTS_DIR/<name>``;
+- ``oci://host/path/<chart>``: pulled from the OCI registry, ``chart_version`` as ``--version``;
+- ``https://host/path/<chart>``: the chart ``<chart>`` in the classic Helm repository at
+  ``https://host/path`` (the URL whose ``index.yaml`` lists it), i.e. ``--repo https://host/path <chart>``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import tempfile
+import threading
+from collections.abc import Callable, Coroutine, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from django.conf import settings
+from pyhelm3 import Client, errors
+from pyhelm3.command import SafeLoader
+from pyhelm3.models import Chart
+
+from clusterjobs import validators
+from clusterjobs.helm.endpoints import discover_services, primary_endpoint
+from clusterjobs.helm.manifests import check_manifests
+from clusterjobs.kubeconfig import secret_fragments
+from clusterjobs.redact import redact
+
+CANCEL_POLL_SECONDS = 0.5
+ANOTHER_OPERATION = "another operation (install/upgrade/rollback) is in progress"
+
+
+class HelmError(Exception):
+    """Helm failed; the message is Helm's own text with secrets redacted."""
+
+
+class ManifestRejected(HelmError):
+    """The rendered manifests ask for something the portal refuses (privileged pods, host namespaces...)."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__("rendered manifests refused: " + "; ".join(problems))
+
+
+class HelmCancelled(HelmError):
+    """The job was cancelled while Helm ran; the Helm process was terminated."""
+
+
+@dataclass(frozen=True)
+class ChartSource:
+    ref: str
+    version: str | None = None
+
+
+@contextlib.contextmanager
+def kubeconfig_file(text: str) -> Iterator[Path]:
+    """The kubeconfig as a 0600 file that exists only inside the ``with`` block."""
+    fd, name = tempfile.mkstemp(prefix="budportal-kubeconfig-", suffix=".yaml")
+    try:
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+        yield Path(name)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(name)
+
+
+def split_https_ref(ref: str) -> tuple[str, str]:
+    """``https://charts.example.com/path/<chart>`` → (``https://charts.example.com/path``, ``<chart>``)."""
+    repo, _, chart = ref.rstrip("/").rpartition("/")
+    return repo, chart
+
+
+def run_cancellable(coro: Coroutine[Any, Any, Any], should_cancel: Callable[[], bool] | None) -> Any:
+    """Run ``coro`` to completion; if ``should_cancel()`` turns true meanwhile, cancel it (pyhelm3 then
+    terminates the helm process) and raise ``HelmCancelled``. ``should_cancel`` runs in this thread, so it
+    may use the Django database; the event loop runs in a helper thread."""
+    if should_cancel is None:
+        return asyncio.run(coro)
+    loop = asyncio.new_event_loop()
+    task = loop.create_task(coro)
+    thread = threading.Thread(target=_drive, args=(loop, task), daemon=True)
+    thread.start()
+    cancelled = False
+    while thread.is_alive():
+        thread.join(CANCEL_POLL_SECONDS)
+        if thread.is_alive() and not cancelled and should_cancel():
+            cancelled = True
+            loop.call_soon_threadsafe(task.cancel)
+    loop.close()
+    if cancelled and task.cancelled():
+        raise HelmCancelled("cancelled while Helm was running; the helm process was stopped")
+    return task.result()
+
+
+def _drive(loop: asyncio.AbstractEventLoop, task: asyncio.Task) -> None:
+    with contextlib.suppress(BaseException):  # the outcome is read from the task by the caller
+        loop.run_until_complete(task)
+
+
+class HelmRunner:
+    def __init__(self, *, kubeconfig: str, executable: str | None = None):
+        self._kubeconfig = kubeconfig
+        self._executable = executable or settings.HELM_BINARY
+        self._secrets = secret_fragments(kubeconfig)
+
+    @contextlib.contextmanager
+    def _client(self) -> Iterator[Client]:
+        with kubeconfig_file(self._kubeconfig) as path:
+            yield Client(executable=self._executable, kubeconfig=path,
+                         default_timeout=f"{settings.HELM_DEFAULT_TIMEOUT_SECONDS}s")
+
+    def _error(self, exc: BaseException) -> HelmError:
+        text = str(exc).strip() or exc.__class__.__name__
+        return HelmError(redact(text, self._secrets).removeprefix("Error: "))
+
+    def _run(self, make: Callable[[Client], Coroutine[Any, Any, Any]],
+             should_cancel: Callable[[], bool] | None = None) -> Any:
+        try:
+            with self._client() as client:
+                return run_cancellable(make(client), should_cancel)
+        except HelmError:
+            raise
+        except (errors.Error, AssertionError, OSError, ValueError) as exc:
+            raise self._error(exc) from None
+
+    # --- public ------------------------------------------------------------------------------------
+    def render(self, *, chart: ChartSource, release_name: str, namespace: str,
+               values: dict[str, Any]) -> list[dict[str, Any]]:
+        """``helm template``: the objects the release would create."""
+        async def go(client: Client) -> list[dict[str, Any]]:
+            resolved = await self._resolve(client, chart)
+            return list(await client.template_resources(resolved, release_name, values, namespace=namespace))
+        return self._run(go)
+
+    def deploy(self, *, chart: ChartSource, release_name: str, namespace: str, values: dict[str, Any],
+               timeout_seconds: int, should_cancel: Callable[[], bool] | None = None) -> dict[str, Any]:
+        """Render and check, then ``upgrade --install``; returns the job result (release, revision, endpoints)."""
+        async def go(client: Client) -> dict[str, Any]:
+            resolved = await self._resolve(client, chart)
+            rendered = await client.template_resources(resolved, release_name, values, namespace=namespace)
+            problems = check_manifests(rendered)
+            if problems:
+                raise ManifestRejected(problems)
+            revision = await self._install(client, resolved, release_name, namespace, values, timeout_seconds)
+            services = discover_services(await revision.resources(), namespace)
+            return {"namespace": namespace, "release_name": release_name, "revision": revision.revision,
+                    "status": revision.status.value, "chart": chart.ref, "services": services,
+                    "endpoint_url": primary_endpoint(services)}
+        return self._run(go, should_cancel)
+
+    def uninstall(self, *, release_name: str, namespace: str, timeout_seconds: int) -> None:
+        """``helm uninstall --wait``; a release that is already gone is not an error."""
+        async def go(client: Client) -> None:
+            await client.uninstall_release(release_name, namespace=namespace, wait=True,
+                                           timeout=f"{timeout_seconds}s")
+        self._run(go)
+
+    # --- internals ---------------------------------------------------------------------------------
+    async def _resolve(self, client: Client, chart: ChartSource) -> Chart:
+        if chart.ref.startswith("charts/"):
+            path = validators.bundled_chart_dir(chart.ref)
+            if path is None:
+                raise HelmError(f"bundled chart {chart.ref!r} does not exist in the charts directory")
+            # Reading Chart.yaml directly saves a `helm show chart` process per job.
+            metadata = yaml.load((path / "Chart.yaml").read_text(), Loader=SafeLoader)
+            return Chart(client._command, ref=path, metadata=metadata)
+        if chart.ref.startswith("https://"):
+            repo, name = split_https_ref(chart.ref)
+            return await client.get_chart(name, repo=repo, version=chart.version)
+        return await client.get_chart(chart.ref, version=chart.version)
+
+    async def _install(self, client: Client, chart: Chart, release_name: str, namespace: str,
+                       values: dict[str, Any], timeout_seconds: int):
+        kwargs = dict(namespace=namespace, create_namespace=True, atomic=True, wait=True,
+                      timeout=f"{timeout_seconds}s")
+        try:
+            return await client.install_or_upgrade_release(release_name, chart, values, **kwargs)
+        except errors.Error as exc:
+            if ANOTHER_OPERATION not in str(exc):
+                raise
+        # A previous run was killed mid-operation: roll back / clear the pending release, then retry once.
+        await client.get_proceedable_revision(release_name, namespace=namespace, timeout=kwargs["timeout"])
+        return await client.install_or_upgrade_release(release_name, chart, values, **kwargs)

@@ -1,0 +1,121 @@
+"""Clusters (with their kubeconfig encrypted at rest) and the jobs that run Helm against them."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from clusterjobs import crypto
+
+
+class Cluster(models.Model):
+    """A Kubernetes cluster the portal deploys to.
+
+    The kubeconfig is stored only encrypted (``kubeconfig_encrypted``); ``kubeconfig`` decrypts on access.
+    Nothing that renders a cluster (``str``, ``repr``, schemas, admin) ever includes it.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="clusters")
+    name = models.CharField(max_length=100)
+    kubeconfig_encrypted = models.BinaryField(editable=False)
+    server_url = models.CharField(max_length=500, blank=True, help_text="The API server (not secret).")
+    ingress_url = models.CharField(max_length=500, blank=True)
+    is_sandbox = models.BooleanField(
+        default=False, help_text="The simulated sandbox cluster: Helm talks to it, but nothing runs."
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["owner", "name"], name="cluster_unique_name_per_owner")]
+
+    def __str__(self) -> str:
+        return f"{self.name}{' (sandbox)' if self.is_sandbox else ''}"
+
+    def __repr__(self) -> str:
+        return f"<Cluster {self.pk} {self.name!r}>"
+
+    @property
+    def kubeconfig(self) -> str:
+        return crypto.decrypt(bytes(self.kubeconfig_encrypted))
+
+    @kubeconfig.setter
+    def kubeconfig(self, text: str) -> None:
+        self.kubeconfig_encrypted = crypto.encrypt(text)
+
+
+class JobType(models.TextChoices):
+    MODEL_DEPLOYMENT = "model_deployment"
+    VECTOR_DB_DEPLOYMENT = "vector_db_deployment"
+    MEMORY_STORE_DEPLOYMENT = "memory_store_deployment"
+    HELM_DEPLOY = "helm_deploy"
+    HELM_UNINSTALL = "helm_uninstall"
+    USECASE_COMPONENT = "usecase_component"
+    CUSTOM_JOB = "custom_job"
+    FINE_TUNING = "fine_tuning"
+    BATCH_INFERENCE = "batch_inference"
+    BENCHMARK = "benchmark"
+    DATA_PIPELINE = "data_pipeline"
+
+
+# Seconds a job may run before it is TIMEOUT; a job's own ``timeout_seconds`` overrides these.
+JOB_TYPE_TIMEOUTS: dict[str, int] = {
+    JobType.MODEL_DEPLOYMENT: 3600,
+    JobType.VECTOR_DB_DEPLOYMENT: 1800,
+    JobType.MEMORY_STORE_DEPLOYMENT: 1800,
+    JobType.HELM_DEPLOY: 3600,
+    JobType.HELM_UNINSTALL: 900,
+    JobType.USECASE_COMPONENT: 3600,
+    JobType.CUSTOM_JOB: 3600,
+    JobType.FINE_TUNING: 86400,
+    JobType.BATCH_INFERENCE: 21600,
+    JobType.BENCHMARK: 7200,
+    JobType.DATA_PIPELINE: 7200,
+}
+
+
+class JobStatus(models.TextChoices):
+    PENDING = "PENDING"
+    RUNNING = "RUNNING"
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+    TIMEOUT = "TIMEOUT"
+
+
+FINISHED_JOB_STATUSES = (JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED, JobStatus.TIMEOUT)
+
+
+class Job(models.Model):
+    """One unit of cluster work (a Helm install or uninstall), as the seed's BudCluster job."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    name = models.CharField(max_length=200, blank=True)
+    job_type = models.CharField(max_length=40, choices=JobType.choices)
+    source = models.CharField(max_length=100, blank=True, help_text="Who asked for it, e.g. budpipeline.")
+    source_id = models.CharField(max_length=100, blank=True, null=True, db_index=True)
+    cluster = models.ForeignKey(Cluster, on_delete=models.CASCADE, related_name="jobs")
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="cluster_jobs")
+    config = models.JSONField(default=dict, blank=True)
+    status = models.CharField(max_length=20, choices=JobStatus.choices, default=JobStatus.PENDING, db_index=True)
+    result = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+    timeout_seconds = models.PositiveIntegerField()
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    started_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    deadline = models.DateTimeField(null=True, blank=True, help_text="Set when queued: queued + timeout.")
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.name or self.job_type} [{self.status}]"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in FINISHED_JOB_STATUSES

@@ -1,0 +1,220 @@
+"""Writes for clusters and jobs. The only place that changes their state.
+
+A job's life: ``job_create`` (validated, PENDING) → ``job_execute`` (queued after commit; returns at once) →
+the worker's ``job_run`` (PENDING → RUNNING by compare-and-set, so a task delivered twice runs once) →
+COMPLETED / FAILED / TIMEOUT / CANCELLED, each announced on ``budpipelineEvents`` in the seed's shape.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import timedelta
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from budportal.errors import ConflictError, ServiceValidationError
+from clusterjobs.health import check_health
+from clusterjobs.jobconfig import clean_job_config
+from clusterjobs.kubeconfig import parse_kubeconfig
+from clusterjobs.models import JOB_TYPE_TIMEOUTS, Cluster, Job, JobStatus, JobType
+
+logger = logging.getLogger(__name__)
+
+JOB_EVENTS_TOPIC = "budpipelineEvents"
+MAX_JOB_TIMEOUT_SECONDS = 7 * 24 * 3600
+
+
+# --- clusters --------------------------------------------------------------------------------------
+def _clean_cluster_name(name: str) -> str:
+    name = (name or "").strip()
+    if not name or len(name) > 100:
+        raise ServiceValidationError.at(("name",), "name is required (at most 100 characters)")
+    return name
+
+
+def cluster_create(*, owner, name: str, kubeconfig: str, ingress_url: str = "", is_sandbox: bool = False) -> Cluster:
+    """Store a cluster; its kubeconfig must parse and name a current context with a server (else 422)."""
+    name = _clean_cluster_name(name)
+    parsed = parse_kubeconfig(kubeconfig)
+    if Cluster.objects.filter(owner=owner, name=name).exists():
+        raise ServiceValidationError.at(("name",), f"you already have a cluster named {name!r}")
+    cluster = Cluster(owner=owner, name=name, server_url=parsed.server, ingress_url=ingress_url or "",
+                      is_sandbox=is_sandbox)
+    cluster.kubeconfig = kubeconfig
+    try:
+        with transaction.atomic():
+            cluster.save()
+    except IntegrityError:  # a concurrent create with the same name
+        raise ServiceValidationError.at(("name",), f"you already have a cluster named {name!r}") from None
+    logger.info("cluster %s (%s) created by user %s", cluster.pk, name, owner.pk)
+    return cluster
+
+
+def cluster_register_sandbox(*, url: str, kubeconfig: str, owner, name: str = "sandbox") -> Cluster:
+    """Create or update the owner's simulated sandbox cluster (called by ``manage.py sandbox_cluster``)."""
+    parsed = parse_kubeconfig(kubeconfig)
+    cluster = Cluster.objects.filter(owner=owner, name=name).first() or Cluster(owner=owner, name=name)
+    cluster.kubeconfig = kubeconfig
+    cluster.server_url = parsed.server or url
+    cluster.ingress_url = cluster.ingress_url or ""
+    cluster.is_sandbox = True
+    cluster.save()
+    return cluster
+
+
+def cluster_delete(*, cluster: Cluster) -> None:
+    """Delete a cluster and its job history; refused while one of its jobs is still running."""
+    if cluster.jobs.filter(status__in=[JobStatus.PENDING, JobStatus.RUNNING], deadline__isnull=False).exists():
+        raise ConflictError("the cluster has queued or running jobs; cancel them first")
+    cluster.delete()
+
+
+def cluster_health(*, cluster: Cluster) -> dict[str, Any]:
+    """``{"healthy", "server_version", "latency_ms", "error"}`` from ``/version`` and ``/readyz``."""
+    return check_health(cluster.kubeconfig)
+
+
+# --- jobs ------------------------------------------------------------------------------------------
+def _clean_timeout(job_type: str, timeout_seconds: int | None) -> int:
+    if timeout_seconds is None:
+        return JOB_TYPE_TIMEOUTS[job_type]
+    if not isinstance(timeout_seconds, int) or not 0 < timeout_seconds <= MAX_JOB_TIMEOUT_SECONDS:
+        raise ServiceValidationError.at(("timeout_seconds",), "timeout_seconds must be between 1 and 604800")
+    return timeout_seconds
+
+
+def job_create(*, owner, cluster: Cluster, job_type: str, config: dict[str, Any], source: str = "",
+               source_id: str | uuid.UUID | None = None, name: str = "", timeout_seconds: int | None = None) -> Job:
+    """A PENDING job with a validated, normalised config (422 listing every problem otherwise)."""
+    if job_type not in JobType.values:
+        raise ServiceValidationError.at(("job_type",), f"unknown job type {job_type!r}")
+    cleaned = clean_job_config(job_type, config)
+    timeout = _clean_timeout(job_type, timeout_seconds)
+    default_name = f"{job_type}-{cleaned.get('release_name') or cleaned.get('namespace')}"
+    return Job.objects.create(
+        owner=owner, cluster=cluster, job_type=job_type, config=cleaned, source=(source or "")[:100],
+        source_id=str(source_id) if source_id else None, name=(name or default_name)[:200],
+        timeout_seconds=timeout,
+    )
+
+
+def job_execute(*, job_id: uuid.UUID | str) -> Job:
+    """Queue a PENDING job for a worker (after commit) and return at once; 409 if queued or finished."""
+    from django_q.tasks import async_task
+
+    now = timezone.now()
+    job = Job.objects.get(pk=job_id)
+    queued = Job.objects.filter(pk=job.pk, status=JobStatus.PENDING, deadline__isnull=True).update(
+        deadline=now + timedelta(seconds=job.timeout_seconds)
+    )
+    if not queued:
+        raise ConflictError(f"job is {job.status}{' and already queued' if job.deadline else ''}; "
+                            "only a PENDING job that has not been queued can be executed")
+    transaction.on_commit(lambda: async_task("clusterjobs.tasks.execute_job", str(job.pk),
+                                             task_name=f"job-{job.pk}"))
+    job.refresh_from_db()
+    return job
+
+
+def job_cancel(*, job_id: uuid.UUID | str) -> Job:
+    """Cancel a PENDING or RUNNING job; the worker stops its helm process within a second. 409 if finished."""
+    job = Job.objects.get(pk=job_id)
+    if job.status == JobStatus.CANCELLED:
+        return job
+    if not _finish(job, JobStatus.CANCELLED, error="cancelled", allowed_from=(JobStatus.PENDING, JobStatus.RUNNING)):
+        job.refresh_from_db()
+        raise ConflictError(f"job is already {job.status}")
+    job.refresh_from_db()
+    return job
+
+
+def job_expire_overdue() -> int:
+    """Mark queued or running jobs past their deadline TIMEOUT (the periodic sweep calls this)."""
+    count = 0
+    overdue = Job.objects.filter(status__in=[JobStatus.PENDING, JobStatus.RUNNING], deadline__lt=timezone.now())
+    for job in overdue:
+        count += _finish(job, JobStatus.TIMEOUT, error=f"job exceeded its timeout of {job.timeout_seconds} s",
+                         allowed_from=(JobStatus.PENDING, JobStatus.RUNNING))
+    return count
+
+
+def _finish(job: Job, status: str, *, result: dict | None = None, error: str = "",
+            allowed_from: tuple[str, ...] = (JobStatus.RUNNING,)) -> bool:
+    """Compare-and-set to a final status and publish the job event in the same transaction."""
+    now = timezone.now()
+    with transaction.atomic():
+        changed = Job.objects.filter(pk=job.pk, status__in=allowed_from).update(
+            status=status, result=result or {}, error=error, completed_at=now
+        )
+        if changed:
+            job.refresh_from_db()
+            publish_job_event(job)
+    return bool(changed)
+
+
+def job_start(*, job_id: uuid.UUID | str) -> Job | None:
+    """PENDING → RUNNING; None when another worker got there first or the job was cancelled."""
+    started = Job.objects.filter(pk=job_id, status=JobStatus.PENDING).update(
+        status=JobStatus.RUNNING, started_at=timezone.now()
+    )
+    return Job.objects.select_related("cluster").get(pk=job_id) if started else None
+
+
+def job_complete(*, job: Job, result: dict[str, Any]) -> bool:
+    return _finish(job, JobStatus.COMPLETED, result=result)
+
+
+def job_fail(*, job: Job, error: str) -> bool:
+    """FAILED, or TIMEOUT when the job's deadline has passed (Helm's own ``--timeout`` fired)."""
+    timed_out = job.deadline is not None and timezone.now() >= job.deadline
+    return _finish(job, JobStatus.TIMEOUT if timed_out else JobStatus.FAILED, error=error)
+
+
+def publish_job_event(job: Job) -> None:
+    """``job_completed`` / ``job_failed`` on ``budpipelineEvents``, exactly the seed's payload (A.8)."""
+    from pipelines.events import publish
+
+    completed = job.status == JobStatus.COMPLETED
+    event_type = "job_completed" if completed else "job_failed"
+    payload: dict[str, Any] = {
+        "job_id": str(job.id),
+        "job_type": job.job_type,
+        "source": job.source,
+        "source_id": str(job.source_id) if job.source_id else None,
+        "status": job.status,
+        "content": {"result": job.result or {}, "status": job.status},
+    }
+    if job.error:
+        payload["error"] = job.error
+    event = {"type": event_type, "workflow_id": str(job.id), "payload": payload}
+    publish(JOB_EVENTS_TOPIC, event_type, event, deployment_id=job.config.get("deployment_id") or None)
+
+
+def job_run(*, job_id: uuid.UUID | str) -> Job | None:
+    """The worker's side: claim the job, re-validate, run Helm, finish. Safe to call twice."""
+    from clusterjobs.helm.jobs import run_job_helm
+    from clusterjobs.helm.runner import HelmCancelled, HelmError
+
+    job = job_start(job_id=job_id)
+    if job is None:
+        logger.info("job %s is not PENDING; nothing to run", job_id)
+        return None
+    try:
+        config = clean_job_config(job.job_type, job.config)
+        result = run_job_helm(job, config)
+    except ServiceValidationError as exc:
+        job_fail(job=job, error=f"invalid job config: {exc}")
+    except HelmCancelled:
+        logger.info("job %s stopped: it was cancelled or timed out", job.pk)
+    except HelmError as exc:
+        job_fail(job=job, error=str(exc))
+    except Exception as exc:  # noqa: BLE001 - a worker must always leave the job in a final state
+        logger.exception("job %s failed unexpectedly", job.pk)
+        job_fail(job=job, error=f"internal error: {exc.__class__.__name__}")
+    else:
+        job_complete(job=job, result=result)
+    job.refresh_from_db()
+    return job

@@ -1,0 +1,14 @@
+"""django-q2 entry points: load by id, call a service, nothing else."""
+
+from __future__ import annotations
+
+from clusterjobs import services
+
+
+def execute_job(job_id: str) -> str | None:
+    job = services.job_run(job_id=job_id)
+    return job.status if job else None
+
+
+def expire_overdue_jobs() -> int:
+    return services.job_expire_overdue()

@@ -1,0 +1,112 @@
+import logging
+
+import pytest
+
+from clusterjobs.models import Cluster
+from tests.clusterjobs.conftest import SECRET_TOKEN, make_kubeconfig
+
+pytestmark = pytest.mark.django_db
+
+
+def _post_cluster(client, **body):
+    return client.post("/api/clusters", body, content_type="application/json")
+
+
+def test_it_registers_a_cluster_and_stores_the_kubeconfig_encrypted(owner, owner_api, caplog):
+    caplog.set_level(logging.DEBUG)
+    kubeconfig = make_kubeconfig(server="https://k8s.example.com:6443")
+
+    response = _post_cluster(owner_api, name="prod", kubeconfig=kubeconfig, ingress_url="https://apps.example.com")
+
+    assert response.status_code == 201, response.content
+    body = response.json()
+    assert body["name"] == "prod" and body["server_url"] == "https://k8s.example.com:6443"
+    assert "kubeconfig" not in body and SECRET_TOKEN not in response.content.decode()
+    cluster = Cluster.objects.get(pk=body["id"])
+    assert cluster.owner == owner
+    assert SECRET_TOKEN.encode() not in bytes(cluster.kubeconfig_encrypted)
+    assert cluster.kubeconfig == kubeconfig
+    assert SECRET_TOKEN not in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("kubeconfig", "message"),
+    [
+        ("clusters: [unclosed", "not valid YAML"),
+        ("- just\n- a list\n", "mapping"),
+        (make_kubeconfig().replace("current-context: dev", ""), "no current-context"),
+        (make_kubeconfig().replace("current-context: dev", "current-context: nope"), "'nope'"),
+        (make_kubeconfig().replace("server: https://127.0.0.1:1", "insecure-skip-tls-verify: true"), "no server"),
+        (make_kubeconfig().replace(f"token: {SECRET_TOKEN}", "exec: {command: /bin/sh, apiVersion: v1}"), "exec"),
+        (make_kubeconfig(**{"certificate-authority": "/etc/passwd"}), "refers to a file"),
+    ],
+)
+def test_it_refuses_a_kubeconfig_it_cannot_use_with_422(owner_api, kubeconfig, message):
+    response = _post_cluster(owner_api, name="bad", kubeconfig=kubeconfig)
+
+    assert response.status_code == 422
+    detail = response.json()["detail"]
+    assert detail[0]["loc"] == ["kubeconfig"] and message in detail[0]["msg"]
+    assert SECRET_TOKEN not in response.content.decode()
+    assert not Cluster.objects.exists()
+
+
+def test_it_refuses_a_second_cluster_with_the_same_name(owner_api, cluster):
+    response = _post_cluster(owner_api, name="prod", kubeconfig=make_kubeconfig())
+
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["name"]
+    assert Cluster.objects.count() == 1
+
+
+def test_it_lists_only_the_callers_clusters_and_staff_see_all(owner_api, other_api, staff_api, cluster):
+    assert [c["name"] for c in owner_api.get("/api/clusters").json()] == ["prod"]
+    assert other_api.get("/api/clusters").json() == []
+    assert [c["id"] for c in staff_api.get("/api/clusters").json()] == [str(cluster.pk)]
+    for client in (owner_api, staff_api):
+        assert SECRET_TOKEN not in client.get("/api/clusters").content.decode()
+
+
+def test_it_hides_another_users_cluster_with_404(other_api, cluster):
+    assert other_api.get(f"/api/clusters/{cluster.pk}").status_code == 404
+    assert other_api.get(f"/api/clusters/{cluster.pk}/health").status_code == 404
+    assert other_api.delete(f"/api/clusters/{cluster.pk}").status_code == 404
+    assert Cluster.objects.filter(pk=cluster.pk).exists()
+
+
+def test_it_shows_and_deletes_the_owners_cluster(owner_api, cluster):
+    detail = owner_api.get(f"/api/clusters/{cluster.pk}")
+    assert detail.status_code == 200 and detail.json()["ingress_url"] == "https://apps.example.com"
+    assert SECRET_TOKEN not in detail.content.decode()
+
+    assert owner_api.delete(f"/api/clusters/{cluster.pk}").status_code == 204
+    assert not Cluster.objects.filter(pk=cluster.pk).exists()
+
+
+def test_it_reports_an_unreachable_cluster_as_unhealthy_without_leaking_credentials(owner, owner_api):
+    kubeconfig = make_kubeconfig(server="https://127.0.0.1:1")
+    cluster_id = _post_cluster(owner_api, name="gone", kubeconfig=kubeconfig).json()["id"]
+
+    response = owner_api.get(f"/api/clusters/{cluster_id}/health")
+
+    assert response.status_code == 200
+    body = response.json()
+    assert body["healthy"] is False and body["server_version"] is None
+    assert "unreachable" in body["error"] and "127.0.0.1:1" in body["error"]
+    assert SECRET_TOKEN not in response.content.decode()
+
+
+def test_it_never_shows_the_kubeconfig_in_str_or_repr(cluster):
+    assert SECRET_TOKEN not in str(cluster) and SECRET_TOKEN not in repr(cluster)
+
+
+def test_it_never_renders_the_kubeconfig_on_the_admin_change_page(staff, cluster, client):
+    staff.is_superuser = True
+    staff.save()
+    client.force_login(staff)
+
+    page = client.get(f"/admin/clusterjobs/cluster/{cluster.pk}/change/")
+
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "prod" in html and SECRET_TOKEN not in html and "dev-cluster" not in html
