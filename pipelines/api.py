@@ -1,3 +1,91 @@
-from ninja import Router
+"""JSON API of the pipeline engine: executions, progress, cancel, actions, the event log, notifications."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import asdict
+
+from django.http import HttpRequest
+from ninja import Body, Query, Router, Schema
+
+from pipelines import selectors, services
+from pipelines.actions.registry import all_actions
+from pipelines.schemas import (
+    ActionOut,
+    EventOut,
+    ExecutionCreatedOut,
+    ExecutionDetailOut,
+    ExecutionIn,
+    ExecutionOut,
+    NotificationOut,
+    ProgressOut,
+)
 
 router = Router(tags=["pipelines"])
+
+
+@router.post("/executions", response={201: ExecutionCreatedOut}, summary="Submit a DAG")
+def execution_create(request: HttpRequest, payload: dict = Body(...)):
+    """Body: the seed's DAG JSON, or ``{"dag": {...}, "parameters": {...}}``."""
+    body = ExecutionIn(**payload) if isinstance(payload.get("dag"), dict) else ExecutionIn(dag=payload)
+    execution = services.execution_submit(dag=body.dag, owner=request.auth, parameters=body.parameters)
+    return 201, {"execution_id": execution.pk, "status": execution.status}
+
+
+@router.get("/executions", response=list[ExecutionOut], summary="List executions")
+def execution_list(request: HttpRequest, status: str | None = None, limit: int = 50):
+    qs = selectors.execution_list(user=request.auth)
+    if status:
+        qs = qs.filter(status=status.upper())
+    return qs[: max(1, min(limit, 500))]
+
+
+@router.get("/executions/{execution_id}", response=ExecutionDetailOut, summary="One execution with its steps")
+def execution_detail(request: HttpRequest, execution_id: uuid.UUID):
+    return selectors.execution_get(user=request.auth, execution_id=execution_id)
+
+
+@router.get("/executions/{execution_id}/progress", response=ProgressOut, summary="Percent, ETA, current steps")
+def execution_progress(request: HttpRequest, execution_id: uuid.UUID, detail: str | None = None):
+    execution = selectors.execution_get(user=request.auth, execution_id=execution_id)
+    return services.execution_progress(execution=execution, with_steps=detail == "steps")
+
+
+@router.post("/executions/{execution_id}/cancel", response=ExecutionOut, summary="Cancel an execution")
+def execution_cancel(request: HttpRequest, execution_id: uuid.UUID):
+    execution = selectors.execution_get(user=request.auth, execution_id=execution_id)
+    return services.execution_cancel(execution_id=execution.pk)
+
+
+@router.get("/actions", response=list[ActionOut], summary="Action types with their params and outputs")
+def action_list(request: HttpRequest):
+    return [
+        {**asdict(a.meta), "execution_mode": a.meta.execution_mode.value, "outputs": list(a.meta.outputs)}
+        for a in all_actions()
+    ]
+
+
+class EventFilter(Schema):
+    after: int = 0
+    execution: uuid.UUID | None = None
+    deployment: uuid.UUID | None = None
+    limit: int = 100
+
+
+@router.get("/events", response=list[EventOut], summary="The event log, oldest first (poll with ?after=)")
+def event_list(request: HttpRequest, filters: Query[EventFilter]):
+    return selectors.event_list(
+        user=request.auth, after=filters.after, execution_id=filters.execution,
+        deployment_id=filters.deployment, limit=filters.limit,
+    )
+
+
+@router.get("/notifications", response=list[NotificationOut], summary="My notifications, newest first")
+def notification_list(request: HttpRequest, unread: bool = False):
+    return selectors.notification_list(user=request.auth, unread_only=unread)[:100]
+
+
+@router.post("/notifications/{notification_id}/read", response=NotificationOut, summary="Mark as read")
+def notification_read(request: HttpRequest, notification_id: int):
+    note = selectors.notification_get(user=request.auth, notification_id=notification_id)
+    return services.notification_mark_read(notification=note)

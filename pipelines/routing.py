@@ -1,3 +1,9 @@
 """ASGI routes served by Channels consumers (Server-Sent Events); everything else goes to Django."""
 
-sse_urlpatterns: list = []
+from django.urls import path
+
+from pipelines.consumers import ExecutionEventsConsumer
+
+sse_urlpatterns: list = [
+    path("executions/<uuid:execution_id>/events", ExecutionEventsConsumer.as_asgi(), name="execution-events"),
+]

@@ -1,0 +1,166 @@
+"""Server-Sent Events streams of the event log.
+
+Channels 4.3 stops an ``AsyncHttpConsumer`` as soon as ``handle()`` returns (django/channels#1302), so
+``http_request`` is overridden to keep the consumer alive while the stream runs. The table is the truth: events
+are replayed after ``Last-Event-ID`` (header) or ``?last_event_id=``, then streamed as they are committed. A
+channel-layer wake-up makes delivery immediate; a re-read every ``SSE_POLL_SECONDS`` covers worker processes
+the in-memory layer cannot reach. ``: ping`` heartbeats keep proxies from closing the connection.
+
+Subclass ``EventStreamConsumer`` for other streams: implement ``load_object``, ``event_filter`` and
+``is_finished``; override ``render_event`` to send HTML fragments instead of JSON.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import Any
+from urllib.parse import parse_qs
+
+from channels.db import database_sync_to_async
+from channels.exceptions import StopConsumer
+from channels.generic.http import AsyncHttpConsumer
+from django.conf import settings
+from django.db.models import Q
+
+from pipelines.models import Event, PipelineExecution
+
+BATCH = 200
+
+
+def sse_message(event_id: int | None, event_type: str, data: str) -> bytes:
+    """One SSE message: ``id``, ``event`` and one ``data:`` line per line of ``data``, then a blank line."""
+    lines = [f"id: {event_id}"] if event_id is not None else []
+    lines.append(f"event: {event_type}")
+    lines += [f"data: {line}" for line in (data.splitlines() or [""])]
+    return ("\n".join(lines) + "\n\n").encode()
+
+
+class EventStreamConsumer(AsyncHttpConsumer):
+    group_prefix = "execution"
+
+    async def http_request(self, message: dict) -> None:
+        # The base class raises StopConsumer right after handle() returns, so group messages (the wake-ups)
+        # would never be dispatched. Here handle() only starts the stream as a task and the consumer stays
+        # alive; it stops on the client's http.disconnect or when the stream sends ``stream.finished``.
+        if "body" in message:
+            self.body.append(message["body"])
+        if not message.get("more_body"):
+            await self.handle(b"".join(self.body))
+
+    async def http_disconnect(self, message: dict) -> None:
+        task = getattr(self, "stream_task", None)
+        if task is not None and not task.done():
+            task.cancel()
+        await self.disconnect()
+        raise StopConsumer()
+
+    async def stream_finished(self, message: dict) -> None:
+        await self.disconnect()
+        raise StopConsumer()
+
+    # --- what a subclass decides -----------------------------------------------------------------
+    def load_object(self, user: Any) -> Any | None:
+        """The streamed object if ``user`` may see it, else None (→ 404). Runs in a thread."""
+        raise NotImplementedError
+
+    def event_filter(self) -> Q:
+        raise NotImplementedError
+
+    def is_finished(self) -> bool:
+        """True when no more events will come (re-read from the database). Runs in a thread."""
+        raise NotImplementedError
+
+    def render_event(self, event: Event) -> bytes:
+        return sse_message(event.pk, event.type, json.dumps(event.payload, default=str))
+
+    # --- the stream --------------------------------------------------------------------------------
+    async def handle(self, body: bytes) -> None:
+        user = self.scope.get("user")
+        self.object = None
+        if user is not None and user.is_authenticated and user.is_active:
+            self.object = await database_sync_to_async(self.load_object)(user)
+        if self.object is None:
+            await self.send_response(404, b"Not found", headers=[(b"Content-Type", b"text/plain")])
+            await self.channel_layer.send(self.channel_name, {"type": "stream.finished"})
+            return
+        self.group = f"{self.group_prefix}-{self.object.pk}"
+        self.wakeup = asyncio.Event()
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.send_headers(
+            headers=[
+                (b"Content-Type", b"text/event-stream"),
+                (b"Cache-Control", b"no-cache"),
+                (b"X-Accel-Buffering", b"no"),
+            ]
+        )
+        await self.send_body(b": connected\n\n", more_body=True)
+        self.stream_task = asyncio.create_task(self.run_stream(self.last_event_id()))
+
+    async def run_stream(self, last_id: int) -> None:
+        await self.stream(last_id)
+        await self.send_body(b"", more_body=False)
+        await self.channel_layer.send(self.channel_name, {"type": "stream.finished"})
+
+    def last_event_id(self) -> int:
+        headers = dict(self.scope.get("headers") or [])
+        raw = headers.get(b"last-event-id", b"").decode() or (
+            parse_qs(self.scope.get("query_string", b"").decode()).get("last_event_id", [""])[0]
+        )
+        return int(raw) if raw.isdigit() else 0
+
+    async def stream(self, last_id: int) -> None:
+        poll, heartbeat = settings.SSE_POLL_SECONDS, settings.SSE_HEARTBEAT_SECONDS
+        last_beat = time.monotonic()
+        while True:
+            finished = await database_sync_to_async(self.is_finished)()
+            events = await database_sync_to_async(self.read_events)(last_id)
+            for event in events:
+                await self.send_body(self.render_event(event), more_body=True)
+                last_id = event.pk
+            if finished and len(events) < BATCH:
+                return  # finished was read before the events, so its last events are already sent
+            if events:
+                continue
+            if time.monotonic() - last_beat >= heartbeat:
+                await self.send_body(b": ping\n\n", more_body=True)
+                last_beat = time.monotonic()
+            await self.wait_for_wakeup(min(poll, heartbeat))
+
+    def read_events(self, after: int) -> list[Event]:
+        return list(Event.objects.filter(self.event_filter(), id__gt=after).order_by("id")[:BATCH])
+
+    async def wait_for_wakeup(self, timeout: float) -> None:
+        try:
+            await asyncio.wait_for(self.wakeup.wait(), timeout)
+        except asyncio.TimeoutError:
+            pass
+        self.wakeup.clear()
+
+    async def event_wakeup(self, message: dict) -> None:
+        self.wakeup.set()
+
+    async def disconnect(self) -> None:
+        if getattr(self, "group", None):
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+
+
+class ExecutionEventsConsumer(EventStreamConsumer):
+    """``/executions/<id>/events``: the execution's own events (its first callback topic)."""
+
+    group_prefix = "execution"
+
+    def load_object(self, user: Any) -> PipelineExecution | None:
+        from pipelines.selectors import execution_list
+
+        return execution_list(user=user).filter(pk=self.scope["url_route"]["kwargs"]["execution_id"]).first()
+
+    def event_filter(self) -> Q:
+        from pipelines.notify import topics
+
+        return Q(execution_id=self.object.pk, topic=topics(self.object)[0])
+
+    def is_finished(self) -> bool:
+        self.object.refresh_from_db(fields=["status"])
+        return self.object.is_finished

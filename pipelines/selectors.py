@@ -1,0 +1,56 @@
+"""Reads of the pipelines app, scoped to the user (staff see everything)."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.db.models import Q, QuerySet
+from django.http import Http404
+
+from pipelines.models import Event, Notification, PipelineExecution
+
+
+def execution_list(*, user) -> QuerySet[PipelineExecution]:
+    qs = PipelineExecution.objects.all()
+    return qs if user.is_staff else qs.filter(owner=user)
+
+
+def execution_get(*, user, execution_id: uuid.UUID | str) -> PipelineExecution:
+    execution = execution_list(user=user).filter(pk=execution_id).first()
+    if execution is None:
+        raise Http404("No such execution.")
+    return execution
+
+
+def event_list(
+    *,
+    user,
+    after: int = 0,
+    execution_id: uuid.UUID | None = None,
+    deployment_id: uuid.UUID | None = None,
+    limit: int = 100,
+) -> QuerySet[Event]:
+    """Events of the user's executions and deployments, oldest first, after the id ``after``."""
+    qs = Event.objects.filter(id__gt=after)
+    if not user.is_staff:
+        mine = PipelineExecution.objects.filter(owner=user)
+        qs = qs.filter(
+            Q(execution__owner=user) | Q(deployment_id__in=mine.exclude(deployment_id=None).values("deployment_id"))
+        )
+    if execution_id:
+        qs = qs.filter(execution_id=execution_id)
+    if deployment_id:
+        qs = qs.filter(deployment_id=deployment_id)
+    return qs.order_by("id")[: max(1, min(limit, 1000))]
+
+
+def notification_list(*, user, unread_only: bool = False) -> QuerySet[Notification]:
+    qs = Notification.objects.filter(user=user)
+    return qs.filter(read_at=None) if unread_only else qs
+
+
+def notification_get(*, user, notification_id: int) -> Notification:
+    note = Notification.objects.filter(user=user, pk=notification_id).first()
+    if note is None:
+        raise Http404("No such notification.")
+    return note
