@@ -3,6 +3,8 @@ from django.test import Client
 
 from budportal.models import ApiToken
 
+pytest_plugins = ["tests.fixtures_kube"]
+
 
 @pytest.fixture
 def owner(django_user_model):

@@ -3,7 +3,8 @@
 Deployments get a ReplicaSet (controller owner reference, ``pod-template-hash``) and become Available; Jobs
 complete; StatefulSets and DaemonSets report ready replicas; PVCs bind; Pods run; LoadBalancer Services get an
 ingress address. Nothing becomes ready while the controllers are switched off, for a release marked failing,
-or for an object annotated ``standin.budportal.dev/never-ready: "true"``. Status timestamps reuse
+or for an object annotated ``standin.budportal.dev/never-ready: "true"`` -- except that a Deployment template
+that was ready once stays ready (a rollback to the last good revision succeeds, as on a real cluster). Status timestamps reuse
 ``creationTimestamp`` so that a repeated reconcile writes nothing (and wakes no watch).
 """
 
@@ -45,6 +46,7 @@ class Controllers:
         self.failing_releases: set[str] = set()
         self._first_seen: dict[tuple[str, int], float] = {}
         self._waiting = False
+        self._proven: set[tuple[str, str]] = set()  # (Deployment uid, ReplicaSet name) seen ready
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
@@ -105,7 +107,10 @@ class Controllers:
     def _deployment(self, dep: dict[str, Any]) -> None:
         replicas = dep["spec"].get("replicas", 1)
         current = self._sync_replicasets(dep, replicas)
-        ready = self._ready(dep)
+        # A template that was ready once stays ready, so rolling back from a failing upgrade succeeds.
+        ready = (_meta(dep)["uid"], _meta(current)["name"]) in self._proven or self._ready(dep)
+        if ready:
+            self._proven.add((_meta(dep)["uid"], _meta(current)["name"]))
         available = replicas if ready else 0
         self._write("ReplicaSet", current, {
             "replicas": replicas, "fullyLabeledReplicas": replicas, "readyReplicas": available,
