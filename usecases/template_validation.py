@@ -256,8 +256,9 @@ def _reference_errors(doc: TemplateDocument, waves: list[list[str]] | None) -> E
     wave_of = {name: i for i, wave in enumerate(waves or []) for name in wave}
     errors: Errors = []
     for index, component in enumerate(doc.components):
-        where: tuple[str, ...] = ("chart", "values") if component.chart is not None else ("values",)
-        values = component.chart.values if component.chart is not None else component.values
+        is_chart = component.type == "helm" and component.chart is not None
+        where: tuple[str, ...] = ("chart", "values") if is_chart else ("values",)
+        values = component.chart.values if is_chart else component.values
         references, problems = scan(values)
         for problem in problems:
             errors.append(_ref_err(component, index, where, problem.loc, problem.msg))
