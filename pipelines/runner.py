@@ -90,12 +90,19 @@ def run_step(step_pk: int) -> None:
     _run_claimed(step)
 
 
+def _condition_source(dag_step: dict) -> str | None:
+    """A condition may be written bare (``steps.a.outputs.ok``) or as ``{{ ... }}``."""
+    condition = dag_step.get("condition")
+    if not isinstance(condition, str):
+        return None
+    return condition if "{{" in condition else "{{ " + condition + " }}"
+
+
 def _condition_holds(step: StepExecution, context: dict) -> bool:
     condition = step.dag_step.get("condition")
     if condition is None or isinstance(condition, bool):
         return condition is not False
-    source = condition if "{{" in condition else "{{ " + condition + " }}"
-    value = render(source, context, ("condition",))
+    value = render(_condition_source(step.dag_step), context, ("condition",))
     if isinstance(value, str):
         return value.strip().lower() not in ("", "false", "0", "no", "none")
     return bool(value)
@@ -104,7 +111,7 @@ def _condition_holds(step: StepExecution, context: dict) -> bool:
 def _run_claimed(step: StepExecution) -> None:
     execution = step.execution
     dag_step = step.dag_step
-    needed = {ref for ref, _ in find_references([dag_step.get("params") or {}, dag_step.get("condition") or ""])}
+    needed = {ref for ref, _ in find_references([dag_step.get("params") or {}, _condition_source(dag_step) or ""])}
     context = render_context(execution, needed)
     try:
         if not _condition_holds(step, context):
