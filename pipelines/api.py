@@ -6,7 +6,7 @@ import uuid
 from dataclasses import asdict
 
 from django.http import HttpRequest
-from ninja import Body, Query, Router, Schema
+from ninja import Body, Query, Router, Schema, Status
 
 from pipelines import selectors, services
 from pipelines.actions.registry import all_actions
@@ -29,7 +29,7 @@ def execution_create(request: HttpRequest, payload: dict = Body(...)):
     """Body: the seed's DAG JSON, or ``{"dag": {...}, "parameters": {...}}``."""
     body = ExecutionIn(**payload) if isinstance(payload.get("dag"), dict) else ExecutionIn(dag=payload)
     execution = services.execution_submit(dag=body.dag, owner=request.auth, parameters=body.parameters)
-    return 201, {"execution_id": execution.pk, "status": execution.status}
+    return Status(201, {"execution_id": execution.pk, "status": execution.status})
 
 
 @router.get("/executions", response=list[ExecutionOut], summary="List executions")

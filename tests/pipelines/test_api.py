@@ -1,0 +1,100 @@
+import pytest
+
+from pipelines.models import Notification, PipelineExecution
+from tests.pipelines.conftest import dag, step
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def submit(owner_api, django_capture_on_commit_callbacks):
+    def _submit(body: dict, client=None):
+        with django_capture_on_commit_callbacks(execute=True):
+            return (client or owner_api).post("/api/executions", body, content_type="application/json")
+
+    return _submit
+
+
+def test_it_submits_a_dag_and_runs_it(submit, owner):
+    response = submit(dag(step("a"), step("b", depends_on=["a"])))
+    assert response.status_code == 201
+    execution = PipelineExecution.objects.get(pk=response.json()["execution_id"])
+    assert execution.owner == owner and execution.status == "COMPLETED"
+
+
+def test_it_accepts_dag_and_parameters_wrapped(submit):
+    body = {"dag": dag(step("a", params={"message": "{{ parameters.who }}"})), "parameters": {"who": "world"}}
+    response = submit(body)
+    execution = PipelineExecution.objects.get(pk=response.json()["execution_id"])
+    assert execution.steps.get().outputs == {"message": "world"}
+
+
+def test_it_answers_422_with_the_path_of_the_problem(submit):
+    response = submit(dag(step("a"), step("b", depends_on=["a", "ghost"])))
+    assert response.status_code == 422
+    assert response.json() == {"detail": [{"loc": ["steps", 1, "depends_on", 1], "msg": "unknown step 'ghost'"}]}
+    assert PipelineExecution.objects.count() == 0
+
+
+def test_it_scopes_executions_to_their_owner(submit, owner_api, other_api, staff_api):
+    execution_id = submit(dag(step("a"))).json()["execution_id"]
+    assert owner_api.get(f"/api/executions/{execution_id}").json()["steps"][0]["status"] == "COMPLETED"
+    assert other_api.get(f"/api/executions/{execution_id}").status_code == 404
+    assert other_api.get(f"/api/executions/{execution_id}/progress").status_code == 404
+    assert other_api.post(f"/api/executions/{execution_id}/cancel").status_code == 404
+    assert other_api.get("/api/executions").json() == []
+    assert staff_api.get(f"/api/executions/{execution_id}").status_code == 200
+    assert [e["id"] for e in owner_api.get("/api/executions").json()] == [execution_id]
+
+
+def test_it_reports_progress_with_step_detail(submit, owner_api):
+    execution_id = submit(dag(step("a"), step("b", "test_wait_for_job", ["a"], params={"job_id": "j1"}))).json()["execution_id"]
+    body = owner_api.get(f"/api/executions/{execution_id}/progress?detail=steps").json()
+    assert body["percent"] == 50.0 and body["current_steps"] == ["b"] and body["status"] == "RUNNING"
+    assert [(s["step_id"], s["status"]) for s in body["steps"]] == [("a", "COMPLETED"), ("b", "AWAITING_EVENT")]
+    assert owner_api.get(f"/api/executions/{execution_id}/progress").json()["steps"] is None
+
+
+def test_it_cancels_and_then_answers_409(submit, owner_api, django_capture_on_commit_callbacks):
+    execution_id = submit(dag(step("w", "test_wait_for_job", params={"job_id": "j2"}))).json()["execution_id"]
+    with django_capture_on_commit_callbacks(execute=True):
+        response = owner_api.post(f"/api/executions/{execution_id}/cancel")
+    assert response.status_code == 200 and response.json()["status"] == "CANCELLED"
+    assert PipelineExecution.objects.get(pk=execution_id).steps.get().status == "CANCELLED"
+    assert owner_api.post(f"/api/executions/{execution_id}/cancel").status_code == 409
+
+
+def test_it_lists_actions_with_params_and_outputs(owner_api):
+    actions = {a["type"]: a for a in owner_api.get("/api/actions").json()}
+    assert {"log", "set_output", "fail", "delay", "notification", "http_request"} <= set(actions)
+    assert actions["log"]["outputs"] == ["message"] and actions["log"]["execution_mode"] == "sync"
+    assert actions["test_wait_for_job"]["execution_mode"] == "event_driven"
+    assert {"name": "message", "type": "string", "required": True, "default": None,
+            "description": "Text to log (Jinja allowed)."} in actions["log"]["params"]
+
+
+def test_it_pages_the_event_log_of_my_executions_only(submit, owner_api, other_api):
+    mine = submit(dag(step("a"))).json()["execution_id"]
+    theirs = submit(dag(step("b")), client=other_api).json()["execution_id"]
+    events = owner_api.get("/api/events").json()
+    assert {e["execution_id"] for e in events} == {mine}
+    assert [e["type"] for e in events][-1] == "execution_completed"
+    after = owner_api.get(f"/api/events?after={events[1]['id']}").json()
+    assert [e["id"] for e in after] == [e["id"] for e in events[2:]]
+    assert owner_api.get(f"/api/events?execution={theirs}").json() == []
+    assert owner_api.get("/api/events?limit=1").json()[0]["id"] == events[0]["id"]
+
+
+def test_it_lists_and_marks_notifications_read(submit, owner_api, other_api, owner):
+    submit(dag(step("n", "notification", params={"message": "Use case deployed", "level": "success"})))
+    notes = owner_api.get("/api/notifications").json()
+    assert [(n["message"], n["level"], n["read_at"]) for n in notes] == [("Use case deployed", "success", None)]
+    assert other_api.post(f"/api/notifications/{notes[0]['id']}/read").status_code == 404
+    response = owner_api.post(f"/api/notifications/{notes[0]['id']}/read")
+    assert response.status_code == 200 and response.json()["read_at"]
+    assert Notification.objects.get(user=owner).read_at is not None
+    assert owner_api.get("/api/notifications?unread=true").json() == []
+
+
+def test_it_requires_authentication(client):
+    assert client.get("/api/executions").status_code == 401
