@@ -17,11 +17,15 @@ def check_url(url: str) -> str | None:
     return None
 
 
+class RedirectRefused(urllib.error.URLError):
+    """A redirect pointed at another scheme, host or port."""
+
+
 class NoCrossHostRedirects(urllib.request.HTTPRedirectHandler):
     """Follow a redirect only to the same scheme, host and port."""
 
     def redirect_request(self, req, fp, code, msg, headers, newurl):
         old, new = urlsplit(req.full_url), urlsplit(newurl)
         if (new.scheme, new.hostname, new.port) != (old.scheme, old.hostname, old.port):
-            raise urllib.error.HTTPError(newurl, code, f"redirect to another host refused: {newurl}", headers, fp)
+            raise RedirectRefused(f"redirect to another host refused: {newurl}")
         return super().redirect_request(req, fp, code, msg, headers, newurl)
