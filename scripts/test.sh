@@ -1,8 +1,64 @@
 #!/usr/bin/env bash
-# Sets everything up on a fresh machine, then runs the whole test suite. Extra arguments go to pytest.
+# Sets everything up on a fresh machine, then runs the test suite twice:
+#   1. embedded defaults: in-memory SQLite, django-q2 ORM broker, in-memory channel layer;
+#   2. production: a throwaway PostgreSQL and Redis on 127.0.0.1 (scripts/services.sh), with DATABASE_URL and
+#      REDIS_URL set, so the tests marked `production` (real qcluster workers on the Redis broker,
+#      channels-redis) run too.
+# Extra arguments go to pytest. With arguments only pass 1 runs, unless TEST_PRODUCTION=1 (both) or
+# TEST_PRODUCTION=only; TEST_PRODUCTION=0 skips pass 2 of a full run. As root on Debian/Ubuntu, missing
+# PostgreSQL, Redis and Chromium (browser tests) are installed with apt-get first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/bootstrap.sh
 export PATH="$PWD/.venv/bin:$PATH"
 export HELM_BINARY="$PWD/.venv/bin/helm"
-exec .venv/bin/python -m pytest "$@"
+
+if [ $# = 0 ]; then production=${TEST_PRODUCTION:-1}; else production=${TEST_PRODUCTION:-0}; fi
+
+missing_packages() {
+  ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null || echo postgresql
+  command -v redis-server >/dev/null || echo redis-server
+  [ -x /usr/bin/chromium ] || echo chromium
+}
+
+install_missing_packages() {
+  local missing
+  missing=$(missing_packages | xargs)
+  [ -n "$missing" ] || return 0
+  if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
+    echo "test.sh: not installing $missing (needs root and apt-get); tests that need them are skipped" >&2
+    return 0
+  fi
+  echo "test.sh: apt-get install $missing"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >/dev/null
+}
+
+banner() { printf '\n==== %s ====\n' "$*"; }
+
+if [ "$production" != 0 ]; then install_missing_packages; fi
+
+status=0
+if [ "$production" != only ]; then
+  banner "pass 1/2: embedded defaults (SQLite, ORM broker, in-memory channel layer)"
+  (unset DATABASE_URL REDIS_URL; exec .venv/bin/python -m pytest "$@") || status=$?
+fi
+
+if [ "$production" != 0 ]; then
+  services=$(mktemp -d "${TMPDIR:-/tmp}/budportal-services.XXXXXX")
+  trap 'scripts/services.sh stop "$services"' EXIT
+  started=$SECONDS
+  services_status=0
+  scripts/services.sh start "$services" || services_status=$?
+  if [ $services_status = 0 ]; then
+    echo "test.sh: PostgreSQL and Redis ready in $((SECONDS - started)) s"
+    banner "pass 2/2: production (PostgreSQL + Redis: channels-redis, django-q2 Redis broker)"
+    (. "$services/env"; exec .venv/bin/python -m pytest "$@") || status=$?
+  elif [ $services_status = 3 ]; then
+    banner "pass 2/2 SKIPPED: PostgreSQL/Redis are not available (see above); run as root, or install them"
+  else
+    echo "test.sh: could not start PostgreSQL/Redis" >&2
+    status=1
+  fi
+fi
+exit $status
