@@ -35,8 +35,10 @@ class TemplateYamlForm(forms.ModelForm):
 
     document = forms.CharField(
         label="Template (YAML)",
-        widget=forms.Textarea(attrs={"rows": 36, "cols": 110, "spellcheck": "false", "style": "font-family: monospace"}),
-        help_text="The format is described in usecases/catalog/README.md. Errors name the path, e.g. components[2].chart.ref.",
+        widget=forms.Textarea(
+            attrs={"rows": 36, "cols": 110, "spellcheck": "false", "style": "font-family: monospace"}
+        ),
+        help_text="Format: usecases/catalog/README.md. Errors name their path, e.g. components[2].chart.ref.",
     )
 
     class Meta:

@@ -31,6 +31,8 @@ Errors = list[dict[str, Any]]
 SYSTEM_PREFIX = "system-"
 # The DAG builder adds a step with this id before the components; a component must not take it.
 RESERVED_STEP_IDS = ("cluster_health",)
+# /api/templates/validate is an endpoint, so a template cannot be called that.
+RESERVED_TEMPLATE_NAMES = ("validate",)
 TEMPLATE_NAME = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 COMPONENT_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 PARAMETER_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
@@ -84,6 +86,8 @@ def _err(loc: list[str | int], msg: str) -> dict[str, Any]:
 def _name_errors(doc: TemplateDocument, *, system: bool) -> Errors:
     if not TEMPLATE_NAME.match(doc.name):
         return [_err(["name"], "must be a lowercase slug: a-z, 0-9 and '-', at most 63 characters")]
+    if doc.name in RESERVED_TEMPLATE_NAMES:
+        return [_err(["name"], f"'{doc.name}' is reserved (it is an API path)")]
     if doc.name.startswith(SYSTEM_PREFIX) and not system:
         return [_err(["name"], f"the '{SYSTEM_PREFIX}' prefix is reserved for catalog templates")]
     return []
@@ -306,3 +310,27 @@ def _step_reference_problem(chain: tuple[str, ...], owner: str, wave_of: dict[st
     if wave_of[step] >= wave_of[owner]:
         return f"'{text}': '{step}' must be deployed in an earlier wave than '{owner}'"
     return None
+
+
+def resolve_parameter_values(
+    parameters: dict[str, Any], supplied: dict[str, Any] | None, loc: tuple[str | int, ...] = ("parameters",)
+) -> dict[str, Any]:
+    """The values a deployment runs with: each declared parameter's supplied value, else its default.
+
+    Unknown names, values that break a parameter's constraints and missing values of parameters without a
+    default are refused together (ServiceValidationError, ``loc`` = ``[*loc, name]``).
+    """
+    supplied = supplied or {}
+    unknown = [name for name in supplied if name not in parameters]
+    errors: Errors = [_err([*loc, name], "not a parameter of this template") for name in unknown]
+    values: dict[str, Any] = {}
+    for name, raw_spec in parameters.items():
+        spec = ParameterSpec.model_validate(raw_spec)
+        value = supplied.get(name, spec.default)
+        problem = parameter_value_problem(spec, value) if value is not None else "required (it has no default)"
+        if problem:
+            errors.append(_err([*loc, name], problem))
+        values[name] = value
+    if errors:
+        raise ServiceValidationError(errors)
+    return values

@@ -4,7 +4,7 @@ import pytest
 
 from budportal.errors import ServiceValidationError
 from usecases.template_schema import load_yaml
-from usecases.template_validation import parameter_value_problem, validate_template
+from usecases.template_validation import parameter_value_problem, resolve_parameter_values, validate_template
 
 
 def errors_of(document: Any, **kwargs: Any) -> list[dict[str, Any]]:
@@ -258,3 +258,22 @@ def test_it_keeps_dates_as_text_and_refuses_values_json_cannot_hold() -> None:
         load_yaml("x: !!binary aGVsbG8=")
     with pytest.raises(ServiceValidationError, match="keys must be text"):
         load_yaml("1: a")
+
+
+def test_it_resolves_parameter_values_from_defaults_and_supplied_values() -> None:
+    parameters = {
+        "replicas": {"type": "integer", "default": 1, "min": 1, "max": 4},
+        "mode": {"type": "select", "options": ["fast", "exact"]},
+    }
+    assert resolve_parameter_values(parameters, {"mode": "fast"}) == {"replicas": 1, "mode": "fast"}
+    with pytest.raises(ServiceValidationError) as info:
+        resolve_parameter_values(parameters, {"replicas": 9, "bogus": 1})
+    assert sorted(map(tuple, (e["loc"] for e in info.value.errors))) == [
+        ("parameters", "bogus"), ("parameters", "mode"), ("parameters", "replicas"),
+    ]  # fmt: skip
+    assert "required" in next(e["msg"] for e in info.value.errors if e["loc"][-1] == "mode")
+
+
+def test_it_reserves_the_validate_name(doc) -> None:
+    doc["name"] = "validate"
+    assert "reserved" in errors_of(doc)[0]["msg"]
