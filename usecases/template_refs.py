@@ -1,7 +1,7 @@
 """Jinja references inside template values: ``{{ steps.llm.outputs.endpoint_url }}``, ``{{ parameters.x }}``.
 
-Strings are parsed (never rendered) with the same sandboxed environment the DAG renderer uses, so a syntax
-error is caught when the template is saved rather than halfway through a deployment.
+Strings are parsed (never rendered) by the DAG renderer's own parser (``pipelines.params``), so a syntax error
+is caught when the template is saved rather than halfway through a deployment.
 """
 
 from __future__ import annotations
@@ -11,10 +11,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from jinja2 import TemplateSyntaxError, meta, nodes
-from jinja2.sandbox import ImmutableSandboxedEnvironment
+from jinja2.defaults import DEFAULT_NAMESPACE
 
-_ENV = ImmutableSandboxedEnvironment()
-_MARKERS = ("{{", "{%", "{#")
+from pipelines.params import iter_strings, parse
 
 
 @dataclass(frozen=True)
@@ -37,21 +36,6 @@ class Reference:
 class SyntaxProblem:
     loc: tuple[str | int, ...]
     msg: str
-
-
-def has_jinja(text: str) -> bool:
-    return any(marker in text for marker in _MARKERS)
-
-
-def _strings(value: Any, loc: tuple[str | int, ...] = ()) -> Iterator[tuple[str, tuple[str | int, ...]]]:
-    if isinstance(value, str):
-        yield value, loc
-    elif isinstance(value, dict):
-        for key, child in value.items():
-            yield from _strings(child, (*loc, key))
-    elif isinstance(value, list):
-        for index, child in enumerate(value):
-            yield from _strings(child, (*loc, index))
 
 
 def _chain(node: nodes.Node) -> list[str] | None:
@@ -81,11 +65,9 @@ def scan(value: Any) -> tuple[list[Reference], list[SyntaxProblem]]:
     string that does not parse. Names bound inside the string (``{% for x in ... %}``) are not reported."""
     references: list[Reference] = []
     problems: list[SyntaxProblem] = []
-    for text, loc in _strings(value):
-        if not has_jinja(text):
-            continue
+    for loc, text in iter_strings(value):
         try:
-            ast = _ENV.parse(text)
+            ast = parse(text)
         except TemplateSyntaxError as exc:
             problems.append(SyntaxProblem(loc, f"Jinja syntax error: {exc.message} (line {exc.lineno})"))
             continue
@@ -102,4 +84,4 @@ def referenced_steps(value: Any) -> set[str]:
 
 def global_names() -> set[str]:
     """Names the sandbox provides on its own (``range``, ``dict``, ...); not references to check."""
-    return set(_ENV.globals)
+    return set(DEFAULT_NAMESPACE)
