@@ -10,6 +10,7 @@ that was ready once stays ready (a rollback to the last good revision succeeds, 
 
 import hashlib
 import json
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -18,6 +19,7 @@ from typing import Any
 from .discovery import resource_for_kind
 from .store import Store, owner_uids
 
+logger = logging.getLogger(__name__)
 NEVER_READY = "standin.budportal.dev/never-ready"
 RELEASE_LABEL = "app.kubernetes.io/instance"
 RELEASE_ANNOTATION = "meta.helm.sh/release-name"
@@ -48,6 +50,7 @@ class Controllers:
         self._waiting = False
         self._proven: set[tuple[str, str]] = set()  # (Deployment uid, ReplicaSet name) seen ready
         self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="kube-standin-controllers", daemon=True)
@@ -63,12 +66,24 @@ class Controllers:
             current = self.store.resource_version
             if current != seen or self._waiting:
                 seen = current
-                self.reconcile()
+                self.reconcile_safely()
             self.store.wait_for_change(seen, 0.05 if self._waiting else 1.0)
 
+    def reconcile_safely(self) -> None:
+        try:
+            self.reconcile()
+        except Exception:  # a bad object must not stop the controllers for every other object
+            logger.exception("kube stand-in: reconcile failed")
+
     def reconcile(self) -> None:
+        """One pass over every workload. The server also calls this right after a write, so that Helm's first
+        readiness poll already sees the result (Helm 3 polls every 2 s)."""
         if not self.enabled:
             return
+        with self._lock:
+            self._reconcile_all()
+
+    def _reconcile_all(self) -> None:
         self._waiting = False
         handlers: dict[str, Callable[[dict[str, Any]], None]] = {
             "Deployment": self._deployment, "StatefulSet": self._statefulset, "DaemonSet": self._daemonset,

@@ -9,7 +9,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import yaml
 
-from . import discovery, protobuf
+from . import controllers, discovery, protobuf
 from .discovery import Resource
 from .errors import ApiError, bad_request, not_found
 from .patch import PatchError, json_patch, merge_patch, strategic_merge
@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
 PROTOBUF = "application/vnd.kubernetes.protobuf"
 MAX_WATCH_SECONDS = 1800.0
+WORKLOAD_KINDS = frozenset(controllers.KINDS)
 HEALTH_PATHS = ("/healthz", "/readyz", "/livez")
 
 
@@ -65,6 +66,9 @@ class StandInHTTPServer(ThreadingHTTPServer):
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in separate writes; with Nagle's algorithm on, each response then waits ~40 ms
+    # for the client's delayed ACK.
+    disable_nagle_algorithm = True
     server: StandInHTTPServer
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the stdlib's signature
@@ -171,12 +175,17 @@ class Handler(BaseHTTPRequestHandler):
     def _resource_request(self, method: str, route: Route, query: dict[str, str], raw: bytes) -> None:
         if route.subresource not in ("", "status", "finalize"):
             raise ApiError(404, "NotFound", "the server could not find the requested resource")
-        if route.resource.namespaced and not route.namespace and method in ("POST", "PUT", "PATCH", "DELETE"):
-            raise ApiError(404, "NotFound", "the server could not find the requested resource")
-        dry_run = query.get("dryRun") == "All"
         if method == "GET":
             self._read(route, query)
-        elif method == "POST" and not route.name:
+            return
+        if route.resource.namespaced and not route.namespace:
+            raise ApiError(404, "NotFound", "the server could not find the requested resource")
+        self._write(method, route, raw, query.get("dryRun") == "All")
+        if route.resource.kind in WORKLOAD_KINDS:
+            self.standin.controllers.reconcile_safely()
+
+    def _write(self, method: str, route: Route, raw: bytes, dry_run: bool) -> None:
+        if method == "POST" and not route.name:
             self._send_json(201, self.standin.store.create(route.resource, route.namespace, self._body(raw), dry_run))
         elif method == "PUT" and route.name:
             self._send_json(200, self._replace(route, self._body(raw), dry_run))
