@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import HttpRequest
-from ninja import Router, Status
+from ninja import Query, Router, Status
 
 from budportal.errors import ServiceValidationError
 from usecases import selectors, services
 from usecases.models import UseCaseTemplate
-from usecases.schemas import TemplateOut, TemplateValidationOut, template_document_openapi
+from usecases.schemas import TemplateFilters, TemplateOut, TemplateValidationOut, template_document_openapi
 from usecases.template_schema import load_json, load_yaml
 
 router = Router(tags=["templates"])
@@ -31,15 +31,9 @@ def _document(request: HttpRequest) -> tuple[Any, str | None]:
 
 
 @router.get("/templates", response=list[TemplateOut], summary="List templates")
-def template_list(
-    request: HttpRequest,
-    category: str | None = None,
-    tag: str | None = None,
-    source: str | None = None,
-    q: str | None = None,
-):
+def template_list(request: HttpRequest, filters: Query[TemplateFilters]):
     """System and public templates and your own (staff: all). ``q`` searches name, title and description."""
-    return selectors.template_list(user=request.auth, category=category, tag=tag, source=source, q=q)
+    return selectors.template_list(user=request.auth, **filters.dict())
 
 
 @router.post("/templates", response={201: TemplateOut}, summary="Create a template", openapi_extra=_DOCUMENT_BODY)

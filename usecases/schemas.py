@@ -32,6 +32,13 @@ class TemplateOut(Schema):
         return obj.owner.get_username() if obj.owner_id else None
 
 
+class TemplateFilters(Schema):
+    category: str | None = None
+    tag: str | None = None
+    source: str | None = None
+    q: str | None = None
+
+
 class ValidationErrorOut(Schema):
     loc: list[str | int]
     msg: str
