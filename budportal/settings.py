@@ -53,7 +53,7 @@ def database_from_url(url: str) -> dict:
 
 
 DEBUG = env_bool("DEBUG", True)
-SECRET_KEY = env_str("SECRET_KEY", "dev-insecure-change-me-" + "x" * 40)
+SECRET_KEY = env_str("SECRET_KEY") or "dev-insecure-change-me-" + "x" * 40  # an empty value counts as unset
 if not DEBUG and SECRET_KEY.startswith("dev-insecure"):
     raise RuntimeError("SECRET_KEY must be set when DEBUG is off")
 ALLOWED_HOSTS = [h for h in env_str("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver").split(",") if h]
