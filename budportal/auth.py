@@ -36,6 +36,13 @@ class BearerTokenAuth(HttpBearer):
 class SessionUserAuth(SessionAuth):
     """Session auth that also accepts an active user (ninja's default checks ``is_authenticated`` only)."""
 
+    def _get_key(self, request: HttpRequest):
+        # Without a session cookie this auth cannot apply: skip its CSRF check, so a bearer-token client
+        # (no cookies) reaches BearerTokenAuth instead of getting "403 CSRF check Failed" on every POST.
+        if self.param_name not in request.COOKIES:
+            return None
+        return super()._get_key(request)
+
     def authenticate(self, request: HttpRequest, key):
         user = super().authenticate(request, key)
         return user if user is not None and user.is_active else None

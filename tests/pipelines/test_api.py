@@ -98,3 +98,18 @@ def test_it_lists_and_marks_notifications_read(submit, owner_api, other_api, own
 
 def test_it_requires_authentication(client):
     assert client.get("/api/executions").status_code == 401
+
+
+def test_it_accepts_a_bearer_token_post_without_csrf(owner, django_capture_on_commit_callbacks):
+    from django.test import Client
+
+    from budportal.models import ApiToken
+
+    _, raw = ApiToken.issue(user=owner, name="cli")
+    client = Client(enforce_csrf_checks=True, HTTP_AUTHORIZATION=f"Bearer {raw}")
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post("/api/executions", dag(step("a")), content_type="application/json")
+    assert response.status_code == 201
+    browser = Client(enforce_csrf_checks=True)
+    browser.force_login(owner)
+    assert browser.post("/api/executions", dag(step("a")), content_type="application/json").status_code == 403

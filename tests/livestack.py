@@ -1,0 +1,172 @@
+"""A real portal on a temporary SQLite file: ``migrate``, a django-q2 ``qcluster`` and ``daphne`` on an ephemeral
+127.0.0.1 port, with a user, a bearer token and a browser session. For tests and benchmarks that need real
+worker processes (parallelism, SSE across processes); everything is stopped on exit.
+
+    with LiveStack(workers=2) as stack:
+        status, body = stack.api("POST", "/api/executions", json=dag)
+        stack.url, stack.token, stack.session_cookie
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+_LISTENING = re.compile(r"Listening on TCP address 127\.0\.0\.1:(\d+)")
+
+_SETUP_USER = """
+import json
+from django.contrib.auth import get_user_model
+from django.contrib.sessions.backends.db import SessionStore
+from budportal.models import ApiToken
+user = get_user_model().objects.create_user({username!r}, password="live-pw-123", is_staff={staff!r})
+_, raw = ApiToken.issue(user=user, name="livestack")
+session = SessionStore()
+session["_auth_user_id"] = str(user.pk)
+session["_auth_user_backend"] = "django.contrib.auth.backends.ModelBackend"
+session["_auth_user_hash"] = user.get_session_auth_hash()
+session.create()
+print("LIVESTACK" + json.dumps({{"token": raw, "session": session.session_key, "user_id": user.pk}}))
+"""
+
+
+class LiveStack:
+    def __init__(self, workers: int = 2, *, poll: float = 0.2, env: dict[str, str] | None = None,
+                 username: str = "live", staff: bool = False, start_timeout: float = 60):
+        self.workers, self.poll, self.extra_env = workers, poll, env or {}
+        self.username, self.staff, self.start_timeout = username, staff, start_timeout
+        self.processes: dict[str, subprocess.Popen] = {}
+        self.dir: Path | None = None
+        self.url = self.token = self.session_cookie = ""
+        self.user_id = 0
+
+    # --- lifecycle -----------------------------------------------------------------------------------
+    def __enter__(self) -> LiveStack:
+        try:
+            self.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "DJANGO_SETTINGS_MODULE")}
+        env.update(
+            DJANGO_SETTINGS_MODULE="budportal.settings",
+            BUDPORTAL_DATA_DIR=str(self.dir),
+            SQLITE_PATH=str(self.dir / "portal.sqlite3"),
+            Q_WORKERS=str(self.workers),
+            Q_POLL=str(self.poll),
+            PYTHONUNBUFFERED="1",
+            LOG_LEVEL=env.get("LIVESTACK_LOG_LEVEL", "INFO"),
+        )
+        env.update(self.extra_env)
+        return env
+
+    def start(self) -> None:
+        self.dir = Path(tempfile.mkdtemp(prefix="budportal-live-"))
+        self.manage("migrate", "--noinput")
+        out = self.manage("shell", "-c", _SETUP_USER.format(username=self.username, staff=self.staff)).stdout
+        creds = json.loads(out.split("LIVESTACK", 1)[1].strip())
+        self.token, self.user_id = creds["token"], creds["user_id"]
+        self.session_cookie = f"sessionid={creds['session']}"
+        self._spawn("qcluster", [sys.executable, "manage.py", "qcluster"])
+        self._spawn("daphne", [sys.executable, "-m", "daphne", "-e", "tcp:0:interface=127.0.0.1",
+                               "budportal.asgi:application"])
+        self.url = f"http://127.0.0.1:{self._wait_for_port()}"
+        self._wait_until_healthy()
+
+    def stop(self) -> None:
+        for name, proc in reversed(list(self.processes.items())):
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM)
+        for proc in self.processes.values():
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=5)
+        self.processes.clear()
+        if self.dir and not os.environ.get("LIVESTACK_KEEP"):
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+    # --- helpers -------------------------------------------------------------------------------------
+    def manage(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=self.env, check=check,
+                              capture_output=True, text=True, timeout=300)
+
+    def log(self, name: str) -> str:
+        return (self.dir / f"{name}.log").read_text(errors="replace")
+
+    def api(self, method: str, path: str, json: Any = None, *, timeout: float = 30) -> tuple[int, Any]:
+        """Call the JSON API with the bearer token; returns (status, decoded body or None)."""
+        data = None if json is None else _dumps(json)
+        request = urllib.request.Request(self.url + path, data=data, method=method, headers={
+            "Authorization": f"Bearer {self.token}", "Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as response:
+                status, body = response.status, response.read()
+        except urllib.error.HTTPError as exc:
+            status, body = exc.code, exc.read()
+        return status, _loads(body)
+
+    def wait_for(self, predicate, timeout: float = 60, interval: float = 0.1):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            value = predicate()
+            if value:
+                return value
+            time.sleep(interval)
+        raise TimeoutError(f"condition not met in {timeout} s")
+
+    def _spawn(self, name: str, argv: list[str]) -> None:
+        log = open(self.dir / f"{name}.log", "wb")
+        self.processes[name] = subprocess.Popen(argv, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                                                start_new_session=True)
+        log.close()
+
+    def _wait_for_port(self) -> int:
+        def port() -> int | None:
+            if self.processes["daphne"].poll() is not None:
+                raise RuntimeError("daphne exited:\n" + self.log("daphne"))
+            match = _LISTENING.search(self.log("daphne"))
+            return int(match.group(1)) if match else None
+
+        return self.wait_for(port, timeout=self.start_timeout)
+
+    def _wait_until_healthy(self) -> None:
+        def healthy() -> bool:
+            try:
+                with urllib.request.urlopen(self.url + "/healthz", timeout=2) as response:
+                    return response.status == 200
+            except OSError:
+                return False
+
+        self.wait_for(healthy, timeout=self.start_timeout, interval=0.2)
+
+
+def _dumps(value: Any) -> bytes:
+    return json.dumps(value).encode()
+
+
+def _loads(body: bytes) -> Any:
+    try:
+        return json.loads(body) if body else None
+    except ValueError:
+        return body.decode(errors="replace")
