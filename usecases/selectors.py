@@ -7,7 +7,6 @@ from django.db import connection
 from django.db.models import Q, QuerySet
 from django.http import Http404
 
-from budportal.errors import ForbiddenError
 from usecases.models import UseCaseTemplate
 
 
@@ -54,11 +53,9 @@ def template_get(*, user: AbstractBaseUser, name: str) -> UseCaseTemplate:
 
 
 def template_get_for_edit(*, user: AbstractBaseUser, name: str) -> UseCaseTemplate:
-    """A template the user may change: their own (staff: any custom one). A system template is a 403 (read
-    only, even for staff); someone else's template is a 404, even when it is public."""
+    """A template the user may change: their own (staff: any custom one). System templates are returned so
+    the service can answer 403; someone else's template is a 404, even when it is public."""
     template = template_get(user=user, name=name)
-    if template.is_system:
-        raise ForbiddenError(f"'{name}' is a system template from the catalog and is read-only")
-    if not user.is_staff and template.owner_id != user.pk:
+    if not template.is_system and not user.is_staff and template.owner_id != user.pk:
         raise Http404(f"No template named '{name}'.")
     return template
