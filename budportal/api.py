@@ -9,6 +9,7 @@ from budportal.errors import ConflictError, ForbiddenError, ServiceValidationErr
 from clusterjobs.api import router as clusterjobs_router
 from pipelines.api import router as pipelines_router
 from usecases.api import router as usecases_router
+from usecases.deployment_api import router as deployments_router
 
 api = NinjaAPI(
     title="Bud Portal API",
@@ -18,6 +19,7 @@ api = NinjaAPI(
     urls_namespace="api",
 )
 api.add_router("", usecases_router)
+api.add_router("", deployments_router)
 api.add_router("", pipelines_router)
 api.add_router("", clusterjobs_router)
 

@@ -92,3 +92,7 @@ class UseCaseTemplate(models.Model):
         """Set the document fields from a validated template's ``model_fields()``."""
         for field in self.DOCUMENT_FIELDS:
             setattr(self, field, fields[field])
+
+
+# Deployment models live in their own module (another owner); imported here so Django registers them.
+from usecases.models_deployments import ComponentDeployment, UseCaseDeployment  # noqa: E402,F401
