@@ -179,3 +179,9 @@ def test_it_documents_the_template_body_in_openapi(owner_browser) -> None:
     body = schema["paths"]["/api/templates"]["post"]["requestBody"]["content"]
     assert "components" in body["application/json"]["schema"]["properties"]
     assert "$defs" not in json.dumps(body)
+
+
+def test_it_refuses_oversized_bodies_without_a_server_error(owner_api) -> None:
+    response = post(owner_api, "/api/templates", "x: " + "y" * (3 * 1024 * 1024), content_type="application/yaml")
+    assert response.status_code in (400, 413, 422)
+    assert not UseCaseTemplate.objects.exists()
