@@ -86,7 +86,7 @@ class LiveStack:
         creds = json.loads(out.split("LIVESTACK", 1)[1].strip())
         self.token, self.user_id = creds["token"], creds["user_id"]
         self.session_cookie = f"sessionid={creds['session']}"
-        self._spawn("qcluster", [sys.executable, "manage.py", "qcluster"])
+        self.start_qcluster()
         self._spawn("daphne", [sys.executable, "-m", "daphne", "-e", "tcp:0:interface=127.0.0.1",
                                "budportal.asgi:application"])
         self.url = f"http://127.0.0.1:{self._wait_for_port()}"
@@ -105,6 +105,15 @@ class LiveStack:
         self.processes.clear()
         if self.dir and not os.environ.get("LIVESTACK_KEEP"):
             shutil.rmtree(self.dir, ignore_errors=True)
+
+    def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
+        """Kill a started process group (e.g. ``kill("qcluster")`` to simulate a worker machine dying)."""
+        proc = self.processes.pop(name)
+        os.killpg(proc.pid, sig)
+        proc.wait(timeout=15)
+
+    def start_qcluster(self) -> None:
+        self._spawn("qcluster", [sys.executable, "manage.py", "qcluster"])
 
     # --- helpers -------------------------------------------------------------------------------------
     def manage(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
@@ -136,7 +145,7 @@ class LiveStack:
         raise TimeoutError(f"condition not met in {timeout} s")
 
     def _spawn(self, name: str, argv: list[str]) -> None:
-        log = open(self.dir / f"{name}.log", "wb")
+        log = open(self.dir / f"{name}.log", "ab")
         self.processes[name] = subprocess.Popen(argv, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
                                                 start_new_session=True)
         log.close()
