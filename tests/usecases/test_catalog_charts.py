@@ -37,7 +37,8 @@ def test_every_catalog_component_renders_with_its_chart(name: str, tmp_path: Pat
 
 def _context(template: dict) -> dict:
     outputs = {key: f"<{key}>" for key in STEP_OUTPUTS}
-    steps = {c["name"]: {"outputs": {**outputs, "endpoint_url": f"http://{c['name']}:80"}} for c in template["components"]}
+    names = [c["name"] for c in template["components"]]
+    steps = {name: {"outputs": {**outputs, "endpoint_url": f"http://{name}:80"}} for name in names}
     parameters = resolve_parameter_values(template.get("parameters", {}), {})
     deployment = {"id": "0123abcd-0000-0000-0000-000000000000", "name": "demo", "namespace": "uc-0123abcd"}
     return {"steps": steps, "parameters": parameters, "params": parameters, "deployment": deployment}
