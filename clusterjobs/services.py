@@ -168,9 +168,7 @@ def job_complete(*, job: Job, result: dict[str, Any]) -> bool:
 
 
 def job_fail(*, job: Job, error: str) -> bool:
-    """FAILED, or TIMEOUT when the job's deadline has passed (Helm's own ``--timeout`` fired)."""
-    timed_out = job.deadline is not None and timezone.now() >= job.deadline
-    return _finish(job, JobStatus.TIMEOUT if timed_out else JobStatus.FAILED, error=error)
+    return _finish(job, JobStatus.FAILED, error=error)
 
 
 def publish_job_event(job: Job) -> None:
@@ -195,7 +193,7 @@ def publish_job_event(job: Job) -> None:
 
 def job_run(*, job_id: uuid.UUID | str) -> Job | None:
     """The worker's side: claim the job, re-validate, run Helm, finish. Safe to call twice."""
-    from clusterjobs.helm.jobs import run_job_helm
+    from clusterjobs.helm.jobs import JobDeadlineExceeded, run_job_helm
     from clusterjobs.helm.runner import HelmCancelled, HelmError
 
     job = job_start(job_id=job_id)
@@ -207,6 +205,8 @@ def job_run(*, job_id: uuid.UUID | str) -> Job | None:
         result = run_job_helm(job, config)
     except ServiceValidationError as exc:
         job_fail(job=job, error=f"invalid job config: {exc}")
+    except JobDeadlineExceeded as exc:
+        _finish(job, JobStatus.TIMEOUT, error=str(exc))
     except HelmCancelled:
         logger.info("job %s stopped: it was cancelled or timed out", job.pk)
     except HelmError as exc:

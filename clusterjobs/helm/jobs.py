@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
@@ -13,13 +15,19 @@ from clusterjobs.kubeconfig import parse_kubeconfig
 from clusterjobs.models import Job, JobStatus, JobType
 
 
-def _helm_timeout(job: Job, config: dict[str, Any]) -> int:
-    """Helm's ``--timeout``: the config's, else the default, never beyond the job's own deadline."""
+HELM_TIMEOUT_MARKERS = ("context deadline exceeded", "timed out waiting")
+
+
+class JobDeadlineExceeded(HelmError):
+    """Helm hit a ``--timeout`` that was cut short by the job's own deadline: the job is TIMEOUT."""
+
+
+def _helm_timeout(job: Job, config: dict[str, Any]) -> tuple[int, bool]:
+    """Helm's ``--timeout`` (the config's, else the default) and whether the job's deadline shortened it."""
     wanted = config.get("timeout") or settings.HELM_DEFAULT_TIMEOUT_SECONDS
-    if job.deadline is None:
-        return min(wanted, job.timeout_seconds)
-    remaining = int((job.deadline - timezone.now()).total_seconds())
-    return max(1, min(wanted, remaining))
+    deadline = job.deadline or job.started_at + timedelta(seconds=job.timeout_seconds)
+    remaining = max(1, math.ceil((deadline - timezone.now()).total_seconds()))
+    return min(wanted, remaining), remaining < wanted
 
 
 def _cancel_check(job: Job):
@@ -29,18 +37,25 @@ def _cancel_check(job: Job):
 
 
 def run_job_helm(job: Job, config: dict[str, Any]) -> dict[str, Any]:
+    """Run the job's Helm work; ``JobDeadlineExceeded`` when it ran out of the job's time."""
+    timeout, capped = _helm_timeout(job, config)
     runner = HelmRunner(kubeconfig=job.cluster.kubeconfig)
-    if job.job_type == JobType.HELM_UNINSTALL:
-        return uninstall_releases(runner, job, config)
-    return runner.deploy(
-        chart=ChartSource(config["chart_ref"], config.get("chart_version")),
-        release_name=config["release_name"], namespace=config["namespace"], values=config.get("values") or {},
-        timeout_seconds=_helm_timeout(job, config), should_cancel=_cancel_check(job),
-    )
+    try:
+        if job.job_type == JobType.HELM_UNINSTALL:
+            return uninstall_releases(runner, job, config, timeout)
+        return runner.deploy(
+            chart=ChartSource(config["chart_ref"], config.get("chart_version")),
+            release_name=config["release_name"], namespace=config["namespace"],
+            values=config.get("values") or {}, timeout_seconds=timeout, should_cancel=_cancel_check(job),
+        )
+    except HelmError as exc:
+        if capped and any(marker in str(exc) for marker in HELM_TIMEOUT_MARKERS):
+            raise JobDeadlineExceeded(f"job exceeded its timeout of {job.timeout_seconds} s: {exc}") from None
+        raise
 
 
-def uninstall_releases(runner: HelmRunner, job: Job, config: dict[str, Any]) -> dict[str, Any]:
-    namespace, timeout = config["namespace"], _helm_timeout(job, config)
+def uninstall_releases(runner: HelmRunner, job: Job, config: dict[str, Any], timeout: int) -> dict[str, Any]:
+    namespace = config["namespace"]
     for release in config["releases"]:
         runner.uninstall(release_name=release, namespace=namespace, timeout_seconds=timeout)
     deleted = config["delete_namespace"] and delete_namespace_if_unused(job.cluster.kubeconfig, namespace)

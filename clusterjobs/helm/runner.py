@@ -32,9 +32,12 @@ from pyhelm3.models import Chart
 
 from clusterjobs import validators
 from clusterjobs.helm.endpoints import discover_services, primary_endpoint
+from clusterjobs.helm import subprocess_shim
 from clusterjobs.helm.manifests import check_manifests
 from clusterjobs.kubeconfig import secret_fragments
 from clusterjobs.redact import redact
+
+subprocess_shim.install()
 
 CANCEL_POLL_SECONDS = 0.5
 ANOTHER_OPERATION = "another operation (install/upgrade/rollback) is in progress"

@@ -43,7 +43,46 @@ def cluster(owner, kubeconfig_text):
 
 
 @pytest.fixture
-def test_charts(settings) -> Path:
-    """Bundled-chart refs (charts/<name>) resolve to tests/clusterjobs/charts for the test."""
-    settings.CHARTS_DIR = TEST_CHARTS
-    return TEST_CHARTS
+def test_charts(settings, tmp_path) -> Path:
+    """``charts/<name>`` resolves to the bundled charts plus the test charts (demo, privileged)."""
+    charts = tmp_path / "charts"
+    charts.mkdir()
+    for source in (Path(settings.CHARTS_DIR), TEST_CHARTS):
+        for chart in source.iterdir():
+            if (chart / "Chart.yaml").is_file():
+                (charts / chart.name).symlink_to(chart)
+    settings.CHARTS_DIR = charts
+    return charts
+
+
+@pytest.fixture
+def helm_settings(settings, helm_binary):
+    """Jobs run the pinned real helm, with bundled charts and the test charts both reachable."""
+    settings.HELM_BINARY = helm_binary
+    return settings
+
+
+@pytest.fixture
+def sandbox(owner, kube_standin, helm_settings):
+    """A cluster whose kubeconfig points at the Kubernetes API stand-in (a contract fake: nothing runs).
+
+    Its token is replaced by ``SECRET_TOKEN`` so tests can check it never leaks."""
+    kubeconfig = kube_standin.kubeconfig().replace("token: kube-standin", f"token: {SECRET_TOKEN}")
+    cluster = services.cluster_create(owner=owner, name="sandbox", kubeconfig=kubeconfig)
+    cluster.standin = kube_standin
+    return cluster
+
+
+@pytest.fixture
+def run_job(django_capture_on_commit_callbacks):
+    """Create and execute a job; the django-q2 task runs inline (sync) when the transaction commits."""
+
+    def _run(cluster, *, job_type: str = "helm_deploy", timeout_seconds: int | None = None, **config):
+        job = services.job_create(owner=cluster.owner, cluster=cluster, job_type=job_type, config=config,
+                                  source="tests", source_id="src-1", timeout_seconds=timeout_seconds)
+        with django_capture_on_commit_callbacks(execute=True):
+            services.job_execute(job_id=job.pk)
+        job.refresh_from_db()
+        return job
+
+    return _run
