@@ -96,7 +96,7 @@ class Handler(BaseHTTPRequestHandler):
         return self.server.standin
 
     def _dispatch(self, method: str) -> None:
-        self.standin.request_log.append((method, self.path))
+        self.standin.log_request(method, self.path)
         url = urlsplit(self.path)
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         try:

@@ -27,7 +27,8 @@ class KubeStandIn:
         self.store = Store()
         self.controllers = Controllers(self.store)
         self.controllers.enabled = controllers
-        self.request_log: list[tuple[str, str]] = []
+        self.request_log: list[tuple[str, str]] = []  # (method, path with query), oldest first
+        self.request_log_limit: int | None = None  # a long-running sandbox keeps only the latest requests
         self._httpd = StandInHTTPServer((host, port), self)
         self._thread: threading.Thread | None = None
 
@@ -94,6 +95,11 @@ class KubeStandIn:
 
     def get(self, kind: str, namespace: str | None, name: str) -> dict[str, Any] | None:
         return self.store.find(resource_for_kind(kind), namespace or "", name)
+
+    def log_request(self, method: str, path: str) -> None:
+        self.request_log.append((method, path))
+        if self.request_log_limit is not None and len(self.request_log) > 2 * self.request_log_limit:
+            del self.request_log[:-self.request_log_limit]
 
     # ---- switches ----------------------------------------------------------------------------------------
 

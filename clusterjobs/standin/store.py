@@ -4,6 +4,7 @@ Stored dicts are never mutated after they are stored (every write stores a fresh
 share them; callers always receive deep copies.
 """
 
+import base64
 import copy
 import ipaddress
 import itertools
@@ -257,7 +258,7 @@ class Store:
         return obj
 
     def _default(self, resource: Resource, obj: dict[str, Any], live: dict[str, Any] | None) -> None:
-        """The API server's own defaulting: cluster IPs, namespace phase, replica counts."""
+        """The API server's own defaulting: cluster IPs, namespace phase, replica counts, Secret stringData."""
         obj.update(apiVersion=resource.group_version, kind=resource.kind)
         spec = obj.get("spec") if isinstance(obj.get("spec"), dict) else None
         if resource.kind == "Service":
@@ -267,6 +268,9 @@ class Store:
             obj["status"] = {"phase": "Active"}
         elif resource.kind in ("Deployment", "ReplicaSet", "StatefulSet") and spec is not None:
             spec.setdefault("replicas", 1)
+        elif resource.kind == "Secret" and obj.get("stringData"):
+            encoded = {k: base64.b64encode(str(v).encode()).decode() for k, v in obj.pop("stringData").items()}
+            obj["data"] = {**(obj.get("data") or {}), **encoded}
 
     def _default_service(self, spec: dict[str, Any], live_spec: dict[str, Any]) -> None:
         spec.setdefault("type", "ClusterIP")

@@ -261,3 +261,12 @@ def test_it_serves_kubectl(standin: KubeStandIn, kubeconfig_file) -> None:
 
     assert "successfully rolled out" in kubectl("rollout", "status", "-n", NS, "deploy/web", "--timeout=5s")
     assert kubectl("get", "deploy", "web", "-n", NS, "-o", "jsonpath={.status.readyReplicas}") == "2"
+
+
+def test_it_stores_secret_string_data_base64_encoded(standin: KubeStandIn) -> None:
+    secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"}, "stringData": {"token": "abc"}}
+
+    call(standin, "POST", f"/api/v1/namespaces/{NS}/secrets", secret)
+
+    stored = standin.get("Secret", NS, "s")
+    assert stored["data"] == {"token": "YWJj"} and "stringData" not in stored

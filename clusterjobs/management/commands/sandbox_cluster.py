@@ -31,6 +31,7 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         standin = KubeStandIn(host=options["host"], port=options["port"]).start()
         standin.install_delay_seconds = options["install_delay"]
+        standin.request_log_limit = 1000
         try:
             path = standin.write_kubeconfig(Path(settings.DATA_DIR) / "sandbox-kubeconfig.yaml")
             self.stdout.write(self.style.SUCCESS(f"Sandbox cluster (simulated: nothing runs) at {standin.url}"))
