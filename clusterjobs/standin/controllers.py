@@ -72,7 +72,7 @@ class Controllers:
     def reconcile_safely(self) -> None:
         try:
             self.reconcile()
-        except Exception:  # a bad object must not stop the controllers for every other object
+        except Exception:  # the controller thread must outlive any surprise (it also serves the sandbox)
             logger.exception("kube stand-in: reconcile failed")
 
     def reconcile(self) -> None:
@@ -91,7 +91,10 @@ class Controllers:
         }
         for kind, handler in handlers.items():
             for obj in self.store.list_objects(resource_for_kind(kind), "", lambda o: True)[0]:
-                handler(obj)
+                try:
+                    handler(obj)
+                except Exception:  # one malformed object must not stop the others from becoming ready
+                    logger.exception("kube stand-in: reconciling %s %s failed", kind, _meta(obj).get("name"))
 
     # ---- readiness policy --------------------------------------------------------------------------------
 

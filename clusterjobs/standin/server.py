@@ -1,6 +1,7 @@
 """HTTP routing for the Kubernetes API stand-in: discovery, health, OpenAPI stubs, CRUD, PATCH and watch."""
 
 import json
+import logging
 import select
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -18,6 +19,7 @@ from .selectors import field_selector, label_selector
 if TYPE_CHECKING:
     from .standin import KubeStandIn
 
+logger = logging.getLogger(__name__)
 PROTOBUF = "application/vnd.kubernetes.protobuf"
 MAX_WATCH_SECONDS = 1800.0
 WORKLOAD_KINDS = frozenset(controllers.KINDS)
@@ -40,6 +42,8 @@ def parse_route(path: str) -> Route:
     elif len(parts) >= 4 and parts[0] == "apis":
         group_version, rest = f"{parts[1]}/{parts[2]}", parts[3:]
     else:
+        raise ApiError(404, "NotFound", "the server could not find the requested resource")
+    if not rest:
         raise ApiError(404, "NotFound", "the server could not find the requested resource")
     namespace = ""
     nested = discovery.resource_for(group_version, rest[2]) if len(rest) >= 3 and rest[0] == "namespaces" else None
@@ -107,6 +111,9 @@ class Handler(BaseHTTPRequestHandler):
             self._send_json(error.code, error.status())
         except (PatchError, protobuf.ProtobufError, ValueError, yaml.YAMLError) as error:
             self._send_json(400, bad_request(str(error)).status())
+        except Exception as error:  # answer as the real server would rather than dropping the connection
+            logger.exception("kube stand-in: %s %s failed", method, self.path)
+            self._send_json(500, ApiError(500, "InternalError", f"stand-in error: {error}").status())
 
     def _send(self, code: int, body: bytes, content_type: str) -> None:
         self.send_response(code)
@@ -123,9 +130,10 @@ class Handler(BaseHTTPRequestHandler):
         content_type = self.headers.get("Content-Type", "")
         if content_type.startswith(PROTOBUF):
             return protobuf.decode(raw)
-        if "yaml" in content_type:
-            return yaml.safe_load(raw) or {}
-        return json.loads(raw or b"{}")
+        body = yaml.safe_load(raw) if "yaml" in content_type else json.loads(raw or b"{}")
+        if not isinstance(body, dict):
+            raise bad_request("the request body must be an object")
+        return body
 
     # ---- discovery, health, OpenAPI ----------------------------------------------------------------------
 

@@ -270,3 +270,14 @@ def test_it_stores_secret_string_data_base64_encoded(standin: KubeStandIn) -> No
 
     stored = standin.get("Secret", NS, "s")
     assert stored["data"] == {"token": "YWJj"} and "stringData" not in stored
+
+
+def test_it_refuses_malformed_bodies_and_survives_malformed_objects(standin: KubeStandIn) -> None:
+    assert call(standin, "POST", f"/api/v1/namespaces/{NS}/configmaps", [1, 2])[0] == 400
+    assert call(standin, "POST", f"/api/v1/namespaces/{NS}/configmaps", b"{not json")[0] == 400
+    assert call(standin, "POST", "/api/v1", {})[0] == 404
+    call(standin, "POST", f"/apis/apps/v1/namespaces/{NS}/deployments", {"metadata": {"name": "bare"}})
+
+    call(standin, "POST", f"/apis/apps/v1/namespaces/{NS}/deployments", deployment("fine"))
+
+    assert standin.get("Deployment", NS, "fine")["status"]["availableReplicas"] == 2
