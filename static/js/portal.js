@@ -1,0 +1,60 @@
+/* Bud Portal: the little JavaScript the pages need on top of htmx. No build step. */
+(function () {
+  "use strict";
+
+  // Plain forms with data-confirm ask first (Delete buttons work even before htmx has loaded).
+  document.addEventListener("submit", function (event) {
+    var form = event.target;
+    var question = form.getAttribute && form.getAttribute("data-confirm");
+    if (question && !window.confirm(question)) {
+      event.preventDefault();
+    }
+  }, true);
+
+  // Live streams: remember the last event id per stream, so a stream that htmx re-opens itself (after the
+  // browser gave up) resumes where it stopped, as the browser's own reconnect does with Last-Event-ID.
+  var lastIds = {};
+
+  function streamKey(url) {
+    var u = new URL(url, window.location.href);
+    return u.pathname;
+  }
+
+  document.addEventListener("htmx:sseBeforeMessage", function (event) {
+    var message = event.detail;
+    var source = event.target.closest("[sse-connect]");
+    if (!message || !message.lastEventId || !source) { return; }
+    var key = streamKey(source.getAttribute("sse-connect"));
+    var id = parseInt(message.lastEventId, 10);
+    // A replayed event already on the page (its log line exists) is not added twice.
+    if (event.target.id === "event-log" && document.getElementById("ev-" + id)) {
+      event.preventDefault();
+    }
+    if (!lastIds[key] || id > lastIds[key]) { lastIds[key] = id; }
+  });
+
+  function installEventSourceFactory() {
+    if (!window.htmx) { return; }
+    window.htmx.createEventSource = function (url) {
+      var u = new URL(url, window.location.href);
+      var last = lastIds[u.pathname];
+      if (last) { u.searchParams.set("last_event_id", String(last)); }
+      return new EventSource(u.toString(), { withCredentials: true });
+    };
+  }
+
+  // Keep the event log scrolled to the newest line unless the reader scrolled up.
+  document.addEventListener("htmx:sseMessage", function (event) {
+    var log = document.getElementById("event-log");
+    if (log && event.target === log) {
+      var nearBottom = log.scrollHeight - log.scrollTop - log.clientHeight < 80;
+      if (nearBottom) { log.scrollTop = log.scrollHeight; }
+    }
+  });
+
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", installEventSourceFactory);
+  } else {
+    installEventSourceFactory();
+  }
+})();
