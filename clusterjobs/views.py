@@ -1,0 +1,64 @@
+"""Portal pages of the clusterjobs app: the clusters page (add from a kubeconfig, health badges, delete)."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from budportal.errors import ConflictError, ServiceValidationError
+from clusterjobs import selectors, services
+from clusterjobs.forms import ClusterForm
+
+
+def _clusters_page(request: HttpRequest, form: ClusterForm, status: int = 200) -> HttpResponse:
+    context = {"clusters": selectors.cluster_list(user=request.user), "form": form}
+    return render(request, "clusterjobs/cluster_list.html", context, status=status)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def cluster_list(request: HttpRequest) -> HttpResponse:
+    """The user's clusters, and the form that registers another one through ``cluster_create``."""
+    if request.method == "GET":
+        return _clusters_page(request, ClusterForm())
+    form = ClusterForm(request.POST, request.FILES)
+    if not form.is_valid():
+        return _clusters_page(request, form, status=422)
+    data = form.cleaned_data
+    try:
+        cluster = services.cluster_create(owner=request.user, name=data["name"], kubeconfig=data["kubeconfig"],
+                                          ingress_url=data.get("ingress_url") or "")
+    except ServiceValidationError as exc:
+        for error in exc.errors:
+            field = error["loc"][0] if error["loc"] and error["loc"][0] in form.fields else None
+            form.add_error(field, error["msg"])
+        return _clusters_page(request, form, status=422)
+    messages.success(request, f"Cluster {cluster.name} added.")
+    return redirect("clusterjobs:cluster-list")
+
+
+@login_required
+@require_GET
+def cluster_health(request: HttpRequest, cluster_id: uuid.UUID) -> HttpResponse:
+    """The health badge fragment (the page asks for it with ``hx-get`` once it has loaded)."""
+    cluster = selectors.cluster_get(user=request.user, cluster_id=cluster_id)
+    health = services.cluster_health(cluster=cluster)
+    return render(request, "clusterjobs/partials/cluster_health.html", {"cluster": cluster, "health": health})
+
+
+@login_required
+@require_POST
+def cluster_delete(request: HttpRequest, cluster_id: uuid.UUID) -> HttpResponse:
+    cluster = selectors.cluster_get(user=request.user, cluster_id=cluster_id)
+    try:
+        services.cluster_delete(cluster=cluster)
+    except ConflictError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"Cluster {cluster.name} deleted.")
+    return redirect("clusterjobs:cluster-list")

@@ -1,0 +1,54 @@
+"""Portal pages of the pipelines app: the notifications list and the bell's unread count."""
+
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_POST
+
+from pipelines import selectors, services
+
+PAGE_SIZE = 100
+
+
+@login_required
+@require_GET
+def notification_list(request: HttpRequest) -> HttpResponse:
+    notes = selectors.notification_list(user=request.user)[:PAGE_SIZE]
+    return render(request, "pipelines/notification_list.html", {"notifications": notes})
+
+
+@login_required
+@require_GET
+def notification_badge(request: HttpRequest) -> HttpResponse:
+    """The bell's unread count; the page polls it every 10 s and after any change."""
+    unread = selectors.notification_list(user=request.user, unread_only=True).count()
+    return render(request, "pipelines/partials/notification_badge.html", {"unread": unread})
+
+
+def _back(request: HttpRequest, note_link: str = "") -> HttpResponse:
+    if request.htmx:
+        response = render(request, "pipelines/partials/notification_badge.html", {
+            "unread": selectors.notification_list(user=request.user, unread_only=True).count()})
+        response["HX-Trigger"] = "notifications-changed"
+        return response
+    return redirect(note_link or "pipelines:notification-list")
+
+
+@login_required
+@require_POST
+def notification_read(request: HttpRequest, notification_id: int) -> HttpResponse:
+    """Mark one notification read; with ``open=1`` go on to the page it links to."""
+    note = selectors.notification_get(user=request.user, notification_id=notification_id)
+    services.notification_mark_read(notification=note)
+    link = note.link if request.POST.get("open") and note.link.startswith("/") else ""
+    return _back(request, link)
+
+
+@login_required
+@require_POST
+def notification_read_all(request: HttpRequest) -> HttpResponse:
+    for note in selectors.notification_list(user=request.user, unread_only=True):
+        services.notification_mark_read(notification=note)
+    return _back(request)
