@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-HTTP_PORT_NAMES = ("http", "https", "web", "api", "grpc")
+# In order of preference; a port with none of these names is used only when nothing better exists.
+HTTP_PORT_NAMES = ("http", "web", "api", "https")
 
 
 def _ports(service: dict[str, Any]) -> list[dict[str, Any]]:
@@ -17,9 +18,10 @@ def _ports(service: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _preferred_port(ports: list[dict[str, Any]]) -> dict[str, Any] | None:
-    for port in ports:
-        if port["name"] in HTTP_PORT_NAMES:
-            return port
+    for name in HTTP_PORT_NAMES:
+        for port in ports:
+            if port["name"] == name:
+                return port
     return ports[0] if ports else None
 
 
