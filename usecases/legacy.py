@@ -26,7 +26,8 @@ JOB_SOURCE = "budusecases"
 
 def _ordered(deployment: UseCaseDeployment) -> list[ComponentDeployment]:
     template = template_from_snapshot(deployment.template_snapshot)
-    rows = {c.component_name: c for c in deployment.components.all()}
+    # A fresh query: ``deployment.components.all()`` may be a prefetched, now stale, list.
+    rows = {c.component_name: c for c in ComponentDeployment.objects.filter(deployment=deployment)}
     return [rows[name] for wave in included_waves(template, set(rows)) for name in wave]
 
 
