@@ -1,0 +1,42 @@
+"""Per-test isolation on the shared PostgreSQL and Redis of the production pass.
+
+Processes a test starts itself (``tests.livestack.LiveStack``, a bare ``qcluster``) cannot use pytest-django's
+test database transaction, and a queue left in Redis by one stack must never reach the next one's workers.
+``isolated_services()`` gives such processes an empty database of their own and an emptied Redis database:
+
+    with isolated_services() as env, LiveStack(env=env) as stack:
+        ...
+"""
+
+import os
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from urllib.parse import urlparse, urlunparse
+
+import psycopg
+import redis
+
+# Processes started by tests use Redis database 1; the pytest process itself keeps database 0.
+ISOLATED_REDIS_DB = 1
+
+
+def _with_path(url: str, path: str) -> str:
+    return urlunparse(urlparse(url)._replace(path=path))
+
+
+@contextmanager
+def isolated_services() -> Iterator[dict[str, str]]:
+    """``DATABASE_URL`` of a new, empty PostgreSQL database and ``REDIS_URL`` of an emptied Redis database."""
+    database_url, redis_url = os.environ["DATABASE_URL"], os.environ["REDIS_URL"]
+    name = f"isolated_{secrets.token_hex(4)}"
+    isolated_redis = _with_path(redis_url, f"/{ISOLATED_REDIS_DB}")
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    redis.Redis.from_url(isolated_redis).flushdb()
+    try:
+        yield {"DATABASE_URL": _with_path(database_url, f"/{name}"), "REDIS_URL": isolated_redis}
+    finally:
+        redis.Redis.from_url(isolated_redis).flushdb()
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
