@@ -3,9 +3,10 @@
 Deployments get a ReplicaSet (controller owner reference, ``pod-template-hash``) and become Available; Jobs
 complete; StatefulSets and DaemonSets report ready replicas; PVCs bind; Pods run; LoadBalancer Services get an
 ingress address. Nothing becomes ready while the controllers are switched off, for a release marked failing,
-or for an object annotated ``standin.budportal.dev/never-ready: "true"`` -- except that a Deployment template
-that was ready once stays ready (a rollback to the last good revision succeeds, as on a real cluster). Status timestamps reuse
-``creationTimestamp`` so that a repeated reconcile writes nothing (and wakes no watch).
+or for an object annotated ``standin.budportal.dev/never-ready: "true"`` -- except that a Deployment
+template that was ready once stays ready (a rollback to the last good revision succeeds, as on a real
+cluster). Status timestamps reuse ``creationTimestamp`` so that a repeated reconcile writes nothing (and wakes
+no watch).
 """
 
 import hashlib
@@ -234,12 +235,13 @@ class Controllers:
         if not self._ready(pod):
             self._write("Pod", pod, {"phase": "Pending"})
             return
+        started = _meta(pod).get("creationTimestamp")
         names = [c.get("name") for c in (pod.get("spec") or {}).get("containers") or []]
-        conditions = [_condition(pod, kind, True, "") for kind in ("PodScheduled", "Initialized", "ContainersReady", "Ready")]
-        self._write("Pod", pod, {
-            "phase": "Running", "conditions": conditions, "podIP": "10.244.0.10", "startTime": _meta(pod).get("creationTimestamp"),
-            "containerStatuses": [{"name": n, "ready": True, "started": True, "restartCount": 0,
-                                   "state": {"running": {"startedAt": _meta(pod).get("creationTimestamp")}}} for n in names]})
+        kinds = ("PodScheduled", "Initialized", "ContainersReady", "Ready")
+        containers = [{"name": n, "ready": True, "started": True, "restartCount": 0,
+                       "state": {"running": {"startedAt": started}}} for n in names]
+        self._write("Pod", pod, {"phase": "Running", "conditions": [_condition(pod, k, True, "") for k in kinds],
+                                 "podIP": "10.244.0.10", "startTime": started, "containerStatuses": containers})
 
     def _service(self, svc: dict[str, Any]) -> None:
         if (svc.get("spec") or {}).get("type") == "LoadBalancer" and self._ready(svc):

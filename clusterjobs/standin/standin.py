@@ -89,9 +89,11 @@ class KubeStandIn:
 
     # ---- reading objects back ----------------------------------------------------------------------------
 
-    def objects(self, kind: str, namespace: str | None = None, label_selector: str | None = None) -> list[dict[str, Any]]:
+    def objects(self, kind: str, namespace: str | None = None,
+                label_selector: str | None = None) -> list[dict[str, Any]]:
         """Stored objects of a kind (``"Deployment"``, ``"deployments"``), optionally by namespace and labels."""
-        return self.store.list_objects(resource_for_kind(kind), namespace or "", parse_label_selector(label_selector))[0]
+        match = parse_label_selector(label_selector)
+        return self.store.list_objects(resource_for_kind(kind), namespace or "", match)[0]
 
     def get(self, kind: str, namespace: str | None, name: str) -> dict[str, Any] | None:
         return self.store.find(resource_for_kind(kind), namespace or "", name)

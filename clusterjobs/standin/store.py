@@ -108,7 +108,7 @@ class Store:
         obj = copy.deepcopy(body)
         meta = obj.setdefault("metadata", {})
         if meta.get("name", name) != name:
-            raise bad_request(f"the name of the object ({meta.get('name')}) does not match the name on the URL ({name})")
+            raise bad_request(f"the name of the object ({meta.get('name')}) does not match the URL's ({name})")
         self._check_namespace(resource, namespace, meta)
         with self._cond:
             key = self._key(resource, namespace, name)

@@ -49,7 +49,8 @@ class Command(BaseCommand):
             self.stdout.write("Not registered in the portal (no owner or no registration service).")
             return
         cluster = register(url=standin.url, kubeconfig=standin.kubeconfig(), owner=owner, name=options["name"])
-        self.stdout.write(f"Registered as cluster {cluster.name!r} (id {cluster.pk}) for user {owner.get_username()!r}.")
+        username = owner.get_username()
+        self.stdout.write(f"Registered as cluster {cluster.name!r} (id {cluster.pk}) for user {username!r}.")
 
     @staticmethod
     def _owner(username: str | None) -> Any:
