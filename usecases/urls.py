@@ -1,3 +1,23 @@
+from django.urls import path
+
+from usecases import deployment_views, views
+
 app_name = "usecases"
 
-urlpatterns: list = []
+urlpatterns = [
+    path("templates/", views.template_list, name="template-list"),
+    path("templates/<slug:name>/", views.template_detail, name="template-detail"),
+    path("templates/<slug:name>/edit", views.template_edit, name="template-edit"),
+    path("templates/<slug:name>/delete", views.template_delete, name="template-delete"),
+    path("editor/templates/new", views.template_create, name="template-create"),
+    path("editor/component", views.editor_component, name="editor-component"),
+    path("editor/chart-ref", views.editor_chart_ref, name="editor-chart-ref"),
+    path("editor/preview", views.editor_preview, name="editor-preview"),
+    path("deployments/", deployment_views.deployment_list, name="deployment-list"),
+    path("deployments/new", deployment_views.deployment_create, name="deployment-create"),
+    path("deployments/<uuid:deployment_id>/", deployment_views.deployment_detail, name="deployment-detail"),
+    path("deployments/<uuid:deployment_id>/state", deployment_views.deployment_state, name="deployment-state"),
+    path("deployments/<uuid:deployment_id>/delete", deployment_views.deployment_delete, name="deployment-delete"),
+    path("deployments/<uuid:deployment_id>/<slug:action>", deployment_views.deployment_action,
+         name="deployment-action"),
+]

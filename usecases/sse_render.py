@@ -1,0 +1,171 @@
+"""HTML for the deployment page, shared by the page itself, its htmx fragments and its SSE stream.
+
+One fragment serves three uses (STYLE.md): ``usecases/partials/deployment_state.html`` is included by the
+page, returned alone for an htmx request, and pushed over ``/deployments/<id>/events`` as the SSE event
+``state``; each log line (``usecases/partials/event_line.html``) goes out as the SSE event ``log``; ``done``
+tells the page (``sse-close="done"``) that the deployment reached a resting state and the stream may close.
+
+Hook for the SSE consumer of ``/deployments/<id>/events``: mix ``DeploymentStreamMixin`` into the
+``EventStreamConsumer`` subclass (``class DeploymentEventsConsumer(DeploymentStreamMixin, EventStreamConsumer)``).
+``render_event`` runs in the event loop, where the ORM may not be used, so the HTML is rendered in
+``read_events``, which runs in a thread. Status changes are applied by the listener *after* the event that
+caused them is committed, so the mixin also pushes a fresh ``state`` when the deployment changed without a new
+event (otherwise the page could stop one step behind, e.g. still "deploying" after the last event).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.template.loader import render_to_string
+
+from clusterjobs.selectors import job_list
+from pipelines.consumers import sse_message
+from pipelines.models import Event, PipelineExecution
+from pipelines.selectors import event_list
+from pipelines.services import execution_progress
+from usecases import deployment_services
+from usecases.models_deployments import ComponentDeployment, DeploymentStatus, UseCaseDeployment
+
+S = DeploymentStatus
+# States in which nothing moves until the user acts: the stream may stop.
+RESTING = (S.PENDING, S.RUNNING, S.FAILED, S.STOPPED)
+ACTIVE = (S.DEPLOYING, S.STOPPING, S.DELETING)
+LOG_LIMIT = 1000
+SKIPPED_IN_LOG = ("workflow_progress",)
+
+
+def _step_rows(deployment: UseCaseDeployment) -> list[dict[str, Any]]:
+    """One row per pipeline step (components and the portal's own steps), or per component before start."""
+    components = {c.component_name: c for c in deployment.components.all()}
+    jobs = {str(j.pk): j for j in job_list(user=deployment.owner).filter(
+        pk__in=[c.job_id for c in components.values() if c.job_id])}
+    execution = PipelineExecution.objects.filter(pk=deployment.pipeline_execution_id or None).first()
+    steps = execution_progress(execution=execution)["steps"] if execution is not None else []
+    rows = []
+    seen = set()
+    for step in steps:
+        component = components.get(step["step_id"])
+        seen.add(step["step_id"])
+        rows.append(_row(step["step_id"], component, step, jobs))
+    rows += [_row(name, c, None, jobs) for name, c in components.items() if name not in seen]
+    return rows
+
+
+def _row(name: str, component, step: dict[str, Any] | None, jobs: dict[str, Any]) -> dict[str, Any]:
+    job = jobs.get(component.job_id) if component is not None and component.job_id else None
+    status = component.status if component is not None else (step or {}).get("status", "pending")
+    error = (component.error if component is not None else "") or (step or {}).get("error") or ""
+    return {
+        "name": name,
+        "component": component,
+        "status": status,
+        "step_status": (step or {}).get("status"),
+        "action": (step or {}).get("action", ""),
+        "error": error,
+        "helm_output": job.error if job is not None and job.error and job.error != error else "",
+        "started_at": (step or {}).get("started_at") or getattr(component, "started_at", None),
+        "completed_at": (step or {}).get("completed_at") or getattr(component, "completed_at", None),
+    }
+
+
+def state_context(deployment: UseCaseDeployment) -> dict[str, Any]:
+    """Everything ``deployment_state.html`` shows, read fresh from the database."""
+    return {
+        "deployment": deployment,
+        "progress": deployment_services.deployment_progress(deployment=deployment),
+        "rows": _step_rows(deployment),
+        "is_active": deployment.status in ACTIVE,
+    }
+
+
+def log_line(event: Event) -> dict[str, Any]:
+    """A one-line summary of an event for the log: what happened, to which step, and any error."""
+    payload = event.payload or {}
+    inner = payload.get("payload") if isinstance(payload.get("payload"), dict) else payload
+    status = inner.get("status") or ""
+    error = inner.get("error") or ""
+    what = event.type.replace("_", " ")
+    subject = event.step_id or payload.get("step_id") or ""
+    if event.type.startswith("job_"):
+        subject = f"helm job {str(inner.get('job_id', ''))[:8]}"
+    text = " ".join(part for part in (subject, what, f"({status})" if status else "") if part)
+    return {"id": event.pk, "created_at": event.created_at, "text": text, "error": error,
+            "bad": "fail" in event.type or status in ("FAILED", "failed", "TIMEOUT")}
+
+
+def log_history(*, user, deployment: UseCaseDeployment) -> tuple[list[dict[str, Any]], int]:
+    """The log lines so far and the id of the last event read: the stream goes on from there."""
+    events = list(event_list(user=user, deployment_id=deployment.pk, limit=LOG_LIMIT))
+    lines = [log_line(e) for e in events if e.type not in SKIPPED_IN_LOG]
+    return lines, events[-1].pk if events else 0
+
+
+def render_state(deployment: UseCaseDeployment) -> str:
+    return render_to_string("usecases/partials/deployment_state.html", state_context(deployment))
+
+
+def prerender(deployment: UseCaseDeployment, events: list[Event]) -> list[Event]:
+    """Attach the SSE bytes of each event (``event.sse``): a ``log`` line each, and after the last one of the
+    batch the fresh ``state`` (once per batch, not per event) and, when the deployment rests, ``done``."""
+    if not events:
+        return events
+    for event in events:
+        line = "" if event.type in SKIPPED_IN_LOG else render_to_string(
+            "usecases/partials/event_line.html", {"line": log_line(event)})
+        event.sse = sse_message(event.pk, "log", line) if line else b""
+    _attach_state(deployment, events[-1])
+    return events
+
+
+def _attach_state(deployment: UseCaseDeployment, last: Event) -> None:
+    event_id = last.pk or None
+    try:
+        deployment.refresh_from_db()
+    except UseCaseDeployment.DoesNotExist:
+        gone = render_to_string("usecases/partials/deployment_gone.html", {"deployment": deployment})
+        last.sse += sse_message(event_id, "state", gone) + sse_message(event_id, "done", "")
+        return
+    last.sse += sse_message(event_id, "state", render_state(deployment))
+    if deployment.status in RESTING and _execution_finished(deployment):
+        last.sse += sse_message(event_id, "done", "")
+
+
+def _execution_finished(deployment: UseCaseDeployment) -> bool:
+    ids = [i for i in (deployment.pipeline_execution_id, deployment.cleanup_execution_id) if i]
+    return not PipelineExecution.objects.filter(pk__in=ids, status__in=("PENDING", "RUNNING")).exists()
+
+
+def rendered(event: Event) -> bytes:
+    """The bytes ``prerender`` attached (an event it did not see is sent as its log line only)."""
+    return getattr(event, "sse", b"")
+
+
+def state_signature(deployment_id) -> tuple | None:
+    """What the state fragment depends on, cheaply: None when the deployment is gone."""
+    row = UseCaseDeployment.objects.filter(pk=deployment_id).values_list("status", "updated_at").first()
+    if row is None:
+        return None
+    components = ComponentDeployment.objects.filter(deployment_id=deployment_id).order_by("position")
+    return (*row, tuple(components.values_list("status", "endpoint_url", "error")))
+
+
+class DeploymentStreamMixin:
+    """``read_events`` / ``render_event`` for a deployment's SSE stream (see the module docstring)."""
+
+    def read_events(self, after: int) -> list[Event]:
+        events = prerender(self.object, super().read_events(after))
+        signature = state_signature(self.object.pk)
+        changed = signature != getattr(self, "_state_signature", ())
+        self._state_signature = signature
+        if events or not changed:
+            return events
+        # The deployment moved without a new event (or the stream just (re)connected): send the state alone,
+        # on an unsaved carrier event that repeats the last id sent.
+        carrier = Event(id=after or None, type="state")
+        carrier.sse = b""
+        _attach_state(self.object, carrier)
+        return [carrier] if after else []
+
+    def render_event(self, event: Event) -> bytes:
+        return rendered(event)
