@@ -16,6 +16,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from budportal.errors import ConflictError, ServiceValidationError
+from clusterjobs.crypto import DecryptionError
 from clusterjobs.health import check_health
 from clusterjobs.jobconfig import clean_job_config
 from clusterjobs.kubeconfig import parse_kubeconfig
@@ -74,7 +75,11 @@ def cluster_delete(*, cluster: Cluster) -> None:
 
 def cluster_health(*, cluster: Cluster) -> dict[str, Any]:
     """``{"healthy", "server_version", "latency_ms", "error"}`` from ``/version`` and ``/readyz``."""
-    return check_health(cluster.kubeconfig)
+    try:
+        kubeconfig = cluster.kubeconfig
+    except DecryptionError as exc:
+        return {"healthy": False, "server_version": None, "latency_ms": 0.0, "error": str(exc)}
+    return check_health(kubeconfig)
 
 
 # --- jobs ------------------------------------------------------------------------------------------
@@ -209,7 +214,7 @@ def job_run(*, job_id: uuid.UUID | str) -> Job | None:
         _finish(job, JobStatus.TIMEOUT, error=str(exc))
     except HelmCancelled:
         logger.info("job %s stopped: it was cancelled or timed out", job.pk)
-    except HelmError as exc:
+    except (HelmError, DecryptionError) as exc:
         job_fail(job=job, error=str(exc))
     except Exception as exc:  # noqa: BLE001 - a worker must always leave the job in a final state
         logger.exception("job %s failed unexpectedly", job.pk)

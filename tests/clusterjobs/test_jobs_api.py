@@ -146,3 +146,45 @@ def test_it_refuses_to_delete_a_cluster_with_a_queued_job(owner_api, cluster, dj
 
     assert owner_api.delete(f"/api/clusters/{cluster.pk}").status_code == 409
     assert Job.objects.filter(pk=job_id).exists()
+
+
+def test_it_times_out_jobs_past_their_deadline_and_tells_the_waiting_step(owner, cluster):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from clusterjobs import tasks
+    from pipelines.models import Event
+
+    job = Job.objects.create(owner=owner, cluster=cluster, job_type="helm_deploy", status=JobStatus.RUNNING,
+                             config={"namespace": NS}, timeout_seconds=60,
+                             deadline=timezone.now() - timedelta(seconds=1))
+    fresh = Job.objects.create(owner=owner, cluster=cluster, job_type="helm_deploy", status=JobStatus.RUNNING,
+                               config={"namespace": NS}, timeout_seconds=60,
+                               deadline=timezone.now() + timedelta(seconds=60))
+
+    assert tasks.expire_overdue_jobs() == 1
+
+    job.refresh_from_db()
+    assert job.status == JobStatus.TIMEOUT and "timeout of 60 s" in job.error and job.completed_at
+    assert Job.objects.get(pk=fresh.pk).status == JobStatus.RUNNING
+    event = Event.objects.get(workflow_id=str(job.pk))
+    assert event.type == "job_failed" and event.payload["payload"]["status"] == "TIMEOUT"
+
+
+def test_it_registers_the_job_timeout_schedule_after_migrate():
+    from django_q.models import Schedule
+
+    from clusterjobs.apps import JOB_TIMEOUT_SCHEDULE_NAME, ensure_job_timeout_schedule
+
+    ensure_job_timeout_schedule()
+
+    assert Schedule.objects.get(name=JOB_TIMEOUT_SCHEDULE_NAME).func == "clusterjobs.tasks.expire_overdue_jobs"
+
+
+def test_it_reports_an_undecryptable_kubeconfig_as_unhealthy(owner_api, cluster, settings):
+    settings.KUBECONFIG_ENCRYPTION_KEY = "rotated-without-re-encrypting"
+
+    body = owner_api.get(f"/api/clusters/{cluster.pk}/health").json()
+
+    assert body["healthy"] is False and "cannot be decrypted" in body["error"]
