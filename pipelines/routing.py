@@ -3,7 +3,9 @@
 from django.urls import path
 
 from pipelines.consumers import ExecutionEventsConsumer
+from usecases.consumers import DeploymentEventsConsumer
 
 sse_urlpatterns: list = [
     path("executions/<uuid:execution_id>/events", ExecutionEventsConsumer.as_asgi(), name="execution-events"),
+    path("deployments/<uuid:deployment_id>/events", DeploymentEventsConsumer.as_asgi(), name="deployment-events"),
 ]
