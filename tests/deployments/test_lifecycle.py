@@ -214,3 +214,38 @@ def test_it_deletes_a_pending_deployment_at_once(owner_api, create):
     created = create()
     assert owner_api.delete(f"/api/deployments/{created['id']}").status_code == 204
     assert not UseCaseDeployment.objects.filter(pk=created["id"]).exists()
+
+
+@pytest.fixture
+def webhook():
+    """A 127.0.0.1 HTTP server on an ephemeral port that records the JSON bodies POSTed to it."""
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    received: list[dict] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 - the http.server API
+            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/hook", received
+    server.shutdown()
+    server.server_close()
+
+
+def test_it_posts_the_completion_to_the_deployments_webhook(owner_api, create, call, webhook):
+    url, received = webhook
+    created = create(notify_webhook_url=url)
+    call(owner_api.post, f"/api/deployments/{created['id']}/start")
+    assert UseCaseDeployment.objects.get(pk=created["id"]).status == "running"
+    assert [body["level"] for body in received] == ["success"]
+    assert "my-rag" in received[0]["message"]

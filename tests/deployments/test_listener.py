@@ -94,3 +94,14 @@ def test_it_ignores_events_of_unknown_executions_and_non_component_steps(started
     assert deployment.status == "deploying"
     assert {c.status for c in deployment.components.all()} == {"deploying"}
     assert all("usecases.deployment_listener" in e.handled_by for e in Event.objects.filter(topic="budusecasesEvents"))
+
+
+def test_it_stops_a_deployment_whose_execution_was_cancelled_elsewhere(started, django_capture_on_commit_callbacks):
+    from pipelines.services import execution_cancel
+
+    deployment, execution = started
+    with django_capture_on_commit_callbacks(execute=True):
+        execution_cancel(execution_id=execution.pk)  # e.g. POST /api/executions/{id}/cancel
+    deployment.refresh_from_db()
+    assert deployment.status == "stopped"  # through the same uninstall path as a stop (nothing was installed)
+    assert {c.status for c in deployment.components.all()} == {"stopped"}
