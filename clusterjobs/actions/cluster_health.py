@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from clusterjobs import services
-from clusterjobs.actions.common import ActionInputError, cluster_for
-from pipelines.actions.base import Action, ActionContext, ActionMeta, ActionResult, ExecutionMode, ParamSpec
+from clusterjobs.actions.common import CLUSTER_PARAM, ActionInputError, cluster_for
+from pipelines.actions.base import Action, ActionContext, ActionMeta, ActionResult, ExecutionMode
 
 
 class ClusterHealthAction(Action):
@@ -13,7 +13,7 @@ class ClusterHealthAction(Action):
         name="Check cluster health",
         description="Checks that the cluster's API server answers /version and /readyz; fails when it does not.",
         category="Cluster",
-        params=(ParamSpec("cluster_id", "string", required=True, description="Target cluster"),),
+        params=(CLUSTER_PARAM,),
         outputs=("healthy", "server_version", "latency_ms"),
         execution_mode=ExecutionMode.SYNC,
         timeout_seconds=60,

@@ -10,7 +10,22 @@ from django.contrib.auth import get_user_model
 from budportal.errors import ConflictError, ServiceValidationError
 from clusterjobs import services, validators
 from clusterjobs.models import Cluster, Job
-from pipelines.actions.base import ActionContext, ActionResult, EventAction, EventContext, EventResult
+from pipelines.actions.base import (
+    Action, ActionContext, ActionMeta, ActionResult, EventAction, EventContext, EventResult, ExecutionMode, ParamSpec,
+)
+
+CLUSTER_PARAM = ParamSpec("cluster_id", "string", required=True, description="Target cluster")
+NAMESPACE_PARAM = ParamSpec("namespace", "string", description="Namespace (default: the deployment's uc-<8 hex>)")
+USER_PARAM = ParamSpec("user_id", "string", description="Informational: who asked")
+TIMEOUT_PARAM = ParamSpec("timeout", "string", default="600s", description="Helm --timeout ('600s', '10m', 600)")
+DEPLOY_OUTPUTS = ("job_id", "namespace", "release_name", "endpoint_url", "services", "status")
+
+
+def deploy_meta(*, type: str, name: str, description: str, params: tuple[ParamSpec, ...]) -> ActionMeta:
+    """The meta every Helm-installing action shares: event-driven, an hour, the seed's deploy outputs."""
+    return ActionMeta(type=type, name=name, description=description, category="Deployment", params=params,
+                      outputs=DEPLOY_OUTPUTS, execution_mode=ExecutionMode.EVENT_DRIVEN, timeout_seconds=3600,
+                      idempotent=False)
 
 
 class ActionInputError(Exception):
@@ -117,3 +132,19 @@ def validate_deploy_params(params: dict[str, Any]) -> list[str]:
         else:
             errors += [e["msg"] for e in validators.find_blocked_values(values, loc=("values",))]
     return errors
+
+
+class JobAction(Action):
+    """An event-driven action that runs one cluster job and finishes when the job's event arrives."""
+
+    def outputs_from_result(self, result: dict[str, Any]) -> dict[str, Any]:
+        return deploy_outputs(result)
+
+    def validate_params(self, params: dict[str, Any]) -> list[str]:
+        return super().validate_params(params) + validate_deploy_params(params)
+
+    def on_event(self, ctx: EventContext) -> EventResult:
+        return job_event_result(ctx, self.outputs_from_result)
+
+    def cancel(self, ctx: ActionContext) -> None:
+        cancel_job(ctx)

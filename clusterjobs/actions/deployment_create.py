@@ -11,12 +11,11 @@ from typing import Any
 
 from clusterjobs import validators
 from clusterjobs.actions.common import (
-    cancel_job, default_namespace, deploy_outputs, job_event_result, start_job, validate_deploy_params,
+    CLUSTER_PARAM, NAMESPACE_PARAM, TIMEOUT_PARAM, USER_PARAM, JobAction, default_namespace, deploy_meta,
+    is_template, start_job,
 )
 from clusterjobs.models import JobType
-from pipelines.actions.base import (
-    Action, ActionContext, ActionMeta, ActionResult, EventContext, EventResult, ExecutionMode, ParamSpec,
-)
+from pipelines.actions.base import ActionContext, ActionResult, ParamSpec
 
 COMPONENT_TYPE_TO_JOB_TYPE: dict[str, str] = {
     "model": JobType.MODEL_DEPLOYMENT,
@@ -51,37 +50,32 @@ def component_chart(params: dict[str, Any]) -> dict[str, Any]:
     return component["chart"]
 
 
-class DeploymentCreateAction(Action):
-    meta = ActionMeta(
+class DeploymentCreateAction(JobAction):
+    meta = deploy_meta(
         type="deployment_create",
         name="Deploy use-case component",
         description="Deploys one component of a use case (model, vector DB, memory store, Helm chart) as a "
                     "Helm release in the deployment's namespace; waits for the cluster job's event.",
-        category="Deployment",
         params=(
-            ParamSpec("cluster_id", "string", required=True, description="Target cluster"),
+            CLUSTER_PARAM,
             ParamSpec("component_name", "string", required=True, description="The component's name in the template"),
             ParamSpec("component_type", "string", required=True,
                       description="model | llm | embedder | reranker | vector_db | memory_store | helm"),
             ParamSpec("selected_component", "string", description="Catalog entry, e.g. qdrant or llama-3-8b"),
             ParamSpec("deployment_id", "string", required=True, description="The use-case deployment"),
-            ParamSpec("user_id", "string", description="Informational: who asked"),
-            ParamSpec("namespace", "string", description="Namespace (default: the deployment's uc-<8 hex>)"),
+            USER_PARAM,
+            NAMESPACE_PARAM,
             ParamSpec("release_name", "string", description="Release name (default: the component name)"),
             ParamSpec("values", "object", default={}, description="Value overrides merged over the catalog's"),
             ParamSpec("chart", "object", description="{ref, version, values} for helm components"),
-            ParamSpec("timeout", "string", description="Helm --timeout"),
+            TIMEOUT_PARAM,
         ),
-        outputs=("job_id", "namespace", "release_name", "endpoint_url", "services", "status"),
-        execution_mode=ExecutionMode.EVENT_DRIVEN,
-        timeout_seconds=3600,
-        idempotent=False,
     )
 
     def validate_params(self, params: dict[str, Any]) -> list[str]:
-        errors = super().validate_params(params) + validate_deploy_params(params)
+        errors = super().validate_params(params)
         component_type = params.get("component_type")
-        if isinstance(component_type, str) and "{{" not in component_type and \
+        if isinstance(component_type, str) and not is_template(component_type) and \
                 component_type not in COMPONENT_TYPE_TO_JOB_TYPE:
             errors.append(f"component_type: {component_type!r} is not one of "
                           f"{', '.join(COMPONENT_TYPE_TO_JOB_TYPE)}")
@@ -103,9 +97,3 @@ class DeploymentCreateAction(Action):
         }
         job_type = COMPONENT_TYPE_TO_JOB_TYPE.get(p.get("component_type"), JobType.USECASE_COMPONENT)
         return start_job(ctx, job_type=job_type, config=config, name=f"{p.get('component_name')}-{release_name}")
-
-    def on_event(self, ctx: EventContext) -> EventResult:
-        return job_event_result(ctx, deploy_outputs)
-
-    def cancel(self, ctx: ActionContext) -> None:
-        cancel_job(ctx)

@@ -4,16 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from clusterjobs.actions.common import (
-    cancel_job, default_namespace, deploy_outputs, is_template, job_event_result, start_job,
-    validate_deploy_params,
-)
 from clusterjobs import validators
+from clusterjobs.actions.common import (
+    CLUSTER_PARAM, NAMESPACE_PARAM, TIMEOUT_PARAM, USER_PARAM, JobAction, default_namespace, deploy_meta,
+    is_template, start_job,
+)
 from clusterjobs.jobconfig import parse_timeout
 from clusterjobs.models import JOB_TYPE_TIMEOUTS, JobType
-from pipelines.actions.base import (
-    Action, ActionContext, ActionMeta, ActionResult, EventContext, EventResult, ExecutionMode, ParamSpec,
-)
+from pipelines.actions.base import ActionContext, ActionResult, ParamSpec
 
 # The job may run a little longer than Helm's own --timeout (render, pull, endpoint discovery).
 JOB_TIMEOUT_MARGIN_SECONDS = 120
@@ -25,33 +23,28 @@ def job_timeout(helm_timeout: Any) -> int:
     return max(default, seconds + JOB_TIMEOUT_MARGIN_SECONDS) if seconds else default
 
 
-class HelmDeployAction(Action):
-    meta = ActionMeta(
+class HelmDeployAction(JobAction):
+    meta = deploy_meta(
         type="helm_deploy",
         name="Deploy Helm Chart",
         description=("Deploy any Helm chart (oci://, https:// repo, or a bundled charts/<name>) to a cluster. "
                      "Event-driven: waits for the cluster job to report completion."),
-        category="Deployment",
         params=(
-            ParamSpec("cluster_id", "string", required=True, description="Target cluster"),
+            CLUSTER_PARAM,
             ParamSpec("chart_ref", "string", required=True,
                       description="oci://host/path, https://host/path/<chart> or charts/<name>"),
             ParamSpec("chart_version", "string", description="Version or constraint, e.g. '1.2.0' or '>=1.0'"),
             ParamSpec("release_name", "string", description="Helm release name (default uc-<execution>)"),
-            ParamSpec("namespace", "string", description="Namespace (default: the deployment's uc-<8 hex>)"),
+            NAMESPACE_PARAM,
             ParamSpec("values", "object", default={}, description="Helm values"),
-            ParamSpec("timeout", "string", default="600s", description="Helm --timeout ('600s', '10m', 600)"),
+            TIMEOUT_PARAM,
             ParamSpec("deployment_id", "string", description="The use-case deployment this release belongs to"),
-            ParamSpec("user_id", "string", description="Informational: who asked"),
+            USER_PARAM,
         ),
-        outputs=("job_id", "namespace", "release_name", "endpoint_url", "services", "status"),
-        execution_mode=ExecutionMode.EVENT_DRIVEN,
-        timeout_seconds=3600,
-        idempotent=False,
     )
 
     def validate_params(self, params: dict[str, Any]) -> list[str]:
-        errors = super().validate_params(params) + validate_deploy_params(params)
+        errors = super().validate_params(params)
         ref = params.get("chart_ref")
         if ref and not is_template(ref):
             problem = validators.validate_chart_ref(ref)
@@ -69,9 +62,3 @@ class HelmDeployAction(Action):
         }
         return start_job(ctx, job_type=JobType.HELM_DEPLOY, config=config, name=f"helm-{release_name}",
                          timeout_seconds=job_timeout(p.get("timeout")))
-
-    def on_event(self, ctx: EventContext) -> EventResult:
-        return job_event_result(ctx, deploy_outputs)
-
-    def cancel(self, ctx: ActionContext) -> None:
-        cancel_job(ctx)

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from clusterjobs.actions.common import cancel_job, default_namespace, job_event_result, start_job, validate_deploy_params
-from clusterjobs.models import JobType
-from pipelines.actions.base import (
-    Action, ActionContext, ActionMeta, ActionResult, EventContext, EventResult, ExecutionMode, ParamSpec,
+from clusterjobs.actions.common import (
+    CLUSTER_PARAM, NAMESPACE_PARAM, TIMEOUT_PARAM, JobAction, default_namespace, start_job,
 )
+from clusterjobs.models import JobType
+from pipelines.actions.base import ActionContext, ActionMeta, ActionResult, ExecutionMode, ParamSpec
 
 
 def uninstall_outputs(result: dict[str, Any]) -> dict[str, Any]:
@@ -16,19 +16,19 @@ def uninstall_outputs(result: dict[str, Any]) -> dict[str, Any]:
             "namespace_deleted": bool(result.get("namespace_deleted")), "status": "uninstalled"}
 
 
-class HelmUninstallAction(Action):
+class HelmUninstallAction(JobAction):
     meta = ActionMeta(
         type="helm_uninstall",
         name="Uninstall Helm releases",
         description="helm uninstall --wait each release in the namespace, then delete the namespace when empty.",
         category="Deployment",
         params=(
-            ParamSpec("cluster_id", "string", required=True, description="Target cluster"),
+            CLUSTER_PARAM,
             ParamSpec("releases", "array", required=True, description="Release names to uninstall"),
-            ParamSpec("namespace", "string", description="Namespace (default: the deployment's uc-<8 hex>)"),
+            NAMESPACE_PARAM,
             ParamSpec("deployment_id", "string", description="The use-case deployment"),
             ParamSpec("delete_namespace", "boolean", default=True, description="Remove the namespace if empty"),
-            ParamSpec("timeout", "string", default="600s", description="Helm --timeout per release"),
+            TIMEOUT_PARAM,
         ),
         outputs=("job_id", "uninstalled", "namespace", "namespace_deleted", "status"),
         execution_mode=ExecutionMode.EVENT_DRIVEN,
@@ -36,7 +36,7 @@ class HelmUninstallAction(Action):
     )
 
     def validate_params(self, params: dict[str, Any]) -> list[str]:
-        errors = super().validate_params(params) + validate_deploy_params(params)
+        errors = super().validate_params(params)
         releases = params.get("releases")
         if releases is not None and not isinstance(releases, (list, str)):
             errors.append("releases: must be a list of release names")
@@ -49,8 +49,5 @@ class HelmUninstallAction(Action):
                   "deployment_id": p.get("deployment_id")}
         return start_job(ctx, job_type=JobType.HELM_UNINSTALL, config=config, name=f"uninstall-{config['namespace']}")
 
-    def on_event(self, ctx: EventContext) -> EventResult:
-        return job_event_result(ctx, uninstall_outputs)
-
-    def cancel(self, ctx: ActionContext) -> None:
-        cancel_job(ctx)
+    def outputs_from_result(self, result: dict[str, Any]) -> dict[str, Any]:
+        return uninstall_outputs(result)

@@ -56,7 +56,8 @@ def test_it_accepts_ordinary_workloads_and_non_workload_objects():
 
 def test_it_turns_services_into_cluster_urls_preferring_http_ports():
     resources = [
-        {"kind": "Service", "metadata": {"name": "db-headless"}, "spec": {"ports": [{"name": "grpc-raft", "port": 6335}]}},
+        {"kind": "Service", "metadata": {"name": "db-headless"},
+         "spec": {"ports": [{"name": "grpc-raft", "port": 6335}]}},
         {"kind": "Service", "metadata": {"name": "db"},
          "spec": {"ports": [{"name": "grpc", "port": 6334}, {"name": "http", "port": 6333}]}},
         {"kind": "Deployment", "metadata": {"name": "db"}},
@@ -120,4 +121,6 @@ def test_it_parses_helm_style_timeouts(value, seconds):
 
 
 def test_it_splits_an_https_ref_into_repository_and_chart():
-    assert split_https_ref("https://charts.example.com/stable/qdrant") == ("https://charts.example.com/stable", "qdrant")
+    repo, chart = split_https_ref("https://charts.example.com/stable/qdrant")
+
+    assert (repo, chart) == ("https://charts.example.com/stable", "qdrant")
