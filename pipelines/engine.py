@@ -13,6 +13,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from pipelines import notify
@@ -63,28 +64,42 @@ def _failure_policy(execution: PipelineExecution, step_id: str) -> str:
 
 
 def advance(execution_id: Any) -> None:
+    """Queue what can run now, cancel what never can, finish the execution when every step is final.
+
+    Only PENDING, not-yet-queued steps and the statuses of their dependencies are read, so a step finishing
+    in a wide DAG costs a few small queries rather than a scan of every step.
+    """
     with transaction.atomic():
         execution = PipelineExecution.objects.select_for_update().filter(pk=execution_id).first()
         if execution is None or execution.status != ExecutionStatus.RUNNING:
             return
-        rows = list(
-            StepExecution.objects.filter(execution_id=execution_id).values(
-                "pk", "step_id", "status", "depends_on", "enqueued_at", "next_attempt_at"
+        steps = StepExecution.objects.filter(execution_id=execution_id)
+        candidates = list(
+            steps.filter(status=StepStatus.PENDING, enqueued_at=None).values(
+                "pk", "step_id", "depends_on", "next_attempt_at"
             )
         )
-        status = {r["step_id"]: r["status"] for r in rows}
-        _cancel_unreachable(execution, rows, status)
-        _enqueue_ready(execution, rows, status)
-        if all(s in STEP_FINISHED for s in status.values()):
-            finish(execution, status)
+        if candidates:
+            status = _dependency_statuses(steps, candidates)
+            _cancel_unreachable(execution, candidates, status)
+            _enqueue_ready(execution, steps, candidates, status)
+        if not steps.exclude(status__in=STEP_FINISHED).exists():
+            finish(execution, dict(steps.values_list("step_id", "status")))
 
 
-def _cancel_unreachable(execution: PipelineExecution, rows: list[dict], status: dict[str, str]) -> None:
+def _dependency_statuses(steps, candidates: list[dict]) -> dict[str, str]:
+    wanted = {d for c in candidates for d in c["depends_on"]} | {c["step_id"] for c in candidates}
+    # Large IN lists hit SQLite's variable limit; past a few hundred, reading every status is cheaper anyway.
+    rows = steps.filter(step_id__in=wanted) if len(wanted) <= 500 else steps
+    return dict(rows.values_list("step_id", "status"))
+
+
+def _cancel_unreachable(execution: PipelineExecution, candidates: list[dict], status: dict[str, str]) -> None:
     """PENDING steps behind a failed/cancelled dependency can never run (on_failure: continue)."""
     changed = True
     while changed:
         changed = False
-        for row in rows:
+        for row in candidates:
             if status[row["step_id"]] != StepStatus.PENDING:
                 continue
             bad = next((d for d in row["depends_on"] if status.get(d) in STEP_BAD), None)
@@ -97,16 +112,18 @@ def _cancel_unreachable(execution: PipelineExecution, rows: list[dict], status: 
             changed = True
 
 
-def _enqueue_ready(execution: PipelineExecution, rows: list[dict], status: dict[str, str]) -> None:
+def _enqueue_ready(execution: PipelineExecution, steps, candidates: list[dict], status: dict[str, str]) -> None:
     now = timezone.now()
     limit = execution.settings.get("max_parallel_steps")
-    active = sum(
-        1 for r in rows if status[r["step_id"]] in STEP_ACTIVE or (r["status"] == StepStatus.PENDING and r["enqueued_at"])
-    )
-    for row in rows:
+    active = 0
+    if limit is not None:
+        active = steps.filter(
+            Q(status__in=STEP_ACTIVE) | Q(status=StepStatus.PENDING, enqueued_at__isnull=False)
+        ).count()
+    for row in candidates:
         if limit is not None and active >= limit:
             return
-        if status[row["step_id"]] != StepStatus.PENDING or row["enqueued_at"] is not None:
+        if status[row["step_id"]] != StepStatus.PENDING:
             continue
         if row["next_attempt_at"] and row["next_attempt_at"] > now:
             continue

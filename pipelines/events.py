@@ -148,11 +148,15 @@ def wake(event: Event) -> None:
         return
     try:
         from asgiref.sync import async_to_sync
-        from channels.layers import get_channel_layer
+        from channels.layers import InMemoryChannelLayer, get_channel_layer
 
         layer = get_channel_layer()
         if layer is None:
             return
+        if isinstance(layer, InMemoryChannelLayer):
+            # Only streams in this very process can listen; a worker process has none, so skip the
+            # event-loop round trip (SSE streams in the web process re-read the table anyway).
+            groups = [g for g in groups if layer.groups.get(g)]
         for group in groups:
             async_to_sync(layer.group_send)(group, {"type": "event.wakeup", "id": event.pk})
     except Exception:  # the event log is the truth; streams also poll it

@@ -45,8 +45,13 @@ def step_event(
 
 
 def progress_event(execution: PipelineExecution) -> None:
-    from pipelines.progress import compute
+    """``workflow_progress``, at most once per whole percent (a 5,000-step DAG must not emit 5,000 of them)."""
+    from pipelines.progress import compute, percent_of
 
+    reported = PipelineExecution.objects.filter(pk=execution.pk).values_list("progress", flat=True).first() or 0.0
+    if int(percent_of(execution)) <= int(reported):
+        return
+    execution.progress = reported
     progress = compute(execution)
     _publish(
         execution,

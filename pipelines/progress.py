@@ -6,6 +6,7 @@ from __future__ import annotations
 from statistics import mean
 from typing import Any
 
+from django.db.models import Avg, Case, F, FloatField, Value, When
 from django.utils import timezone
 
 from pipelines.models import STEP_DONE_OK, STEP_FINISHED, PipelineExecution, StepExecution, StepStatus
@@ -36,12 +37,13 @@ def _eta(rows: list[dict], finished: bool) -> float | None:
     if not by_action:
         return None
     overall = mean(d for ds in by_action.values() for d in ds)
+    per_action = {action: mean(ds) for action, ds in by_action.items()}
     now = timezone.now()
     remaining = {r["step_id"]: r for r in rows if r["status"] not in STEP_FINISHED}
     memo: dict[str, float] = {}
 
     def cost(row: dict) -> float:
-        estimate = mean(by_action[row["action"]]) if row["action"] in by_action else overall
+        estimate = per_action.get(row["action"], overall)
         if row["status"] in (StepStatus.RUNNING, StepStatus.AWAITING_EVENT) and row["started_at"]:
             estimate = max(estimate - (now - row["started_at"]).total_seconds(), 0.0)
         return estimate
@@ -71,6 +73,14 @@ def _topological(remaining: dict[str, dict]) -> list[str]:
             stack.append((node, True))
             stack.extend((d, False) for d in remaining[node]["depends_on"] if d in remaining and not state.get(d))
     return order
+
+
+def percent_of(execution: PipelineExecution) -> float:
+    """Mean step percent in one aggregate query (the cheap check before a full ``compute``)."""
+    value = StepExecution.objects.filter(execution=execution).aggregate(
+        p=Avg(Case(When(status__in=STEP_DONE_OK, then=Value(100.0)), default=F("progress"), output_field=FloatField()))
+    )["p"]
+    return float(value or 0.0)
 
 
 def compute(execution: PipelineExecution, *, with_steps: bool = False) -> dict[str, Any]:

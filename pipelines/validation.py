@@ -7,6 +7,7 @@ validate well under a second.
 
 from __future__ import annotations
 
+import re
 from collections import deque
 from typing import Any
 
@@ -227,16 +228,43 @@ def _validate_templates(steps: list, index: dict[str, int], order: list[int]) ->
     return errors
 
 
+_SIMPLE_EXPRESSION = re.compile(r"\{\{\s*([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*)\s*\}\}")
+
+
+def _simple_refs(text: str) -> tuple[set[str], set[tuple[str, str]]] | None:
+    """Fast path for the common case, templates made only of ``{{ dotted.names }}``: (names, step refs)
+    without building a Jinja AST. None when the template needs the real parser."""
+    paths = _SIMPLE_EXPRESSION.findall(text)
+    rest = _SIMPLE_EXPRESSION.sub("", text)
+    if not paths or "{{" in rest or "{%" in rest or "}}" in rest or "{#" in rest:
+        return None
+    names, refs = set(), set()
+    for path in paths:
+        parts = path.split(".")
+        names.add(parts[0])
+        if parts[0] == "steps" and len(parts) > 1:
+            refs.add((parts[1], parts[3] if len(parts) > 3 and parts[2] == "outputs" else ""))
+    return names, refs
+
+
 def _template_refs(source: str, is_condition: bool) -> tuple[set[tuple[str, str]], str | None]:
     text = source if not is_condition or "{{" in source else "{{ " + source + " }}"
+    simple = _simple_refs(text)
+    if simple is not None:
+        unknown = simple[0] - SCOPE_NAMES
+        return (set(), _unknown_names_message(unknown)) if unknown else (simple[1], None)
     try:
         unknown = undeclared_names(text) - SCOPE_NAMES
         refs = references_in(text)
     except TemplateError as exc:
         return set(), f"template syntax error: {exc}"
     if unknown:
-        return set(), f"undefined name(s) {', '.join(sorted(unknown))}; only {', '.join(sorted(SCOPE_NAMES))}"
+        return set(), _unknown_names_message(unknown)
     return refs, None
+
+
+def _unknown_names_message(unknown: set[str]) -> str:
+    return f"undefined name(s) {', '.join(sorted(unknown))}; only {', '.join(sorted(SCOPE_NAMES))} are in scope"
 
 
 def _reference_problem(steps, index, ancestors, outputs_cache, i, ref_step, ref_output) -> str | None:
