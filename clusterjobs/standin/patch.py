@@ -2,8 +2,10 @@
 
 Strategic merge is JSON merge plus merge-by-key for the lists Kubernetes declares a patch merge key for
 (containers by name, ports by port, ...) and the ``$patch`` / ``$setElementOrder`` / ``$retainKeys``
-directives Helm's three-way patches carry. Server-side apply is approximated as a strategic merge of the applied
-configuration into the live object: field ownership is not tracked (the stand-in is a contract fake).
+directives Helm's three-way patches carry. Server-side apply is approximated per field manager: the applied
+configuration is merged into the live object, and fields the same manager applied last time but no longer
+applies are removed (what Helm 4 relies on when an upgrade drops a value). Conflicts between managers are not
+modelled (the stand-in is a contract fake).
 """
 
 import copy
@@ -106,6 +108,43 @@ def strategic_merge(live: Any, patch: Any) -> Any:
                 result[key] = merged
     _apply_directive_keys(result, patch)
     return result
+
+
+# ---- server-side apply ------------------------------------------------------------------------------------
+
+def _list_removals(field: str, old: list[Any], new: list[Any]) -> list[dict[str, Any]]:
+    key = _merge_key(field, old + new)
+    if key is None or not all(isinstance(i, dict) for i in old + new):
+        return []
+    applied = {item.get(key): item for item in new}
+    out: list[dict[str, Any]] = []
+    for item in old:
+        name = item.get(key)
+        if name not in applied:
+            out.append({key: name, "$patch": "delete"})
+        elif nested := removals(item, applied[name]):
+            out.append({key: name, **nested})
+    return out
+
+
+def removals(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """A strategic patch deleting what ``old`` set and ``new`` no longer sets."""
+    out: dict[str, Any] = {}
+    for key, value in old.items():
+        if key not in new:
+            out[key] = None
+        elif isinstance(value, dict) and isinstance(new[key], dict):
+            if nested := removals(value, new[key]):
+                out[key] = nested
+        elif isinstance(value, list) and isinstance(new[key], list):
+            if items := _list_removals(key, value, new[key]):
+                out[key] = items
+    return out
+
+
+def server_side_apply(live: dict[str, Any], applied: dict[str, Any], last_applied: dict[str, Any] | None) -> Any:
+    """Merge ``applied`` into ``live``, dropping fields this manager applied before and has now left out."""
+    return strategic_merge(strategic_merge(live, removals(last_applied or {}, applied)), applied)
 
 
 # ---- JSON patch --------------------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ import yaml
 from . import controllers, discovery, protobuf
 from .discovery import Resource
 from .errors import ApiError, bad_request, not_found
-from .patch import PatchError, json_patch, merge_patch, strategic_merge
+from .patch import PatchError, json_patch, merge_patch, server_side_apply, strategic_merge
 from .selectors import field_selector, label_selector
 
 if TYPE_CHECKING:
@@ -188,21 +188,23 @@ class Handler(BaseHTTPRequestHandler):
             return
         if route.resource.namespaced and not route.namespace:
             raise ApiError(404, "NotFound", "the server could not find the requested resource")
-        self._write(method, route, raw, query.get("dryRun") == "All")
+        code, payload = self._write(method, route, raw, query)
         if route.resource.kind in WORKLOAD_KINDS:
+            # Before answering, so that the client's next read (Helm's first readiness poll) sees the result.
             self.standin.controllers.reconcile_safely()
+        self._send_json(code, payload)
 
-    def _write(self, method: str, route: Route, raw: bytes, dry_run: bool) -> None:
+    def _write(self, method: str, route: Route, raw: bytes, query: dict[str, str]) -> tuple[int, dict[str, Any]]:
+        dry_run = query.get("dryRun") == "All"
         if method == "POST" and not route.name:
-            self._send_json(201, self.standin.store.create(route.resource, route.namespace, self._body(raw), dry_run))
-        elif method == "PUT" and route.name:
-            self._send_json(200, self._replace(route, self._body(raw), dry_run))
-        elif method == "PATCH" and route.name:
-            self._patch(route, raw, dry_run)
-        elif method == "DELETE" and route.name:
-            self._delete(route, raw, dry_run)
-        else:
-            raise ApiError(405, "MethodNotAllowed", f"{method} is not supported on this path")
+            return 201, self.standin.store.create(route.resource, route.namespace, self._body(raw), dry_run)
+        if method == "PUT" and route.name:
+            return 200, self._replace(route, self._body(raw), dry_run)
+        if method == "PATCH" and route.name:
+            return self._patch(route, raw, query)
+        if method == "DELETE" and route.name:
+            return 200, self._delete(route, raw, dry_run)
+        raise ApiError(405, "MethodNotAllowed", f"{method} is not supported on this path")
 
     def _replace(self, route: Route, obj: dict[str, Any], dry_run: bool) -> dict[str, Any]:
         return self.standin.store.replace(route.resource, route.namespace, route.name, obj,
@@ -222,21 +224,29 @@ class Handler(BaseHTTPRequestHandler):
         self._send_json(200, {"kind": route.resource.list_kind, "apiVersion": route.resource.group_version,
                               "metadata": {"resourceVersion": str(rv)}, "items": items})
 
-    def _patch(self, route: Route, raw: bytes, dry_run: bool) -> None:
+    def _patch(self, route: Route, raw: bytes, query: dict[str, str]) -> tuple[int, dict[str, Any]]:
         store, content_type = self.standin.store, self.headers.get("Content-Type", "")
         live = store.find(route.resource, route.namespace, route.name)
         if "apply-patch" in content_type:
-            applied = self._body(raw)
-            if live is None:
-                applied.setdefault("metadata", {})["name"] = route.name
-                self._send_json(201, store.create(route.resource, route.namespace, applied, dry_run))
-                return
-            merged = strategic_merge(live, applied)
+            return self._apply(route, live, self._body(raw), query)
+        if live is None:
+            raise not_found(route.resource, route.name)
+        merged = self._merge(content_type, live, json.loads(raw or b"{}"))
+        return 200, self._replace(route, merged, query.get("dryRun") == "All")
+
+    def _apply(self, route: Route, live: dict[str, Any] | None, applied: dict[str, Any],
+               query: dict[str, str]) -> tuple[int, dict[str, Any]]:
+        """Server-side apply: create, or merge for this field manager (see ``patch.server_side_apply``)."""
+        store, manager, dry_run = self.standin.store, query.get("fieldManager", ""), query.get("dryRun") == "All"
+        if live is None:
+            result, code = store.create(route.resource, route.namespace,
+                                        merge_patch(applied, {"metadata": {"name": route.name}}), dry_run), 201
         else:
-            if live is None:
-                raise not_found(route.resource, route.name)
-            merged = self._merge(content_type, live, json.loads(raw or b"{}"))
-        self._send_json(200, self._replace(route, merged, dry_run))
+            last = store.last_applied(live["metadata"]["uid"], manager)
+            result, code = self._replace(route, server_side_apply(live, applied, last), dry_run), 200
+        if not dry_run:
+            store.remember_applied(result["metadata"]["uid"], manager, applied)
+        return code, result
 
     @staticmethod
     def _merge(content_type: str, live: dict[str, Any], patch: Any) -> dict[str, Any]:
@@ -248,12 +258,11 @@ class Handler(BaseHTTPRequestHandler):
             return strategic_merge(live, patch)
         raise ApiError(415, "UnsupportedMediaType", f"the body of the request was in an unknown format: {content_type}")
 
-    def _delete(self, route: Route, raw: bytes, dry_run: bool) -> None:
+    def _delete(self, route: Route, raw: bytes, dry_run: bool) -> dict[str, Any]:
         options = self._body(raw) if raw else {}
         orphan = options.get("propagationPolicy") == "Orphan" or options.get("orphanDependents") is True
         dry_run = dry_run or "All" in (options.get("dryRun") or [])
-        self._send_json(200, self.standin.store.delete(route.resource, route.namespace, route.name,
-                                                       orphan=orphan, dry_run=dry_run))
+        return self.standin.store.delete(route.resource, route.namespace, route.name, orphan=orphan, dry_run=dry_run)
 
     # ---- watch -------------------------------------------------------------------------------------------
 

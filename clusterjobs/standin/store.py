@@ -57,6 +57,7 @@ class Store:
         self._events: deque[Event] = deque(maxlen=HISTORY)
         self._rv = 0
         self._ips = itertools.count(10)
+        self._applied: dict[tuple[str, str], dict[str, Any]] = {}  # (uid, field manager) -> last applied config
         self.closed = False
         for name in SYSTEM_NAMESPACES:
             self.create(resource_for_kind("Namespace"), "", {"metadata": {"name": name}})
@@ -144,6 +145,14 @@ class Store:
             if not orphan:
                 self._delete_dependents(gone["metadata"]["uid"])
             return gone
+
+    def last_applied(self, uid: str, manager: str) -> dict[str, Any] | None:
+        with self._cond:
+            return copy.deepcopy(self._applied.get((uid, manager)))
+
+    def remember_applied(self, uid: str, manager: str, config: dict[str, Any]) -> None:
+        with self._cond:
+            self._applied[(uid, manager)] = copy.deepcopy(config)
 
     # ---- watch -------------------------------------------------------------------------------------------
 
@@ -295,6 +304,8 @@ class Store:
     def _remove(self, resource: Resource, key: Key) -> dict[str, Any]:
         self._rv += 1
         gone = copy.deepcopy(self._objects.pop(key))
+        for applied_key in [k for k in self._applied if k[0] == gone["metadata"].get("uid")]:
+            del self._applied[applied_key]
         gone["metadata"].update(resourceVersion=str(self._rv), deletionTimestamp=now_iso())
         self._record(resource, key, gone, "DELETED")
         return copy.deepcopy(gone)

@@ -12,7 +12,7 @@ import pytest
 from clusterjobs.standin import KubeStandIn
 
 CHART_YAML = "apiVersion: v2\nname: demo\nversion: 0.1.0\nappVersion: '1.0'\n"
-VALUES_YAML = "image: nginx:1.27\nreplicas: 2\ngreeting: hello\nneverReady: false\n"
+VALUES_YAML = "image: nginx:1.27\nreplicas: 2\ngreeting: hello\nneverReady: false\nextra: ''\n"
 TEMPLATES = """\
 apiVersion: apps/v1
 kind: Deployment
@@ -34,7 +34,11 @@ spec:
         - name: web
           image: {{ .Values.image }}
           ports: [{containerPort: 80, name: http}]
-          env: [{name: GREETING, value: {{ .Values.greeting | quote }}}]
+          env:
+            - {name: GREETING, value: {{ .Values.greeting | quote }}}
+            {{- with .Values.extra }}
+            - {name: EXTRA, value: {{ . | quote }}}
+            {{- end }}
 ---
 apiVersion: v1
 kind: Service
@@ -52,6 +56,9 @@ metadata:
   labels: {app.kubernetes.io/instance: {{ .Release.Name }}}
 data:
   greeting: {{ .Values.greeting | quote }}
+  {{- with .Values.extra }}
+  extra: {{ . | quote }}
+  {{- end }}
 ---
 apiVersion: batch/v1
 kind: Job

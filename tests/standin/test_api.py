@@ -281,3 +281,20 @@ def test_it_refuses_malformed_bodies_and_survives_malformed_objects(standin: Kub
     call(standin, "POST", f"/apis/apps/v1/namespaces/{NS}/deployments", deployment("fine"))
 
     assert standin.get("Deployment", NS, "fine")["status"]["availableReplicas"] == 2
+
+
+def test_it_drops_fields_a_field_manager_stops_applying(standin: KubeStandIn) -> None:
+    path = f"/apis/apps/v1/namespaces/{NS}/deployments/web?fieldManager=helm"
+    first = deployment("web")
+    call(standin, "PATCH", path, first, "application/apply-patch+yaml")
+    call(standin, "PATCH", f"/apis/apps/v1/namespaces/{NS}/deployments/web", {"metadata": {"labels": {"mine": "1"}}},
+         "application/merge-patch+json")
+    second = deployment("web", image="nginx:1.28")
+    del second["spec"]["template"]["spec"]["containers"][0]["env"]
+
+    call(standin, "PATCH", path, second, "application/apply-patch+yaml")
+
+    live = standin.get("Deployment", NS, "web")
+    assert live["spec"]["template"]["spec"]["containers"] == [
+        {"name": "web", "image": "nginx:1.28", "ports": [{"containerPort": 80}]}]
+    assert live["metadata"]["labels"] == {"app": "web", "mine": "1"}  # another writer's field stays

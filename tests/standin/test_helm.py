@@ -54,6 +54,16 @@ def test_it_upgrades_in_place_and_rolls_back(helm: Helm, kube_standin: KubeStand
         (1, "superseded"), (2, "superseded"), (3, "deployed")]
 
 
+def test_it_removes_what_an_upgrade_no_longer_renders(helm: Helm, kube_standin: KubeStandIn) -> None:
+    helm.install("demo", NS, "--set", "extra=x")
+    assert _env(kube_standin.get("Deployment", NS, "demo-web")) == {"GREETING": "hello", "EXTRA": "x"}
+
+    helm.install("demo", NS, "--reset-values")  # without it, an upgrade with no values reuses the last ones
+
+    assert _env(kube_standin.get("Deployment", NS, "demo-web")) == {"GREETING": "hello"}
+    assert kube_standin.get("ConfigMap", NS, "demo-config")["data"] == {"greeting": "hello"}
+
+
 def test_it_uninstalls_with_wait_and_removes_the_objects(helm: Helm, kube_standin: KubeStandIn) -> None:
     helm.install("demo", NS)
 
