@@ -1,9 +1,12 @@
 import os
 
+from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
 from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "budportal.settings")
-django_asgi_app = get_asgi_application()
+# daphne serves no static files by itself: the portal's few (htmx, its SSE extension, one CSS, one JS) are
+# served here under STATIC_URL, so the pages work with no CDN and no separate web server.
+django_asgi_app = ASGIStaticFilesHandler(get_asgi_application())
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402  (needs the app registry loaded above)
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402

@@ -54,7 +54,7 @@ def _step_rows(deployment: UseCaseDeployment) -> list[dict[str, Any]]:
 
 def _row(name: str, component, step: dict[str, Any] | None, jobs: dict[str, Any]) -> dict[str, Any]:
     job = jobs.get(component.job_id) if component is not None and component.job_id else None
-    status = component.status if component is not None else (step or {}).get("status", "pending")
+    status = _row_status(component, (step or {}).get("status"))
     error = (component.error if component is not None else "") or (step or {}).get("error") or ""
     return {
         "name": name,
@@ -64,9 +64,23 @@ def _row(name: str, component, step: dict[str, Any] | None, jobs: dict[str, Any]
         "action": (step or {}).get("action", ""),
         "error": error,
         "helm_output": job.error if job is not None and job.error and job.error != error else "",
-        "started_at": (step or {}).get("started_at") or getattr(component, "started_at", None),
-        "completed_at": (step or {}).get("completed_at") or getattr(component, "completed_at", None),
+        "seconds": _seconds((step or {}).get("started_at") or getattr(component, "started_at", None),
+                            (step or {}).get("completed_at") or getattr(component, "completed_at", None)),
     }
+
+
+def _seconds(started, completed) -> float | None:
+    return (completed - started).total_seconds() if started and completed else None
+
+
+def _row_status(component, step_status: str | None) -> str:
+    """The component's status, except that a component queued behind an earlier wave (its step still
+    PENDING) shows as pending rather than deploying; steps that are not components show their own status."""
+    if component is None:
+        return (step_status or "pending").lower()
+    if component.status == "deploying" and step_status in (None, "PENDING"):
+        return "pending"
+    return component.status
 
 
 def state_context(deployment: UseCaseDeployment) -> dict[str, Any]:
@@ -88,7 +102,7 @@ def log_line(event: Event) -> dict[str, Any]:
     what = event.type.replace("_", " ")
     subject = event.step_id or payload.get("step_id") or ""
     if event.type.startswith("job_"):
-        subject = f"helm job {str(inner.get('job_id', ''))[:8]}"
+        subject, what = f"helm job {str(inner.get('job_id', ''))[:8]}", what.removeprefix("job ")
     text = " ".join(part for part in (subject, what, f"({status})" if status else "") if part)
     return {"id": event.pk, "created_at": event.created_at, "text": text, "error": error,
             "bad": "fail" in event.type or status in ("FAILED", "failed", "TIMEOUT")}
