@@ -217,8 +217,7 @@ def cleanup_finished(*, deployment: UseCaseDeployment, ok: bool, error: str = ""
                        completed_at=now):
             _notify(deployment, f"Stopping use case '{deployment.name}' failed: {error}", "error")
         return
-    if deployment.status == S.DELETING or UseCaseDeployment.objects.filter(pk=deployment.pk, status=S.DELETING).exists():
-        UseCaseDeployment.objects.filter(pk=deployment.pk, status=S.DELETING).delete()
+    if UseCaseDeployment.objects.filter(pk=deployment.pk, status=S.DELETING).delete()[0]:
         return
     if _transition(deployment, (S.STOPPING,), S.STOPPED, completed_at=now):
         deployment.components.exclude(status=C.FAILED).update(status=C.STOPPED, completed_at=now)

@@ -134,7 +134,8 @@ def test_it_starts_once_and_answers_409_to_a_second_start(owner_api, base):
     second = owner_api.post(f"/api/deployments/{created['id']}/start")
     assert second.status_code == 409
     assert PipelineExecution.objects.count() == 1
-    assert UseCaseDeployment.objects.get(pk=created["id"]).pipeline_execution_id == str(PipelineExecution.objects.get().pk)
+    execution = PipelineExecution.objects.get()
+    assert UseCaseDeployment.objects.get(pk=created["id"]).pipeline_execution_id == str(execution.pk)
 
 
 def test_it_lists_only_the_users_own_deployments_and_staff_sees_all(owner_api, other_api, staff_api, base):
