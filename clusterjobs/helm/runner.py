@@ -175,7 +175,8 @@ class HelmRunner:
             revision = await self._install(client, resolved, release_name, namespace, values, timeout_seconds)
             services = discover_services(await revision.resources(), namespace)
             return {"namespace": namespace, "release_name": release_name, "revision": revision.revision,
-                    "status": revision.status.value, "chart": chart.ref, "services": services,
+                    "status": revision.status.value, "chart": chart.ref,
+                    "chart_version": resolved.metadata.version, "services": services,
                     "endpoint_url": primary_endpoint(services)}
         return self._run(go, should_cancel)
 
@@ -202,8 +203,9 @@ class HelmRunner:
 
     async def _install(self, client: Client, chart: Chart, release_name: str, namespace: str,
                        values: dict[str, Any], timeout_seconds: int):
-        kwargs = dict(namespace=namespace, create_namespace=True, atomic=True, wait=True,
-                      timeout=f"{timeout_seconds}s")
+        # Helm 4 renamed --atomic to --rollback-on-failure; pyhelm3 maps either, but warns unless asked right.
+        rollback = {"atomic": True} if client.version.major < 4 else {"rollback_on_failure": True}
+        kwargs = dict(namespace=namespace, create_namespace=True, wait=True, timeout=f"{timeout_seconds}s", **rollback)
         try:
             return await client.install_or_upgrade_release(release_name, chart, values, **kwargs)
         except errors.Error as exc:

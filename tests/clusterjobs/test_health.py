@@ -1,41 +1,14 @@
 """Cluster health over real HTTP and HTTPS: a tiny API server with a self-signed CA, started per test."""
 
 import base64
-import datetime
-import ipaddress
 import json
-import ssl
-import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from clusterjobs import services
 from clusterjobs.health import check_health
-from tests.clusterjobs.conftest import SECRET_TOKEN, make_kubeconfig
-
-
-def _self_signed(tmp_path):
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kube-test-ca")])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-        .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=1))
-        .not_valid_after(now + datetime.timedelta(hours=1))
-        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_pem = cert.public_bytes(serialization.Encoding.PEM)
-    (tmp_path / "cert.pem").write_bytes(cert_pem)
-    (tmp_path / "key.pem").write_bytes(key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
-    return cert_pem
+from tests.clusterjobs.conftest import SECRET_TOKEN, make_kubeconfig, self_signed, serve_tls
 
 
 class FakeApiServer(BaseHTTPRequestHandler):
@@ -65,17 +38,10 @@ class FakeApiServer(BaseHTTPRequestHandler):
 @pytest.fixture
 def api_server(tmp_path):
     """``(url, ca_pem)`` of an HTTPS API server on 127.0.0.1 with a self-signed certificate."""
-    ca_pem = _self_signed(tmp_path)
-    server = ThreadingHTTPServer(("127.0.0.1", 0), FakeApiServer)
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(tmp_path / "cert.pem", tmp_path / "key.pem")
-    server.socket = context.wrap_socket(server.socket, server_side=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+    ca_pem = self_signed(tmp_path)
     FakeApiServer.ready = True
-    yield f"https://127.0.0.1:{server.server_address[1]}", ca_pem
-    server.shutdown()
-    server.server_close()
+    with serve_tls(ThreadingHTTPServer(("127.0.0.1", 0), FakeApiServer), tmp_path) as url:
+        yield url, ca_pem
 
 
 def _with_ca(url, ca_pem, token=SECRET_TOKEN):

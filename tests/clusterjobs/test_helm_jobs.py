@@ -198,3 +198,17 @@ def test_it_cancels_a_pending_job_and_tells_the_waiting_step(sandbox):
     assert Job.objects.get(pk=job.pk).status == JobStatus.CANCELLED
     [event] = job_events(job)
     assert event.type == "job_failed" and event.payload["payload"]["status"] == "CANCELLED"
+
+
+def test_it_installs_upgrades_and_uninstalls_with_helm_4_too(sandbox, run_job, test_charts, settings, helm4_binary):
+    settings.HELM_BINARY = helm4_binary
+
+    first = run_job(sandbox, chart_ref="charts/demo", release_name="web", namespace=NS, values={"message": "v1"})
+    second = run_job(sandbox, chart_ref="charts/demo", release_name="web", namespace=NS, values={"message": "v2"})
+    removed = run_job(sandbox, job_type="helm_uninstall", namespace=NS, releases=["web"])
+
+    assert first.status == JobStatus.COMPLETED, first.error
+    assert second.status == JobStatus.COMPLETED and second.result["revision"] == 2, second.error
+    assert first.result["endpoint_url"] == f"http://web.{NS}.svc.cluster.local:8080"
+    assert removed.status == JobStatus.COMPLETED and removed.result["namespace_deleted"] is True, removed.error
+    assert sandbox.standin.get("Deployment", NS, "web") is None
