@@ -232,16 +232,21 @@ class Controllers:
                                                    "capacity": {"storage": capacity}})
 
     def _pod(self, pod: dict[str, Any]) -> None:
+        """Pods that are meant to finish (``helm test`` hooks) succeed; the others run and are ready."""
         if not self._ready(pod):
             self._write("Pod", pod, {"phase": "Pending"})
             return
-        started = _meta(pod).get("creationTimestamp")
-        names = [c.get("name") for c in (pod.get("spec") or {}).get("containers") or []]
+        spec, started = pod.get("spec") or {}, _meta(pod).get("creationTimestamp")
+        finishes = spec.get("restartPolicy") in ("Never", "OnFailure")
+        state = {"terminated": {"exitCode": 0, "reason": "Completed", "startedAt": started, "finishedAt": started}}
+        containers = [{"name": c.get("name"), "ready": not finishes, "started": not finishes, "restartCount": 0,
+                       "state": state if finishes else {"running": {"startedAt": started}}}
+                      for c in spec.get("containers") or []]
         kinds = ("PodScheduled", "Initialized", "ContainersReady", "Ready")
-        containers = [{"name": n, "ready": True, "started": True, "restartCount": 0,
-                       "state": {"running": {"startedAt": started}}} for n in names]
-        self._write("Pod", pod, {"phase": "Running", "conditions": [_condition(pod, k, True, "") for k in kinds],
-                                 "podIP": "10.244.0.10", "startTime": started, "containerStatuses": containers})
+        self._write("Pod", pod, {
+            "phase": "Succeeded" if finishes else "Running", "podIP": "10.244.0.10", "startTime": started,
+            "conditions": [_condition(pod, k, not finishes or k in kinds[:2], "") for k in kinds],
+            "containerStatuses": containers})
 
     def _service(self, svc: dict[str, Any]) -> None:
         if (svc.get("spec") or {}).get("type") == "LoadBalancer" and self._ready(svc):

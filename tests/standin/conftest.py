@@ -72,15 +72,27 @@ spec:
       containers: [{name: setup, image: busybox, command: [echo, {{ .Values.greeting | quote }}]}]
 """
 
+TEST_HOOK = """\
+apiVersion: v1
+kind: Pod
+metadata:
+  name: {{ .Release.Name }}-test
+  annotations: {"helm.sh/hook": test}
+spec:
+  restartPolicy: Never
+  containers: [{name: probe, image: busybox, command: [wget, "{{ .Release.Name }}-web"]}]
+"""
+
 
 @pytest.fixture(scope="session")
 def demo_chart(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A chart with a Deployment, a Service, a ConfigMap and a (hook-free) Job."""
+    """A chart with a Deployment, a Service, a ConfigMap, a Job, and a ``helm test`` Pod."""
     chart = tmp_path_factory.mktemp("charts") / "demo"
     (chart / "templates").mkdir(parents=True)
     (chart / "Chart.yaml").write_text(CHART_YAML)
     (chart / "values.yaml").write_text(VALUES_YAML)
     (chart / "templates" / "all.yaml").write_text(TEMPLATES)
+    (chart / "templates" / "test.yaml").write_text(TEST_HOOK)
     return chart
 
 

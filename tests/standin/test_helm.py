@@ -32,6 +32,15 @@ def test_it_installs_a_chart_with_wait_and_applies_the_values(helm: Helm, kube_s
     assert helm.status("demo", NS)["info"]["status"] == "deployed"
 
 
+def test_it_runs_helm_test_pods_to_success(helm: Helm, kube_standin: KubeStandIn) -> None:
+    helm.install("demo", NS)
+
+    result = helm.run("test", "demo", "-n", NS, "--timeout", "20s")
+
+    assert "Phase:          Succeeded" in result.stdout
+    assert kube_standin.get("Pod", NS, "demo-test")["status"]["phase"] == "Succeeded"
+
+
 def test_it_upgrades_in_place_and_rolls_back(helm: Helm, kube_standin: KubeStandIn) -> None:
     helm.install("demo", NS)
     namespace_uid = kube_standin.get("Namespace", None, NS)["metadata"]["uid"]
