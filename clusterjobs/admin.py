@@ -10,11 +10,18 @@ from clusterjobs.kubeconfig import parse_kubeconfig
 from clusterjobs.models import Cluster, Job
 
 
+class WriteOnlyTextarea(forms.Textarea):
+    """Like ``PasswordInput(render_value=False)``: a re-displayed form (after an error) comes back empty."""
+
+    def format_value(self, value):
+        return None
+
+
 class ClusterAdminForm(forms.ModelForm):
     # Never bound to the stored value, so the change page cannot render it.
     new_kubeconfig = forms.CharField(
         label="Kubeconfig", required=False, strip=False,
-        widget=forms.Textarea(attrs={"rows": 8, "autocomplete": "off", "spellcheck": "false"}),
+        widget=WriteOnlyTextarea(attrs={"rows": 8, "autocomplete": "off", "spellcheck": "false"}),
         help_text="Paste a kubeconfig to set or replace it. It is stored encrypted and never shown again; "
                   "leave empty to keep the current one.",
     )
