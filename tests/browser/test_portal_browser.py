@@ -21,6 +21,7 @@ def test_it_creates_a_template_with_a_helm_component_after_an_inline_chart_ref_e
 
     ref.fill("charts/nope")
     status.filter(has_text="no bundled chart").wait_for()
+    screenshot(page, "editor-chart-ref-error.png")
     assert ref.get_attribute("aria-invalid") is None  # the field itself is only marked after a save attempt
     ref.fill("charts/agent-runtime")
     status.filter(has_text="valid chart ref").wait_for()
@@ -37,6 +38,8 @@ def test_it_creates_a_template_with_a_helm_component_after_an_inline_chart_ref_e
     assert page.locator("h1").inner_text() == "Browser agent"
     assert page.locator("svg.dep-graph .node").count() == 1
     assert "charts/agent-runtime" in page.content()
+    page.goto(f"{live.url}/templates/agent-rag/")
+    screenshot(page, "template-detail.png")
 
 
 def _statuses(page) -> dict[str, str]:
