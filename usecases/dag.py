@@ -20,6 +20,8 @@ CALLBACK_TOPIC = "budusecasesEvents"
 HEALTH_STEP = "cluster_health"
 NOTIFY_STEP = "notify_complete"
 DAG_TIMEOUT_SECONDS = 7200
+# A stop can race the cancelled install still holding Helm's release lock: the uninstall is tried again.
+CLEANUP_RETRY = {"max_attempts": 3, "backoff_seconds": 5}
 HELM_RELEASE_NAME_MAX = 53  # Helm's own limit on release names
 
 
@@ -150,7 +152,8 @@ def build_cleanup_dag(*, deployment: UseCaseDeployment, releases: list[str]) -> 
         "version": "1.0.0",
         "description": f"Uninstall use case: {deployment.name}",
         "settings": {"timeout_seconds": DAG_TIMEOUT_SECONDS, "on_failure": "fail"},
-        "steps": [{"id": "uninstall", "action": "helm_uninstall", "depends_on": [], "params": params}],
+        "steps": [{"id": "uninstall", "action": "helm_uninstall", "depends_on": [], "params": params,
+                   "retry": dict(CLEANUP_RETRY)}],
         "callback_topics": [CALLBACK_TOPIC],
     }
 

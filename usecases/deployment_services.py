@@ -24,7 +24,7 @@ from clusterjobs.validators import deployment_namespace
 from pipelines.models import Event, PipelineExecution
 from pipelines.services import execution_cancel, execution_progress, execution_retry, execution_submit
 from usecases import legacy
-from usecases.dag import build_cleanup_dag, build_dag, build_plan
+from usecases.dag import build_cleanup_dag, build_dag, build_plan, release_name
 from usecases.deployment_validation import clean_request
 from usecases.models_deployments import ComponentDeployment, ComponentStatus, DeploymentStatus, UseCaseDeployment
 
@@ -81,7 +81,8 @@ def deployment_create(*, owner, name: str, template: str, cluster_id: Any, compo
             deployment.save()
             ComponentDeployment.objects.bulk_create([
                 ComponentDeployment(deployment=deployment, component_name=slot, selected_component=choice,
-                                    component_type=the_template.component(slot)["type"], position=positions[slot])
+                                    component_type=the_template.component(slot)["type"], position=positions[slot],
+                                    release_name=release_name(name, slot))
                 for slot, choice in request.selections.items()
             ])
     except IntegrityError:  # a concurrent create with the same name
