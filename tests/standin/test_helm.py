@@ -97,7 +97,7 @@ def test_it_keeps_two_releases_in_one_namespace_apart(helm: Helm, kube_standin: 
 def test_it_times_out_a_release_marked_failing(helm: Helm, kube_standin: KubeStandIn) -> None:
     kube_standin.fail_release("broken")
 
-    result = helm.install("broken", NS, timeout="3s", check=False)
+    result = helm.install("broken", NS, timeout="2s", check=False)
 
     assert result.returncode != 0
     assert "context deadline exceeded" in result.stderr
@@ -108,7 +108,7 @@ def test_it_times_out_a_release_marked_failing(helm: Helm, kube_standin: KubeSta
 def test_it_uninstalls_a_failing_first_install_with_atomic(helm: Helm, kube_standin: KubeStandIn) -> None:
     kube_standin.fail_release("broken")
 
-    result = helm.install("broken", NS, "--atomic", timeout="3s", check=False)
+    result = helm.install("broken", NS, "--atomic", timeout="2s", check=False)
 
     assert result.returncode != 0
     assert "context deadline exceeded" in result.stderr
@@ -120,7 +120,7 @@ def test_it_rolls_a_failing_upgrade_back_with_atomic(helm: Helm, kube_standin: K
     helm.install("demo", NS)
     kube_standin.fail_release("demo")
 
-    result = helm.install("demo", NS, "--atomic", "--set", "greeting=bye", timeout="3s", check=False)
+    result = helm.install("demo", NS, "--atomic", "--set", "greeting=bye", timeout="2s", check=False)
 
     assert result.returncode != 0
     assert "context deadline exceeded" in result.stderr
@@ -132,14 +132,14 @@ def test_it_rolls_a_failing_upgrade_back_with_atomic(helm: Helm, kube_standin: K
 def test_it_times_out_when_the_controllers_are_off(helm: Helm, kube_standin: KubeStandIn) -> None:
     kube_standin.set_controllers(False)
 
-    result = helm.install("demo", NS, timeout="3s", check=False)
+    result = helm.install("demo", NS, timeout="2s", check=False)
 
     assert "context deadline exceeded" in result.stderr
     assert kube_standin.objects("ReplicaSet", NS) == []
 
 
 def test_it_keeps_a_deployment_annotated_never_ready_unready(helm3: Helm, kube_standin: KubeStandIn) -> None:
-    result = helm3.install("demo", NS, "--set", "neverReady=true", timeout="3s", check=False)
+    result = helm3.install("demo", NS, "--set", "neverReady=true", timeout="2s", check=False)
 
     assert "context deadline exceeded" in result.stderr
     assert kube_standin.objects("Deployment", NS)[0]["status"]["conditions"][0]["status"] == "False"
