@@ -17,6 +17,7 @@ Names become DNS-1123 labels (``Vector_DB`` → ``vector-db``); the namespace mu
 from __future__ import annotations
 
 import re
+import uuid
 from typing import Any
 
 from budportal.errors import ServiceValidationError
@@ -118,6 +119,15 @@ def _uninstall_config(config: dict[str, Any], errors: Errors) -> dict[str, Any]:
             "delete_namespace": config.get("delete_namespace", True) is not False}
 
 
+def _check_uuid(value: Any, loc: tuple, errors: Errors) -> None:
+    if value in (None, ""):
+        return
+    try:
+        uuid.UUID(str(value))
+    except ValueError:
+        errors.append({"loc": list(loc), "msg": f"{value!r} is not a UUID"})
+
+
 def clean_job_config(job_type: str, config: Any) -> dict[str, Any]:
     """The normalised config, or ``ServiceValidationError`` listing every problem with its ``loc``."""
     if not isinstance(config, dict):
@@ -128,6 +138,7 @@ def clean_job_config(job_type: str, config: Any) -> dict[str, Any]:
     else:
         cleaned = _install_config(config, errors)
     timeout = _timeout(config, errors)
+    _check_uuid(config.get("deployment_id"), ("config", "deployment_id"), errors)
     if errors:
         raise ServiceValidationError(errors)
     if timeout:

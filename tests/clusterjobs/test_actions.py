@@ -9,7 +9,7 @@ from clusterjobs.actions.helm_deploy import HelmDeployAction
 from clusterjobs.actions.helm_uninstall import HelmUninstallAction
 from clusterjobs.models import Job, JobStatus
 from pipelines.actions.registry import get_action
-from pipelines.models import StepExecution
+from pipelines.models import Event, StepExecution
 from pipelines.services import execution_submit
 
 pytestmark = pytest.mark.django_db
@@ -109,6 +109,8 @@ def test_it_deploys_a_catalog_component_then_uninstalls_it(sandbox, run_dag, tes
     deploy_job = Job.objects.get(pk=steps["vector_db"].external_workflow_id)
     assert deploy_job.job_type == "vector_db_deployment" and deploy_job.config["namespace"] == NS
     assert deploy_job.config["release_name"] == "vector-db"
+    # The job event is tied to the deployment, so its live page wakes up.
+    assert Event.objects.get(workflow_id=str(deploy_job.pk)).deployment_id == uuid.UUID(DEPLOYMENT_ID)
     assert steps["vector_db"].outputs["endpoint_url"].endswith(f".{NS}.svc.cluster.local:7333")
     assert steps["cleanup"].outputs["uninstalled"] == ["vector-db"]
     assert steps["cleanup"].outputs["namespace_deleted"] is True

@@ -188,3 +188,10 @@ def test_it_reports_an_undecryptable_kubeconfig_as_unhealthy(owner_api, cluster,
     body = owner_api.get(f"/api/clusters/{cluster.pk}/health").json()
 
     assert body["healthy"] is False and "cannot be decrypted" in body["error"]
+
+
+def test_it_refuses_a_deployment_id_that_is_not_a_uuid(owner_api, cluster):
+    response = _post(owner_api, _job_body(cluster, deployment_id="not-a-uuid"))
+
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["config", "deployment_id"]
