@@ -6,7 +6,7 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from budportal.errors import ConflictError, ServiceValidationError
@@ -27,6 +27,28 @@ from pipelines.validation import validate_dag
 def _max_attempts(step: dict) -> int:
     retry = step.get("retry") or {}
     return int(retry.get("max_attempts", 1))
+
+
+def _insert_steps(execution: PipelineExecution, steps: list[dict]) -> None:
+    """One ``executemany`` for every step: ``bulk_create`` on SQLite splits 5,000 rows into ~100 statements
+    (its 999-variable limit) and spends most of a second building them."""
+    meta = StepExecution._meta
+    names = ["execution", "step_id", "action", "position", "status", "attempt", "max_attempts", "depends_on",
+             "params", "outputs", "error", "awaiting_event", "external_workflow_id", "progress"]
+    fields = [meta.get_field(name) for name in names]
+    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+    sql = f"INSERT INTO {connection.ops.quote_name(meta.db_table)} ({columns}) VALUES ({', '.join(['%s'] * len(fields))})"
+    prep = {f.name: f for f in fields}
+    execution_id = prep["execution"].get_db_prep_save(execution.pk, connection)
+    empty = prep["params"].get_db_prep_save({}, connection)
+    depends = prep["depends_on"]
+    rows = [
+        (execution_id, step["id"], step["action"], i, StepStatus.PENDING.value, 0, _max_attempts(step),
+         depends.get_db_prep_save(list(step.get("depends_on") or []), connection), empty, empty, "", False, "", 0.0)
+        for i, step in enumerate(steps)
+    ]
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, rows)
 
 
 def execution_submit(
@@ -50,20 +72,7 @@ def execution_submit(
             owner=owner,
             deployment_id=deployment_id,
         )
-        StepExecution.objects.bulk_create(
-            [
-                StepExecution(
-                    execution=execution,
-                    step_id=step["id"],
-                    action=step["action"],
-                    position=i,
-                    depends_on=list(step.get("depends_on") or []),
-                    max_attempts=_max_attempts(step),
-                )
-                for i, step in enumerate(dag["steps"])
-            ],
-            batch_size=500,
-        )
+        _insert_steps(execution, dag["steps"])
         engine.start(execution)
     execution.refresh_from_db()
     return execution

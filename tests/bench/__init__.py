@@ -7,6 +7,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+# Benchmarks measure the production configuration: DEBUG off (no per-query logging), plain HTTP on 127.0.0.1.
+PRODUCTION_LIKE_ENV = {"DEBUG": "false", "SECRET_KEY": "bench-" + "k" * 50, "SECURE_SSL_REDIRECT": "false"}
+
 
 @dataclass
 class Table:

@@ -10,6 +10,8 @@ import time
 import traceback
 from pathlib import Path
 
+from tests.bench import PRODUCTION_LIKE_ENV
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
 
@@ -21,6 +23,8 @@ def setup_django() -> None:
     os.environ.setdefault("BUDPORTAL_DATA_DIR", data)
     os.environ.setdefault("SQLITE_PATH", os.path.join(data, "bench.sqlite3"))
     os.environ.setdefault("LOG_LEVEL", "WARNING")
+    # Measured as in production: DEBUG off (no per-query logging).
+    os.environ.update(PRODUCTION_LIKE_ENV)
     import django
     from django.core.management import call_command
 

@@ -29,8 +29,8 @@ from tests.bench import Table
 
 ROUNDS = int(os.environ.get("BENCH_HELM_ROUNDS", "5"))
 # 0 s: the stand-in makes objects ready at once (pure overhead); 1.5 s: a workload ready within one Helm --wait
-# poll interval (2 s), still far quicker than a real image pull.
-INSTALL_DELAYS = [float(d) for d in os.environ.get("BENCH_HELM_DELAYS", "0,1.5").split(",")]
+# poll interval (2 s); 10 s: still far quicker than a real image pull or model load.
+INSTALL_DELAYS = [float(d) for d in os.environ.get("BENCH_HELM_DELAYS", "0,1.5,10").split(",")]
 CHART = "charts/qdrant"
 
 

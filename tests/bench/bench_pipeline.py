@@ -10,7 +10,7 @@ import statistics
 import time
 from datetime import datetime
 
-from tests.bench import Table
+from tests.bench import PRODUCTION_LIKE_ENV, Table
 
 SIZES = (100, 1_000, 5_000)
 CHAIN_STEPS = 40
@@ -115,7 +115,7 @@ def run() -> list[Table]:
     from tests.livestack import LiveStack
 
     tables = [submit_table()]
-    with LiveStack(workers=2, env={"LOG_LEVEL": "WARNING"}) as stack:
+    with LiveStack(workers=2, env={"LOG_LEVEL": "WARNING", **PRODUCTION_LIKE_ENV}) as stack:
         rows = overhead_rows(stack) + throughput_rows(stack)
     tables.append(Table("Orchestration on real workers (LiveStack: SQLite file, ORM broker poll 0.2 s, 2 workers)",
                         ["metric", "value", "target"], rows,
