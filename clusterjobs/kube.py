@@ -41,12 +41,15 @@ class KubeResponse:
 
 
 def _ssl_context(config: KubeConfig) -> ssl.SSLContext:
-    if config.insecure_skip_tls_verify:
-        context = ssl._create_unverified_context()  # the kubeconfig asked for it explicitly
-    elif config.ca_data:
-        context = ssl.create_default_context(cadata=config.ca_data.decode("ascii", "replace"))
-    else:
-        context = ssl.create_default_context()
+    cadata = config.ca_data.decode("ascii", "replace") if config.ca_data else None
+    try:
+        context = ssl.create_default_context(cadata=cadata)
+    except ssl.SSLError:
+        raise KubeError("the kubeconfig's certificate-authority-data is not a valid PEM certificate",
+                        kind="tls") from None
+    if config.insecure_skip_tls_verify:  # the kubeconfig asked for it explicitly
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
     if config.client_cert_data and config.client_key_data:
         _load_client_cert(context, config.client_cert_data, config.client_key_data)
     return context

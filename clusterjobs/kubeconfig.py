@@ -31,7 +31,6 @@ class KubeConfig:
     namespace: str | None = None
     ca_data: bytes | None = None
     insecure_skip_tls_verify: bool = False
-    tls_server_name: str | None = None
     token: str | None = None
     username: str | None = None
     password: str | None = None
@@ -117,7 +116,6 @@ def parse_kubeconfig(text: str) -> KubeConfig:
         namespace=context.get("namespace") or None,
         ca_data=_b64(cluster.get("certificate-authority-data"), "certificate-authority-data"),
         insecure_skip_tls_verify=bool(cluster.get("insecure-skip-tls-verify")),
-        tls_server_name=cluster.get("tls-server-name") or None,
         token=user.get("token") or None,
         username=user.get("username") or None,
         password=user.get("password") or None,

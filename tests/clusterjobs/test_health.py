@@ -10,6 +10,8 @@ from clusterjobs import services
 from clusterjobs.health import check_health
 from tests.clusterjobs.conftest import SECRET_TOKEN, make_kubeconfig, self_signed, serve_tls
 
+pytestmark = pytest.mark.django_db
+
 
 class FakeApiServer(BaseHTTPRequestHandler):
     ready = True
@@ -99,4 +101,19 @@ def test_it_answers_health_through_the_api_for_the_sandbox(owner_api, owner, kub
     assert body["healthy"] is True and body["server_version"].startswith("v1.")
 
 
-pytestmark = pytest.mark.django_db
+
+def test_it_skips_verification_only_when_the_kubeconfig_says_so(api_server):
+    url, _ = api_server
+
+    health = check_health(make_kubeconfig(server=url, **{"insecure-skip-tls-verify": "true"}))
+
+    assert health["healthy"] is True, health
+
+
+def test_it_reports_a_ca_that_is_not_a_certificate(api_server):
+    url, _ = api_server
+    not_pem = base64.b64encode(b"-----BEGIN CERTIFICATE-----\nnope\n-----END CERTIFICATE-----\n").decode()
+
+    health = check_health(make_kubeconfig(server=url, **{"certificate-authority-data": not_pem}))
+
+    assert health["healthy"] is False and "not a valid PEM certificate" in health["error"]
