@@ -162,3 +162,12 @@ def test_it_answers_404_to_another_user_on_every_endpoint(owner_api, other_api, 
 
 def test_it_requires_authentication(client, base):
     assert client.get("/api/deployments").status_code == 401
+
+
+def test_it_documents_the_deployment_endpoints_in_openapi(owner_api):
+    schema = owner_api.get("/api/openapi.json").json()
+    paths = schema["paths"]
+    for suffix in ("", "/progress", "/plan", "/start", "/stop", "/retry", "/sync"):
+        assert f"/api/deployments/{{deployment_id}}{suffix}" in paths
+    body = paths["/api/deployments"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert {"name", "template", "cluster_id"} <= set(body["required"])
