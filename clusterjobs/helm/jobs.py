@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -13,7 +14,6 @@ from clusterjobs.helm.runner import ChartSource, HelmError, HelmRunner
 from clusterjobs.kube import KubeClient, KubeError
 from clusterjobs.kubeconfig import parse_kubeconfig
 from clusterjobs.models import Job, JobStatus, JobType
-
 
 HELM_TIMEOUT_MARKERS = ("context deadline exceeded", "timed out waiting")
 
@@ -30,7 +30,7 @@ def _helm_timeout(job: Job, config: dict[str, Any]) -> tuple[int, bool]:
     return min(wanted, remaining), remaining < wanted
 
 
-def _cancel_check(job: Job):
+def _cancel_check(job: Job) -> Callable[[], bool]:
     def should_cancel() -> bool:
         return Job.objects.filter(pk=job.pk).exclude(status=JobStatus.RUNNING).exists()
     return should_cancel
