@@ -9,6 +9,7 @@ execution row, so two workers advancing the same execution cannot enqueue a step
 from __future__ import annotations
 
 import logging
+import threading
 from datetime import timedelta
 from typing import Any
 
@@ -38,11 +39,28 @@ logger = logging.getLogger(__name__)
 INLINE_BACKOFF_SECONDS = 30.0
 
 
+class _Continuation(threading.local):
+    # Set by ``runner.run_step`` to an empty list while a worker runs a step: the first step that becomes
+    # ready is put there and run next by the same worker instead of going through the queue.
+    slot: list[int] | None = None
+
+
+continuation = _Continuation()
+
+
 def enqueue_step(step_pk: int) -> None:
     """Queue ``run_step`` after the current transaction commits (inline in tests with ``sync: True``)."""
+    transaction.on_commit(lambda: _dispatch(step_pk))
+
+
+def _dispatch(step_pk: int) -> None:
     from django_q.tasks import async_task
 
-    transaction.on_commit(lambda: async_task("pipelines.tasks.run_step", step_pk, task_name=f"step-{step_pk}"))
+    slot = continuation.slot
+    if slot is not None and not slot:
+        slot.append(step_pk)
+        return
+    async_task("pipelines.tasks.run_step", step_pk, task_name=f"step-{step_pk}")
 
 
 def start(execution: PipelineExecution) -> bool:
@@ -69,7 +87,7 @@ def advance(execution_id: Any) -> None:
     Only PENDING, not-yet-queued steps and the statuses of their dependencies are read, so a step finishing
     in a wide DAG costs a few small queries rather than a scan of every step.
     """
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         execution = PipelineExecution.objects.select_for_update().filter(pk=execution_id).first()
         if execution is None or execution.status != ExecutionStatus.RUNNING:
             return
@@ -184,7 +202,7 @@ def _finish_execution(execution: PipelineExecution, final: str, error: str, outp
 
 def stop_execution(execution: PipelineExecution, final: str, error: str) -> bool:
     """End an active execution as FAILED / CANCELLED / TIMEOUT and cancel every step not yet final."""
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         execution = PipelineExecution.objects.select_for_update().get(pk=execution.pk)
         if execution.status not in EXECUTION_ACTIVE:
             return False
@@ -226,7 +244,7 @@ def _call_action_cancel(step: StepExecution) -> None:
 def step_failed(step: StepExecution, from_status: str, error: str, *, final: str = StepStatus.FAILED,
                 retry: bool = True) -> None:
     """A step attempt failed: retry with exponential backoff, or make it final and apply ``on_failure``."""
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         if retry and final == StepStatus.FAILED and step.attempt < step.max_attempts:
             if _schedule_retry(step, from_status, error):
                 return
@@ -261,7 +279,7 @@ def _schedule_retry(step: StepExecution, from_status: str, error: str) -> bool:
 
 
 def step_completed(step: StepExecution, from_status: str, outputs: dict, *, final: str = StepStatus.COMPLETED) -> bool:
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         if not _set_step_final(step.pk, (from_status,), final, outputs=outputs, progress=100.0, error=""):
             return False
         notify.step_event(step.execution, step.step_id, "step_completed", final, outputs=outputs)

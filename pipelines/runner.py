@@ -22,6 +22,8 @@ from pipelines.models import Event, ExecutionStatus, PipelineExecution, StepExec
 from pipelines.params import RenderError, find_references, render
 
 logger = logging.getLogger(__name__)
+# How long one django-q2 task may keep running steps that became ready behind the one it was queued for.
+CONTINUE_SECONDS = 60.0
 
 
 def parameter_values(execution: PipelineExecution) -> dict[str, Any]:
@@ -34,10 +36,12 @@ def parameter_values(execution: PipelineExecution) -> dict[str, Any]:
 
 def render_context(execution: PipelineExecution, needed: set[str] | None) -> dict[str, Any]:
     """Jinja scope. ``needed`` limits the step rows loaded to the referenced ones (None loads all)."""
-    rows = StepExecution.objects.filter(execution=execution, status__in=(StepStatus.COMPLETED, StepStatus.SKIPPED))
-    if needed is not None:
-        rows = rows.filter(step_id__in=needed)
-    steps = {sid: {"outputs": out, "status": st} for sid, out, st in rows.values_list("step_id", "outputs", "status")}
+    steps: dict[str, dict] = {}
+    if needed is None or needed:
+        rows = StepExecution.objects.filter(execution=execution, status__in=(StepStatus.COMPLETED, StepStatus.SKIPPED))
+        if needed is not None:
+            rows = rows.filter(step_id__in=needed)
+        steps = {sid: {"outputs": out, "status": st} for sid, out, st in rows.values_list("step_id", "outputs", "status")}
     parameters = parameter_values(execution)
     return {
         "steps": steps,
@@ -48,19 +52,24 @@ def render_context(execution: PipelineExecution, needed: set[str] | None) -> dic
     }
 
 
-def _claim(step: StepExecution, timeout: int) -> bool:
+def _claim(step: StepExecution, timeout: int, params: dict) -> bool:
+    """Compare-and-set PENDING → RUNNING with a lease; updates ``step`` in memory on success."""
     now = timezone.now()
-    return bool(
-        StepExecution.objects.filter(pk=step.pk, status=StepStatus.PENDING).update(
-            status=StepStatus.RUNNING,
-            attempt=F("attempt") + 1,
-            started_at=now,
-            completed_at=None,
-            lease_expires_at=now + timedelta(seconds=settings.PIPELINE_STEP_LEASE_SECONDS),
-            deadline=now + timedelta(seconds=timeout),
-            progress=0.0,
-        )
-    )
+    fields = {
+        "status": StepStatus.RUNNING,
+        "started_at": now,
+        "completed_at": None,
+        "lease_expires_at": now + timedelta(seconds=settings.PIPELINE_STEP_LEASE_SECONDS),
+        "deadline": now + timedelta(seconds=timeout),
+        "progress": 0.0,
+        "params": params,
+    }
+    if not StepExecution.objects.filter(pk=step.pk, status=StepStatus.PENDING).update(attempt=F("attempt") + 1, **fields):
+        return False
+    for name, value in fields.items():
+        setattr(step, name, value)
+    step.attempt += 1
+    return True
 
 
 def step_timeout(step: StepExecution) -> int:
@@ -76,7 +85,28 @@ def _wait_for_backoff(step: StepExecution) -> None:
 
 
 def run_step(step_pk: int) -> None:
-    """django-q2 task body. Safe to run twice: only the worker that wins the claim executes the action."""
+    """django-q2 task body. Safe to run twice: only the worker that wins the claim executes the action.
+
+    A step whose completion makes another step ready hands that step to the same worker (up to
+    ``CONTINUE_SECONDS`` of work per task), so a chain does not pay a queue round trip per hop.
+    """
+    deadline = time.monotonic() + CONTINUE_SECONDS
+    next_pk: int | None = step_pk
+    while next_pk is not None:
+        slot: list[int] | None = [] if time.monotonic() < deadline else None
+        engine.continuation.slot = slot
+        try:
+            _run_one(next_pk)
+        finally:
+            engine.continuation.slot = None
+        next_pk = slot[0] if slot else None
+
+
+def _needed_steps(dag_step: dict) -> set[str]:
+    return {ref for ref, _ in find_references([dag_step.get("params") or {}, _condition_source(dag_step) or ""])}
+
+
+def _run_one(step_pk: int) -> None:
     step = StepExecution.objects.select_related("execution").filter(pk=step_pk).first()
     if step is None or step.status != StepStatus.PENDING:
         return
@@ -84,10 +114,25 @@ def run_step(step_pk: int) -> None:
     if step.execution.status != ExecutionStatus.RUNNING:
         engine._set_step_final(step.pk, (StepStatus.PENDING,), StepStatus.CANCELLED, error="execution not running")
         return
-    if not _claim(step, step_timeout(step)):
-        return
-    step.refresh_from_db()
-    _run_claimed(step)
+    context = render_context(step.execution, _needed_steps(step.dag_step))
+    # Rendered before the claim so that claim, resolved params and step_started are one write.
+    run, params, error = True, {}, None
+    try:
+        run = _condition_holds(step, context)
+        params = render(step.dag_step.get("params") or {}, context, ("params",)) if run else {}
+    except RenderError as exc:
+        error = f"could not render {exc}"
+    with transaction.atomic():
+        if not _claim(step, step_timeout(step), params):
+            return
+        if run and error is None:
+            notify.step_event(step.execution, step.step_id, "step_started", StepStatus.RUNNING)
+    if error is not None:
+        engine.step_failed(step, StepStatus.RUNNING, error, retry=False)
+    elif not run:
+        engine.step_completed(step, StepStatus.RUNNING, {}, final=StepStatus.SKIPPED)
+    else:
+        apply_result(step, _execute(step, context))
 
 
 def _condition_source(dag_step: dict) -> str | None:
@@ -106,27 +151,6 @@ def _condition_holds(step: StepExecution, context: dict) -> bool:
     if isinstance(value, str):
         return value.strip().lower() not in ("", "false", "0", "no", "none")
     return bool(value)
-
-
-def _run_claimed(step: StepExecution) -> None:
-    execution = step.execution
-    dag_step = step.dag_step
-    needed = {ref for ref, _ in find_references([dag_step.get("params") or {}, _condition_source(dag_step) or ""])}
-    context = render_context(execution, needed)
-    try:
-        if not _condition_holds(step, context):
-            engine.step_completed(step, StepStatus.RUNNING, {}, final=StepStatus.SKIPPED)
-            return
-        params = render(dag_step.get("params") or {}, context, ("params",))
-    except RenderError as exc:
-        engine.step_failed(step, StepStatus.RUNNING, f"could not render {exc}", retry=False)
-        return
-    with transaction.atomic():
-        StepExecution.objects.filter(pk=step.pk).update(params=params)
-        notify.step_event(execution, step.step_id, "step_started", StepStatus.RUNNING)
-    step.params = params
-    result = _execute(step, context)
-    apply_result(step, result)
 
 
 def _execute(step: StepExecution, context: dict) -> ActionResult:
