@@ -11,7 +11,9 @@ from budportal.settings import Q_CLUSTER  # noqa: E402
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # Tasks run inline; tests that need real workers start a qcluster process themselves.
 Q_CLUSTER = {**Q_CLUSTER, "sync": True}
-CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+# The production pass of scripts/test.sh sets REDIS_URL: then the consumers run on channels-redis, as deployed.
+if "REDIS_URL" not in os.environ:
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 if "DATABASE_URL" not in os.environ:
     DATABASES["default"]["TEST"] = {"NAME": ":memory:"}  # noqa: F405
 # Tests start with no templates; tests that need the catalog run sync_templates themselves.
