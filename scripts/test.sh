@@ -6,7 +6,7 @@
 #      channels-redis) run too.
 # Extra arguments go to pytest. With arguments only pass 1 runs, unless TEST_PRODUCTION=1 (both) or
 # TEST_PRODUCTION=only; TEST_PRODUCTION=0 skips pass 2 of a full run. As root on Debian/Ubuntu, missing
-# PostgreSQL, Redis and Chromium (browser tests) are installed with apt-get first.
+# PostgreSQL, Redis and Chromium (browser tests) are always installed with apt-get first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/bootstrap.sh
@@ -36,7 +36,7 @@ install_missing_packages() {
 
 banner() { printf '\n==== %s ====\n' "$*"; }
 
-if [ "$production" != 0 ]; then install_missing_packages; fi
+install_missing_packages
 
 status=0
 if [ "$production" != only ]; then
@@ -61,4 +61,5 @@ if [ "$production" != 0 ]; then
     status=1
   fi
 fi
+echo "test.sh: finished in $((SECONDS / 60)) min $((SECONDS % 60)) s (exit status $status)"
 exit $status
