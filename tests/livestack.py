@@ -31,7 +31,9 @@ import json
 from django.contrib.auth import get_user_model
 from django.contrib.sessions.backends.db import SessionStore
 from budportal.models import ApiToken
-user = get_user_model().objects.create_user({username!r}, password="live-pw-123", is_staff={staff!r})
+User = get_user_model()
+user = User.objects.filter(username={username!r}).first() or User.objects.create_user(
+    {username!r}, password="live-pw-123", is_staff={staff!r})
 _, raw = ApiToken.issue(user=user, name="livestack")
 session = SessionStore()
 session["_auth_user_id"] = str(user.pk)
@@ -74,7 +76,7 @@ class LiveStack:
             Q_WORKERS=str(self.workers),
             Q_POLL=str(self.poll),
             PYTHONUNBUFFERED="1",
-            LOG_LEVEL=env.get("LIVESTACK_LOG_LEVEL", "INFO"),
+            LOG_LEVEL="INFO",
         )
         env.update(self.extra_env)
         return env
@@ -88,7 +90,7 @@ class LiveStack:
         self.session_cookie = f"sessionid={creds['session']}"
         self.start_qcluster()
         self._spawn("daphne", [sys.executable, "-m", "daphne", "-e", "tcp:0:interface=127.0.0.1",
-                               "budportal.asgi:application"])
+                               "budportal.asgi:application"], LOG_LEVEL="INFO")  # the port is read from its log
         self.url = f"http://127.0.0.1:{self._wait_for_port()}"
         self._wait_until_healthy()
 
@@ -144,10 +146,10 @@ class LiveStack:
             time.sleep(interval)
         raise TimeoutError(f"condition not met in {timeout} s")
 
-    def _spawn(self, name: str, argv: list[str]) -> None:
+    def _spawn(self, name: str, argv: list[str], **env: str) -> None:
         log = open(self.dir / f"{name}.log", "ab")
-        self.processes[name] = subprocess.Popen(argv, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
-                                                start_new_session=True)
+        self.processes[name] = subprocess.Popen(argv, cwd=ROOT, env={**self.env, **env}, stdout=log,
+                                                stderr=subprocess.STDOUT, start_new_session=True)
         log.close()
 
     def _wait_for_port(self) -> int:

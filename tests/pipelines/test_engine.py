@@ -216,3 +216,11 @@ def test_it_publishes_seed_shaped_events_to_callback_topics(run):
                          "status": "COMPLETED", "outputs": {"message": "a"}, "error": None, "progress": None}
     assert events[2].payload["progress"] == 100.0 and "eta_seconds" in events[2].payload
     assert events[3].payload["status"] == "COMPLETED"
+
+
+def test_it_registers_the_periodic_sweep_as_a_django_q_schedule():
+    from django_q.models import Schedule
+
+    schedule = Schedule.objects.get(name="pipelines.sweep")
+    assert (schedule.func, schedule.schedule_type, schedule.minutes, schedule.repeats) == (
+        "pipelines.tasks.sweep", Schedule.MINUTES, 1, -1)
