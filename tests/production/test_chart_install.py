@@ -4,10 +4,12 @@ The stand-in is a contract fake (it stores objects and reports them ready; nothi
 Helm does with the chart: hook order, the objects and how they reference the settings Secret.
 """
 
+import re
 import subprocess
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 from clusterjobs.standin import KubeStandIn
@@ -50,11 +52,17 @@ def _secret_refs(container: dict[str, Any]) -> dict[str, str]:
             for item in container["env"] if "valueFrom" in item}
 
 
-def _posted(standin: KubeStandIn, plural: str) -> list[str]:
-    return [path for method, path in standin.request_log if method == "POST" and path.split("?")[0].endswith(plural)]
+def _writes(standin: KubeStandIn, plural: str) -> list[int]:
+    """Positions in the request log of the creates of ``plural`` objects (POST; Helm 4 applies with PATCH)."""
+    pattern = re.compile(rf"/namespaces/{NAMESPACE}/{plural}(/|$)")
+    return [index for index, (method, path) in enumerate(standin.request_log)
+            if method in ("POST", "PATCH") and pattern.search(path.split("?")[0])]
 
 
-def test_it_installs_web_and_workers_after_the_migration_hook(kube_standin, kubeconfig_file, helm_binary) -> None:
+@pytest.mark.parametrize("helm", ["helm_binary", "helm4_binary"])
+def test_it_installs_web_and_workers_after_the_migration_hook(kube_standin, kubeconfig_file, helm, request) -> None:
+    helm_binary = request.getfixturevalue(helm)
+
     result = _install(helm_binary, kubeconfig_file, "--set", "worker.replicaCount=3", "--set", "worker.processes=4")
 
     assert result.returncode == 0, result.stderr
@@ -66,9 +74,8 @@ def test_it_installs_web_and_workers_after_the_migration_hook(kube_standin, kube
     assert worker["spec"]["replicas"] == 3 and worker["status"]["readyReplicas"] == 3
     assert {"name": "Q_WORKERS", "value": "4"} in _pod_spec(worker)["containers"][0]["env"]
     # The migration Job ran as a hook before the Deployments, then was deleted on success with its Secret copy.
-    jobs_posted, deployments_posted = _posted(kube_standin, "/jobs"), _posted(kube_standin, "/deployments")
-    assert jobs_posted and kube_standin.request_log.index(("POST", jobs_posted[0])) < \
-        kube_standin.request_log.index(("POST", deployments_posted[0]))
+    jobs, deployments_written = _writes(kube_standin, "jobs"), _writes(kube_standin, "deployments")
+    assert jobs and deployments_written and jobs[0] < deployments_written[0]
     assert kube_standin.objects("Job", namespace=NAMESPACE) == []
     secrets = {s["metadata"]["name"] for s in kube_standin.objects("Secret", namespace=NAMESPACE)}
     assert "bud-budportal" in secrets and "bud-budportal-migrate" not in secrets
@@ -80,12 +87,12 @@ def test_it_installs_web_and_workers_after_the_migration_hook(kube_standin, kube
 
 def test_it_runs_the_migration_hook_again_on_upgrade(kube_standin, kubeconfig_file, helm_binary) -> None:
     assert _install(helm_binary, kubeconfig_file).returncode == 0
-    jobs_before = len(_posted(kube_standin, "/jobs"))
+    jobs_before = len(_writes(kube_standin, "jobs"))
 
     result = _install(helm_binary, kubeconfig_file, "--set", "image.tag=0.2.0")
 
     assert result.returncode == 0, result.stderr
-    assert len(_posted(kube_standin, "/jobs")) == jobs_before + 1
+    assert len(_writes(kube_standin, "jobs")) == jobs_before + 1
     web = kube_standin.get("Deployment", NAMESPACE, "bud-budportal")
     assert _pod_spec(web)["containers"][0]["image"] == "budportal:0.2.0"
     status = _helm(helm_binary, kubeconfig_file, "status", RELEASE, "-o", "yaml")
