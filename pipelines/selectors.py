@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 
+from django.apps import apps
 from django.db.models import Q, QuerySet
 from django.http import Http404
 
@@ -33,15 +34,24 @@ def event_list(
     """Events of the user's executions and deployments, oldest first, after the id ``after``."""
     qs = Event.objects.filter(id__gt=after)
     if not user.is_staff:
-        mine = PipelineExecution.objects.filter(owner=user)
-        qs = qs.filter(
-            Q(execution__owner=user) | Q(deployment_id__in=mine.exclude(deployment_id=None).values("deployment_id"))
-        )
+        qs = qs.filter(Q(execution__owner=user) | _my_deployments(user))
     if execution_id:
         qs = qs.filter(execution_id=execution_id)
     if deployment_id:
         qs = qs.filter(deployment_id=deployment_id)
     return qs.order_by("id")[: max(1, min(limit, 1000))]
+
+
+def _my_deployments(user) -> Q:
+    """Deployments the user owns: those of their executions, and the usecases app's rows when it is installed
+    (events of a deployment can precede its first execution)."""
+    mine = PipelineExecution.objects.filter(owner=user).exclude(deployment_id=None).values("deployment_id")
+    condition = Q(deployment_id__in=mine)
+    try:
+        deployment_model = apps.get_model("usecases", "Deployment")
+    except LookupError:
+        return condition
+    return condition | Q(deployment_id__in=deployment_model.objects.filter(owner=user).values("pk"))
 
 
 def notification_list(*, user, unread_only: bool = False) -> QuerySet[Notification]:

@@ -113,3 +113,19 @@ def test_it_accepts_a_bearer_token_post_without_csrf(owner, django_capture_on_co
     browser = Client(enforce_csrf_checks=True)
     browser.force_login(owner)
     assert browser.post("/api/executions", dag(step("a")), content_type="application/json").status_code == 403
+
+
+def test_it_shows_deployment_events_to_the_owner_of_executions_of_that_deployment(owner, owner_api, other_api,
+                                                                                  django_capture_on_commit_callbacks):
+    import uuid
+
+    from pipelines.events import publish
+    from pipelines.services import execution_submit
+
+    deployment_id = uuid.uuid4()
+    with django_capture_on_commit_callbacks(execute=True):
+        execution_submit(dag=dag(step("a")), owner=owner, deployment_id=deployment_id)
+    event = publish("budusecasesEvents", "deployment_stopping", {"x": 1}, deployment_id=deployment_id)
+    mine = owner_api.get(f"/api/events?deployment={deployment_id}").json()
+    assert event.pk in [e["id"] for e in mine] and all(e["deployment_id"] == str(deployment_id) for e in mine)
+    assert other_api.get(f"/api/events?deployment={deployment_id}").json() == []
