@@ -124,7 +124,7 @@ def _cancel_unreachable(execution: PipelineExecution, candidates: list[dict], st
             if bad is None:
                 continue
             error = f"not run: dependency {bad!r} is {status[bad]}"
-            if _set_step_final(row["pk"], (StepStatus.PENDING,), StepStatus.CANCELLED, error=error):
+            if set_step_final(row["pk"], (StepStatus.PENDING,), StepStatus.CANCELLED, error=error):
                 notify.step_event(execution, row["step_id"], "step_failed", StepStatus.CANCELLED, error=error)
             status[row["step_id"]] = StepStatus.CANCELLED
             changed = True
@@ -153,7 +153,7 @@ def _enqueue_ready(execution: PipelineExecution, steps, candidates: list[dict], 
                 active += 1
 
 
-def _set_step_final(pk: int, from_statuses: tuple, to: str, **fields: Any) -> bool:
+def set_step_final(pk: int, from_statuses: tuple, to: str, **fields: Any) -> bool:
     now = timezone.now()
     fields.setdefault("completed_at", now)
     return bool(
@@ -209,7 +209,7 @@ def stop_execution(execution: PipelineExecution, final: str, error: str) -> bool
         cancelled = cancel_open_steps(execution, reason=f"execution {final.lower()}")
         _finish_execution(execution, final, error)
         for step in cancelled:
-            transaction.on_commit(lambda step=step: _call_action_cancel(step))
+            transaction.on_commit(lambda step=step: call_action_cancel(step))
     return True
 
 
@@ -217,14 +217,14 @@ def cancel_open_steps(execution: PipelineExecution, reason: str) -> list[StepExe
     """CANCELLED for every PENDING/RUNNING/AWAITING_EVENT step; returns the active ones (their action cancels)."""
     active = []
     for step in StepExecution.objects.filter(execution=execution, status__in=(StepStatus.PENDING, *STEP_ACTIVE)):
-        if _set_step_final(step.pk, (step.status,), StepStatus.CANCELLED, error=reason):
+        if set_step_final(step.pk, (step.status,), StepStatus.CANCELLED, error=reason):
             notify.step_event(execution, step.step_id, "step_failed", StepStatus.CANCELLED, error=reason)
             if step.status in STEP_ACTIVE:
                 active.append(step)
     return active
 
 
-def _call_action_cancel(step: StepExecution) -> None:
+def call_action_cancel(step: StepExecution) -> None:
     action = get_action(step.action)
     if action is None:
         return
@@ -242,20 +242,21 @@ def _call_action_cancel(step: StepExecution) -> None:
 
 
 def step_failed(step: StepExecution, from_status: str, error: str, *, final: str = StepStatus.FAILED,
-                retry: bool = True) -> None:
+                retry: bool = True) -> bool:
     """A step attempt failed: retry with exponential backoff, or make it final and apply ``on_failure``."""
     with transaction.atomic(savepoint=False):
         if retry and final == StepStatus.FAILED and step.attempt < step.max_attempts:
             if _schedule_retry(step, from_status, error):
-                return
-        if not _set_step_final(step.pk, (from_status,), final, error=error):
-            return
+                return True
+        if not set_step_final(step.pk, (from_status,), final, error=error):
+            return False
         execution = step.execution
         notify.step_event(execution, step.step_id, "step_failed", final, error=error)
         if _failure_policy(execution, step.step_id) == "fail":
             stop_execution(execution, ExecutionStatus.FAILED, f"step {step.step_id!r} {final}: {error}")
         else:
             advance(execution.pk)
+    return True
 
 
 def _schedule_retry(step: StepExecution, from_status: str, error: str) -> bool:
@@ -280,7 +281,7 @@ def _schedule_retry(step: StepExecution, from_status: str, error: str) -> bool:
 
 def step_completed(step: StepExecution, from_status: str, outputs: dict, *, final: str = StepStatus.COMPLETED) -> bool:
     with transaction.atomic(savepoint=False):
-        if not _set_step_final(step.pk, (from_status,), final, outputs=outputs, progress=100.0, error=""):
+        if not set_step_final(step.pk, (from_status,), final, outputs=outputs, progress=100.0, error=""):
             return False
         notify.step_event(step.execution, step.step_id, "step_completed", final, outputs=outputs)
         notify.progress_event(step.execution)

@@ -112,7 +112,7 @@ def _run_one(step_pk: int) -> None:
         return
     _wait_for_backoff(step)
     if step.execution.status != ExecutionStatus.RUNNING:
-        engine._set_step_final(step.pk, (StepStatus.PENDING,), StepStatus.CANCELLED, error="execution not running")
+        engine.set_step_final(step.pk, (StepStatus.PENDING,), StepStatus.CANCELLED, error="execution not running")
         return
     context = render_context(step.execution, _needed_steps(step.dag_step))
     # Rendered before the claim so that claim, resolved params and step_started are one write.

@@ -52,10 +52,12 @@ def _time_out_steps() -> int:
     done = 0
     for step in overdue:
         seconds = int((step.deadline - step.started_at).total_seconds()) if step.started_at else 0
-        if step.status == StepStatus.AWAITING_EVENT:
-            transaction.on_commit(lambda step=step: engine._call_action_cancel(step))
-        engine.step_failed(step, step.status, f"timed out after {seconds} s", final=StepStatus.TIMEOUT)
-        done += 1
+        with transaction.atomic():
+            timed_out = engine.step_failed(step, step.status, f"timed out after {seconds} s", final=StepStatus.TIMEOUT)
+            if timed_out and step.status == StepStatus.AWAITING_EVENT:
+                # The external job may still run: stop it (e.g. cancel the cluster job).
+                transaction.on_commit(lambda step=step: engine.call_action_cancel(step))
+        done += timed_out
     return done
 
 
