@@ -12,6 +12,8 @@ COMPONENTS = ("vector_db", "llm", "agent_runtime")
 
 def test_it_creates_a_template_with_a_helm_component_after_an_inline_chart_ref_error(page, live):
     log_in(page, live, live.username, LIVE_PASSWORD, next_path="/editor/templates/new")
+    page.keyboard.press("Tab")  # keyboard users land on the skip link first
+    assert page.evaluate("document.activeElement.textContent") == "Skip to content"
     page.fill("input[name=name]", "browser-agent")
     page.fill("input[name=display_name]", "Browser agent")
     row = page.locator(".component-row").first

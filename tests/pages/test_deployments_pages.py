@@ -131,3 +131,19 @@ def test_it_does_not_send_done_while_a_deployment_moves(deployment):
     event = publish("budusecasesEvents", "step_started", {"status": "RUNNING"}, step_id="llm", deployment_id=deployment.pk)
     text = sse_render.rendered(sse_render.prerender(deployment, [event])[0]).decode()
     assert "event: state" in text and "event: done" not in text
+
+
+def test_it_shows_the_error_helm_output_and_retry_of_a_failed_component(owner_browser, deployment, owner, sandbox):
+    from clusterjobs.models import Job
+
+    job = Job.objects.create(owner=owner, cluster=sandbox, job_type="helm_deploy", status="FAILED", timeout_seconds=60,
+                             error="Error: INSTALLATION FAILED: context deadline exceeded")
+    UseCaseDeployment.objects.filter(pk=deployment.pk).update(status="failed", error="agent_runtime failed")
+    deployment.components.filter(component_name="agent_runtime").update(
+        status="failed", error="helm install of rag-1-agent-runtime failed", job_id=str(job.pk))
+    html = owner_browser.get(reverse("usecases:deployment-detail", args=[deployment.pk])).content.decode()
+    assert 'id="step-agent_runtime" data-status="failed"' in html
+    assert "helm install of rag-1-agent-runtime failed" in html
+    assert "<summary>Helm output</summary>" in html and "context deadline exceeded" in html
+    assert 'id="retry-button"' in html and 'id="stop-button"' not in html
+    assert "sse-connect" not in html  # at rest: the page shows the final state without a stream
