@@ -5,12 +5,13 @@ JOB_TIMEOUT_SCHEDULE_NAME = "clusterjobs.expire_overdue_jobs"
 
 
 def ensure_job_timeout_schedule(**kwargs) -> None:
-    """Mark jobs past their deadline TIMEOUT every minute (a worker killed mid-job never finishes it)."""
+    """Every minute: jobs past their deadline become TIMEOUT, and RUNNING jobs whose worker died (lease
+    expired) are queued again. ``clusterjobs.services.jobs_sweep`` is the same, for faster sweeps."""
     from django_q.models import Schedule
 
     Schedule.objects.update_or_create(
         name=JOB_TIMEOUT_SCHEDULE_NAME,
-        defaults={"func": "clusterjobs.tasks.expire_overdue_jobs", "schedule_type": Schedule.MINUTES,
+        defaults={"func": "clusterjobs.tasks.sweep_jobs", "schedule_type": Schedule.MINUTES,
                   "minutes": 1, "repeats": -1},
     )
 

@@ -12,7 +12,9 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from budportal.errors import ConflictError, ServiceValidationError
@@ -26,6 +28,7 @@ logger = logging.getLogger(__name__)
 
 JOB_EVENTS_TOPIC = "budpipelineEvents"
 MAX_JOB_TIMEOUT_SECONDS = 7 * 24 * 3600
+MAX_JOB_ATTEMPTS = 3
 
 
 # --- clusters --------------------------------------------------------------------------------------
@@ -108,8 +111,6 @@ def job_create(*, owner, cluster: Cluster, job_type: str, config: dict[str, Any]
 
 def job_execute(*, job_id: uuid.UUID | str) -> Job:
     """Queue a PENDING job for a worker (after commit) and return at once; 409 if queued or finished."""
-    from django_q.tasks import async_task
-
     now = timezone.now()
     job = Job.objects.get(pk=job_id)
     queued = Job.objects.filter(pk=job.pk, status=JobStatus.PENDING, deadline__isnull=True).update(
@@ -118,10 +119,16 @@ def job_execute(*, job_id: uuid.UUID | str) -> Job:
     if not queued:
         raise ConflictError(f"job is {job.status}{' and already queued' if job.deadline else ''}; "
                             "only a PENDING job that has not been queued can be executed")
-    transaction.on_commit(lambda: async_task("clusterjobs.tasks.execute_job", str(job.pk),
-                                             task_name=f"job-{job.pk}"))
+    _queue(job)
     job.refresh_from_db()
     return job
+
+
+def _queue(job: Job) -> None:
+    from django_q.tasks import async_task
+
+    transaction.on_commit(lambda: async_task("clusterjobs.tasks.execute_job", str(job.pk),
+                                             task_name=f"job-{job.pk}-{job.attempts}"))
 
 
 def job_cancel(*, job_id: uuid.UUID | str) -> Job:
@@ -152,7 +159,7 @@ def _finish(job: Job, status: str, *, result: dict | None = None, error: str = "
     now = timezone.now()
     with transaction.atomic():
         changed = Job.objects.filter(pk=job.pk, status__in=allowed_from).update(
-            status=status, result=result or {}, error=error, completed_at=now
+            status=status, result=result or {}, error=error, completed_at=now, lease_expires_at=None
         )
         if changed:
             job.refresh_from_db()
@@ -160,12 +167,52 @@ def _finish(job: Job, status: str, *, result: dict | None = None, error: str = "
     return bool(changed)
 
 
+def lease_seconds() -> int:
+    """How long a worker's claim on a job lasts without renewal (shared with pipeline steps)."""
+    return max(1, int(settings.PIPELINE_STEP_LEASE_SECONDS))
+
+
 def job_start(*, job_id: uuid.UUID | str) -> Job | None:
-    """PENDING → RUNNING; None when another worker got there first or the job was cancelled."""
+    """PENDING → RUNNING with a lease; None when another worker got there first or the job was cancelled."""
+    now = timezone.now()
     started = Job.objects.filter(pk=job_id, status=JobStatus.PENDING).update(
-        status=JobStatus.RUNNING, started_at=timezone.now()
+        status=JobStatus.RUNNING, started_at=now, lease_expires_at=now + timedelta(seconds=lease_seconds()),
+        attempts=F("attempts") + 1,
     )
     return Job.objects.select_related("cluster").get(pk=job_id) if started else None
+
+
+def job_renew_lease(*, job_id: uuid.UUID | str) -> bool:
+    """Extend a RUNNING job's lease; False when it is no longer RUNNING (cancelled, timed out, re-claimed)."""
+    return bool(Job.objects.filter(pk=job_id, status=JobStatus.RUNNING).update(
+        lease_expires_at=timezone.now() + timedelta(seconds=lease_seconds())
+    ))
+
+
+def job_recover_stale() -> int:
+    """RUNNING jobs whose worker died (lease expired) are queued again, up to ``MAX_JOB_ATTEMPTS`` runs in
+    all; re-running is safe because the install is ``upgrade --install`` and a release left pending by the
+    dead worker is rolled back or cleared first. Past the limit the job fails with a clear error."""
+    stale = Job.objects.filter(status=JobStatus.RUNNING, lease_expires_at__lt=timezone.now())
+    recovered = 0
+    for job in stale:
+        if job.attempts >= MAX_JOB_ATTEMPTS:
+            recovered += _finish(job, JobStatus.FAILED, error=f"worker lost {job.attempts} times while running "
+                                                              "the job; giving up")
+            continue
+        with transaction.atomic():
+            if Job.objects.filter(pk=job.pk, status=JobStatus.RUNNING, lease_expires_at__lt=timezone.now()).update(
+                status=JobStatus.PENDING, lease_expires_at=None
+            ):
+                logger.warning("job %s lost its worker during attempt %s; queued again", job.pk, job.attempts)
+                _queue(job)
+                recovered += 1
+    return recovered
+
+
+def jobs_sweep() -> dict[str, int]:
+    """What the periodic sweep does for jobs: time out the overdue ones, re-queue those of dead workers."""
+    return {"jobs_timed_out": job_expire_overdue(), "jobs_recovered": job_recover_stale()}
 
 
 def job_complete(*, job: Job, result: dict[str, Any]) -> bool:

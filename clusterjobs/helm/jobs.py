@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -30,9 +31,20 @@ def _helm_timeout(job: Job, config: dict[str, Any]) -> tuple[int, bool]:
     return min(wanted, remaining), remaining < wanted
 
 
-def _cancel_check(job: Job) -> Callable[[], bool]:
+def _keep_alive(job: Job) -> Callable[[], bool]:
+    """Called every half second while Helm runs: renews the job's lease now and then, and says whether to
+    stop (the job is no longer RUNNING: cancelled, timed out, or re-claimed after this worker looked dead)."""
+    from clusterjobs.services import job_renew_lease, lease_seconds
+
+    every = max(0.5, lease_seconds() / 3)
+    renewed_at = time.monotonic()
+
     def should_cancel() -> bool:
-        return Job.objects.filter(pk=job.pk).exclude(status=JobStatus.RUNNING).exists()
+        nonlocal renewed_at
+        if time.monotonic() - renewed_at < every:
+            return not Job.objects.filter(pk=job.pk, status=JobStatus.RUNNING).exists()
+        renewed_at = time.monotonic()
+        return not job_renew_lease(job_id=job.pk)
     return should_cancel
 
 
@@ -42,11 +54,11 @@ def run_job_helm(job: Job, config: dict[str, Any]) -> dict[str, Any]:
     runner = HelmRunner(kubeconfig=job.cluster.kubeconfig)
     try:
         if job.job_type == JobType.HELM_UNINSTALL:
-            return uninstall_releases(runner, job, config, timeout)
+            return uninstall_releases(runner, job, config, timeout, _keep_alive(job))
         return runner.deploy(
             chart=ChartSource(config["chart_ref"], config.get("chart_version")),
             release_name=config["release_name"], namespace=config["namespace"],
-            values=config.get("values") or {}, timeout_seconds=timeout, should_cancel=_cancel_check(job),
+            values=config.get("values") or {}, timeout_seconds=timeout, should_cancel=_keep_alive(job),
         )
     except HelmError as exc:
         if capped and any(marker in str(exc) for marker in HELM_TIMEOUT_MARKERS):
@@ -54,10 +66,12 @@ def run_job_helm(job: Job, config: dict[str, Any]) -> dict[str, Any]:
         raise
 
 
-def uninstall_releases(runner: HelmRunner, job: Job, config: dict[str, Any], timeout: int) -> dict[str, Any]:
+def uninstall_releases(runner: HelmRunner, job: Job, config: dict[str, Any], timeout: int,
+                       should_cancel: Callable[[], bool]) -> dict[str, Any]:
     namespace = config["namespace"]
     for release in config["releases"]:
-        runner.uninstall(release_name=release, namespace=namespace, timeout_seconds=timeout)
+        runner.uninstall(release_name=release, namespace=namespace, timeout_seconds=timeout,
+                         should_cancel=should_cancel)
     deleted = config["delete_namespace"] and delete_namespace_if_unused(job.cluster.kubeconfig, namespace)
     return {"namespace": namespace, "uninstalled": config["releases"], "namespace_deleted": bool(deleted)}
 

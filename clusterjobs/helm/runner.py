@@ -180,12 +180,13 @@ class HelmRunner:
                     "endpoint_url": primary_endpoint(services)}
         return self._run(go, should_cancel)
 
-    def uninstall(self, *, release_name: str, namespace: str, timeout_seconds: int) -> None:
+    def uninstall(self, *, release_name: str, namespace: str, timeout_seconds: int,
+                  should_cancel: Callable[[], bool] | None = None) -> None:
         """``helm uninstall --wait``; a release that is already gone is not an error."""
         async def go(client: Client) -> None:
             await client.uninstall_release(release_name, namespace=namespace, wait=True,
                                            timeout=f"{timeout_seconds}s")
-        self._run(go)
+        self._run(go, should_cancel)
 
     # --- internals ---------------------------------------------------------------------------------
     async def _resolve(self, client: Client, chart: ChartSource) -> Chart:

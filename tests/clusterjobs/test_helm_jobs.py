@@ -212,3 +212,58 @@ def test_it_installs_upgrades_and_uninstalls_with_helm_4_too(sandbox, run_job, t
     assert first.result["endpoint_url"] == f"http://web.{NS}.svc.cluster.local:8080"
     assert removed.status == JobStatus.COMPLETED and removed.result["namespace_deleted"] is True, removed.error
     assert sandbox.standin.get("Deployment", NS, "web") is None
+
+
+def _orphan_job_left_by_a_dead_worker(sandbox, attempts: int) -> Job:
+    """A RUNNING job whose worker died mid-install: the lease has expired and Helm left the release pending."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    sandbox.standin.set_controllers(False)
+    runner = HelmRunner(kubeconfig=sandbox.kubeconfig)
+    started = time.monotonic()
+    with pytest.raises(HelmCancelled):
+        runner.deploy(chart=ChartSource("charts/demo"), release_name="web", namespace=NS, values={},
+                      timeout_seconds=60, should_cancel=lambda: time.monotonic() - started > 1)
+    sandbox.standin.set_controllers(True)
+    job = services.job_create(owner=sandbox.owner, cluster=sandbox, job_type="helm_deploy",
+                              config={"chart_ref": "charts/demo", "release_name": "web", "namespace": NS})
+    now = timezone.now()
+    Job.objects.filter(pk=job.pk).update(status=JobStatus.RUNNING, started_at=now, attempts=attempts,
+                                         deadline=now + timedelta(hours=1),
+                                         lease_expires_at=now - timedelta(seconds=1))
+    return job
+
+
+def test_it_runs_again_a_job_whose_worker_died_and_installs_the_release_once(
+        sandbox, test_charts, django_capture_on_commit_callbacks):
+    job = _orphan_job_left_by_a_dead_worker(sandbox, attempts=1)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        counts = services.jobs_sweep()
+
+    assert counts == {"jobs_timed_out": 0, "jobs_recovered": 1}
+    job.refresh_from_db()
+    assert job.status == JobStatus.COMPLETED and job.attempts == 2, job.error
+    assert job.lease_expires_at is None
+    records = sandbox.standin.objects("Secret", NS, label_selector="owner=helm,name=web")
+    assert [r["metadata"]["labels"]["status"] for r in records].count("deployed") == 1
+    assert [e.type for e in job_events(job)] == ["job_completed"]
+
+
+def test_it_gives_up_on_a_job_whose_worker_keeps_dying(sandbox, test_charts):
+    job = _orphan_job_left_by_a_dead_worker(sandbox, attempts=3)
+
+    assert services.job_recover_stale() == 1
+
+    job.refresh_from_db()
+    assert job.status == JobStatus.FAILED and "worker lost 3 times" in job.error
+    assert [e.type for e in job_events(job)] == ["job_failed"]
+
+
+def test_it_leaves_a_running_job_with_a_live_lease_alone(sandbox, test_charts, run_job):
+    job = run_job(sandbox, chart_ref="charts/demo", release_name="web", namespace=NS)
+
+    assert services.job_recover_stale() == 0
+    assert services.job_renew_lease(job_id=job.pk) is False  # a finished job has no lease to renew

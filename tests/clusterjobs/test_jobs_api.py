@@ -179,7 +179,7 @@ def test_it_registers_the_job_timeout_schedule_after_migrate():
 
     ensure_job_timeout_schedule()
 
-    assert Schedule.objects.get(name=JOB_TIMEOUT_SCHEDULE_NAME).func == "clusterjobs.tasks.expire_overdue_jobs"
+    assert Schedule.objects.get(name=JOB_TIMEOUT_SCHEDULE_NAME).func == "clusterjobs.tasks.sweep_jobs"
 
 
 def test_it_reports_an_undecryptable_kubeconfig_as_unhealthy(owner_api, cluster, settings):
