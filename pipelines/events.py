@@ -5,6 +5,8 @@ publishing process, to every handler subscribed to its topic; a handler that rai
 task ``pipelines.tasks.dispatch_event`` and the periodic sweep redelivers anything still undelivered, so a
 failing handler never blocks the publisher and an event is never lost. Handlers must be idempotent. Finally a
 wake-up is sent to the ``execution-<id>`` / ``deployment-<id>`` channel groups for SSE streams (best effort).
+Quick retries (``MAX_DISPATCH_FAILURES - 1`` of them, with a short growing pause) cover a blip; after that the
+sweep keeps redelivering once per run until every handler has succeeded.
 
 This is the only module that calls ``group_send``.
 """
@@ -130,9 +132,15 @@ def _requeue(event: Event, name: str) -> None:
         async_task("pipelines.tasks.dispatch_event", event.pk, name, task_name=f"dispatch-{event.pk}-{name}")
 
 
+def retry_delay(failures: int) -> float:
+    """Pause before quick retry number ``failures``: 0.25 s, 0.5 s, 1 s, 2 s."""
+    return min(0.25 * 2 ** max(failures - 1, 0), 2.0)
+
+
 def redeliver_pending(limit: int = 200) -> int:
-    """Sweep: dispatch events whose handlers have not all run (a crash between commit and dispatch)."""
-    events = list(Event.objects.filter(delivered=False, failures__lt=MAX_DISPATCH_FAILURES).order_by("id")[:limit])
+    """Sweep: dispatch events whose handlers have not all run — a crash between commit and dispatch, a lost
+    retry task, or an outage that outlasted the quick retries. Never given up: the sweep period is the backoff."""
+    events = list(Event.objects.filter(delivered=False).order_by("id")[:limit])
     for event in events:
         if not subscribers(event.topic):
             Event.objects.filter(pk=event.pk).update(delivered=True)

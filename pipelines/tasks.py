@@ -1,7 +1,9 @@
 """django-q2 entry points: load by id, call the engine, nothing else."""
 
 from pipelines import runner, sweep as sweep_module
-from pipelines.events import dispatch
+import time
+
+from pipelines.events import dispatch, retry_delay
 from pipelines.models import Event
 
 
@@ -11,7 +13,8 @@ def run_step(step_pk: int) -> None:
 
 def dispatch_event(event_pk: int, handler_name: str | None = None) -> None:
     event = Event.objects.filter(pk=event_pk).first()
-    if event is not None:
+    if event is not None and not event.delivered:
+        time.sleep(retry_delay(event.failures))  # a short outage should not use up every quick retry at once
         dispatch(event, only=handler_name)
 
 

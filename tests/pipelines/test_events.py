@@ -46,16 +46,20 @@ def test_it_retries_a_failing_handler_as_a_task_without_failing_the_publisher(ha
     assert sorted(event.handled_by) == ["tests.flaky", "tests.ok"] and event.delivered and event.failures == 1
 
 
-def test_it_stops_retrying_a_handler_that_always_fails(handler_calls):
+def test_it_leaves_an_event_to_the_sweep_after_the_quick_retries(handler_calls):
     def broken(event):
         handler_calls.append(("broken", event.pk))
-        raise ValueError("bug")
+        if len(handler_calls) <= events.MAX_DISPATCH_FAILURES:
+            raise ConnectionError("listener down")
 
     events.subscribe("testTopic", broken, name="tests.broken")
     event = events.publish("testTopic", "thing_happened", {})
     event.refresh_from_db()
     assert len(handler_calls) == events.MAX_DISPATCH_FAILURES and not event.delivered
-    assert tasks.sweep()["events_redelivered"] == 0  # given up: left for an operator, not retried forever
+    assert event.failures == events.MAX_DISPATCH_FAILURES
+    assert tasks.sweep()["events_redelivered"] == 1  # never given up: the outage is over, the sweep delivers
+    event.refresh_from_db()
+    assert event.delivered and event.handled_by == ["tests.broken"]
 
 
 def test_the_sweep_redelivers_an_event_lost_between_commit_and_dispatch(handler_calls):
