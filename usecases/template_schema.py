@@ -128,6 +128,8 @@ def load_yaml(text: str | bytes, loc: tuple[str | int, ...] = ()) -> Any:
         raise ServiceValidationError.at(loc, "the document is not UTF-8 text") from None
     except yaml.YAMLError as exc:
         raise ServiceValidationError.at(loc, f"invalid YAML: {_yaml_problem(exc)}") from None
+    except RecursionError:  # PyYAML's parser recurses per level: "[[[[…" thousands deep overflows the stack
+        raise ServiceValidationError.at(loc, f"the document is nested deeper than {MAX_DEPTH} levels") from None
     check_limits(data, loc)
     return data
 
