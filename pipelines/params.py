@@ -72,7 +72,8 @@ def render(value: Any, context: dict[str, Any], _path: Path = ()) -> Any:
             return value
         try:
             return _render_string(value, context)
-        except TemplateError as exc:
+        except Exception as exc:  # noqa: BLE001 - not only TemplateError: {% include %} raises TypeError and a
+            # huge range() OverflowError; whatever a user's template raises must fail its step, not the worker.
             raise RenderError(_path, f"{type(exc).__name__}: {exc}") from None
     if isinstance(value, dict):
         return {k: render(v, context, (*_path, k)) for k, v in value.items()}
