@@ -12,7 +12,3 @@ def execute_job(job_id: str) -> str | None:
 
 def expire_overdue_jobs() -> int:
     return services.job_expire_overdue()
-
-
-def sweep_jobs() -> dict[str, int]:
-    return services.jobs_sweep()

@@ -7,6 +7,7 @@ Run by the django-q2 schedule ``pipelines.tasks.sweep`` (see ``apps.ensure_sweep
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import timedelta
 
 from django.conf import settings
@@ -20,6 +21,13 @@ from pipelines.models import ExecutionStatus, PipelineExecution, StepExecution, 
 
 logger = logging.getLogger(__name__)
 BATCH = 500
+# Other apps add their own periodic work here (e.g. cluster jobs of dead workers), so one sweep loop — the
+# django-q2 schedule or ``pipeline_sweep --loop`` — covers every app at PIPELINE_SWEEP_SECONDS.
+_sweepers: dict[str, Callable[[], dict[str, int]]] = {}
+
+
+def register_sweeper(name: str, sweeper: Callable[[], dict[str, int]]) -> None:
+    _sweepers[name] = sweeper
 
 
 def sweep() -> dict[str, int]:
@@ -30,6 +38,11 @@ def sweep() -> dict[str, int]:
         "lost_tasks_requeued": _requeue_lost_tasks(),
         "events_redelivered": redeliver_pending(),
     }
+    for name, sweeper in _sweepers.items():
+        try:
+            counts.update(sweeper())
+        except Exception:  # one app's failing sweeper must not stop the engine's own recovery
+            logger.exception("sweeper %s failed", name)
     for execution_id in PipelineExecution.objects.filter(status=ExecutionStatus.RUNNING).values_list("pk", flat=True)[:BATCH]:
         engine.advance(execution_id)
     if any(counts.values()):

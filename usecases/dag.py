@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.urls import reverse
+
 from clusterjobs.validators import dns_label
 from pipelines.params import RenderError, find_references, is_template, render
 from usecases.component_catalog import deep_merge, resolve_component
@@ -103,7 +105,7 @@ def _notify_step(deployment: UseCaseDeployment, depends_on: list[str]) -> dict[s
         "user_id": str(deployment.owner_id),
         "level": "success",
         "title": "Deployment running",
-        "link": f"/api/deployments/{deployment.pk}",
+        "link": reverse("usecases:deployment-detail", args=[deployment.pk]),
     }
     if deployment.notify_webhook_url:
         params["webhook_url"] = deployment.notify_webhook_url

@@ -16,6 +16,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F, Max
 from django.db.models.functions import Coalesce
+from django.urls import reverse
 from django.utils import timezone
 
 from budportal.errors import ConflictError, ServiceValidationError
@@ -58,7 +59,7 @@ def _notify(deployment: UseCaseDeployment, message: str, level: str) -> None:
     from pipelines.services import notification_create
 
     notification_create(user=deployment.owner, message=message, level=level, title=f"Deployment {deployment.name}",
-                        link=f"/api/deployments/{deployment.pk}")
+                        link=reverse("usecases:deployment-detail", args=[deployment.pk]))
 
 
 # --- create ----------------------------------------------------------------------------------------

@@ -172,14 +172,21 @@ def test_it_times_out_jobs_past_their_deadline_and_tells_the_waiting_step(owner,
     assert event.type == "job_failed" and event.payload["payload"]["status"] == "TIMEOUT"
 
 
-def test_it_registers_the_job_timeout_schedule_after_migrate():
-    from django_q.models import Schedule
+def test_it_sweeps_overdue_jobs_on_the_pipeline_sweep(owner, cluster):
+    from datetime import timedelta
 
-    from clusterjobs.apps import JOB_TIMEOUT_SCHEDULE_NAME, ensure_job_timeout_schedule
+    from django.utils import timezone
 
-    ensure_job_timeout_schedule()
+    from pipelines.sweep import sweep
 
-    assert Schedule.objects.get(name=JOB_TIMEOUT_SCHEDULE_NAME).func == "clusterjobs.tasks.sweep_jobs"
+    job = Job.objects.create(owner=owner, cluster=cluster, job_type="helm_deploy", status=JobStatus.RUNNING,
+                             config={"namespace": NS}, timeout_seconds=60,
+                             deadline=timezone.now() - timedelta(seconds=1))
+
+    counts = sweep()
+
+    assert counts["jobs_timed_out"] == 1
+    assert Job.objects.get(pk=job.pk).status == JobStatus.TIMEOUT
 
 
 def test_it_reports_an_undecryptable_kubeconfig_as_unhealthy(owner_api, cluster, settings):

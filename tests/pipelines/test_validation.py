@@ -1,4 +1,3 @@
-import time
 
 import pytest
 
@@ -90,11 +89,12 @@ def test_it_raises_422_shaped_errors_and_stores_nothing(owner):
     assert PipelineExecution.objects.count() == 0
 
 
-def test_it_validates_5000_steps_quickly():
+def test_it_validates_a_5000_step_chain_with_references():
     steps = [step("s0")] + [
         step(f"s{i}", "log", [f"s{i - 1}"], params={"message": "after {{ steps.s%d.outputs.message }}" % (i - 1)})
         for i in range(1, 5000)
     ]
-    started = time.perf_counter()
+    # How long this takes is measured by tests/bench/bench_pipeline.py, not asserted here.
     assert validate_dag(dag(*steps)) == []
-    assert time.perf_counter() - started < 5  # generous for slow CI; the benchmark measures the real figure
+    steps[-1]["params"]["message"] = "{{ steps.s0.outputs.nope }}"
+    assert [e["loc"] for e in validate_dag(dag(*steps))] == [["steps", 4999, "params", "message"]]
