@@ -1,6 +1,10 @@
-"""A real portal on a temporary SQLite file: ``migrate``, a django-q2 ``qcluster`` and ``daphne`` on an ephemeral
-127.0.0.1 port, with a user, a bearer token and a browser session. For tests and benchmarks that need real
-worker processes (parallelism, SSE across processes); everything is stopped on exit.
+"""A real portal: ``migrate``, a django-q2 ``qcluster`` and ``daphne`` on an ephemeral 127.0.0.1 port, with a
+user, a bearer token and a browser session. For tests and benchmarks that need real worker processes
+(parallelism, SSE across processes); everything is stopped on exit.
+
+On the embedded defaults it uses a temporary SQLite file. When ``DATABASE_URL`` and ``REDIS_URL`` are set (the
+production pass of ``scripts/test.sh``) it runs on an empty PostgreSQL database and Redis database of its own,
+so the same tests exercise the Redis broker and channels-redis across processes.
 
     with LiveStack(workers=2) as stack:
         status, body = stack.api("POST", "/api/executions", json=dag)
@@ -20,6 +24,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +58,8 @@ class LiveStack:
         self.dir: Path | None = None
         self.url = self.token = self.session_cookie = ""
         self.user_id = 0
+        self.services: dict[str, str] = {}
+        self._cleanup = ExitStack()
 
     # --- lifecycle -----------------------------------------------------------------------------------
     def __enter__(self) -> LiveStack:
@@ -70,6 +77,7 @@ class LiveStack:
     def env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "DJANGO_SETTINGS_MODULE")}
         env.update(
+            self.services,
             DJANGO_SETTINGS_MODULE="budportal.settings",
             BUDPORTAL_DATA_DIR=str(self.dir),
             SQLITE_PATH=str(self.dir / "portal.sqlite3"),
@@ -83,6 +91,10 @@ class LiveStack:
 
     def start(self) -> None:
         self.dir = Path(tempfile.mkdtemp(prefix="budportal-live-"))
+        if self.uses_production_services:
+            from tests.production.services import isolated_services
+
+            self.services = self._cleanup.enter_context(isolated_services())
         self.manage("migrate", "--noinput")
         out = self.manage("shell", "-c", _SETUP_USER.format(username=self.username, staff=self.staff)).stdout
         creds = json.loads(out.split("LIVESTACK", 1)[1].strip())
@@ -94,17 +106,29 @@ class LiveStack:
         self.url = f"http://127.0.0.1:{self._wait_for_port()}"
         self._wait_until_healthy()
 
+    @property
+    def uses_production_services(self) -> bool:
+        wanted = ("DATABASE_URL", "REDIS_URL")
+        return all(os.environ.get(k) for k in wanted) and not any(k in self.extra_env for k in wanted)
+
     def stop(self) -> None:
-        for name, proc in reversed(list(self.processes.items())):
+        # Only the main process gets SIGTERM: qcluster stops its own workers in ~2 s, whereas signalling the
+        # whole group makes it wait for the killed workers until its 15 s guard.
+        for proc in reversed(list(self.processes.values())):
             if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
+                proc.terminate()
         for proc in self.processes.values():
             try:
                 proc.wait(timeout=15)
             except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=5)
+                pass
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)  # leftovers of the group, if any
+            except ProcessLookupError:
+                pass
+            proc.wait(timeout=5)
         self.processes.clear()
+        self._cleanup.close()
         if self.dir and not os.environ.get("LIVESTACK_KEEP"):
             shutil.rmtree(self.dir, ignore_errors=True)
 
