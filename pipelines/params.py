@@ -14,12 +14,13 @@ from functools import lru_cache
 from typing import Any
 
 from jinja2 import StrictUndefined, TemplateError, nodes
-from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from pipelines.sandbox import LimitedSandboxedEnvironment, start_budget
 
 SCOPE_NAMES = frozenset({"steps", "parameters", "params", "deployment", "execution"})
 _SINGLE_EXPRESSION = re.compile(r"^\s*\{\{(?P<expr>.*?)\}\}\s*$", re.DOTALL)
 
-_env = ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
+_env = LimitedSandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
 
 Path = tuple[str | int, ...]
 
@@ -56,6 +57,7 @@ def _compiled_expression(source: str):
 
 
 def _render_string(value: str, context: dict[str, Any]) -> Any:
+    start_budget()
     expr = _single_expression(value)
     if expr is not None:
         result = _compiled_expression(expr)(**context)

@@ -39,3 +39,35 @@ def test_it_refuses_sandbox_escapes(source):
 def test_it_finds_step_output_references():
     value = {"a": "{{ steps.x.outputs.y }}-{{ steps['z'].outputs['w'] }}", "b": ["{{ parameters.n }}"]}
     assert find_references(value) == {("x", "y"), ("z", "w")}
+
+
+BOMBS = [
+    ("{{ range(10**9)|list|length }}", "range() of 1,000,000,000 items"),
+    ("{% for i in range(10**4) %}{% for j in range(10**4) %}{% endfor %}{% endfor %}", "too much work"),
+    ("{% macro f(n) %}{% if n %}{{ f(n-1) }}{{ f(n-1) }}{% endif %}{% endmacro %}{{ f(40) }}", "too much work"),
+    ("{{ 'x' * 10**7 }}", "str * 10,000,000"),
+    ("{{ [0] * 10**6 }}", "list * 1,000,000"),
+    ("{{ 2 ** 100000 }}", "too large"),
+    ("{{ 'x'|center(10**7) }}", "center filter"),
+    ("{{ 'x'.ljust(10**8) }}", "str.ljust()"),
+    ("{{ '%0100000000d' % 1 }}", "formatted field"),
+    ("{{ '{:>100000000}'.format(1) }}", "formatted field"),
+    ("{{ ('x' * 1000)|replace('x', 'y' * 10000) }}", "str.replace()"),
+    ("{% set ns = namespace(a='x') %}{% for i in range(60) %}{% set ns.a = ns.a ~ ns.a %}{% endfor %}", "concatenation"),
+    ("{% for i in range(10000) %}{{ 'x' * 1000 }}{% endfor %}", "rendered text"),
+]
+
+
+@pytest.mark.parametrize(("source", "message"), BOMBS)
+def test_it_refuses_resource_bombs_with_a_clear_error(source, message):
+    with pytest.raises(RenderError) as caught:
+        render({"v": source}, CTX)
+    assert caught.value.path == ("v",)
+    assert "TemplateLimitError" in caught.value.message and message in caught.value.message, caught.value.message
+
+
+def test_it_still_renders_ordinary_arithmetic_formatting_and_loops():
+    value = {"a": "{{ 'r' ~ parameters.replicas ~ '-' ~ ('ab' * 2) }}", "b": "{{ '%03d' % parameters.replicas }}",
+             "c": "{% for i in range(3) %}{{ i }}{% endfor %}", "d": "{{ 2 ** 10 + 7 // 2 }}",
+             "e": "{{ ['x', 'y']|join(',') }}|{{ 'ab'|center(6) }}|{{ '{:>4}'.format('z') }}"}
+    assert render(value, CTX) == {"a": "r3-abab", "b": "003", "c": "012", "d": 1027, "e": "x,y|  ab  |   z"}

@@ -1,0 +1,215 @@
+"""The Jinja sandbox for step params, conditions and template values, with resource limits.
+
+Jinja's ``ImmutableSandboxedEnvironment`` stops attribute escapes but not resource bombs: ``'x' * 10**9``,
+``'x'|center(10**9)``, nested loops, exponential macros. Every render here gets a work budget and every
+operation that can allocate is checked *before* it allocates, so a hostile template fails its step in
+milliseconds with ``TemplateLimitError`` instead of holding a worker (or the web process: Jinja folds constant
+expressions while compiling, so the intercepted operators are never folded).
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from functools import wraps
+from typing import Any
+
+from jinja2 import nodes
+from jinja2.runtime import Context
+from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
+from jinja2.visitor import NodeTransformer
+
+MAX_RANGE = 10_000  # items of one range() (Jinja's own MAX_RANGE is 100,000)
+MAX_SIZE = 1_000_000  # characters of a string any operation may produce, and of the rendered output
+MAX_ITEMS = 100_000  # items of a list / tuple / dict any operation may produce
+MAX_INT_BITS = 4_096  # integers from * and ** (10**1233 fits)
+# Work units per render: every loop iteration, call, filter and intercepted operator costs OP_COST plus the
+# size of what it reads and makes. Bounds CPU time to well under a second whatever the template does.
+WORK_BUDGET = 50_000_000
+OP_COST = 500
+
+_SIZED = (str, list, tuple, dict, bytes)
+_FORMAT_WIDTHS = re.compile(r"%[-#0 +]*(\d+)?(?:\.(\d+))?|\{[^{}]*?:[^{}\d]*(\d+)?(?:[,_]?\.(\d+))?")
+_NESTED_FIELD = re.compile(r"\{[^{}]*\{")
+_WIDTH_FILTERS = frozenset({"center", "indent", "wordwrap", "batch", "slice", "truncate"})
+
+
+class TemplateLimitError(SecurityError):
+    """A template would use more memory or time than a step param may."""
+
+
+class _Budget(threading.local):
+    left: int | None = None  # None outside a render (e.g. constant folding at compile time): sizes still checked
+
+
+_budget = _Budget()
+
+
+def start_budget() -> None:
+    _budget.left = WORK_BUDGET
+
+
+def _spend(units: int) -> None:
+    if _budget.left is None:
+        return
+    _budget.left -= OP_COST + units
+    if _budget.left < 0:
+        raise TemplateLimitError("template does too much work (loops, calls or operations); simplify it")
+
+
+def _size(value: Any) -> int:
+    return len(value) if isinstance(value, _SIZED) else 0
+
+
+def _limit(value: Any) -> int:
+    return MAX_SIZE if isinstance(value, str | bytes) else MAX_ITEMS
+
+
+def _check_size(value: Any, what: str = "result") -> Any:
+    _check_planned(_size(value), what, _limit(value))
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > MAX_INT_BITS:
+        raise TemplateLimitError(f"{what} would be an integer of {value.bit_length():,} bits (limit {MAX_INT_BITS:,})")
+    return value
+
+
+def _check_planned(size: int, what: str, limit: int = MAX_SIZE) -> None:
+    if size > limit:
+        raise TemplateLimitError(f"{what} would be {size:,} long (limit {limit:,})")
+
+
+def _check_format(fmt: str, args: Iterable[Any]) -> None:
+    """Widths/precisions in a ``%`` or ``str.format`` string; ints passed in count when they can be widths
+    (``%*d``, nested ``{:{}}``)."""
+    widths = [int(w) for match in _FORMAT_WIDTHS.findall(fmt) for w in match if w]
+    if "*" in fmt or _NESTED_FIELD.search(fmt):
+        widths += [a for a in args if isinstance(a, int) and not isinstance(a, bool)]
+    if widths:
+        _check_planned(max(widths), "a formatted field")
+
+
+def _check_binop(operator: str, left: Any, right: Any) -> None:
+    if operator == "*":
+        if isinstance(left, int) and isinstance(right, int):
+            if left.bit_length() + right.bit_length() > MAX_INT_BITS:
+                raise TemplateLimitError(f"integer product too large (limit {MAX_INT_BITS:,} bits)")
+        elif isinstance(left, _SIZED) and isinstance(right, int):
+            _check_planned(len(left) * right, f"{type(left).__name__} * {right:,}", _limit(left))
+        elif isinstance(right, _SIZED) and isinstance(left, int):
+            _check_planned(len(right) * left, f"{left:,} * {type(right).__name__}", _limit(right))
+    elif operator == "**" and isinstance(left, int) and isinstance(right, int) and right > 0:
+        if max(abs(left).bit_length() - 1, 0) * right > MAX_INT_BITS:
+            raise TemplateLimitError(f"{left} ** {right} is too large (limit {MAX_INT_BITS:,} bits)")
+    elif operator == "+" and isinstance(left, _SIZED) and isinstance(right, _SIZED):
+        _check_planned(len(left) + len(right), "the concatenation", _limit(left))
+    elif operator == "%" and isinstance(left, str):
+        _check_format(left, right if isinstance(right, tuple) else (right,))
+
+
+def _check_str_method(name: str, text: str, args: tuple, kwargs: dict) -> None:
+    """Pre-checks for the ``str`` methods whose output can be much larger than their input."""
+    ints = [a for a in (*args, *kwargs.values()) if isinstance(a, int) and not isinstance(a, bool)]
+    if name in ("center", "ljust", "rjust", "zfill") and ints:
+        _check_planned(max(ints), f"str.{name}()")
+    elif name == "expandtabs":
+        _check_planned(len(text) + text.count("\t") * max(ints or [8]), "str.expandtabs()")
+    elif name == "replace" and len(args) >= 2 and isinstance(args[0], str) and isinstance(args[1], str):
+        _check_planned(len(text) + (text.count(args[0]) + (not args[0])) * len(args[1]), "str.replace()")
+    elif name == "join" and args and isinstance(args[0], list | tuple):
+        _check_planned(sum(map(_size, args[0])) + len(text) * len(args[0]), "str.join()")
+    elif name in ("format", "format_map"):
+        _check_format(text, ints)
+
+
+def _check_filter(name: str, args: tuple, kwargs: dict) -> None:
+    ints = [a for a in (*args[1:], *kwargs.values()) if isinstance(a, int) and not isinstance(a, bool)]
+    if name in _WIDTH_FILTERS and ints:
+        _check_planned(max(ints), f"the {name} filter's width")
+    elif name == "replace" and len(args) >= 3 and isinstance(args[0], str):
+        _check_str_method("replace", args[0], (str(args[1]), str(args[2])), {})
+    elif name == "join" and args and isinstance(args[0], list | tuple):
+        separator = args[1] if len(args) > 1 else kwargs.get("d", "")
+        _check_planned(sum(map(_size, args[0])) + len(str(separator)) * len(args[0]), "the join filter")
+    elif name == "format" and args and isinstance(args[0], str):
+        _check_format(args[0], (*args[1:], *kwargs.values()))
+
+
+def _limited_filter(name: str, func: Callable) -> Callable:
+    @wraps(func)  # keeps jinja_pass_arg (pass_environment / pass_eval_context)
+    def limited(*args: Any, **kwargs: Any) -> Any:
+        values = args[1:] if getattr(func, "jinja_pass_arg", None) else args
+        _check_filter(name, values, kwargs)
+        _spend(sum(map(_size, values)))
+        return _check_size(func(*args, **kwargs), f"the {name} filter's result")
+
+    return limited
+
+
+class _Rewrite(NodeTransformer):
+    """Route loops and ``~`` through the environment so that they are counted and bounded."""
+
+    def visit_For(self, node: nodes.For) -> nodes.Node:
+        self.generic_visit(node)
+        node.iter = nodes.Call(nodes.EnvironmentAttribute("limited_iter"), [node.iter], [], None, None)
+        return node
+
+    def visit_Concat(self, node: nodes.Concat) -> nodes.Node:
+        self.generic_visit(node)
+        return nodes.Call(nodes.EnvironmentAttribute("limited_concat"), list(node.nodes), [], None, None,
+                          lineno=node.lineno)
+
+
+class LimitedSandboxedEnvironment(ImmutableSandboxedEnvironment):
+    intercepted_binops = frozenset({"*", "**", "+", "%", "//"})
+
+    def __init__(self, **options: Any):
+        super().__init__(**options)
+        self.globals["range"] = self.limited_range
+        self.globals.pop("lipsum", None)  # lipsum(n) makes n paragraphs
+        self.filters = {name: _limited_filter(name, f) for name, f in self.filters.items()}
+
+    def _generate(self, source: nodes.Template, name: str | None, filename: str | None,
+                  defer_init: bool = False) -> str:
+        return super()._generate(_Rewrite().visit(source), name, filename, defer_init=defer_init)
+
+    @staticmethod
+    def limited_range(*args: int) -> range:
+        rng = range(*args)
+        if len(rng) > MAX_RANGE:
+            raise TemplateLimitError(f"range() of {len(rng):,} items (limit {MAX_RANGE:,})")
+        return rng
+
+    @staticmethod
+    def limited_iter(iterable: Iterable[Any]) -> Iterator[Any]:
+        for item in iterable:
+            _spend(0)
+            yield item
+
+    @staticmethod
+    def limited_concat(*parts: Any) -> str:
+        texts = [str(p) for p in parts]
+        _check_planned(sum(map(len, texts)), "the ~ concatenation")
+        _spend(sum(map(len, texts)))
+        return "".join(texts)
+
+    def concat(self, parts: Iterable[str]) -> str:  # type: ignore[override]
+        """Joins template, macro and block output, refusing it once it grows past ``MAX_SIZE``."""
+        out, size = [], 0
+        for part in parts:
+            size += len(part)
+            _check_planned(size, "the rendered text")
+            out.append(part)
+        return "".join(out)
+
+    def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
+        _check_binop(operator, left, right)
+        _spend(_size(left) + _size(right))
+        return _check_size(super().call_binop(context, operator, left, right))
+
+    def call(__self, __context: Context, __obj: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N805
+        method = getattr(__obj, "__wrapped__", __obj)
+        owner = getattr(method, "__self__", None)
+        if isinstance(owner, str):
+            _check_str_method(getattr(method, "__name__", ""), owner, args, kwargs)
+        _spend(_size(owner) + sum(map(_size, args)))
+        return _check_size(super().call(__context, __obj, *args, **kwargs))
