@@ -25,6 +25,10 @@ if [ "${SANDBOX:-1}" = 1 ] && $PY manage.py help sandbox_cluster >/dev/null 2>&1
 fi
 $PY manage.py qcluster &
 pids+=($!)
+# django-q2 schedules run at most once a minute; this loop enforces timeouts and recovers the steps and jobs
+# of dead workers every PIPELINE_SWEEP_SECONDS.
+$PY manage.py pipeline_sweep --loop &
+pids+=($!)
 echo
 echo "Bud Portal: http://$HOST:$PORT/   (API docs: http://$HOST:$PORT/api/docs)"
 echo "Log in with the admin account printed above (var/admin-password.txt). Ctrl-C stops everything."
