@@ -6,12 +6,17 @@ always see them.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from pipelines.events import publish
 from pipelines.models import PipelineExecution
 
 DEFAULT_TOPIC = "pipelineExecutionEvents"
+# A worker reports an execution's progress at most this often: a chain of fast steps would otherwise pay an
+# aggregate query, a read of every step and an event per step.
+PROGRESS_INTERVAL_SECONDS = 0.5
+_last_progress: dict[Any, float] = {}  # execution pk → monotonic time of this process's last report
 
 
 def topics(execution: PipelineExecution) -> list[str]:
@@ -45,12 +50,19 @@ def step_event(
 
 
 def progress_event(execution: PipelineExecution) -> None:
-    """``workflow_progress``, at most once per whole percent (a 5,000-step DAG must not emit 5,000 of them)."""
+    """``workflow_progress``, at most once per whole percent and per ``PROGRESS_INTERVAL_SECONDS`` per process
+    (a 5,000-step DAG must not emit 5,000 of them); ``execution_completed`` carries the final 100 %."""
     from pipelines.progress import compute, percent_of
 
+    now = time.monotonic()
+    if now - _last_progress.get(execution.pk, -PROGRESS_INTERVAL_SECONDS) < PROGRESS_INTERVAL_SECONDS:
+        return
     # ``execution.progress`` may be a little stale (another worker reported since): at worst one more event.
     if int(percent_of(execution)) <= int(execution.progress):
         return
+    if len(_last_progress) > 1000:
+        _last_progress.clear()
+    _last_progress[execution.pk] = now
     progress = compute(execution)
     _publish(
         execution,
