@@ -21,7 +21,8 @@ def available_configs() -> list[str]:
 def live_stack(config: str, **env: str) -> Iterator:
     from tests.livestack import LiveStack
 
-    services = nullcontext({})
+    # Empty URLs keep LiveStack from switching to the production services on its own when they are set.
+    services = nullcontext({"DATABASE_URL": "", "REDIS_URL": ""})
     if config != "embedded":
         from tests.production.services import isolated_services
 
