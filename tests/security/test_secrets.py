@@ -99,7 +99,8 @@ def test_it_refuses_to_start_without_a_secret_key_when_debug_is_off():
 def _table_text(table: str) -> str:
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT * FROM {connection.ops.quote_name(table)}")  # noqa: S608 - our own table names
-        return repr(cursor.fetchall())
+        # PostgreSQL returns binary columns as memoryview, whose repr hides the bytes.
+        return repr([[bytes(v) if isinstance(v, memoryview) else v for v in row] for row in cursor.fetchall()])
 
 
 def _database_text() -> str:
