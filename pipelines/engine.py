@@ -81,35 +81,55 @@ def _failure_policy(execution: PipelineExecution, step_id: str) -> str:
     return steps.get(step_id, {}).get("on_failure") or execution.settings.get("on_failure") or "fail"
 
 
-def advance(execution_id: Any) -> None:
+def advance(execution_id: Any, *, completed: str | None = None) -> None:
     """Queue what can run now, cancel what never can, finish the execution when every step is final.
 
     Only PENDING, not-yet-queued steps and the statuses of their dependencies are read, so a step finishing
-    in a wide DAG costs a few small queries rather than a scan of every step.
+    in a wide DAG costs a few small queries rather than a scan of every step. ``completed``: the step that
+    just completed; only its dependents can have become ready (unless ``max_parallel_steps`` held others
+    back), so in a long chain a hop reads one candidate, not every PENDING step.
     """
     with transaction.atomic(savepoint=False):
         execution = PipelineExecution.objects.select_for_update().filter(pk=execution_id).first()
         if execution is None or execution.status != ExecutionStatus.RUNNING:
             return
         steps = StepExecution.objects.filter(execution_id=execution_id)
-        candidates = list(
-            steps.filter(status=StepStatus.PENDING, enqueued_at=None).values(
-                "pk", "step_id", "depends_on", "next_attempt_at"
-            )
-        )
+        pending = steps.filter(status=StepStatus.PENDING, enqueued_at=None)
+        if completed is not None and execution.settings.get("max_parallel_steps") is None:
+            pending = pending.filter(step_id__in=_dependents(execution).get(completed, ()))
+        candidates = list(pending.order_by("position").values("pk", "step_id", "depends_on", "next_attempt_at"))
+        enqueued = 0
         if candidates:
             status = _dependency_statuses(steps, candidates)
             _cancel_unreachable(execution, candidates, status)
-            _enqueue_ready(execution, steps, candidates, status)
-        if not steps.exclude(status__in=STEP_FINISHED).exists():
+            enqueued = _enqueue_ready(execution, steps, candidates, status)
+        # A step just queued is not final: no need to look for unfinished steps.
+        if not enqueued and not steps.exclude(status__in=STEP_FINISHED).exists():
             finish(execution, dict(steps.values_list("step_id", "status")))
+
+
+_DEPENDENTS: dict[Any, dict[str, list[str]]] = {}  # execution pk → step id → ids of the steps depending on it
+
+
+def _dependents(execution: PipelineExecution) -> dict[str, list[str]]:
+    """From the DAG, which never changes after submit: cached per process."""
+    dependents = _DEPENDENTS.get(execution.pk)
+    if dependents is None:
+        dependents = {}
+        for dag_step in execution.dag.get("steps", []):
+            for dependency in dag_step.get("depends_on") or []:
+                dependents.setdefault(dependency, []).append(dag_step["id"])
+        if len(_DEPENDENTS) >= 256:
+            _DEPENDENTS.clear()
+        _DEPENDENTS[execution.pk] = dependents
+    return dependents
 
 
 def _dependency_statuses(steps, candidates: list[dict]) -> dict[str, str]:
     wanted = {d for c in candidates for d in c["depends_on"]} | {c["step_id"] for c in candidates}
     # Large IN lists hit SQLite's variable limit; past a few hundred, reading every status is cheaper anyway.
     rows = steps.filter(step_id__in=wanted) if len(wanted) <= 500 else steps
-    return dict(rows.values_list("step_id", "status"))
+    return dict(rows.order_by().values_list("step_id", "status"))  # order_by(): no JOIN for Meta.ordering
 
 
 def _cancel_unreachable(execution: PipelineExecution, candidates: list[dict], status: dict[str, str]) -> None:
@@ -130,7 +150,8 @@ def _cancel_unreachable(execution: PipelineExecution, candidates: list[dict], st
             changed = True
 
 
-def _enqueue_ready(execution: PipelineExecution, steps, candidates: list[dict], status: dict[str, str]) -> None:
+def _enqueue_ready(execution: PipelineExecution, steps, candidates: list[dict], status: dict[str, str]) -> int:
+    """Mark every ready candidate queued (one compare-and-set UPDATE for all) and queue them; returns how many."""
     now = timezone.now()
     limit = execution.settings.get("max_parallel_steps")
     active = 0
@@ -138,19 +159,30 @@ def _enqueue_ready(execution: PipelineExecution, steps, candidates: list[dict], 
         active = steps.filter(
             Q(status__in=STEP_ACTIVE) | Q(status=StepStatus.PENDING, enqueued_at__isnull=False)
         ).count()
+    ready = []
     for row in candidates:
-        if limit is not None and active >= limit:
-            return
+        if limit is not None and active + len(ready) >= limit:
+            break
         if status[row["step_id"]] != StepStatus.PENDING:
             continue
         if row["next_attempt_at"] and row["next_attempt_at"] > now:
             continue
         if all(status.get(d) in STEP_DONE_OK for d in row["depends_on"]):
-            if StepExecution.objects.filter(pk=row["pk"], status=StepStatus.PENDING, enqueued_at=None).update(
-                enqueued_at=now
-            ):
-                enqueue_step(row["pk"])
-                active += 1
+            ready.append(row["pk"])
+    if not ready:
+        return 0
+    queued = 0
+    for start in range(0, len(ready), 500):  # SQLite's variable limit
+        chunk = ready[start:start + 500]
+        claimed = StepExecution.objects.filter(pk__in=chunk, status=StepStatus.PENDING, enqueued_at=None)
+        if claimed.update(enqueued_at=now) != len(chunk):
+            # Someone else changed some of them meanwhile: queue only the rows this UPDATE marked.
+            marked = set(StepExecution.objects.filter(pk__in=chunk, enqueued_at=now).values_list("pk", flat=True))
+            chunk = [pk for pk in chunk if pk in marked]
+        for pk in chunk:
+            enqueue_step(pk)
+        queued += len(chunk)
+    return queued
 
 
 def set_step_final(pk: int, from_statuses: tuple, to: str, **fields: Any) -> bool:
@@ -285,5 +317,5 @@ def step_completed(step: StepExecution, from_status: str, outputs: dict, *, fina
             return False
         notify.step_event(step.execution, step.step_id, "step_completed", final, outputs=outputs)
         notify.progress_event(step.execution)
-        advance(step.execution_id)
+        advance(step.execution_id, completed=step.step_id)
     return True
