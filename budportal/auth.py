@@ -1,5 +1,7 @@
 """API authentication: the browser session (with CSRF) or ``Authorization: Bearer <token>``."""
 
+from datetime import timedelta
+
 from django.conf import settings
 from django.core.cache import cache
 from django.http import HttpRequest
@@ -7,6 +9,8 @@ from django.utils import timezone
 from ninja.security import HttpBearer, SessionAuth
 
 from budportal.models import ApiToken, hash_token
+
+LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 
 class TokenRateLimited(Exception):
@@ -28,7 +32,10 @@ class BearerTokenAuth(HttpBearer):
             cache.add(key, 0, timeout=60)
             cache.incr(key)
             return None
-        ApiToken.objects.filter(pk=api_token.pk).update(last_used_at=timezone.now())
+        now = timezone.now()
+        if api_token.last_used_at is None or now - api_token.last_used_at > LAST_USED_RESOLUTION:
+            # At most one write a minute per token: a write on every API call serialises readers on SQLite.
+            ApiToken.objects.filter(pk=api_token.pk).update(last_used_at=now)
         request.user = api_token.user
         return api_token.user
 

@@ -46,7 +46,10 @@ def database_from_url(url: str) -> dict:
         "PASSWORD": unquote(parsed.password or ""),
         "HOST": parsed.hostname or "",
         "PORT": str(parsed.port or ""),
-        "CONN_MAX_AGE": env_int("DATABASE_CONN_MAX_AGE", 60),
+        # Under ASGI every request thread opens its own connection, and persistent ones pile up until
+        # PostgreSQL refuses clients ("too many clients already"), so the web process closes them per request.
+        # Workers, which reuse one thread, set DATABASE_CONN_MAX_AGE=60 (scripts/portal.sh, the chart).
+        "CONN_MAX_AGE": env_int("DATABASE_CONN_MAX_AGE", 0),
         "CONN_HEALTH_CHECKS": True,
         "OPTIONS": options,
     }

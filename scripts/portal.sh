@@ -23,7 +23,7 @@ if [ "${SANDBOX:-1}" = 1 ] && $PY manage.py help sandbox_cluster >/dev/null 2>&1
   $PY manage.py sandbox_cluster &
   pids+=($!)
 fi
-$PY manage.py qcluster &
+DATABASE_CONN_MAX_AGE=60 $PY manage.py qcluster &
 pids+=($!)
 # django-q2 schedules run at most once a minute; this loop enforces timeouts and recovers the steps and jobs
 # of dead workers every PIPELINE_SWEEP_SECONDS.

@@ -62,3 +62,21 @@ def test_it_sends_anonymous_visitors_to_the_login_page(client):
     response = client.get("/")
     assert response.status_code == 302
     assert response["Location"].startswith("/accounts/login/")
+
+
+def test_it_records_token_use_at_most_once_a_minute(owner):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    token, raw = ApiToken.issue(user=owner, name="busy")
+    client = Client(HTTP_AUTHORIZATION=f"Bearer {raw}")
+    recent = timezone.now() - timedelta(seconds=30)
+    ApiToken.objects.filter(pk=token.pk).update(last_used_at=recent)
+    assert client.get("/api/me").status_code == 200
+    assert ApiToken.objects.get(pk=token.pk).last_used_at == recent
+
+    stale = timezone.now() - timedelta(minutes=5)
+    ApiToken.objects.filter(pk=token.pk).update(last_used_at=stale)
+    assert client.get("/api/me").status_code == 200
+    assert ApiToken.objects.get(pk=token.pk).last_used_at > stale
