@@ -11,7 +11,9 @@ from typing import Any
 
 import pytest
 import schemathesis
+from django.core import signals
 from django.core.handlers.wsgi import WSGIHandler
+from django.db import close_old_connections
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 
@@ -22,6 +24,17 @@ FUZZ_SETTINGS = settings(max_examples=EXAMPLES_PER_OPERATION, deadline=None, der
                          suppress_health_check=list(HealthCheck))
 
 schema = schemathesis.openapi.from_wsgi("/api/openapi.json", WSGIHandler())
+
+
+@pytest.fixture(autouse=True)
+def keep_the_test_connection():
+    """Django's test client stops request signals from closing the test's database connection (with
+    CONN_MAX_AGE 0 on PostgreSQL it would close it mid-transaction); schemathesis calls the handler directly."""
+    for signal in (signals.request_started, signals.request_finished):
+        signal.disconnect(close_old_connections)
+    yield
+    for signal in (signals.request_started, signals.request_finished):
+        signal.connect(close_old_connections)
 
 
 @pytest.fixture

@@ -132,10 +132,6 @@ def test_it_retries_an_event_whose_handler_hit_a_database_error(deploy, flaky_li
     assert (event.failures, event.delivered, event.handled_by) == (1, True, [LISTENER_NAME])
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG (pipelines/events.py): queued retries run back to back with no backoff, so a database outage of a few "
-    "seconds uses up all MAX_DISPATCH_FAILURES; redeliver_pending() then skips the event (failures__lt) and it "
-    "is never delivered: the deployment stays 'deploying' forever."))
 def test_it_redelivers_from_the_sweep_when_every_quick_retry_failed(deploy, flaky_listener):
     flaky_listener["failures"] = events.MAX_DISPATCH_FAILURES  # the outage outlasts the immediate retries
     deployment = deploy()

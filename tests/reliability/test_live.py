@@ -64,10 +64,6 @@ def test_it_finishes_an_execution_whose_worker_was_killed_mid_step_and_installs_
     assert status == 200 and len(jobs) == 1, jobs
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG (clusterjobs): a helm job whose worker is SIGKILLed stays RUNNING forever: nothing schedules "
-    "clusterjobs.tasks.expire_overdue_jobs and no sweep re-claims a RUNNING job of a dead worker, so the "
-    "deployment stays 'deploying' and the release 'pending-install'. See tests/BAD_INPUT.md / issue 7 report."))
 def test_it_finishes_a_deployment_whose_worker_was_killed_during_the_helm_install(live_deploy):
     live_deploy.standin.install_delay_seconds = 6  # helm --wait polls while the worker is killed
     deployment = live_deploy.create("killed")
