@@ -90,9 +90,10 @@ def advance(execution_id: Any, *, completed: str | None = None) -> None:
     back), so in a long chain a hop reads one candidate, not every PENDING step.
     """
     with transaction.atomic(savepoint=False):
-        execution = PipelineExecution.objects.select_for_update().filter(pk=execution_id).first()
+        execution = PipelineExecution.objects.select_for_update().defer("dag").filter(pk=execution_id).first()
         if execution is None or execution.status != ExecutionStatus.RUNNING:
             return
+        with_dag(execution)
         steps = StepExecution.objects.filter(execution_id=execution_id)
         pending = steps.filter(status=StepStatus.PENDING, enqueued_at=None)
         if completed is not None and execution.settings.get("max_parallel_steps") is None:
@@ -106,6 +107,23 @@ def advance(execution_id: Any, *, completed: str | None = None) -> None:
         # A step just queued is not final: no need to look for unfinished steps.
         if not enqueued and not steps.exclude(status__in=STEP_FINISHED).exists():
             finish(execution, dict(steps.values_list("step_id", "status")))
+
+
+_DAGS: dict[Any, dict] = {}  # execution pk → its DAG (read-only; never changes after submit)
+
+
+def with_dag(execution: PipelineExecution) -> PipelineExecution:
+    """Give an execution loaded with ``defer("dag")`` its DAG from a per-process cache: a worker running the
+    steps of a 5,000-step DAG must not read and parse the whole DAG twice per step."""
+    dag = _DAGS.get(execution.pk)
+    if dag is None:
+        dag = execution.dag  # loads the deferred field
+        if len(_DAGS) >= 64:
+            _DAGS.clear()
+        _DAGS[execution.pk] = dag
+    else:
+        execution.dag = dag
+    return execution
 
 
 _DEPENDENTS: dict[Any, dict[str, list[str]]] = {}  # execution pk → step id → ids of the steps depending on it

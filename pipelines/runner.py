@@ -4,6 +4,7 @@ action, and record the result; and routing job events to the event-driven step t
 from __future__ import annotations
 
 import logging
+import random
 import threading
 import time
 from datetime import timedelta
@@ -96,24 +97,48 @@ def run_step(step_pk: int) -> None:
         slot: list[int] | None = [] if time.monotonic() < deadline else None
         engine.continuation.slot = slot
         try:
-            _run_one(next_pk)
+            execution_id = _run_one(next_pk)
         finally:
             engine.continuation.slot = None
         next_pk = slot[0] if slot else None
+        if next_pk is None and execution_id is not None and slot is not None and take_queued_steps():
+            next_pk = _queued_step(execution_id)
+
+
+def take_queued_steps() -> bool:
+    """Not with django-q2 ``sync``: there every task already runs inline, in submission order, and taking
+    a queued step early would reorder it before the tasks queued ahead of it (e.g. a job's)."""
+    return not settings.Q_CLUSTER.get("sync")
+
+
+def _queued_step(execution_id: Any) -> int | None:
+    """A step of the same execution already queued but not started: in a wide fan-out the worker takes it
+    itself rather than pay a queue round trip per step (its own task then finds it claimed and returns)."""
+    now = timezone.now()
+    pks = list(
+        StepExecution.objects.filter(execution_id=execution_id, status=StepStatus.PENDING, enqueued_at__isnull=False)
+        .exclude(next_attempt_at__gt=now)
+        .order_by("position")
+        .values_list("pk", flat=True)[:8]
+    )
+    # Random among the first few, so that two workers doing the same rarely race for one claim.
+    return random.choice(pks) if pks else None
 
 
 def _needed_steps(dag_step: dict) -> set[str]:
     return {ref for ref, _ in find_references([dag_step.get("params") or {}, _condition_source(dag_step) or ""])}
 
 
-def _run_one(step_pk: int) -> None:
-    step = StepExecution.objects.select_related("execution").filter(pk=step_pk).first()
+def _run_one(step_pk: int) -> Any:
+    """Run one step; returns its execution's id when this worker ran it (None: not PENDING or lost the claim)."""
+    step = StepExecution.objects.select_related("execution").defer("execution__dag").filter(pk=step_pk).first()
     if step is None or step.status != StepStatus.PENDING:
-        return
+        return None
+    engine.with_dag(step.execution)
     _wait_for_backoff(step)
     if step.execution.status != ExecutionStatus.RUNNING:
         engine.set_step_final(step.pk, (StepStatus.PENDING,), StepStatus.CANCELLED, error="execution not running")
-        return
+        return None
     context = render_context(step.execution, _needed_steps(step.dag_step))
     # Rendered before the claim so that claim, resolved params and step_started are one write.
     run, params, error = True, {}, None
@@ -124,7 +149,7 @@ def _run_one(step_pk: int) -> None:
         error = f"could not render {exc}"
     with transaction.atomic():
         if not _claim(step, step_timeout(step), params):
-            return
+            return None
         if run and error is None:
             notify.step_event(step.execution, step.step_id, "step_started", StepStatus.RUNNING)
     if error is not None:
@@ -133,6 +158,7 @@ def _run_one(step_pk: int) -> None:
         engine.step_completed(step, StepStatus.RUNNING, {}, final=StepStatus.SKIPPED)
     else:
         apply_result(step, _execute(step, context))
+    return step.execution_id
 
 
 def _condition_source(dag_step: dict) -> str | None:

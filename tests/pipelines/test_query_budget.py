@@ -37,3 +37,24 @@ def test_it_runs_a_chain_of_log_steps_in_few_queries_per_step(owner):
     assert started == CHAIN and Event.objects.filter(execution=execution, type="step_completed").count() == CHAIN
     per_step = len(queries) / CHAIN
     assert per_step <= MAX_QUERIES_PER_STEP, f"{len(queries)} queries for {CHAIN} steps ({per_step:.1f} per step)"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_runs_the_queued_steps_of_a_fan_out_in_the_worker_that_is_free_and_each_only_once(owner, monkeypatch):
+    queued: list[int] = []
+    monkeypatch.setattr(engine, "_dispatch", queued.append)  # the queue, without running anything
+    monkeypatch.setattr(runner, "take_queued_steps", lambda: True)  # as on real workers (tests run sync)
+    execution = execution_submit(dag=dag(*[step(f"w{i}") for i in range(5)]), owner=owner)
+    assert len(queued) == 5
+
+    runner.run_step(queued[0])  # one worker's task runs all five
+    steps = StepExecution.objects.filter(execution=execution)
+    assert {s.step_id: s.status for s in steps} == {f"w{i}": "COMPLETED" for i in range(5)}
+    started = {s.pk: s.started_at for s in steps}
+
+    for pk in queued[1:]:  # the other tasks are delivered later: they find their step done and return
+        runner.run_step(pk)
+    steps = StepExecution.objects.filter(execution=execution)
+    assert {s.pk: s.started_at for s in steps} == started and {s.attempt for s in steps} == {1}
+    assert Event.objects.filter(execution=execution, type="step_started").count() == 5
+    assert PipelineExecution.objects.get(pk=execution.pk).status == "COMPLETED"
