@@ -1,26 +1,26 @@
 from django.contrib.auth.decorators import login_required
 from django.db import connection
+from django.db.models import Count
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 
 from clusterjobs.selectors import cluster_list
 from pipelines.selectors import notification_list
 from usecases.deployment_selectors import deployment_list
-from usecases.selectors import template_list
+from usecases.selectors import template_visible_qs
 
 
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
     """The dashboard: what the user has, what is moving, and where to go next."""
-    deployments = list(deployment_list(user=request.user)[:200])
-    by_status: dict[str, int] = {}
-    for deployment in deployments:
-        by_status[deployment.status] = by_status.get(deployment.status, 0) + 1
+    deployments = deployment_list(user=request.user)
+    # Counted in the database: the totals must not stop at however many rows a page would load.
+    by_status = deployments.order_by().values_list("status").annotate(n=Count("pk"))
     context = {
         "recent": deployments[:6],
-        "by_status": sorted(by_status.items()),
-        "deployment_count": len(deployments),
-        "template_count": len(template_list(user=request.user)),
+        "by_status": sorted(by_status),
+        "deployment_count": sum(n for _, n in by_status),
+        "template_count": template_visible_qs(user=request.user).count(),
         "clusters": list(cluster_list(user=request.user)),
         "notifications": list(notification_list(user=request.user, unread_only=True)[:5]),
     }
