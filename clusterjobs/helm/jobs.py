@@ -54,7 +54,7 @@ def run_job_helm(job: Job, config: dict[str, Any]) -> dict[str, Any]:
     runner = HelmRunner(kubeconfig=job.cluster.kubeconfig)
     try:
         if job.job_type == JobType.HELM_UNINSTALL:
-            return uninstall_releases(runner, job, config, timeout, _keep_alive(job))
+            return uninstall_releases(runner, config, timeout, _keep_alive(job))
         return runner.deploy(
             chart=ChartSource(config["chart_ref"], config.get("chart_version")),
             release_name=config["release_name"], namespace=config["namespace"],
@@ -66,13 +66,13 @@ def run_job_helm(job: Job, config: dict[str, Any]) -> dict[str, Any]:
         raise
 
 
-def uninstall_releases(runner: HelmRunner, job: Job, config: dict[str, Any], timeout: int,
+def uninstall_releases(runner: HelmRunner, config: dict[str, Any], timeout: int,
                        should_cancel: Callable[[], bool]) -> dict[str, Any]:
     namespace = config["namespace"]
     for release in config["releases"]:
         runner.uninstall(release_name=release, namespace=namespace, timeout_seconds=timeout,
                          should_cancel=should_cancel)
-    deleted = config["delete_namespace"] and delete_namespace_if_unused(job.cluster.kubeconfig, namespace)
+    deleted = config["delete_namespace"] and delete_namespace_if_unused(runner.kubeconfig, namespace)
     return {"namespace": namespace, "uninstalled": config["releases"], "namespace_deleted": bool(deleted)}
 
 

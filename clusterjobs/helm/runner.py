@@ -21,7 +21,7 @@ import tempfile
 import threading
 from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -130,13 +130,17 @@ class _Client(Client):
 
 class HelmRunner:
     def __init__(self, *, kubeconfig: str, executable: str | None = None):
-        self._kubeconfig = kubeconfig
+        self.kubeconfig = kubeconfig
         self._executable = executable or settings.HELM_BINARY
-        self._secrets = secret_fragments(kubeconfig)
+
+    @cached_property
+    def _secrets(self) -> list[str]:
+        # Parsed only when an error has to be redacted, not on every job.
+        return secret_fragments(self.kubeconfig)
 
     @contextlib.contextmanager
     def _client(self) -> Iterator[Client]:
-        with kubeconfig_file(self._kubeconfig) as path:
+        with kubeconfig_file(self.kubeconfig) as path:
             yield _Client(executable=self._executable, kubeconfig=path,
                           default_timeout=f"{settings.HELM_DEFAULT_TIMEOUT_SECONDS}s")
 
