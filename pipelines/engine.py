@@ -76,9 +76,8 @@ def start(execution: PipelineExecution) -> bool:
     return bool(updated)
 
 
-def _failure_policy(execution: PipelineExecution, step_id: str) -> str:
-    steps = {s.get("id"): s for s in execution.dag.get("steps", [])}
-    return steps.get(step_id, {}).get("on_failure") or execution.settings.get("on_failure") or "fail"
+def _failure_policy(step: StepExecution) -> str:
+    return step.dag_step.get("on_failure") or step.execution.settings.get("on_failure") or "fail"
 
 
 def advance(execution_id: Any, *, completed: str | None = None) -> None:
@@ -302,7 +301,7 @@ def step_failed(step: StepExecution, from_status: str, error: str, *, final: str
             return False
         execution = step.execution
         notify.step_event(execution, step.step_id, "step_failed", final, error=error)
-        if _failure_policy(execution, step.step_id) == "fail":
+        if _failure_policy(step) == "fail":
             stop_execution(execution, ExecutionStatus.FAILED, f"step {step.step_id!r} {final}: {error}")
         else:
             advance(execution.pk)

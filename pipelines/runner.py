@@ -237,10 +237,12 @@ def route_job_event(event: Event) -> None:
     workflow_id = event.workflow_id or str((event.payload or {}).get("workflow_id") or "")
     if not workflow_id:
         return
-    waiting = StepExecution.objects.select_related("execution").filter(
+    # Job progress events are frequent: the DAG comes from the per-process cache, not a re-read per event.
+    waiting = StepExecution.objects.select_related("execution").defer("execution__dag").filter(
         external_workflow_id=workflow_id, status=StepStatus.AWAITING_EVENT
     )
     for step in waiting:
+        engine.with_dag(step.execution)
         handle_step_event(step, event)
 
 
