@@ -6,7 +6,7 @@ from django import forms
 from django.contrib import admin
 
 from budportal.errors import ServiceValidationError
-from clusterjobs.kubeconfig import parse_kubeconfig
+from clusterjobs.kubeconfig import MAX_KUBECONFIG_BYTES, parse_kubeconfig
 from clusterjobs.models import Cluster, Job
 
 
@@ -34,7 +34,7 @@ class ClusterAdminForm(forms.ModelForm):
     def _submitted_kubeconfig(self) -> str:
         upload = self.cleaned_data.get("kubeconfig_file")
         if upload:
-            return upload.read(512 * 1024 + 1).decode("utf-8", errors="replace")
+            return upload.read(MAX_KUBECONFIG_BYTES + 1).decode("utf-8", errors="replace")
         return self.cleaned_data.get("new_kubeconfig") or ""
 
     def clean(self):
