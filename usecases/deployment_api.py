@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 
 from django.http import HttpRequest
-from ninja import Router
+from ninja import Router, Status
 from pydantic import ValidationError
 
 from budportal.errors import ServiceValidationError
@@ -36,7 +36,7 @@ def deployment_list(request: HttpRequest, status: str | None = None, template: s
 def deployment_create(request: HttpRequest):
     body = _body(request)
     deployment = services.deployment_create(owner=request.auth, **body.model_dump())
-    return 201, selectors.deployment_get(user=request.auth, deployment_id=deployment.pk)
+    return Status(201, selectors.deployment_get(user=request.auth, deployment_id=deployment.pk))
 
 
 @router.get("/deployments/{deployment_id}", response=DeploymentOut, summary="Get a deployment")
@@ -91,5 +91,5 @@ def deployment_delete(request: HttpRequest, deployment_id: uuid.UUID):
     being uninstalled — the rows are removed when that finishes."""
     deployment = selectors.deployment_get(user=request.auth, deployment_id=deployment_id)
     if services.deployment_delete(deployment=deployment):
-        return 204, None
-    return 202, selectors.deployment_get(user=request.auth, deployment_id=deployment_id)
+        return Status(204, None)
+    return Status(202, selectors.deployment_get(user=request.auth, deployment_id=deployment_id))
