@@ -154,7 +154,9 @@ class ExecutionEventsConsumer(EventStreamConsumer):
     def load_object(self, user: Any) -> PipelineExecution | None:
         from pipelines.selectors import execution_list
 
-        return execution_list(user=user).filter(pk=self.scope["url_route"]["kwargs"]["execution_id"]).first()
+        # The stream needs pk, callback_topics and status, not a (possibly 5,000-step) DAG to parse.
+        executions = execution_list(user=user).defer("dag")
+        return executions.filter(pk=self.scope["url_route"]["kwargs"]["execution_id"]).first()
 
     def event_filter(self) -> Q:
         from pipelines.notify import topics
