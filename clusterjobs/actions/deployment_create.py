@@ -28,15 +28,6 @@ COMPONENT_TYPE_TO_JOB_TYPE: dict[str, str] = {
 }
 
 
-def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
-    """``override`` wins; nested mappings merge key by key (lists are replaced, as Helm does)."""
-    merged = dict(base)
-    for key, value in override.items():
-        merged[key] = deep_merge(merged[key], value) if isinstance(value, dict) and isinstance(
-            merged.get(key), dict) else value
-    return merged
-
-
 def component_chart(params: dict[str, Any]) -> dict[str, Any]:
     """``{"ref", "version", "values"}`` for the component; raises ValueError when it cannot be found."""
     if isinstance(params.get("chart"), dict) and params["chart"].get("ref"):
@@ -82,6 +73,8 @@ class DeploymentCreateAction(JobAction):
         return errors
 
     def execute(self, ctx: ActionContext) -> ActionResult:
+        from usecases.component_catalog import deep_merge
+
         p = ctx.params
         try:
             chart = component_chart(p)
