@@ -24,8 +24,7 @@ def cluster_get(*, user, cluster_id: uuid.UUID | str) -> Cluster:
 
 
 def job_list(*, user, source_id: str | None = None, cluster_id: uuid.UUID | None = None) -> QuerySet[Job]:
-    qs = Job.objects.select_related("cluster")
-    qs = qs if user.is_staff else qs.filter(owner=user)
+    qs = Job.objects.all() if user.is_staff else Job.objects.filter(owner=user)
     if source_id:
         qs = qs.filter(source_id=source_id)
     if cluster_id:
