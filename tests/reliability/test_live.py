@@ -136,7 +136,9 @@ def _sse_events(stack, execution_id: str, last_event_id: int | None = None, *,
 def test_it_resumes_an_sse_stream_from_last_event_id_across_a_daphne_restart(live_deploy):
     stack = live_deploy.stack
     execution_id = _submit(stack, {"name": "streamed", "steps": [
-        {"id": f"s{i}", "action": "delay", "params": {"seconds": 0.7}, **({"depends_on": [f"s{i - 1}"]} if i else {})}
+        # The later steps are longer so that the restart lands mid-execution even on a loaded machine.
+        {"id": f"s{i}", "action": "delay", "params": {"seconds": 0.7 if i < 3 else 3},
+         **({"depends_on": [f"s{i - 1}"]} if i else {})}
         for i in range(6)
     ]})
     before: list[tuple[int, str]] = []
