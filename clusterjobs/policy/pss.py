@@ -5,6 +5,7 @@ Every control is an allowlist, as upstream writes it: a field is fine when it is
 allowed values, and anything else is a problem, whatever its type. So ``privileged: "y"`` (a string the API
 server would refuse anyway) is a problem here too; only values that can never mean "on" pass.
 Problems read ``<path>: <what> (<control>)`` with the dotted path from the object's root.
+One addition to baseline: an explicit ``allowPrivilegeEscalation: true`` stays refused, as it was before.
 """
 
 from __future__ import annotations
@@ -225,11 +226,20 @@ def restricted_problems(spec: dict[str, Any], at: str) -> list[str]:
     ]
 
 
+def _explicit_privilege_escalation(spec: dict[str, Any], at: str) -> list[str]:
+    # Not a baseline control upstream, but the portal refused it before PSS and keeps doing so: asking for
+    # it explicitly is never needed by a workload the portal deploys.
+    return [f"{path}.securityContext.allowPrivilegeEscalation: "
+            f"{c['securityContext']['allowPrivilegeEscalation']!r} (privilege escalation)"
+            for path, c in containers(spec, at)
+            if not _is(_dict(c.get("securityContext")).get("allowPrivilegeEscalation"), FALSE_OR_UNSET)]
+
+
 def pod_spec_problems(spec: dict[str, Any], *, at: str, metadata: dict[str, Any] | None = None,
                       meta_at: str = "metadata", level: Level = Level.BASELINE) -> list[str]:
     """Every Pod Security Standards problem of one pod spec at dotted path ``at`` (its pod metadata, for
     the AppArmor annotations, at ``meta_at``)."""
     problems = baseline_problems(spec, at, _dict(metadata), meta_at)
     if level == Level.RESTRICTED:
-        problems += [p for p in restricted_problems(spec, at) if p not in problems]
-    return problems
+        return problems + [p for p in restricted_problems(spec, at) if p not in problems]
+    return problems + _explicit_privilege_escalation(spec, at)
