@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import tempfile
 import threading
@@ -42,6 +43,7 @@ from clusterjobs.helm import subprocess_shim
 from clusterjobs.helm.manifests import check_manifests
 from clusterjobs.helm.proxy import PolicyProxy
 from clusterjobs.kubeconfig import parse_kubeconfig, secret_fragments
+from clusterjobs.policy import yaml11
 from clusterjobs.policy.pss import Level
 from clusterjobs.policy.scope import Policy
 from clusterjobs.redact import redact
@@ -186,7 +188,7 @@ class HelmRunner:
         """``helm template``: the objects the release would create."""
         async def go(client: Client) -> list[dict[str, Any]]:
             resolved = await self._resolve(client, chart)
-            return list(await client.template_resources(resolved, release_name, values, namespace=namespace))
+            return await self._template(client, resolved, release_name, namespace, values)
         return self._run(go, namespace=None)  # helm template does not contact the cluster
 
     def deploy(self, *, chart: ChartSource, release_name: str, namespace: str, values: dict[str, Any],
@@ -194,7 +196,7 @@ class HelmRunner:
         """Render and check, then ``upgrade --install``; returns the job result (release, revision, endpoints)."""
         async def go(client: Client) -> dict[str, Any]:
             resolved = await self._resolve(client, chart)
-            rendered = await client.template_resources(resolved, release_name, values, namespace=namespace)
+            rendered = await self._template(client, resolved, release_name, namespace, values)
             problems = check_manifests(rendered, policy=self.policy(namespace))
             if problems:
                 raise ManifestRejected(problems)
@@ -227,6 +229,22 @@ class HelmRunner:
             repo, name = split_https_ref(chart.ref)
             return await client.get_chart(name, repo=repo, version=chart.version)
         return await client.get_chart(chart.ref, version=chart.version)
+
+    @staticmethod
+    async def _template(client: Client, chart: Chart, release_name: str, namespace: str,
+                        values: dict[str, Any]) -> list[Any]:
+        """``helm template`` (CRDs and hooks included, as an install sends them), read as the API server reads
+        YAML; pyhelm3's own parser would take ``privileged: y`` for a string."""
+        command = ["template", release_name, chart.ref, "--include-crds", "--values", "-", "--namespace", namespace]
+        if chart.repo:
+            command += ["--repo", chart.repo]
+        if chart.metadata.version:
+            command += ["--version", chart.metadata.version]
+        text = await client._command.run(command, json.dumps(values or {}).encode())
+        try:
+            return yaml11.load_all(text)
+        except yaml11.YAMLBodyError as exc:
+            raise ManifestRejected([f"the rendered chart cannot be read unambiguously: {exc}"]) from None
 
     async def _install(self, client: Client, chart: Chart, release_name: str, namespace: str,
                        values: dict[str, Any], timeout_seconds: int):

@@ -2,8 +2,9 @@
 
 PyYAML's ``SafeLoader`` is YAML 1.1 too, but it does not take ``y``/``n`` as booleans and it reads
 ``1:30`` as a sexagesimal int; go-yaml v2 does the first and not the second. Any difference is a way past a
-check, so this loader copies go-yaml v2's scalar table, and refuses duplicate keys outright (which one
-wins is exactly the kind of question two parsers answer differently).
+check, so this loader copies go-yaml v2's scalar table. A request body with a duplicate key is refused outright (which one wins is exactly
+the kind of question two parsers answer differently); ``helm template`` output is read as Helm reads it,
+the last one winning, since that is what Helm will send.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ class YAMLBodyError(ValueError):
 
 class GoYamlLoader(yaml.SafeLoader):
     yaml_implicit_resolvers: dict[str, Any] = {}
+    refuse_duplicate_keys = True
 
     def construct_yaml_bool(self, node: yaml.Node) -> bool:
         value = self.construct_scalar(node)
@@ -45,7 +47,7 @@ class GoYamlLoader(yaml.SafeLoader):
         return int(text, 0)
 
     def construct_mapping(self, node: yaml.Node, deep: bool = False) -> dict[Any, Any]:
-        if isinstance(node, yaml.MappingNode):
+        if isinstance(node, yaml.MappingNode) and self.refuse_duplicate_keys:
             self.flatten_mapping(node)
             seen: set[Any] = set()
             for key_node, _ in node.value:
@@ -67,6 +69,12 @@ GoYamlLoader.add_constructor("tag:yaml.org,2002:bool", GoYamlLoader.construct_ya
 GoYamlLoader.add_constructor("tag:yaml.org,2002:int", GoYamlLoader.construct_yaml_int)
 
 
+class HelmYamlLoader(GoYamlLoader):
+    """As Helm reads its rendered manifests: go-yaml v2 scalars, the last of duplicate keys wins."""
+
+    refuse_duplicate_keys = False
+
+
 def load(text: str | bytes) -> Any:
     """One YAML document, read as the API server reads it; ``YAMLBodyError`` when that is in doubt."""
     try:
@@ -76,8 +84,8 @@ def load(text: str | bytes) -> Any:
 
 
 def load_all(text: str | bytes) -> list[Any]:
-    """Every document of a multi-document stream (``helm template`` output)."""
+    """Every document of ``helm template`` output, read as Helm reads it before sending it."""
     try:
-        return list(yaml.load_all(text, Loader=GoYamlLoader))  # noqa: S506 - a SafeLoader subclass
+        return list(yaml.load_all(text, Loader=HelmYamlLoader))  # noqa: S506 - a SafeLoader subclass
     except (yaml.YAMLError, ValueError, RecursionError) as exc:
         raise YAMLBodyError(f"the YAML cannot be read: {exc}") from None
