@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from clusterjobs.policy.objects import describe, flatten, object_problems
+from clusterjobs.policy.objects import describe, flatten, mapping, object_problems
 from clusterjobs.policy.pss import Level
 from clusterjobs.policy.scope import Policy
 
@@ -28,7 +28,7 @@ CLUSTER_SCOPED_KINDS = frozenset({
 
 
 def _scope_problems(obj: dict[str, Any], policy: Policy) -> list[str]:
-    metadata = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
+    metadata = mapping(obj.get("metadata"))
     kind = str(obj.get("kind") or "")
     group = str(obj.get("apiVersion") or "").rpartition("/")[0]
     if kind == "Namespace" and group == "":

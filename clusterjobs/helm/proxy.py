@@ -32,7 +32,7 @@ import ssl
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Self
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import yaml
@@ -42,7 +42,14 @@ from clusterjobs.kube import KubeClient, KubeError
 from clusterjobs.kubeconfig import KubeConfig
 from clusterjobs.policy import yaml11
 from clusterjobs.policy.objects import object_problems
-from clusterjobs.policy.scope import WRITE_METHODS, Policy, Refused, Target, body_scope_problems, check_request
+from clusterjobs.policy.scope import (
+    WRITE_METHODS,
+    Policy,
+    Refused,
+    Target,
+    body_scope_problems,
+    check_request,
+)
 from clusterjobs.standin import protobuf
 
 logger = logging.getLogger(__name__)
@@ -97,7 +104,9 @@ class _Server(ThreadingHTTPServer):
         return self.context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False), address
 
     def handle_error(self, request: Any, client_address: Any) -> None:
-        logger.debug("policy proxy: connection from %s ended with an error", client_address, exc_info=True)
+        # socketserver calls this from its exception handler: exc_info is the connection's error.
+        logger.debug("policy proxy: connection from %s ended with an error", client_address,
+                     exc_info=True)  # noqa: LOG014
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -106,7 +115,7 @@ class _Handler(BaseHTTPRequestHandler):
     server: _Server
     _upstream: http.client.HTTPConnection | None = None
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the stdlib's signature
+    def log_message(self, format: str, *args: Any) -> None:
         """Quiet: refusals are logged on their own."""
 
     def do_GET(self) -> None:
@@ -201,7 +210,7 @@ class _Handler(BaseHTTPRequestHandler):
         url = urlsplit(self.path)
         query = [(k, v) for k, v in parse_qsl(url.query, keep_blank_values=True) if k != "dryRun"]
         path = url.path + "?" + urlencode([*query, ("dryRun", "All")])
-        response, connection = self._request("PATCH", path, raw, accept="application/json")
+        response, _ = self._request("PATCH", path, raw, accept="application/json")
         data = response.read()
         if response.status >= 300:
             self._send(response.status, data, response.getheader("Content-Type") or "application/json")
@@ -226,9 +235,9 @@ class _Handler(BaseHTTPRequestHandler):
             headers["Content-Length"] = str(len(body))
         url = self.proxy.client.path_prefix + path
         for attempt in (1, 2):
-            reused = self._upstream is not None and not stream
-            connection = self._upstream if reused else self.proxy.client.open_connection(
-                None if stream else UPSTREAM_TIMEOUT_SECONDS)
+            kept = None if stream else self._upstream
+            reused = kept is not None
+            connection = kept or self.proxy.client.open_connection(None if stream else UPSTREAM_TIMEOUT_SECONDS)
             try:
                 connection.request(method, url, body=body or None, headers=headers)
                 response = connection.getresponse()
@@ -252,11 +261,15 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(503, status_body(503, "ServiceUnavailable", f"the API server is unreachable: {exc}"))
             return
         if response.getheader("Content-Length") is not None and not stream:
-            self._send(response.status, response.read(), None, response)
+            data = response.read()
+            self.proxy.learn_discovery(urlsplit(path).path, response.status, data)
+            self._send(response.status, data, None, response)
             return
+        self.proxy.streams.add(connection)
         try:
             self._stream(response)
         finally:
+            self.proxy.streams.discard(connection)
             connection.close()
             if connection is self._upstream:
                 self._upstream = None
@@ -301,6 +314,7 @@ class PolicyProxy:
         self.client = KubeClient(config, timeout=UPSTREAM_TIMEOUT_SECONDS)
         self.token = secrets.token_urlsafe(32)
         self.refusals: list[str] = []
+        self.streams: set[http.client.HTTPConnection] = set()
         self._resources: dict[str, dict[str, tuple[str, bool]] | None] = {}
         self._lock = threading.Lock()
         context, self._cert_pem = server_context()
@@ -310,10 +324,9 @@ class PolicyProxy:
 
     @property
     def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"https://{host}:{port}"
+        return f"https://127.0.0.1:{self._server.server_address[1]}"
 
-    def __enter__(self) -> PolicyProxy:
+    def __enter__(self) -> Self:
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.2},
                                         name="policy-proxy", daemon=True)
         self._thread.start()
@@ -324,6 +337,12 @@ class PolicyProxy:
         self._server.server_close()
         if self._thread is not None:
             self._thread.join(timeout=5)
+        # A quiet watch would keep its thread and upstream connection for as long as the API server lets it.
+        for connection in list(self.streams):
+            with contextlib.suppress(OSError):
+                if connection.sock is not None:
+                    connection.sock.shutdown(socket.SHUT_RDWR)
+            connection.close()
 
     def kubeconfig(self) -> str:
         """A kubeconfig for Helm: this proxy, this job's token; no real credential in it."""
@@ -344,15 +363,36 @@ class PolicyProxy:
             resources = self._resources[group_version]
         return (resources or {}).get(plural)
 
+    def learn_discovery(self, path: str, status: int, body: bytes) -> None:
+        """Keep the discovery documents Helm fetches anyway, so that ``resolve`` rarely asks on its own."""
+        parts = [p for p in path.split("/") if p]
+        if status != 200 or not (parts == ["api", "v1"] or (len(parts) == 3 and parts[0] == "apis")):
+            return
+        group_version = "v1" if parts[0] == "api" else f"{parts[1]}/{parts[2]}"
+        with contextlib.suppress(ValueError):
+            resources = _resource_map(json.loads(body))
+            if resources is not None:
+                with self._lock:
+                    self._resources.setdefault(group_version, resources)
+
     def _discover(self, group_version: str) -> dict[str, tuple[str, bool]] | None:
         path = "/api/v1" if group_version == "v1" else f"/apis/{group_version}"
         try:
             document = self.client.get_json(path, allow_404=True)
         except KubeError as exc:
             raise Refused(f"the API server's discovery of {group_version} failed: {exc}") from None
-        entries = (document or {}).get("resources") if isinstance(document, dict) else None
-        return {e["name"]: (str(e.get("kind")), bool(e.get("namespaced"))) for e in entries or []
-                if isinstance(e, dict) and isinstance(e.get("name"), str) and "/" not in e["name"]}
+        return _resource_map(document)
+
+
+def _resource_map(document: Any) -> dict[str, tuple[str, bool]] | None:
+    """``{plural: (kind, namespaced)}`` from an ``APIResourceList``; None when it is not one."""
+    if not isinstance(document, dict) or document.get("kind") not in ("APIResourceList", None):
+        return None
+    entries = document.get("resources")
+    if not isinstance(entries, list):
+        return None
+    return {e["name"]: (str(e.get("kind")), bool(e.get("namespaced"))) for e in entries
+            if isinstance(e, dict) and isinstance(e.get("name"), str) and "/" not in e["name"]}
 
 
 @contextlib.contextmanager

@@ -31,6 +31,11 @@ POD_SECURITY_LABEL = "pod-security.kubernetes.io/"
 MAX_DEPTH = 64
 
 
+def mapping(value: Any) -> dict[str, Any]:
+    """``value`` when it is a mapping, else an empty one: objects from a client may have any shape."""
+    return value if isinstance(value, dict) else {}
+
+
 def _dig(obj: Any, path: tuple[str, ...]) -> Any:
     for key in path:
         if not isinstance(obj, dict):
@@ -62,7 +67,7 @@ def _dotted(path: tuple[str | int, ...]) -> str:
 
 def describe(obj: dict[str, Any]) -> str:
     """``Kind/name`` or ``Kind namespace/name``."""
-    metadata = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
+    metadata = mapping(obj.get("metadata"))
     namespace = metadata.get("namespace")
     name = metadata.get("name") or metadata.get("generateName") or "?"
     return f"{obj.get('kind') or '?'}/{f'{namespace}/' if namespace else ''}{name}"
@@ -86,7 +91,7 @@ def pod_problems(obj: dict[str, Any], *, level: Level, kind: str | None = None) 
 def node_problems(obj: dict[str, Any], kind: str) -> list[str]:
     """What is not a pod but still reaches the node or weakens enforcement."""
     if kind == "PersistentVolume":
-        spec = obj.get("spec") if isinstance(obj.get("spec"), dict) else {}
+        spec = mapping(obj.get("spec"))
         return [f"spec.{source} (a volume on the node's filesystem)" for source in ("hostPath", "local")
                 if spec.get(source) is not None]
     if kind == "Namespace":

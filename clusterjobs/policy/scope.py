@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from clusterjobs.policy.objects import mapping
 from clusterjobs.policy.pss import Level
 
 # (group/version, plural) -> (kind, namespaced) from the API server's discovery; None when it has no such
@@ -134,7 +135,7 @@ def check_request(method: str, path: str, policy: Policy, resolve: Resolver) -> 
 def body_scope_problems(obj: dict, target: Target, policy: Policy) -> list[str]:
     """The body of a write must name the object and namespace its path names (the API server checks this
     too; checking here keeps the refusal's reason ours)."""
-    metadata = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
+    metadata = mapping(obj.get("metadata"))
     problems = []
     namespace = metadata.get("namespace")
     if target.namespaced and namespace not in (None, "", policy.namespace):

@@ -10,7 +10,7 @@ the last one winning, since that is what Helm will send.
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, ClassVar
 
 import yaml
 
@@ -29,10 +29,11 @@ class YAMLBodyError(ValueError):
 
 
 class GoYamlLoader(yaml.SafeLoader):
-    yaml_implicit_resolvers: dict[str, Any] = {}
-    refuse_duplicate_keys = True
+    # Not SafeLoader's table: add_implicit_resolver would copy it, and we want go-yaml's only.
+    yaml_implicit_resolvers: dict[str, Any] = {}  # noqa: RUF012
+    refuse_duplicate_keys: ClassVar[bool] = True
 
-    def construct_yaml_bool(self, node: yaml.Node) -> bool:
+    def construct_yaml_bool(self, node: yaml.ScalarNode) -> bool:
         value = self.construct_scalar(node)
         if value in TRUE_WORDS:
             return True
@@ -40,13 +41,13 @@ class GoYamlLoader(yaml.SafeLoader):
             return False
         raise YAMLBodyError(f"{value!r} is not a boolean")
 
-    def construct_yaml_int(self, node: yaml.Node) -> int:
+    def construct_yaml_int(self, node: yaml.ScalarNode) -> int:
         text = str(self.construct_scalar(node)).replace("_", "")
         if _OCTAL.match(text):
             return int(text, 8)
         return int(text, 0)
 
-    def construct_mapping(self, node: yaml.Node, deep: bool = False) -> dict[Any, Any]:
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         if isinstance(node, yaml.MappingNode) and self.refuse_duplicate_keys:
             self.flatten_mapping(node)
             seen: set[Any] = set()
@@ -72,13 +73,13 @@ GoYamlLoader.add_constructor("tag:yaml.org,2002:int", GoYamlLoader.construct_yam
 class HelmYamlLoader(GoYamlLoader):
     """As Helm reads its rendered manifests: go-yaml v2 scalars, the last of duplicate keys wins."""
 
-    refuse_duplicate_keys = False
+    refuse_duplicate_keys: ClassVar[bool] = False
 
 
 def load(text: str | bytes) -> Any:
     """One YAML document, read as the API server reads it; ``YAMLBodyError`` when that is in doubt."""
     try:
-        return yaml.load(text, Loader=GoYamlLoader)  # noqa: S506 - a SafeLoader subclass
+        return yaml.load(text, Loader=GoYamlLoader)
     except (yaml.YAMLError, ValueError, RecursionError) as exc:
         raise YAMLBodyError(f"the YAML cannot be read: {exc}") from None
 
@@ -86,6 +87,6 @@ def load(text: str | bytes) -> Any:
 def load_all(text: str | bytes) -> list[Any]:
     """Every document of ``helm template`` output, read as Helm reads it before sending it."""
     try:
-        return list(yaml.load_all(text, Loader=HelmYamlLoader))  # noqa: S506 - a SafeLoader subclass
+        return list(yaml.load_all(text, Loader=HelmYamlLoader))
     except (yaml.YAMLError, ValueError, RecursionError) as exc:
         raise YAMLBodyError(f"the YAML cannot be read: {exc}") from None

@@ -19,7 +19,12 @@ from clusterjobs.policy.pss import Level
 from clusterjobs.policy.scope import Policy
 from clusterjobs.standin.discovery import resource_for_kind
 from tests.clusterjobs.conftest import TEST_CHARTS
-from tests.clusterjobs.test_policy_units import BASELINE_VIOLATIONS, RESTRICTED_POD, RESTRICTED_VIOLATIONS, pod
+from tests.clusterjobs.test_policy_units import (
+    BASELINE_VIOLATIONS,
+    RESTRICTED_POD,
+    RESTRICTED_VIOLATIONS,
+    pod,
+)
 
 NS = "uc-0a1b2c3d"
 OBJECTS = TEST_CHARTS / "objects"
@@ -63,7 +68,7 @@ def deployment(spec, name="web", namespace=None, annotations=None):
 class Helm:
     def __init__(self, binary, standin, tmp_path: Path):
         self.binary, self.standin, self.tmp_path = binary, standin, tmp_path
-        self.major = subprocess.run([binary, "version", "--short"], capture_output=True, text=True).stdout[1]
+        self.major = subprocess.run([binary, "version", "--short"], capture_output=True, text=True, check=True).stdout[1]
 
     def install(self, chart: Path, values: dict, *, policy: Policy | None = None, release: str = "r"):
         """``helm upgrade --install --wait`` with rollback, through a policy proxy; (process, proxy)."""
@@ -77,7 +82,7 @@ class Helm:
             process = subprocess.run(
                 [self.binary, "--kubeconfig", str(kubeconfig), "upgrade", "--install", release, str(chart), "-n", NS,
                  "--create-namespace", "--wait", "--timeout", "20s", rollback, "-f", str(values_file)],
-                capture_output=True, text=True, timeout=120)
+                capture_output=True, text=True, timeout=120, check=False)
         return process, proxy
 
     def refused(self, chart: Path, values: dict, **kwargs) -> str:

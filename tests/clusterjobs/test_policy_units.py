@@ -90,8 +90,8 @@ def test_it_refuses_an_unconfined_apparmor_annotation_on_the_pod_template():
         "spec": pod()}}}
 
     assert object_problems(deployment, level=Level.BASELINE) == [
-        "spec.template.metadata.annotations[container.apparmor.security.beta.kubernetes.io/app]: 'unconfined' "
-        "(AppArmor)"]
+        ("spec.template.metadata.annotations[container.apparmor.security.beta.kubernetes.io/app]: 'unconfined' "
+         "(AppArmor)")]
 
 
 @pytest.mark.parametrize("spec", [
@@ -170,8 +170,8 @@ def test_it_unwraps_list_objects_like_helm_does():
 
     assert list(flatten([wrapped])) == [evil]
     problems = check_manifests([wrapped], policy=Policy(namespace=NS))
-    assert problems == ["Pod/kube-system/p: metadata.namespace 'kube-system' is outside the deployment's namespace "
-                        f"{NS}", "Pod/kube-system/p: spec.hostPID: True (host namespaces)"]
+    assert problems == [f"Pod/kube-system/p: metadata.namespace 'kube-system' is outside the deployment's namespace {NS}",
+                        "Pod/kube-system/p: spec.hostPID: True (host namespaces)"]
 
 
 def test_the_early_check_refuses_cluster_scoped_kinds_unless_the_cluster_allows_them():
