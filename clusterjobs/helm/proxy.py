@@ -118,6 +118,12 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:
         """Quiet: refusals are logged on their own."""
 
+    def finish(self) -> None:
+        super().finish()
+        if self._upstream is not None:  # Helm hung up: so does the proxy, on the API server
+            self._upstream.close()
+            self._upstream = None
+
     def do_GET(self) -> None:
         self._handle("GET")
 
@@ -327,13 +333,23 @@ class PolicyProxy:
         return f"https://127.0.0.1:{self._server.server_address[1]}"
 
     def __enter__(self) -> Self:
-        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.2},
-                                        name="policy-proxy", daemon=True)
+        self._thread = threading.Thread(target=self._accept_loop, name="policy-proxy", daemon=True)
         self._thread.start()
         return self
 
+    def _accept_loop(self) -> None:
+        # Not serve_forever(): its shutdown() waits out a poll interval, which every job would pay. A
+        # blocking accept() ends at once when __exit__ shuts the listening socket down.
+        while True:
+            try:
+                request, address = self._server.get_request()
+            except OSError:
+                return
+            self._server.process_request(request, address)  # a thread per connection
+
     def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
+        with contextlib.suppress(OSError):
+            self._server.socket.shutdown(socket.SHUT_RDWR)
         self._server.server_close()
         if self._thread is not None:
             self._thread.join(timeout=5)
