@@ -158,14 +158,17 @@ class _Handler(BaseHTTPRequestHandler):
         body = self._read_body()
         if body is None:
             return
+        url = urlsplit(self.path)
         try:
-            target = check_request(method, urlsplit(self.path).path, self.proxy.policy, self.proxy.resolve)
+            if not self.path.startswith("/"):
+                raise Refused("only origin-form request paths are accepted")
+            target = check_request(method, url.path, self.proxy.policy, self.proxy.resolve)
             if target is not None and method in WRITE_METHODS and self._refuse_write(method, target, body):
                 return
         except Refused as exc:
             self._refuse(method, str(exc))
             return
-        self._forward(method, self.path, body)
+        self._forward(method, url.path + (f"?{url.query}" if url.query else ""), body)
 
     def _read_body(self) -> bytes | None:
         if self.headers.get("Transfer-Encoding") or self.headers.get("Upgrade"):

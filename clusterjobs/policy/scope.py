@@ -69,6 +69,10 @@ def _split(parts: list[str]) -> tuple[str, list[str]]:
 
 def parse_target(path: str, resolve: Resolver) -> Target | None:
     """The resource a path names, or None for discovery/health; ``Refused`` for anything else."""
+    if not path.startswith("/") or "%" in path or "\\" in path or any(
+            segment in (".", "..") for segment in path.split("/")) or "//" in path.rstrip("/"):
+        # The API server decodes and cleans paths; a path that needs either could name something else there.
+        raise Refused(f"the path {path!r} is not in canonical form")
     path = "/" + path.strip("/")
     parts = [p for p in path.split("/") if p]
     if _is_discovery(path, parts):

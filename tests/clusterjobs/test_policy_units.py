@@ -245,6 +245,12 @@ def test_it_allows_what_helm_needs_in_the_deployments_namespace(method, path):
     ("POST", "/apis/apps/v1", "discovery is read-only"),
     ("GET", "/apis/evil.example.com/v1/things", "has no resource"),
     ("CONNECT", "/version", "not something a Helm release needs"),
+    ("GET", f"/api/v1/namespaces/{NS}/secrets/..", "not in canonical form"),
+    ("GET", f"/api/v1/namespaces/{NS}/../kube-system/secrets", "not in canonical form"),
+    ("GET", f"/api/v1/namespaces/{NS}/secrets/a%2F..%2F..%2Fkube-system", "not in canonical form"),
+    ("GET", f"/api/v1/namespaces/kube%2Dsystem/secrets", "not in canonical form"),
+    ("GET", f"/api/v1//namespaces/{NS}/secrets", "not in canonical form"),
+    ("GET", "http://evil.example.com/api/v1/namespaces", "not in canonical form"),
 ])
 def test_it_refuses_everything_else_with_the_reason(method, path, reason):
     with pytest.raises(Refused, match=reason):
