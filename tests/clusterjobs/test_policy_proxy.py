@@ -52,8 +52,8 @@ spec:
   template:
     metadata: {labels: {a: b}}
     spec:
-      hostNetwork: yes
-      hostPID: on
+      hostNetwork: y
+      hostPID: Y
       containers: [{name: c, image: x, securityContext: {privileged: y}}]"""
 
 
