@@ -322,3 +322,39 @@ def test_it_answers_401_without_the_jobs_token(proxy, token):
 
 def test_helms_kubeconfig_holds_no_real_credential(proxy, kube_standin):
     assert "kube-standin" not in proxy.kubeconfig() and kube_standin.url not in proxy.kubeconfig()
+
+
+def test_it_reaches_a_tls_api_server_with_the_clusters_own_credentials(helm_binary, tmp_path, monkeypatch):
+    from clusterjobs.standin import KubeStandIn, server
+    from tests.clusterjobs.conftest import SECRET_TOKEN, make_kubeconfig, self_signed, serve_tls
+
+    seen: list[str | None] = []
+    dispatch = server.Handler._dispatch
+
+    def spy(handler, method):
+        seen.append(handler.headers.get("Authorization"))
+        dispatch(handler, method)
+
+    monkeypatch.setattr(server.Handler, "_dispatch", spy)
+    ca = base64.b64encode(self_signed(tmp_path)).decode()
+    standin = KubeStandIn()
+    standin.controllers.start()
+    try:
+        with serve_tls(standin._httpd, tmp_path) as url:
+            config = parse_kubeconfig(make_kubeconfig(server=url, **{"certificate-authority-data": ca}))
+            with PolicyProxy(config, Policy(namespace=NS)) as proxy:
+                kubeconfig = tmp_path / "kubeconfig.yaml"
+                kubeconfig.write_text(proxy.kubeconfig())
+                kubeconfig.chmod(0o600)
+                process = subprocess.run(
+                    [helm_binary, "--kubeconfig", str(kubeconfig), "upgrade", "--install", "db", "charts/qdrant",
+                     "-n", NS, "--create-namespace", "--wait", "--atomic", "--timeout", "20s"],
+                    capture_output=True, text=True, timeout=120, check=False)
+    finally:
+        standin.store.close()
+        standin.controllers.join()
+
+    assert process.returncode == 0, process.stderr
+    assert seen and set(seen) == {f"Bearer {SECRET_TOKEN}"}
+    assert SECRET_TOKEN not in proxy.kubeconfig()
+    assert standin.get("Service", NS, "db-qdrant") is not None
