@@ -94,6 +94,9 @@ def node_problems(obj: dict[str, Any], kind: str) -> list[str]:
         spec = mapping(obj.get("spec"))
         return [f"spec.{source} (a volume on the node's filesystem)" for source in ("hostPath", "local")
                 if spec.get(source) is not None]
+    if kind == "Service" and mapping(obj.get("spec")).get("externalIPs"):
+        # Any IP, the cluster's own included, would be intercepted on every node (CVE-2020-8554).
+        return ["spec.externalIPs (a Service may not claim external IPs)"]
     if kind == "Namespace":
         labels = _dig(obj, ("metadata", "labels"))
         return [f"metadata.labels[{key}] (only the cluster's admin sets pod-security labels)"

@@ -326,7 +326,12 @@ def test_helms_kubeconfig_holds_no_real_credential(proxy, kube_standin):
 
 def test_it_reaches_a_tls_api_server_with_the_clusters_own_credentials(helm_binary, tmp_path, monkeypatch):
     from clusterjobs.standin import KubeStandIn, server
-    from tests.clusterjobs.conftest import SECRET_TOKEN, make_kubeconfig, self_signed, serve_tls
+    from tests.clusterjobs.conftest import (
+        SECRET_TOKEN,
+        make_kubeconfig,
+        self_signed,
+        serve_tls,
+    )
 
     seen: list[str | None] = []
     dispatch = server.Handler._dispatch

@@ -164,6 +164,13 @@ def test_it_refuses_host_volumes_in_persistent_volumes_and_pod_security_labels_o
     assert "pod-security.kubernetes.io/enforce" in object_problems(namespace, level=Level.BASELINE)[0]
 
 
+def test_it_refuses_a_service_that_claims_external_ips():
+    service = {"kind": "Service", "spec": {"externalIPs": ["10.96.0.1"], "ports": [{"port": 443}]}}
+
+    assert object_problems(service, level=Level.BASELINE) == ["spec.externalIPs (a Service may not claim external IPs)"]
+    assert object_problems({"kind": "Service", "spec": {"externalIPs": []}}, level=Level.BASELINE) == []
+
+
 def test_it_unwraps_list_objects_like_helm_does():
     evil = {"kind": "Pod", "metadata": {"name": "p", "namespace": "kube-system"}, "spec": pod(pod={"hostPID": True})}
     wrapped = {"apiVersion": "v1", "kind": "List", "items": [{"kind": "ConfigMapList", "items": [evil]}]}
@@ -248,7 +255,7 @@ def test_it_allows_what_helm_needs_in_the_deployments_namespace(method, path):
     ("GET", f"/api/v1/namespaces/{NS}/secrets/..", "not in canonical form"),
     ("GET", f"/api/v1/namespaces/{NS}/../kube-system/secrets", "not in canonical form"),
     ("GET", f"/api/v1/namespaces/{NS}/secrets/a%2F..%2F..%2Fkube-system", "not in canonical form"),
-    ("GET", f"/api/v1/namespaces/kube%2Dsystem/secrets", "not in canonical form"),
+    ("GET", "/api/v1/namespaces/kube%2Dsystem/secrets", "not in canonical form"),
     ("GET", f"/api/v1//namespaces/{NS}/secrets", "not in canonical form"),
     ("GET", "http://evil.example.com/api/v1/namespaces", "not in canonical form"),
 ])
