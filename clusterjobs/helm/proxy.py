@@ -168,6 +168,10 @@ class _Handler(BaseHTTPRequestHandler):
         except Refused as exc:
             self._refuse(method, str(exc))
             return
+        except (OSError, http.client.HTTPException) as exc:  # the dry run could not reach the API server
+            self._upstream = None
+            self._send(503, status_body(503, "ServiceUnavailable", f"the API server is unreachable: {exc}"))
+            return
         self._forward(method, url.path + (f"?{url.query}" if url.query else ""), body)
 
     def _read_body(self) -> bytes | None:
@@ -175,7 +179,14 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(400, status_body(400, "BadRequest", "chunked or upgraded requests are not supported"))
             self.close_connection = True
             return None
-        length = int(self.headers.get("Content-Length") or 0)
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            length = -1
+        if length < 0:
+            self._send(400, status_body(400, "BadRequest", "the Content-Length is not a length"))
+            self.close_connection = True
+            return None
         if length > MAX_BODY_BYTES:
             self._send(413, status_body(413, "RequestEntityTooLarge", "the request body is too large"))
             self.close_connection = True

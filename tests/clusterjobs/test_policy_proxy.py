@@ -363,3 +363,16 @@ def test_it_reaches_a_tls_api_server_with_the_clusters_own_credentials(helm_bina
     assert seen and set(seen) == {f"Bearer {SECRET_TOKEN}"}
     assert SECRET_TOKEN not in proxy.kubeconfig()
     assert standin.get("Service", NS, "db-qdrant") is not None
+
+
+@pytest.mark.parametrize("length", [b"-1", b"lots"])
+def test_it_answers_400_to_a_content_length_that_is_not_one(proxy, length):
+    import socket
+
+    context = ssl.create_default_context(cadata=proxy._cert_pem.decode())
+    port = int(proxy.url.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as raw, \
+            context.wrap_socket(raw, server_hostname="127.0.0.1") as tls:
+        tls.sendall(b"POST /api/v1/namespaces/" + NS.encode() + b"/configmaps HTTP/1.1\r\nHost: x\r\n"
+                    b"Authorization: Bearer " + proxy.token.encode() + b"\r\nContent-Length: " + length + b"\r\n\r\n")
+        assert tls.recv(64).startswith(b"HTTP/1.1 400")
