@@ -29,13 +29,16 @@ class ClusterAdminForm(forms.ModelForm):
 
     class Meta:
         model = Cluster
-        fields = ["name", "owner", "ingress_url", "is_sandbox"]
+        fields = ["name", "owner", "ingress_url", "is_sandbox", "pod_security_level", "allowed_cluster_kinds"]
 
     def _submitted_kubeconfig(self) -> str:
         upload = self.cleaned_data.get("kubeconfig_file")
         if upload:
             return upload.read(MAX_KUBECONFIG_BYTES + 1).decode("utf-8", errors="replace")
         return self.cleaned_data.get("new_kubeconfig") or ""
+
+    def clean_allowed_cluster_kinds(self):
+        return self.cleaned_data.get("allowed_cluster_kinds") or []
 
     def clean(self):
         cleaned = super().clean()
@@ -55,12 +58,12 @@ class ClusterAdminForm(forms.ModelForm):
 @admin.register(Cluster)
 class ClusterAdmin(admin.ModelAdmin):
     form = ClusterAdminForm
-    list_display = ["name", "owner", "server_url", "is_sandbox", "created_at"]
-    list_filter = ["is_sandbox"]
+    list_display = ["name", "owner", "server_url", "is_sandbox", "pod_security_level", "created_at"]
+    list_filter = ["is_sandbox", "pod_security_level"]
     search_fields = ["name", "server_url", "owner__username"]
     readonly_fields = ["server_url", "created_at"]
-    fields = ["name", "owner", "ingress_url", "is_sandbox", "server_url", "new_kubeconfig", "kubeconfig_file",
-              "created_at"]
+    fields = ["name", "owner", "ingress_url", "is_sandbox", "pod_security_level", "allowed_cluster_kinds",
+              "server_url", "new_kubeconfig", "kubeconfig_file", "created_at"]
 
 
 @admin.register(Job)

@@ -81,9 +81,21 @@ class KubeClient:
         self._context = _ssl_context(config) if self._https else None
 
     def _connection(self) -> http.client.HTTPConnection:
+        return self.open_connection(self.timeout)
+
+    def open_connection(self, timeout: float | None) -> http.client.HTTPConnection:
+        """A new connection to the API server with the kubeconfig's TLS settings (the policy proxy's upstream)."""
         if self._https:
-            return http.client.HTTPSConnection(self._host, self._port, timeout=self.timeout, context=self._context)
-        return http.client.HTTPConnection(self._host, self._port, timeout=self.timeout)
+            return http.client.HTTPSConnection(self._host, self._port, timeout=timeout, context=self._context)
+        return http.client.HTTPConnection(self._host, self._port, timeout=timeout)
+
+    @property
+    def path_prefix(self) -> str:
+        return self._prefix
+
+    def auth_headers(self) -> dict[str, str]:
+        """The kubeconfig's credentials as request headers (a client certificate is in the TLS context)."""
+        return {k: v for k, v in self._headers(None).items() if k == "Authorization"}
 
     def _headers(self, body: bytes | None) -> dict[str, str]:
         headers = {"Accept": "application/json", "User-Agent": "budportal"}

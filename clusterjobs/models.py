@@ -2,13 +2,36 @@
 
 from __future__ import annotations
 
+import re
 import uuid
+from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 
 from clusterjobs import crypto
+
+
+class PodSecurityLevel(models.TextChoices):
+    """The Kubernetes Pod Security Standards profile every pod of every release must meet."""
+
+    BASELINE = "baseline", "Baseline (Pod Security Standards)"
+    RESTRICTED = "restricted", "Restricted (Pod Security Standards)"
+
+
+CLUSTER_KIND_RE = re.compile(r"^[A-Z][A-Za-z0-9]{0,62}(\.[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?)?$")
+
+
+def validate_cluster_kinds(value: Any) -> None:
+    """A list of kinds such as ``ClusterRole`` or ``ClusterRole.rbac.authorization.k8s.io``."""
+    if not isinstance(value, list) or len(value) > 100:
+        raise ValidationError('Enter a list (at most 100) of kinds, e.g. ["ClusterRole", "StorageClass"].')
+    for kind in value:
+        if not isinstance(kind, str) or not CLUSTER_KIND_RE.match(kind):
+            raise ValidationError(f"{kind!r} is not a Kubernetes kind (e.g. ClusterRole, or "
+                                  "ClusterRole.rbac.authorization.k8s.io to name the API group too).")
 
 
 class Cluster(models.Model):
@@ -26,6 +49,16 @@ class Cluster(models.Model):
     ingress_url = models.CharField(max_length=500, blank=True)
     is_sandbox = models.BooleanField(
         default=False, help_text="The simulated sandbox cluster: Helm talks to it, but nothing runs."
+    )
+    # Set by staff in the admin only; the API shows them read-only.
+    pod_security_level = models.CharField(
+        max_length=20, choices=PodSecurityLevel.choices, default=PodSecurityLevel.BASELINE,
+        help_text="Every pod (and pod template) a release sends must meet this Pod Security Standards profile.",
+    )
+    allowed_cluster_kinds = models.JSONField(
+        default=list, blank=True, validators=[validate_cluster_kinds],
+        help_text='Cluster-scoped kinds releases may read and write (e.g. ["ClusterRole"]); empty: none. '
+                  "A release can always write namespaced objects in its own namespace only.",
     )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 

@@ -21,6 +21,9 @@ class ClusterOut(Schema):
     server_url: str
     ingress_url: str
     is_sandbox: bool
+    pod_security_level: str = Field(..., description="Pod Security Standards profile (set by staff in the admin).")
+    allowed_cluster_kinds: list[str] = Field(..., description="Cluster-scoped kinds releases may write "
+                                                              "(set by staff in the admin).")
     owner_id: int
     created_at: datetime
 

@@ -15,6 +15,7 @@ from clusterjobs.helm.runner import ChartSource, HelmError, HelmRunner
 from clusterjobs.kube import KubeClient, KubeError
 from clusterjobs.kubeconfig import parse_kubeconfig
 from clusterjobs.models import Job, JobStatus, JobType
+from clusterjobs.policy.pss import Level
 
 HELM_TIMEOUT_MARKERS = ("context deadline exceeded", "timed out waiting")
 
@@ -51,7 +52,9 @@ def _keep_alive(job: Job) -> Callable[[], bool]:
 def run_job_helm(job: Job, config: dict[str, Any]) -> dict[str, Any]:
     """Run the job's Helm work; ``JobDeadlineExceeded`` when it ran out of the job's time."""
     timeout, capped = _helm_timeout(job, config)
-    runner = HelmRunner(kubeconfig=job.cluster.kubeconfig)
+    cluster = job.cluster
+    runner = HelmRunner(kubeconfig=cluster.kubeconfig, level=Level(cluster.pod_security_level),
+                        allowed_cluster_kinds=frozenset(cluster.allowed_cluster_kinds or ()))
     try:
         if job.job_type == JobType.HELM_UNINSTALL:
             return uninstall_releases(runner, config, timeout, _keep_alive(job))

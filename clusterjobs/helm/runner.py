@@ -1,9 +1,13 @@
 """Run Helm through pyhelm3 and the real ``helm`` binary.
 
-One ``HelmRunner`` per job: it writes the cluster's kubeconfig to a 0600 temporary file for the duration of
-the call and removes it afterwards. Install = ``upgrade --install --atomic --wait --timeout`` (idempotent, so a
-retried task is harmless), after the chart rendered with the same values (``helm template``) has passed the
-manifest checks. pyhelm3's ``disable_validation`` is never used: 0.5.8 passes the flag character by character.
+One ``HelmRunner`` per job. Every call that talks to the cluster runs Helm against a per-call policy proxy
+(``clusterjobs.helm.proxy``) on 127.0.0.1: Helm's 0600 temporary kubeconfig names only the proxy and a
+random token, the proxy holds the cluster's real credentials and refuses whatever the job's policy does not
+allow (other namespaces, cluster-scoped kinds, pods beyond the cluster's Pod Security Standards level).
+Install = ``upgrade --install --atomic --wait --timeout`` (idempotent, so a retried task is harmless), after
+the chart rendered with the same values (``helm template``) has passed the same checks early, so that a
+plainly refused chart leaves nothing behind. pyhelm3's ``disable_validation`` is never used: 0.5.8 passes
+the flag character by character.
 
 Chart references:
 - ``charts/<name>``: the chart bundled in ``settings.CHARTS_DIR/<name>``;
@@ -16,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import tempfile
 import threading
@@ -31,11 +36,16 @@ from pyhelm3 import Client, errors
 from pyhelm3.command import Command, SafeLoader
 from pyhelm3.models import Chart
 
+from budportal.errors import ServiceValidationError
 from clusterjobs import validators
 from clusterjobs.helm.endpoints import discover_services, primary_endpoint
 from clusterjobs.helm import subprocess_shim
 from clusterjobs.helm.manifests import check_manifests
-from clusterjobs.kubeconfig import secret_fragments
+from clusterjobs.helm.proxy import PolicyProxy
+from clusterjobs.kubeconfig import parse_kubeconfig, secret_fragments
+from clusterjobs.policy import yaml11
+from clusterjobs.policy.pss import Level
+from clusterjobs.policy.scope import Policy
 from clusterjobs.redact import redact
 
 subprocess_shim.install()
@@ -129,9 +139,15 @@ class _Client(Client):
 
 
 class HelmRunner:
-    def __init__(self, *, kubeconfig: str, executable: str | None = None):
+    def __init__(self, *, kubeconfig: str, executable: str | None = None, level: Level = Level.BASELINE,
+                 allowed_cluster_kinds: frozenset[str] = frozenset()):
         self.kubeconfig = kubeconfig
         self._executable = executable or settings.HELM_BINARY
+        self._level = Level(level)
+        self._allowed_cluster_kinds = frozenset(allowed_cluster_kinds)
+
+    def policy(self, namespace: str) -> Policy:
+        return Policy(namespace=namespace, level=self._level, allowed_cluster_kinds=self._allowed_cluster_kinds)
 
     @cached_property
     def _secrets(self) -> list[str]:
@@ -139,8 +155,14 @@ class HelmRunner:
         return secret_fragments(self.kubeconfig)
 
     @contextlib.contextmanager
-    def _client(self) -> Iterator[Client]:
-        with kubeconfig_file(self.kubeconfig) as path:
+    def _client(self, namespace: str | None) -> Iterator[Client]:
+        """pyhelm3's client; with a namespace, its Helm talks to the cluster only through the policy proxy."""
+        with contextlib.ExitStack() as stack:
+            text = self.kubeconfig
+            if namespace is not None:
+                proxy = stack.enter_context(PolicyProxy(parse_kubeconfig(self.kubeconfig), self.policy(namespace)))
+                text = proxy.kubeconfig()
+            path = stack.enter_context(kubeconfig_file(text))
             yield _Client(executable=self._executable, kubeconfig=path,
                           default_timeout=f"{settings.HELM_DEFAULT_TIMEOUT_SECONDS}s")
 
@@ -149,14 +171,16 @@ class HelmRunner:
         return HelmError(redact(text, self._secrets).removeprefix("Error: "))
 
     def _run(self, make: Callable[[Client], Coroutine[Any, Any, Any]],
-             should_cancel: Callable[[], bool] | None = None) -> Any:
+             should_cancel: Callable[[], bool] | None = None, *, namespace: str | None) -> Any:
         try:
-            with self._client() as client:
+            with self._client(namespace) as client:
                 return run_cancellable(make(client), should_cancel)
         except HelmError:
             raise
         except (errors.Error, AssertionError, OSError, ValueError) as exc:
             raise self._error(exc) from None
+        except ServiceValidationError as exc:  # the stored kubeconfig no longer parses
+            raise HelmError(f"the cluster's kubeconfig is not usable: {exc.errors[0]['msg']}") from None
 
     # --- public ------------------------------------------------------------------------------------
     def render(self, *, chart: ChartSource, release_name: str, namespace: str,
@@ -164,16 +188,16 @@ class HelmRunner:
         """``helm template``: the objects the release would create."""
         async def go(client: Client) -> list[dict[str, Any]]:
             resolved = await self._resolve(client, chart)
-            return list(await client.template_resources(resolved, release_name, values, namespace=namespace))
-        return self._run(go)
+            return await self._template(client, resolved, release_name, namespace, values)
+        return self._run(go, namespace=None)  # helm template does not contact the cluster
 
     def deploy(self, *, chart: ChartSource, release_name: str, namespace: str, values: dict[str, Any],
                timeout_seconds: int, should_cancel: Callable[[], bool] | None = None) -> dict[str, Any]:
         """Render and check, then ``upgrade --install``; returns the job result (release, revision, endpoints)."""
         async def go(client: Client) -> dict[str, Any]:
             resolved = await self._resolve(client, chart)
-            rendered = await client.template_resources(resolved, release_name, values, namespace=namespace)
-            problems = check_manifests(rendered)
+            rendered = await self._template(client, resolved, release_name, namespace, values)
+            problems = check_manifests(rendered, policy=self.policy(namespace))
             if problems:
                 raise ManifestRejected(problems)
             revision = await self._install(client, resolved, release_name, namespace, values, timeout_seconds)
@@ -182,7 +206,7 @@ class HelmRunner:
                     "status": revision.status.value, "chart": chart.ref,
                     "chart_version": resolved.metadata.version, "services": services,
                     "endpoint_url": primary_endpoint(services)}
-        return self._run(go, should_cancel)
+        return self._run(go, should_cancel, namespace=namespace)
 
     def uninstall(self, *, release_name: str, namespace: str, timeout_seconds: int,
                   should_cancel: Callable[[], bool] | None = None) -> None:
@@ -190,7 +214,7 @@ class HelmRunner:
         async def go(client: Client) -> None:
             await client.uninstall_release(release_name, namespace=namespace, wait=True,
                                            timeout=f"{timeout_seconds}s")
-        self._run(go, should_cancel)
+        self._run(go, should_cancel, namespace=namespace)
 
     # --- internals ---------------------------------------------------------------------------------
     async def _resolve(self, client: Client, chart: ChartSource) -> Chart:
@@ -205,6 +229,22 @@ class HelmRunner:
             repo, name = split_https_ref(chart.ref)
             return await client.get_chart(name, repo=repo, version=chart.version)
         return await client.get_chart(chart.ref, version=chart.version)
+
+    @staticmethod
+    async def _template(client: Client, chart: Chart, release_name: str, namespace: str,
+                        values: dict[str, Any]) -> list[Any]:
+        """``helm template`` (CRDs and hooks included, as an install sends them), read as the API server reads
+        YAML; pyhelm3's own parser would take ``privileged: y`` for a string."""
+        command = ["template", release_name, chart.ref, "--include-crds", "--values", "-", "--namespace", namespace]
+        if chart.repo:
+            command += ["--repo", chart.repo]
+        if chart.metadata.version:
+            command += ["--version", chart.metadata.version]
+        text = await client._command.run(command, json.dumps(values or {}).encode())
+        try:
+            return yaml11.load_all(text)
+        except yaml11.YAMLBodyError as exc:
+            raise ManifestRejected([f"the rendered chart cannot be read unambiguously: {exc}"]) from None
 
     async def _install(self, client: Client, chart: Chart, release_name: str, namespace: str,
                        values: dict[str, Any], timeout_seconds: int):

@@ -138,6 +138,7 @@ def test_it_adds_a_cluster_in_the_admin_and_stores_the_pasted_kubeconfig_encrypt
 
     response = admin.post("/admin/clusterjobs/cluster/add/", {
         "name": "from-admin", "owner": owner.pk, "ingress_url": "", "new_kubeconfig": kubeconfig,
+        "pod_security_level": "baseline", "allowed_cluster_kinds": "[]",
     })
 
     assert response.status_code == 302, response.content.decode()[:2000]
@@ -163,6 +164,7 @@ def test_it_keeps_the_stored_kubeconfig_when_the_admin_leaves_the_field_empty(st
 
     response = admin.post(f"/admin/clusterjobs/cluster/{cluster.pk}/change/", {
         "name": "renamed", "owner": cluster.owner.pk, "ingress_url": "", "new_kubeconfig": "",
+        "pod_security_level": "baseline", "allowed_cluster_kinds": "[]",
     })
 
     assert response.status_code == 302

@@ -35,9 +35,9 @@ def _deployment(pod_spec, kind="Deployment", name="web"):
          "Deployment/web: spec.template.spec.volumes[1].hostPath (root)"),
         (_deployment({"containers": [{}, {"securityContext": {"capabilities": {"add": ["CHOWN", "CAP_SYS_ADMIN"]}}}]},
                      "Job"),
-         "Job/web: spec.template.spec.containers[1].securityContext.capabilities.add[1] (CAP_SYS_ADMIN)"),
+         "Job/web: spec.template.spec.containers[1].securityContext.capabilities.add[1]: 'CAP_SYS_ADMIN'"),
         (_deployment({"containers": [{"securityContext": {"capabilities": {"add": ["net_admin"]}}}]}),
-         "capabilities.add[0] (net_admin)"),
+         "capabilities.add[0]: 'net_admin'"),
     ],
 )
 def test_it_names_the_object_and_field_of_each_refused_setting(resource, expected):

@@ -104,7 +104,7 @@ agent
 {{- define "agent-runtime.probeAction" -}}
 {{- if .Values.healthPath }}
 httpGet:
-  path: {{ .Values.healthPath }}
+  path: {{ .Values.healthPath | quote }}
   port: http
 {{- else }}
 tcpSocket:
