@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.utils import timezone
@@ -15,6 +16,7 @@ from clusterjobs.helm.runner import ChartSource, HelmError, HelmRunner
 from clusterjobs.kube import KubeClient, KubeError
 from clusterjobs.kubeconfig import parse_kubeconfig
 from clusterjobs.models import Job, JobStatus, JobType
+from pipelines import outbound
 
 HELM_TIMEOUT_MARKERS = ("context deadline exceeded", "timed out waiting")
 
@@ -48,9 +50,25 @@ def _keep_alive(job: Job) -> Callable[[], bool]:
     return should_cancel
 
 
+def check_chart_host(ref: str) -> None:
+    """Helm fetches ``https://`` and ``oci://`` charts itself, out of reach of the outbound guard: so the host is
+    resolved and checked first (``OutboundRefused``), and a refused host never reaches helm, whose errors would
+    tell an open port from a closed one. Helm resolves the name again when it fetches: a DNS answer that
+    changes in between (rebinding) is not caught here."""
+    if not ref.startswith(("https://", "oci://")):
+        return
+    parts = urlsplit(ref)
+    outbound.resolve_checked(parts.hostname or "", parts.port or 443)
+
+
 def run_job_helm(job: Job, config: dict[str, Any]) -> dict[str, Any]:
     """Run the job's Helm work; ``JobDeadlineExceeded`` when it ran out of the job's time."""
     timeout, capped = _helm_timeout(job, config)
+    if job.job_type != JobType.HELM_UNINSTALL:
+        try:
+            check_chart_host(config["chart_ref"])
+        except OSError as exc:  # OutboundRefused, or a host that does not resolve
+            raise HelmError(f"chart ref refused: {exc}") from None
     runner = HelmRunner(kubeconfig=job.cluster.kubeconfig)
     try:
         if job.job_type == JobType.HELM_UNINSTALL:
