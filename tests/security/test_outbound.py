@@ -18,9 +18,12 @@ from django.test import override_settings
 
 from clusterjobs import validators
 from clusterjobs.helm.jobs import check_chart_host
+from clusterjobs.models import JobStatus
 from pipelines import outbound
 from pipelines.models import StepStatus
 from pipelines.validation import validate_dag
+from tests.clusterjobs.conftest import helm_settings, run_job, sandbox  # noqa: F401 - fixtures
+from tests.clusterjobs.test_remote_charts import https_repo  # noqa: F401 - fixture
 from tests.pipelines.conftest import dag, run, step  # noqa: F401 - run is a fixture
 
 pytestmark = pytest.mark.django_db
@@ -179,3 +182,25 @@ def test_it_refuses_chart_refs_on_private_hosts_without_telling_open_from_closed
     assert str(refused.value) == f"{host} is a loopback address; the portal does not connect to it"
     assert Recorder.hits == []
     assert validators.chart_ref_kind(ref) is not None  # well-formed: refused for where it points, not syntax
+
+
+def test_it_fails_a_job_whose_chart_repository_is_on_loopback_before_helm_fetches_it(sandbox, run_job, https_repo):
+    with no_private:
+        job = run_job(sandbox, chart_ref=f"{https_repo.replace('127.0.0.1', 'localhost')}/demo", release_name="web",
+                      namespace="uc-0a1b2c3d")
+
+    assert job.status == JobStatus.FAILED
+    assert job.error == "chart ref refused: localhost is a loopback address; the portal does not connect to it"
+    assert sandbox.standin.get("Namespace", None, "uc-0a1b2c3d") is None
+
+
+@no_private
+def test_it_refuses_a_job_whose_chart_ref_names_a_private_address(owner_api, owned):
+    response = owner_api.post("/api/jobs", {
+        "job_type": "helm_deploy", "cluster_id": owned["cluster_id"],
+        "config": {"chart_ref": "https://[::ffff:169.254.169.254]/charts/x", "release_name": "x",
+                   "namespace": "uc-0123abcd"},
+    }, content_type="application/json")
+
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"][-2:] == ["config", "chart_ref"]
