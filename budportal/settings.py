@@ -207,6 +207,9 @@ LOGGING = {
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
 
+# Functions that hold a decrypted kubeconfig are marked sensitive_variables; hidden even with DEBUG on.
+DEFAULT_EXCEPTION_REPORTER_FILTER = "budportal.debug.AlwaysSafeExceptionReporterFilter"
+
 # --- Bud Portal -----------------------------------------------------------------------------------
 # Key material for encrypting cluster kubeconfigs at rest; derived from SECRET_KEY unless given.
 KUBECONFIG_ENCRYPTION_KEY = env_str("KUBECONFIG_ENCRYPTION_KEY")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 
 from django.http import HttpRequest
+from django.views.decorators.debug import sensitive_variables
 from ninja import Router
 from ninja.responses import Status
 
@@ -20,6 +21,7 @@ def cluster_list(request: HttpRequest):
 
 
 @router.post("/clusters", response={201: ClusterOut}, summary="Register a cluster (kubeconfig is write-only)")
+@sensitive_variables("payload")
 def cluster_create(request: HttpRequest, payload: ClusterIn):
     cluster = services.cluster_create(owner=request.auth, name=payload.name, kubeconfig=payload.kubeconfig,
                                       ingress_url=payload.ingress_url)

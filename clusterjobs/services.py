@@ -16,11 +16,13 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
+from django.views.decorators.debug import sensitive_variables
 
 from budportal.errors import ConflictError, ServiceValidationError
 from clusterjobs.crypto import DecryptionError
 from clusterjobs.health import check_health
 from clusterjobs.jobconfig import clean_job_config
+from clusterjobs.kube import without_server_bodies
 from clusterjobs.kubeconfig import parse_kubeconfig
 from clusterjobs.models import JOB_TYPE_TIMEOUTS, Cluster, Job, JobStatus, JobType
 
@@ -39,6 +41,7 @@ def _clean_cluster_name(name: str) -> str:
     return name
 
 
+@sensitive_variables()  # every frame below holds the kubeconfig or its credentials
 def cluster_create(*, owner, name: str, kubeconfig: str, ingress_url: str = "", is_sandbox: bool = False) -> Cluster:
     """Store a cluster; its kubeconfig must parse and name a current context with a server (else 422)."""
     name = _clean_cluster_name(name)
@@ -57,6 +60,7 @@ def cluster_create(*, owner, name: str, kubeconfig: str, ingress_url: str = "", 
     return cluster
 
 
+@sensitive_variables()  # every frame below holds the kubeconfig or its credentials
 def cluster_register_sandbox(*, url: str, kubeconfig: str, owner, name: str = "sandbox") -> Cluster:
     """Create or update the owner's simulated sandbox cluster (called by ``manage.py sandbox_cluster``)."""
     parsed = parse_kubeconfig(kubeconfig)
@@ -76,6 +80,7 @@ def cluster_delete(*, cluster: Cluster) -> None:
     cluster.delete()
 
 
+@sensitive_variables()  # every frame below holds the kubeconfig or its credentials
 def cluster_health(*, cluster: Cluster) -> dict[str, Any]:
     """``{"healthy", "server_version", "latency_ms", "error"}`` from ``/version`` and ``/readyz``."""
     try:
@@ -262,7 +267,7 @@ def job_run(*, job_id: uuid.UUID | str) -> Job | None:
     except HelmCancelled:
         logger.info("job %s stopped: it was cancelled or timed out", job.pk)
     except (HelmError, DecryptionError) as exc:
-        job_fail(job=job, error=str(exc))
+        job_fail(job=job, error=without_server_bodies(str(exc)))
     except Exception as exc:  # noqa: BLE001 - a worker must always leave the job in a final state
         logger.exception("job %s failed unexpectedly", job.pk)
         job_fail(job=job, error=f"internal error: {exc.__class__.__name__}")

@@ -8,6 +8,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from budportal.errors import ConflictError, ServiceValidationError
@@ -20,6 +21,8 @@ def _clusters_page(request: HttpRequest, form: ClusterForm, status: int = 200) -
     return render(request, "clusterjobs/cluster_list.html", context, status=status)
 
 
+@sensitive_post_parameters("kubeconfig")
+@sensitive_variables("form", "data")
 @login_required
 @require_http_methods(["GET", "POST"])
 def cluster_list(request: HttpRequest) -> HttpResponse:

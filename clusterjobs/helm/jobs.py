@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.utils import timezone
+from django.views.decorators.debug import sensitive_variables
 
 from clusterjobs.helm.runner import ChartSource, HelmError, HelmRunner
 from clusterjobs.kube import KubeClient, KubeError
@@ -61,6 +62,7 @@ def check_chart_host(ref: str) -> None:
     outbound.resolve_checked(parts.hostname or "", parts.port or 443)
 
 
+@sensitive_variables()  # the runner and the frames below hold the decrypted kubeconfig
 def run_job_helm(job: Job, config: dict[str, Any]) -> dict[str, Any]:
     """Run the job's Helm work; ``JobDeadlineExceeded`` when it ran out of the job's time."""
     timeout, capped = _helm_timeout(job, config)
@@ -94,6 +96,7 @@ def uninstall_releases(runner: HelmRunner, config: dict[str, Any], timeout: int,
     return {"namespace": namespace, "uninstalled": config["releases"], "namespace_deleted": bool(deleted)}
 
 
+@sensitive_variables()
 def delete_namespace_if_unused(kubeconfig: str, namespace: str) -> bool:
     """Delete the namespace when no Helm release is left in it (its release records are Secrets labelled
     ``owner=helm``). Returns whether it was deleted; a namespace that is already gone counts as not deleted."""
