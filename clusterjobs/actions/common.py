@@ -8,7 +8,7 @@ from typing import Any
 from django.contrib.auth import get_user_model
 
 from budportal.errors import ConflictError, ServiceValidationError
-from clusterjobs import services, validators
+from clusterjobs import selectors, services, validators
 from clusterjobs.models import Cluster, Job
 from pipelines.actions.base import (
     Action, ActionContext, ActionMeta, ActionResult, EventAction, EventContext, EventResult, ExecutionMode, ParamSpec,
@@ -38,7 +38,8 @@ def is_template(value: Any) -> bool:
 
 
 def cluster_for(ctx: ActionContext) -> tuple[Cluster, Any]:
-    """The step's cluster and the user the job runs as (the execution's owner, else the cluster's)."""
+    """The step's cluster and the user the job runs as (the execution's owner, else the cluster's). The owner
+    must be able to use the cluster: their own, one shared with a group of theirs, or any for staff."""
     cluster_id = ctx.params.get("cluster_id")
     try:
         cluster = Cluster.objects.select_related("owner").get(pk=uuid.UUID(str(cluster_id)))
@@ -47,7 +48,7 @@ def cluster_for(ctx: ActionContext) -> tuple[Cluster, Any]:
     if ctx.owner_id is None:
         return cluster, cluster.owner
     owner = get_user_model().objects.get(pk=ctx.owner_id)
-    if cluster.owner_id != owner.pk and not owner.is_staff:
+    if not selectors.cluster_list(user=owner).filter(pk=cluster.pk).exists():
         raise ActionInputError(f"cluster {cluster_id!r} not found")
     return cluster, owner
 

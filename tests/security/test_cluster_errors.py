@@ -137,7 +137,7 @@ def test_the_debug_page_hides_the_kubeconfig_even_with_debug_on(owner, rf, setti
     assert KUBECONFIG_TOKEN not in page  # ...their kubeconfig is not
 
 
-def test_the_debug_page_hides_a_posted_kubeconfig(owner, rf, settings, monkeypatch):
+def test_the_debug_page_hides_a_posted_kubeconfig(cluster_adder, owner, rf, settings, monkeypatch):
     settings.DEBUG = True
     request = rf.post("/clusters/", {"name": "c", "kubeconfig": kubeconfig()})
     request.user = owner

@@ -135,7 +135,7 @@ def _secret_kubeconfig(standin) -> str:
 
 
 @pytest.fixture
-def deployed_with_secret(owner_api, kube_standin, deploy_settings, catalog, call, caplog):
+def deployed_with_secret(owner_api, cluster_adder, kube_standin, deploy_settings, catalog, call, caplog):
     """A cluster whose kubeconfig holds SECRET, and valkey-cache deployed on it, with every log record kept."""
     caplog.set_level(logging.DEBUG)
     response = owner_api.post("/api/clusters", {"name": "secret", "kubeconfig": _secret_kubeconfig(kube_standin)},
