@@ -62,7 +62,7 @@ class ClusterAdmin(admin.ModelAdmin):
     """Adding a cluster takes ``clusterjobs.add_cluster`` (staff have it: see ``selectors.can_add_cluster``)."""
 
     form = ClusterAdminForm
-    filter_horizontal = ["shared_with_groups"]
+    filter_horizontal = ("shared_with_groups",)
     list_display = ["name", "owner", "server_url", "is_sandbox", "created_at"]
     list_filter = ["is_sandbox"]
     search_fields = ["name", "server_url", "owner__username"]

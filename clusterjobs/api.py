@@ -10,7 +10,14 @@ from ninja.responses import Status
 
 from budportal.errors import ForbiddenError
 from clusterjobs import selectors, services
-from clusterjobs.schemas import ClusterHealthOut, ClusterIn, ClusterOut, ClusterShareIn, JobIn, JobOut
+from clusterjobs.schemas import (
+    ClusterHealthOut,
+    ClusterIn,
+    ClusterOut,
+    ClusterShareIn,
+    JobIn,
+    JobOut,
+)
 
 router = Router(tags=["clusters"])
 

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import base64
 import http.client
-from http import HTTPStatus
 import json
 import os
 import re
 import ssl
 import tempfile
 from dataclasses import dataclass
+from http import HTTPStatus
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 

@@ -31,6 +31,7 @@ _ALWAYS_REFUSED = tuple(ipaddress.ip_network(n) for n in (
     "100.64.0.0/10", "169.254.169.254/32", "fd00:ec2::254/128", "64:ff9b:1::/48",
 ))
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
+_DEFAULT_TIMEOUT: Any = getattr(socket, "_GLOBAL_DEFAULT_TIMEOUT")  # noqa: B009 - private in the stubs
 
 
 class OutboundRefused(OSError):
@@ -101,7 +102,7 @@ def numeric_host_refusal(host: str) -> str | None:
     except (socket.gaierror, UnicodeError, ValueError):
         return None
     for info in infos:
-        if reason := refusal(info[4][0].split("%")[0]):
+        if reason := refusal(str(info[4][0]).split("%")[0]):
             return str(_refused(host, reason))
     return None
 
@@ -114,7 +115,7 @@ def resolve_checked(host: str, port: int) -> list[IPAddress]:
         raise OSError(f"cannot resolve {host}: {getattr(exc, 'strerror', None) or exc}") from None
     addresses: list[IPAddress] = []
     for info in infos:
-        ip = ipaddress.ip_address(info[4][0].split("%")[0])
+        ip = ipaddress.ip_address(str(info[4][0]).split("%")[0])
         if reason := refusal(ip):
             raise _refused(host, reason)
         if ip not in addresses:
@@ -122,7 +123,7 @@ def resolve_checked(host: str, port: int) -> list[IPAddress]:
     return addresses
 
 
-def _pinned_connection(address: tuple[str, int], timeout: Any = socket._GLOBAL_DEFAULT_TIMEOUT,
+def _pinned_connection(address: tuple[str, int], timeout: Any = _DEFAULT_TIMEOUT,
                        source_address: Any = None) -> socket.socket:
     """``socket.create_connection`` that connects only to addresses checked a moment ago."""
     host, port = address

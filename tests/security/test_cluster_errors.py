@@ -14,9 +14,8 @@ import pytest
 from django.views.debug import technical_500_response
 
 from clusterjobs import services
-from clusterjobs.views import cluster_list
 from clusterjobs.models import JobStatus
-from tests.clusterjobs.conftest import helm_settings, run_job  # noqa: F401 - fixtures
+from clusterjobs.views import cluster_list
 from tests.security.conftest import KUBECONFIG_TOKEN, kubeconfig
 
 pytestmark = pytest.mark.django_db

@@ -20,8 +20,7 @@ from clusterjobs.models import Cluster, Job
 from pipelines.models import Event, StepStatus
 from pipelines.services import execution_submit
 from tests.conftest import grant_add_cluster
-from tests.deployments.conftest import call, catalog, deploy_settings  # noqa: F401 - fixtures
-from tests.pipelines.conftest import dag, run, step  # noqa: F401 - run is a fixture
+from tests.pipelines.conftest import dag, step
 from tests.security.conftest import KUBECONFIG_TOKEN, kubeconfig
 from usecases.deployment_services import deployment_create
 

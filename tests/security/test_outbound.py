@@ -12,6 +12,7 @@ import threading
 import urllib.request
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import ClassVar
 
 import pytest
 from django.test import override_settings
@@ -22,16 +23,14 @@ from clusterjobs.models import JobStatus
 from pipelines import outbound
 from pipelines.models import StepStatus
 from pipelines.validation import validate_dag
-from tests.clusterjobs.conftest import helm_settings, run_job, sandbox  # noqa: F401 - fixtures
-from tests.clusterjobs.test_remote_charts import https_repo  # noqa: F401 - fixture
-from tests.pipelines.conftest import dag, run, step  # noqa: F401 - run is a fixture
+from tests.pipelines.conftest import dag, step
 
 pytestmark = pytest.mark.django_db
 no_private = override_settings(OUTBOUND_ALLOWED_NETWORKS=[])
 
 
 class Recorder(BaseHTTPRequestHandler):
-    hits: list[tuple[str, str, str]] = []
+    hits: ClassVar[list[tuple[str, str, str]]] = []
 
     def log_message(self, *args):
         pass
