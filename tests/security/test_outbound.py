@@ -203,3 +203,14 @@ def test_it_refuses_a_job_whose_chart_ref_names_a_private_address(owner_api, own
 
     assert response.status_code == 422
     assert response.json()["detail"][0]["loc"][-2:] == ["config", "chart_ref"]
+
+
+@no_private
+def test_it_refuses_a_deployments_webhook_on_a_private_address(owner_api, owned, catalog):
+    response = owner_api.post("/api/deployments", {"name": "hooked", "template": "valkey-cache",
+                                                   "cluster_id": owned["cluster_id"],
+                                                   "notify_webhook_url": "http://169.254.169.254/latest/meta-data/"},
+                              content_type="application/json")
+
+    assert response.status_code == 422
+    assert [e["loc"][-1] for e in response.json()["detail"]] == ["notify_webhook_url"]
