@@ -79,9 +79,10 @@ def test_it_fails_cluster_health_for_an_unreachable_cluster(cluster, run_dag):
 
 
 def test_it_does_not_let_a_pipeline_use_another_users_cluster(sandbox, other_user, run_dag):
+    # A literal id is refused at submit (tests/security/test_cluster_ownership.py); a Jinja one when it runs.
     execution, steps = run_dag(
         {"id": "web", "action": "helm_deploy",
-         "params": {"cluster_id": str(sandbox.pk), "chart_ref": "charts/qdrant", "release_name": "db",
+         "params": {"cluster_id": "{{ '" + str(sandbox.pk) + "' }}", "chart_ref": "charts/qdrant", "release_name": "db",
                     "namespace": NS}},
         user=other_user,
     )

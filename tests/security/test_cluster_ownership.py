@@ -14,11 +14,11 @@ from django.contrib.admin.sites import site
 from django.contrib.auth.models import Group
 from django.test import RequestFactory
 
+from budportal.errors import ServiceValidationError
 from clusterjobs import services as cluster_services
 from clusterjobs.admin import ClusterAdmin
 from clusterjobs.models import Cluster, Job
 from pipelines.models import Event, StepStatus
-from pipelines.services import execution_submit
 from tests.conftest import grant_add_cluster
 from tests.pipelines.conftest import dag, step
 from tests.security.conftest import KUBECONFIG_TOKEN, kubeconfig
@@ -99,10 +99,14 @@ def test_a_shared_cluster_runs_the_members_pipeline_steps_and_nobody_elses(share
     health_dag = dag(step("health", "cluster_health", params={"cluster_id": str(shared.pk)}))
 
     member = run(health_dag, user=other_user).steps.get()
-    stranger = run(health_dag, user=outsider).steps.get()
+    with pytest.raises(ServiceValidationError) as refused:
+        run(health_dag, user=outsider)
+    late = run(dag(step("health", "cluster_health", params={"cluster_id": "{{ '" + str(shared.pk) + "' }}"})),
+               user=outsider).steps.get()
 
     assert member.status == StepStatus.COMPLETED, member.error
-    assert stranger.status == StepStatus.FAILED and "not found" in stranger.error
+    assert refused.value.errors[0]["loc"] == ["steps", 0, "params", "cluster_id"]
+    assert late.status == StepStatus.FAILED and "not found" in late.error
 
 
 def test_the_owner_shares_only_with_their_own_groups(owner_api, shared):
@@ -210,15 +214,17 @@ def test_it_accepts_a_job_naming_the_callers_own_deployment(owned, owner_api):
     assert response.json()["source_id"] == owned["deployment_id"]  # canonical, as the deployment's stop matches it
 
 
-def test_a_pipeline_step_cannot_attach_its_job_to_another_users_deployment(owned, other_user, others_cluster,
-                                                                            django_capture_on_commit_callbacks):
-    the_dag = dag(step("deploy", "helm_deploy", params={
-        "cluster_id": str(others_cluster.pk), "chart_ref": "charts/valkey", "release_name": "evil",
-        "deployment_id": owned["deployment_id"]}))
-    with django_capture_on_commit_callbacks(execute=True):
-        execution = execution_submit(dag=the_dag, owner=other_user)
+def test_a_pipeline_step_cannot_attach_its_job_to_another_users_deployment(owned, other_user, other_api, others_cluster,
+                                                                            run):
+    params = {"cluster_id": str(others_cluster.pk), "chart_ref": "charts/valkey", "release_name": "evil",
+              "deployment_id": owned["deployment_id"]}
+    submitted = other_api.post("/api/executions", dag(step("deploy", "helm_deploy", params=params)),
+                               content_type="application/json")
+    late = run(dag(step("deploy", "helm_deploy", params={**params, "deployment_id": "{{ '" + owned["deployment_id"] + "' }}"})),
+               user=other_user).steps.get()
 
-    deploy = execution.steps.get()
-    assert deploy.status == StepStatus.FAILED and "no deployment" in deploy.error
+    assert submitted.status_code == 422
+    assert submitted.json()["detail"][0]["loc"][-4:] == ["steps", 0, "params", "deployment_id"]
+    assert late.status == StepStatus.FAILED and "no deployment" in late.error
     assert not Job.objects.filter(owner=other_user).exists()
     assert not Event.objects.filter(deployment_id=owned["deployment_id"], type__startswith="job_").exists()
