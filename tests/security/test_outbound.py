@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import socket
 import threading
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -214,3 +215,20 @@ def test_it_refuses_a_deployments_webhook_on_a_private_address(owner_api, owned,
 
     assert response.status_code == 422
     assert [e["loc"][-1] for e in response.json()["detail"]] == ["notify_webhook_url"]
+
+
+def test_it_verifies_tls_against_the_name_while_connecting_to_the_checked_address(tmp_path, monkeypatch):
+    """The connection is pinned to the IP, but TLS still checks the certificate against the URL's host: a
+    certificate for 127.0.0.1 is accepted for https://127.0.0.1 and refused for https://localhost."""
+    from http.server import SimpleHTTPRequestHandler
+
+    from tests.clusterjobs.conftest import self_signed, serve_tls
+
+    self_signed(tmp_path)
+    monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "cert.pem"))
+    with serve_tls(ThreadingHTTPServer(("127.0.0.1", 0), SimpleHTTPRequestHandler), tmp_path) as url:
+        opener = outbound.build_opener()
+        with outbound.urlopen(opener, urllib.request.Request(url + "/"), timeout=5) as response:
+            assert response.status == 200
+        with pytest.raises(urllib.error.URLError, match="certificate verify failed"):
+            outbound.urlopen(opener, urllib.request.Request(url.replace("127.0.0.1", "localhost") + "/"), timeout=5)
