@@ -12,7 +12,7 @@ from __future__ import annotations
 import pytest
 from django.contrib.admin.sites import site
 from django.contrib.auth.models import Group
-from django.test import RequestFactory
+from django.test import Client, RequestFactory
 
 from budportal.errors import ServiceValidationError
 from clusterjobs import services as cluster_services
@@ -107,6 +107,19 @@ def test_a_shared_cluster_runs_the_members_pipeline_steps_and_nobody_elses(share
     assert member.status == StepStatus.COMPLETED, member.error
     assert refused.value.errors[0]["loc"] == ["steps", 0, "params", "cluster_id"]
     assert late.status == StepStatus.FAILED and "not found" in late.error
+
+
+def test_the_clusters_page_shows_a_shared_cluster_without_its_delete_button(shared, other_user, owner):
+    member = Client()
+    member.force_login(other_user)
+
+    page = member.get("/clusters/").content.decode()
+    delete = member.post(f"/clusters/{shared.pk}/delete", follow=True).content.decode()
+
+    assert "team-cluster" in page and "shared with you by owner" in page
+    assert f"/clusters/{shared.pk}/delete" not in page
+    assert "only the cluster&#x27;s owner can change or delete it" in delete
+    assert Cluster.objects.filter(pk=shared.pk).exists()
 
 
 def test_the_owner_shares_only_with_their_own_groups(owner_api, shared):
