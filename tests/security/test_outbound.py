@@ -232,3 +232,20 @@ def test_it_verifies_tls_against_the_name_while_connecting_to_the_checked_addres
             assert response.status == 200
         with pytest.raises(urllib.error.URLError, match="certificate verify failed"):
             outbound.urlopen(opener, urllib.request.Request(url.replace("127.0.0.1", "localhost") + "/"), timeout=5)
+
+
+@no_private
+def test_it_keeps_pipeline_steps_away_from_a_sandbox_clusters_api(run, kube_standin, other_user):
+    """Another user's sandbox (the stand-in on 127.0.0.1): listing its secrets and writing into kube-system."""
+    base = "{{ '" + kube_standin.url + "' }}"
+    auth = {"Authorization": "Bearer kube-standin"}
+    read = run(dag(step("read", "http_request", params={"url": base + "/api/v1/secrets", "headers": auth})),
+               user=other_user).steps.get()
+    write = run(dag(step("write", "http_request", params={
+        "url": base + "/api/v1/namespaces/kube-system/configmaps", "method": "POST", "headers": auth,
+        "body": {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "pwned"}, "data": {"a": "b"}}})),
+        user=other_user).steps.get()
+
+    assert (read.status, write.status) == (StepStatus.FAILED, StepStatus.FAILED)
+    assert "loopback address" in read.error and "loopback address" in write.error
+    assert kube_standin.get("ConfigMap", "kube-system", "pwned") is None
