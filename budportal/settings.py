@@ -207,6 +207,9 @@ LOGGING = {
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
 
+# Functions that hold a decrypted kubeconfig are marked sensitive_variables; hidden even with DEBUG on.
+DEFAULT_EXCEPTION_REPORTER_FILTER = "budportal.debug.AlwaysSafeExceptionReporterFilter"
+
 # --- Bud Portal -----------------------------------------------------------------------------------
 # Key material for encrypting cluster kubeconfigs at rest; derived from SECRET_KEY unless given.
 KUBECONFIG_ENCRYPTION_KEY = env_str("KUBECONFIG_ENCRYPTION_KEY")
@@ -223,3 +226,6 @@ SSE_POLL_SECONDS = env_float("SSE_POLL_SECONDS", 1.0)
 SSE_HEARTBEAT_SECONDS = env_float("SSE_HEARTBEAT_SECONDS", 15.0)
 NOTIFICATION_WEBHOOK_TIMEOUT_SECONDS = env_int("NOTIFICATION_WEBHOOK_TIMEOUT_SECONDS", 5)
 API_TOKEN_FAILURES_PER_MINUTE = env_int("API_TOKEN_FAILURES_PER_MINUTE", 30)
+# Networks that http_request steps, webhooks and https:// / oci:// chart refs may reach although they are not
+# public (comma-separated CIDRs, e.g. "10.20.0.0/16"); empty: only public addresses (see pipelines/outbound.py).
+OUTBOUND_ALLOWED_NETWORKS = [n.strip() for n in env_str("OUTBOUND_ALLOWED_NETWORKS", "").split(",") if n.strip()]

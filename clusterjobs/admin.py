@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib import admin
+from django.http import HttpRequest
+from django.utils.decorators import method_decorator
+from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 
 from budportal.errors import ServiceValidationError
+from clusterjobs import selectors
 from clusterjobs.kubeconfig import MAX_KUBECONFIG_BYTES, parse_kubeconfig
 from clusterjobs.models import Cluster, Job
 
@@ -29,7 +33,8 @@ class ClusterAdminForm(forms.ModelForm):
 
     class Meta:
         model = Cluster
-        fields = ["name", "owner", "ingress_url", "is_sandbox", "pod_security_level", "allowed_cluster_kinds"]
+        fields = ["name", "owner", "ingress_url", "is_sandbox", "shared_with_groups", "pod_security_level",
+                  "allowed_cluster_kinds"]
 
     def _submitted_kubeconfig(self) -> str:
         upload = self.cleaned_data.get("kubeconfig_file")
@@ -40,6 +45,7 @@ class ClusterAdminForm(forms.ModelForm):
     def clean_allowed_cluster_kinds(self):
         return self.cleaned_data.get("allowed_cluster_kinds") or []
 
+    @method_decorator(sensitive_variables())  # the pasted or uploaded kubeconfig
     def clean(self):
         cleaned = super().clean()
         text = self._submitted_kubeconfig()
@@ -57,13 +63,23 @@ class ClusterAdminForm(forms.ModelForm):
 
 @admin.register(Cluster)
 class ClusterAdmin(admin.ModelAdmin):
+    """Adding a cluster takes ``clusterjobs.add_cluster`` (staff have it: see ``selectors.can_add_cluster``)."""
+
     form = ClusterAdminForm
+    filter_horizontal = ("shared_with_groups",)
     list_display = ["name", "owner", "server_url", "is_sandbox", "pod_security_level", "created_at"]
     list_filter = ["is_sandbox", "pod_security_level"]
     search_fields = ["name", "server_url", "owner__username"]
     readonly_fields = ["server_url", "created_at"]
-    fields = ["name", "owner", "ingress_url", "is_sandbox", "pod_security_level", "allowed_cluster_kinds",
-              "server_url", "new_kubeconfig", "kubeconfig_file", "created_at"]
+    fields = ["name", "owner", "ingress_url", "is_sandbox", "shared_with_groups", "pod_security_level",
+              "allowed_cluster_kinds", "server_url", "new_kubeconfig", "kubeconfig_file", "created_at"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return selectors.can_add_cluster(request.user)
+
+    @method_decorator(sensitive_post_parameters("new_kubeconfig"))
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        return super().changeform_view(request, object_id, form_url, extra_context)
 
 
 @admin.register(Job)

@@ -8,21 +8,32 @@ from django.http import HttpRequest
 from ninja import Router
 from ninja.responses import Status
 
+from budportal.errors import ForbiddenError
 from clusterjobs import selectors, services
-from clusterjobs.schemas import ClusterHealthOut, ClusterIn, ClusterOut, JobIn, JobOut
+from clusterjobs.schemas import (
+    ClusterHealthOut,
+    ClusterIn,
+    ClusterOut,
+    ClusterShareIn,
+    JobIn,
+    JobOut,
+)
 
 router = Router(tags=["clusters"])
 
 
 @router.get("/clusters", response=list[ClusterOut], summary="List clusters")
 def cluster_list(request: HttpRequest):
-    return selectors.cluster_list(user=request.auth)
+    return selectors.cluster_list(user=request.auth).prefetch_related("shared_with_groups")
 
 
 @router.post("/clusters", response={201: ClusterOut}, summary="Register a cluster (kubeconfig is write-only)")
 def cluster_create(request: HttpRequest, payload: ClusterIn):
-    cluster = services.cluster_create(owner=request.auth, name=payload.name, kubeconfig=payload.kubeconfig,
-                                      ingress_url=payload.ingress_url)
+    if not selectors.can_add_cluster(request.auth):
+        raise ForbiddenError("registering clusters needs the clusterjobs.add_cluster permission; ask an admin")
+    cluster = services.cluster_create(owner=request.auth, name=payload.name,
+                                      kubeconfig=payload.kubeconfig.get_secret_value(),
+                                      ingress_url=payload.ingress_url, shared_with_groups=payload.shared_with_groups)
     return Status(201, cluster)
 
 
@@ -31,10 +42,16 @@ def cluster_detail(request: HttpRequest, cluster_id: uuid.UUID):
     return selectors.cluster_get(user=request.auth, cluster_id=cluster_id)
 
 
-@router.delete("/clusters/{cluster_id}", response={204: None}, summary="Delete a cluster")
+@router.delete("/clusters/{cluster_id}", response={204: None}, summary="Delete a cluster (409 while in use)")
 def cluster_delete(request: HttpRequest, cluster_id: uuid.UUID):
-    services.cluster_delete(cluster=selectors.cluster_get(user=request.auth, cluster_id=cluster_id))
+    services.cluster_delete(cluster=selectors.cluster_get_for_change(user=request.auth, cluster_id=cluster_id))
     return Status(204, None)
+
+
+@router.put("/clusters/{cluster_id}/groups", response=ClusterOut, summary="Share a cluster with these groups")
+def cluster_share(request: HttpRequest, cluster_id: uuid.UUID, payload: ClusterShareIn):
+    cluster = selectors.cluster_get_for_change(user=request.auth, cluster_id=cluster_id)
+    return services.cluster_share(cluster=cluster, by=request.auth, group_ids=payload.shared_with_groups)
 
 
 @router.get("/clusters/{cluster_id}/health", response=ClusterHealthOut, summary="Is the API server healthy?")

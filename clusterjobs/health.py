@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
 
+from django.views.decorators.debug import sensitive_variables
+
 from budportal.errors import ServiceValidationError
-from clusterjobs.kube import KubeClient, KubeError
+from clusterjobs.kube import KubeClient, KubeError, status_text
 from clusterjobs.kubeconfig import parse_kubeconfig
 
+logger = logging.getLogger(__name__)
 HEALTH_TIMEOUT_SECONDS = 5.0
 
 
@@ -21,11 +25,13 @@ def _readyz(client: KubeClient) -> str | None:
         if response.status in (401, 403):
             return f"the API server refused the kubeconfig's credentials (HTTP {response.status})"
         if response.status != 200:
-            return f"{path} answered HTTP {response.status}: {response.body[:200].decode(errors='replace')}"
+            # Status and phrase only: the body is whatever the server at the kubeconfig's URL chose to say.
+            return f"{path} answered {status_text(response.status)}"
         return None
     return None
 
 
+@sensitive_variables("kubeconfig")
 def check_health(kubeconfig: str, *, timeout: float = HEALTH_TIMEOUT_SECONDS) -> dict[str, Any]:
     """``{"healthy", "server_version", "latency_ms", "error"}``; never raises, never echoes credentials."""
     started = time.perf_counter()
@@ -39,5 +45,8 @@ def check_health(kubeconfig: str, *, timeout: float = HEALTH_TIMEOUT_SECONDS) ->
         error = f"bad kubeconfig: {exc.errors[0]['msg']}"
     except KubeError as exc:
         error = str(exc)
+    except Exception:  # noqa: BLE001 - a health badge is never a 500; the cause is logged, not shown
+        logger.exception("cluster health check failed unexpectedly")
+        error = "the API server could not be checked (internal error)"
     latency_ms = round((time.perf_counter() - started) * 1000, 1)
     return {"healthy": error is None, "server_version": version, "latency_ms": latency_ms, "error": error}

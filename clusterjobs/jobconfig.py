@@ -19,10 +19,12 @@ from __future__ import annotations
 import re
 import uuid
 from typing import Any
+from urllib.parse import urlsplit
 
 from budportal.errors import ServiceValidationError
 from clusterjobs import validators
 from clusterjobs.models import JobType
+from pipelines import outbound
 
 HELM_RELEASE_NAME_MAX = 53  # Helm's own limit (release names become label values with suffixes)
 MAX_TIMEOUT_SECONDS = 7 * 24 * 3600
@@ -82,9 +84,17 @@ def _timeout(config: dict[str, Any], errors: Errors) -> int | None:
     return seconds
 
 
+def _chart_host_problem(ref: str) -> str | None:
+    """A remote chart ref whose host is written as a non-public address is refused at once (422); names are
+    resolved and checked when the job runs (``clusterjobs.helm.jobs.check_chart_host``)."""
+    if validators.chart_ref_kind(ref) not in ("oci", "https"):
+        return None
+    return outbound.numeric_host_refusal(urlsplit(ref).hostname or "")
+
+
 def _install_config(config: dict[str, Any], errors: Errors) -> dict[str, Any]:
     chart_ref = config.get("chart_ref")
-    problem = validators.validate_chart_ref(chart_ref)
+    problem = validators.validate_chart_ref(chart_ref) or _chart_host_problem(chart_ref)
     if problem:
         errors.append({"loc": ["config", "chart_ref"], "msg": problem})
     version = config.get("chart_version")

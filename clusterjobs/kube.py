@@ -11,9 +11,11 @@ import base64
 import http.client
 import json
 import os
+import re
 import ssl
 import tempfile
 from dataclasses import dataclass
+from http import HTTPStatus
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
@@ -76,7 +78,10 @@ class KubeClient:
         parts = urlsplit(config.server)
         self._https = parts.scheme == "https"
         self._host = parts.hostname or ""
-        self._port = parts.port or (443 if self._https else 80)
+        try:
+            self._port = parts.port or (443 if self._https else 80)
+        except ValueError:
+            raise KubeError(f"the server URL {config.server} has an invalid port", kind="unreachable") from None
         self._prefix = parts.path.rstrip("/")
         self._context = _ssl_context(config) if self._https else None
 
@@ -124,6 +129,11 @@ class KubeClient:
         except ssl.SSLError as exc:
             raise KubeError(f"TLS handshake with {self.config.server} failed: {exc.reason or exc}",
                             kind="tls") from None
+        except http.client.HTTPException:
+            # Something listens there but does not speak HTTP (a database, SSH...). What it sent is not shown:
+            # the server URL is the user's, the bytes behind it may be someone else's.
+            raise KubeError(f"API server {self.config.server} is unreachable: it did not answer HTTP",
+                            kind="unreachable") from None
         except TimeoutError:
             raise KubeError(f"API server {self.config.server} did not answer within {self.timeout:g} s",
                             kind="unreachable") from None
@@ -138,7 +148,11 @@ class KubeClient:
         if response.status == 404 and allow_404:
             return None
         _raise_for_status(response, f"GET {path}")
-        return response.json()
+        try:
+            return response.json()
+        except ValueError:  # the body is not shown, for the same reason as above
+            raise KubeError(f"GET {path}: the answer is not JSON; is {self.config.server} a Kubernetes API server?",
+                            status=response.status) from None
 
     def delete(self, path: str) -> bool:
         """Delete an object; False when it was already gone."""
@@ -154,4 +168,22 @@ def _raise_for_status(response: KubeResponse, what: str) -> None:
         raise KubeError(f"{what}: the API server refused the kubeconfig's credentials (HTTP {response.status})",
                         status=response.status, kind="auth")
     if response.status >= 400:
-        raise KubeError(f"{what}: HTTP {response.status}", status=response.status)
+        raise KubeError(f"{what}: {status_text(response.status)}", status=response.status)
+
+
+# client-go (and so Helm) quotes a failed answer's body: 'an error on the server ("<body>") has prevented...'.
+_QUOTED_SERVER_BODY = re.compile(r'an error on the server \(".*?"\) has prevented', re.DOTALL)
+
+
+def without_server_bodies(text: str) -> str:
+    """``text`` (Helm's error) with any quoted API-server answer removed: whatever listens at the kubeconfig's
+    URL must not be able to show its pages through a job's error."""
+    return _QUOTED_SERVER_BODY.sub("an error on the server (answer not shown) has prevented", text)
+
+
+def status_text(status: int) -> str:
+    """``HTTP 503 Service Unavailable``: the standard phrase, never the server's own reason or body."""
+    try:
+        return f"HTTP {status} {HTTPStatus(status).phrase}"
+    except ValueError:
+        return f"HTTP {status}"

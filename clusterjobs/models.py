@@ -61,6 +61,9 @@ class Cluster(models.Model):
                   "A release can always write namespaced objects in its own namespace only.",
     )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
+    # Members of these groups may deploy onto the cluster and see its health; only the owner (or staff) may
+    # change or delete it, and nobody but the portal ever reads the kubeconfig.
+    shared_with_groups = models.ManyToManyField("auth.Group", blank=True, related_name="shared_clusters")
 
     class Meta:
         ordering = ["name"]

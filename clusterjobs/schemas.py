@@ -7,12 +7,21 @@ from datetime import datetime
 from typing import Any
 
 from ninja import Field, Schema
+from pydantic import SecretStr
 
 
 class ClusterIn(Schema):
     name: str = Field(..., max_length=100)
-    kubeconfig: str = Field(..., description="The kubeconfig YAML; stored encrypted, never returned.")
+    # SecretStr: the payload's repr (logs, a traceback's locals on the debug page) shows ********** instead.
+    kubeconfig: SecretStr = Field(..., description="The kubeconfig YAML; stored encrypted, never returned.")
     ingress_url: str = Field("", max_length=500)
+    shared_with_groups: list[int] = Field(default_factory=list, max_length=100,
+                                          description="Ids of your groups whose members may deploy onto it")
+
+
+class ClusterShareIn(Schema):
+    shared_with_groups: list[int] = Field(default_factory=list, max_length=100,
+                                          description="The complete list of group ids; [] shares with nobody")
 
 
 class ClusterOut(Schema):
@@ -25,7 +34,12 @@ class ClusterOut(Schema):
     allowed_cluster_kinds: list[str] = Field(..., description="Cluster-scoped kinds releases may write "
                                                               "(set by staff in the admin).")
     owner_id: int
+    shared_with_groups: list[int]
     created_at: datetime
+
+    @staticmethod
+    def resolve_shared_with_groups(obj) -> list[int]:
+        return sorted(group.pk for group in obj.shared_with_groups.all())
 
 
 class ClusterHealthOut(Schema):

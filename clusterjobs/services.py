@@ -13,16 +13,22 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
+from django.views.decorators.debug import sensitive_variables
 
 from budportal.errors import ConflictError, ServiceValidationError
+from clusterjobs import references
 from clusterjobs.crypto import DecryptionError
 from clusterjobs.health import check_health
 from clusterjobs.jobconfig import clean_job_config
+from clusterjobs.kube import without_server_bodies
 from clusterjobs.kubeconfig import parse_kubeconfig
 from clusterjobs.models import JOB_TYPE_TIMEOUTS, Cluster, Job, JobStatus, JobType
+from pipelines.selectors import execution_list
 
 logger = logging.getLogger(__name__)
 
@@ -39,10 +45,25 @@ def _clean_cluster_name(name: str) -> str:
     return name
 
 
-def cluster_create(*, owner, name: str, kubeconfig: str, ingress_url: str = "", is_sandbox: bool = False) -> Cluster:
-    """Store a cluster; its kubeconfig must parse and name a current context with a server (else 422)."""
+def _clean_groups(*, owner, group_ids: list[int] | None) -> list[Group]:
+    """The groups to share with: the owner's own groups only (staff: any), else 422 naming the unknown ids."""
+    ids = sorted(set(group_ids or []))
+    available = Group.objects.all() if owner.is_staff else owner.groups.all()
+    groups = list(available.filter(pk__in=ids))
+    missing = sorted(set(ids) - {g.pk for g in groups})
+    if missing:
+        raise ServiceValidationError.at(("shared_with_groups",), f"you are not a member of group(s) {missing}")
+    return groups
+
+
+@sensitive_variables()  # every frame below holds the kubeconfig or its credentials
+def cluster_create(*, owner, name: str, kubeconfig: str, ingress_url: str = "", is_sandbox: bool = False,
+                   shared_with_groups: list[int] | None = None) -> Cluster:
+    """Store a cluster; its kubeconfig must parse and name a current context with a server (else 422).
+    Whether ``owner`` may register clusters at all is the caller's check (``selectors.can_add_cluster``)."""
     name = _clean_cluster_name(name)
     parsed = parse_kubeconfig(kubeconfig)
+    groups = _clean_groups(owner=owner, group_ids=shared_with_groups)
     if Cluster.objects.filter(owner=owner, name=name).exists():
         raise ServiceValidationError.at(("name",), f"you already have a cluster named {name!r}")
     cluster = Cluster(owner=owner, name=name, server_url=parsed.server, ingress_url=ingress_url or "",
@@ -51,12 +72,14 @@ def cluster_create(*, owner, name: str, kubeconfig: str, ingress_url: str = "", 
     try:
         with transaction.atomic():
             cluster.save()
+            cluster.shared_with_groups.set(groups)
     except IntegrityError:  # a concurrent create with the same name
         raise ServiceValidationError.at(("name",), f"you already have a cluster named {name!r}") from None
     logger.info("cluster %s (%s) created by user %s", cluster.pk, name, owner.pk)
     return cluster
 
 
+@sensitive_variables()  # every frame below holds the kubeconfig or its credentials
 def cluster_register_sandbox(*, url: str, kubeconfig: str, owner, name: str = "sandbox") -> Cluster:
     """Create or update the owner's simulated sandbox cluster (called by ``manage.py sandbox_cluster``)."""
     parsed = parse_kubeconfig(kubeconfig)
@@ -69,13 +92,43 @@ def cluster_register_sandbox(*, url: str, kubeconfig: str, owner, name: str = "s
     return cluster
 
 
+def _describe(uses: list[references.ClusterUse]) -> str:
+    shown = ", ".join(f"{use.name} ({use.status})" for use in uses[:10])
+    return shown + (f" and {len(uses) - 10} more" if len(uses) > 10 else "")
+
+
+def cluster_share(*, cluster: Cluster, by, group_ids: list[int]) -> Cluster:
+    """Share the cluster with exactly these groups. A group is not unshared while one of its members'
+    deployments still has releases on the cluster (they could no longer stop it): 409 naming them."""
+    groups = _clean_groups(owner=by, group_ids=group_ids)
+    stranded = [use for use in references.cluster_uses(cluster)
+                if use.owner_id != cluster.owner_id and not _still_usable(cluster, use.owner_id, groups)]
+    if stranded:
+        raise ConflictError(f"deployments of other users still run on the cluster: {_describe(stranded)}; "
+                            "they must be stopped before their group loses the cluster")
+    cluster.shared_with_groups.set(groups)
+    return cluster
+
+
+def _still_usable(cluster: Cluster, user_id: int, groups: list[Group]) -> bool:
+    User = get_user_model()
+    user = User.objects.filter(pk=user_id).first()
+    return user is None or user.is_staff or user.groups.filter(pk__in=[g.pk for g in groups]).exists()
+
+
 def cluster_delete(*, cluster: Cluster) -> None:
-    """Delete a cluster and its job history; refused while one of its jobs is still running."""
+    """Delete a cluster and its job history; refused (409, naming them) while one of its jobs is still
+    running or a deployment still has releases on it: without the cluster they could never be uninstalled."""
     if cluster.jobs.filter(status__in=[JobStatus.PENDING, JobStatus.RUNNING], deadline__isnull=False).exists():
         raise ConflictError("the cluster has queued or running jobs; cancel them first")
+    uses = references.cluster_uses(cluster)
+    if uses:
+        raise ConflictError(f"deployments still have releases on the cluster: {_describe(uses)}; "
+                            "stop or delete them first")
     cluster.delete()
 
 
+@sensitive_variables()  # every frame below holds the kubeconfig or its credentials
 def cluster_health(*, cluster: Cluster) -> dict[str, Any]:
     """``{"healthy", "server_version", "latency_ms", "error"}`` from ``/version`` and ``/readyz``."""
     try:
@@ -101,12 +154,49 @@ def job_create(*, owner, cluster: Cluster, job_type: str, config: dict[str, Any]
         raise ServiceValidationError.at(("job_type",), f"unknown job type {job_type!r}")
     cleaned = clean_job_config(job_type, config)
     timeout = _clean_timeout(job_type, timeout_seconds)
+    source_id = _check_references(owner=owner, source_id=source_id, config=cleaned)
     default_name = f"{job_type}-{cleaned.get('release_name') or cleaned.get('namespace')}"
     return Job.objects.create(
         owner=owner, cluster=cluster, job_type=job_type, config=cleaned, source=(source or "")[:100],
-        source_id=str(source_id) if source_id else None, name=(name or default_name)[:200],
+        source_id=source_id, name=(name or default_name)[:200],
         timeout_seconds=timeout,
     )
+
+
+def _as_uuid(value: Any) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        return None
+
+
+def _execution_visible(owner, execution_id: uuid.UUID) -> bool:
+    return execution_list(user=owner).filter(pk=execution_id).exists()
+
+
+def _check_references(*, owner, source_id: Any, config: dict[str, Any]) -> str | None:
+    """Ids a job names must be the owner's: a job attached to another user's deployment would put its events
+    in that deployment's log and have that deployment's stop uninstall its release. Returns the source id in
+    its canonical form (a UUID written as ``str(uuid)``, as the deployment and execution lookups match it).
+
+    ``source_id`` is an execution or deployment id of the owner's, or a free label that is not a UUID.
+    """
+    errors: list[dict[str, Any]] = []
+    source = _as_uuid(source_id) if source_id else None
+    if source is not None and not (_execution_visible(owner, source)
+                                   or references.deployment_visible(user=owner, deployment_id=source)):
+        errors.append({"loc": ["source_id"], "msg": f"no execution or deployment {source} of yours"})
+    deployment = _as_uuid(config.get("deployment_id")) if config.get("deployment_id") else None
+    if deployment is not None and not references.deployment_visible(user=owner, deployment_id=deployment):
+        errors.append({"loc": ["config", "deployment_id"], "msg": f"no deployment {deployment} of yours"})
+    execution = _as_uuid(config.get("execution_id")) if config.get("execution_id") else None
+    if config.get("execution_id") and (execution is None or not _execution_visible(owner, execution)):
+        errors.append({"loc": ["config", "execution_id"], "msg": f"no execution {config['execution_id']} of yours"})
+    if errors:
+        raise ServiceValidationError(errors)
+    if source is not None:
+        return str(source)
+    return str(source_id)[:100] if source_id else None
 
 
 def job_execute(*, job_id: uuid.UUID | str) -> Job:
@@ -262,7 +352,7 @@ def job_run(*, job_id: uuid.UUID | str) -> Job | None:
     except HelmCancelled:
         logger.info("job %s stopped: it was cancelled or timed out", job.pk)
     except (HelmError, DecryptionError) as exc:
-        job_fail(job=job, error=str(exc))
+        job_fail(job=job, error=without_server_bodies(str(exc)))
     except Exception as exc:  # noqa: BLE001 - a worker must always leave the job in a final state
         logger.exception("job %s failed unexpectedly", job.pk)
         job_fail(job=job, error=f"internal error: {exc.__class__.__name__}")

@@ -6,26 +6,33 @@ import uuid
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from budportal.errors import ConflictError, ServiceValidationError
+from budportal.errors import ConflictError, ForbiddenError, ServiceValidationError
 from clusterjobs import selectors, services
 from clusterjobs.forms import ClusterForm
 
 
 def _clusters_page(request: HttpRequest, form: ClusterForm, status: int = 200) -> HttpResponse:
-    context = {"clusters": selectors.cluster_list(user=request.user), "form": form}
+    context = {"clusters": selectors.cluster_list(user=request.user), "form": form,
+               "can_add_cluster": selectors.can_add_cluster(request.user)}
     return render(request, "clusterjobs/cluster_list.html", context, status=status)
 
 
+@sensitive_post_parameters("kubeconfig")
+@sensitive_variables("form", "data")
 @login_required
 @require_http_methods(["GET", "POST"])
 def cluster_list(request: HttpRequest) -> HttpResponse:
     """The user's clusters, and the form that registers another one through ``cluster_create``."""
     if request.method == "GET":
         return _clusters_page(request, ClusterForm())
+    if not selectors.can_add_cluster(request.user):
+        raise PermissionDenied("registering clusters needs the clusterjobs.add_cluster permission")
     form = ClusterForm(request.POST, request.FILES)
     if not form.is_valid():
         return _clusters_page(request, form, status=422)
@@ -56,8 +63,8 @@ def cluster_health(request: HttpRequest, cluster_id: uuid.UUID) -> HttpResponse:
 def cluster_delete(request: HttpRequest, cluster_id: uuid.UUID) -> HttpResponse:
     cluster = selectors.cluster_get(user=request.user, cluster_id=cluster_id)
     try:
-        services.cluster_delete(cluster=cluster)
-    except ConflictError as exc:
+        services.cluster_delete(cluster=selectors.cluster_get_for_change(user=request.user, cluster_id=cluster.pk))
+    except (ConflictError, ForbiddenError) as exc:
         messages.error(request, str(exc))
     else:
         messages.success(request, f"Cluster {cluster.name} deleted.")

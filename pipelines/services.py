@@ -21,7 +21,7 @@ from pipelines.models import (
     StepExecution,
     StepStatus,
 )
-from pipelines.validation import validate_dag
+from pipelines.validation import validate_dag, validate_references
 
 
 def _max_attempts(step: dict) -> int:
@@ -59,6 +59,7 @@ def execution_submit(
     Ready steps are queued after the caller's transaction commits.
     """
     errors = validate_dag(dag)
+    errors = errors or validate_references(dag, owner)
     if parameters is not None and not isinstance(parameters, dict):
         errors.append({"loc": ["parameters"], "msg": "must be an object"})
     if errors:

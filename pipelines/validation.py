@@ -45,6 +45,15 @@ def validate_dag(dag: Any) -> list[Error]:
     return errors
 
 
+def validate_references(dag: dict, owner: Any) -> list[Error]:
+    """Ids in a valid DAG's step params that ``owner`` may not name, each with its ``loc``."""
+    errors = []
+    for i, step in enumerate(dag["steps"]):
+        action = get_action(step["action"])
+        errors += [_param_error(i, msg) for msg in action.validate_references(step.get("params") or {}, owner)]
+    return errors
+
+
 def _validate_top(dag: dict) -> list[Error]:
     errors = []
     settings = dag.get("settings", {})

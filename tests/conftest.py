@@ -11,6 +11,20 @@ def owner(django_user_model):
     return django_user_model.objects.create_user("owner", "owner@example.com", "pw-owner-123")
 
 
+def grant_add_cluster(user) -> None:
+    """Registering clusters is a permission an admin grants (``clusterjobs.add_cluster``)."""
+    from django.contrib.auth.models import Permission
+
+    user.user_permissions.add(Permission.objects.get(codename="add_cluster", content_type__app_label="clusterjobs"))
+
+
+@pytest.fixture
+def cluster_adder(owner):
+    """``owner``, allowed to register clusters."""
+    grant_add_cluster(owner)
+    return owner
+
+
 @pytest.fixture
 def other_user(django_user_model):
     return django_user_model.objects.create_user("other", "other@example.com", "pw-other-123")

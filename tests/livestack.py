@@ -39,6 +39,9 @@ from budportal.models import ApiToken
 User = get_user_model()
 user = User.objects.filter(username={username!r}).first() or User.objects.create_user(
     {username!r}, password="live-pw-123", is_staff={staff!r})
+from django.contrib.auth.models import Permission
+# Registering clusters is a permission (clusterjobs.add_cluster); the live tests register the stand-in.
+user.user_permissions.add(Permission.objects.get(codename="add_cluster", content_type__app_label="clusterjobs"))
 _, raw = ApiToken.issue(user=user, name="livestack")
 session = SessionStore()
 session["_auth_user_id"] = str(user.pk)

@@ -18,3 +18,6 @@ if "DATABASE_URL" not in os.environ:
     DATABASES["default"]["TEST"] = {"NAME": ":memory:"}  # noqa: F405
 # Tests start with no templates; tests that need the catalog run sync_templates themselves.
 USECASE_CATALOG_AUTOLOAD = False
+# The existing tests run their HTTP servers, chart repositories and webhooks on 127.0.0.1; the SSRF tests
+# (tests/security/test_outbound.py) override this back to empty to prove the refusals.
+OUTBOUND_ALLOWED_NETWORKS = ["127.0.0.0/8", "::1/128"]

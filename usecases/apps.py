@@ -7,9 +7,12 @@ class UsecasesConfig(AppConfig):
 
     def ready(self) -> None:
         from usecases.catalog_sync import autoload_catalog
+        from usecases.cluster_refs import register as register_cluster_refs
         from usecases.listener import subscribe as subscribe_deployment_listener
 
         # The catalog is loaded on the first migrate, so a fresh install lists templates at once.
         post_migrate.connect(autoload_catalog, sender=self, dispatch_uid="usecases-autoload-catalog")
         # Pipeline events about deployments (budusecasesEvents) update component and deployment statuses.
         subscribe_deployment_listener()
+        # clusterjobs checks deployment ids in job bodies, and deployments that still need a cluster, through these.
+        register_cluster_refs()

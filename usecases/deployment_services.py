@@ -139,7 +139,8 @@ def installed_releases(deployment: UseCaseDeployment) -> list[str]:
     """Every release a job of this deployment tried to install (cancelled ones included: uninstalling a
     release that never landed is harmless, leaving one behind is not)."""
     sources = [s for s in (deployment.pipeline_execution_id, str(deployment.pk)) if s]
-    jobs = Job.objects.filter(source_id__in=sources).exclude(job_type=JobType.HELM_UNINSTALL)
+    # Only the owner's jobs: job_create refuses another user's deployment id, and this would not trust it anyway.
+    jobs = Job.objects.filter(source_id__in=sources, owner=deployment.owner).exclude(job_type=JobType.HELM_UNINSTALL)
     names = {(job.config or {}).get("release_name") for job in jobs}
     names |= set(deployment.components.exclude(job_id="").values_list("release_name", flat=True))
     return sorted(n for n in names if n)

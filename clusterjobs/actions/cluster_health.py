@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from clusterjobs import services
-from clusterjobs.actions.common import CLUSTER_PARAM, ActionInputError, cluster_for
+from clusterjobs.actions.common import CLUSTER_PARAM, ActionInputError, cluster_for, validate_references
 from pipelines.actions.base import Action, ActionContext, ActionMeta, ActionResult, ExecutionMode
 
 
@@ -18,6 +20,9 @@ class ClusterHealthAction(Action):
         execution_mode=ExecutionMode.SYNC,
         timeout_seconds=60,
     )
+
+    def validate_references(self, params: dict[str, Any], owner: Any) -> list[str]:
+        return validate_references(params, owner)
 
     def execute(self, ctx: ActionContext) -> ActionResult:
         try:

@@ -8,7 +8,7 @@ from typing import Any
 from django.contrib.auth import get_user_model
 
 from budportal.errors import ConflictError, ServiceValidationError
-from clusterjobs import services, validators
+from clusterjobs import references, selectors, services, validators
 from clusterjobs.models import Cluster, Job
 from pipelines.actions.base import (
     Action, ActionContext, ActionMeta, ActionResult, EventAction, EventContext, EventResult, ExecutionMode, ParamSpec,
@@ -38,7 +38,8 @@ def is_template(value: Any) -> bool:
 
 
 def cluster_for(ctx: ActionContext) -> tuple[Cluster, Any]:
-    """The step's cluster and the user the job runs as (the execution's owner, else the cluster's)."""
+    """The step's cluster and the user the job runs as (the execution's owner, else the cluster's). The owner
+    must be able to use the cluster: their own, one shared with a group of theirs, or any for staff."""
     cluster_id = ctx.params.get("cluster_id")
     try:
         cluster = Cluster.objects.select_related("owner").get(pk=uuid.UUID(str(cluster_id)))
@@ -47,9 +48,33 @@ def cluster_for(ctx: ActionContext) -> tuple[Cluster, Any]:
     if ctx.owner_id is None:
         return cluster, cluster.owner
     owner = get_user_model().objects.get(pk=ctx.owner_id)
-    if cluster.owner_id != owner.pk and not owner.is_staff:
+    if not selectors.cluster_list(user=owner).filter(pk=cluster.pk).exists():
         raise ActionInputError(f"cluster {cluster_id!r} not found")
     return cluster, owner
+
+
+def validate_references(params: dict[str, Any], owner: Any) -> list[str]:
+    """The step's ``cluster_id`` must be usable by the execution's owner and its ``deployment_id`` theirs:
+    checked at submit (422) so a DAG cannot aim at someone else's cluster or deployment; Jinja values are
+    checked when the step runs (``cluster_for``, ``services.job_create``)."""
+    errors = []
+    cluster_id = params.get("cluster_id")
+    if cluster_id and not is_template(cluster_id):
+        try:
+            usable = selectors.cluster_list(user=owner).filter(pk=uuid.UUID(str(cluster_id))).exists()
+        except ValueError:
+            usable = False
+        if not usable:
+            errors.append(f"cluster_id: cluster {cluster_id!r} not found")
+    deployment_id = params.get("deployment_id")
+    if deployment_id and not is_template(deployment_id):
+        try:
+            mine = references.deployment_visible(user=owner, deployment_id=uuid.UUID(str(deployment_id)))
+        except ValueError:
+            mine = False
+        if not mine:
+            errors.append(f"deployment_id: no deployment {deployment_id!r} of yours")
+    return errors
 
 
 def default_namespace(ctx: ActionContext) -> str:
@@ -142,6 +167,9 @@ class JobAction(Action):
 
     def validate_params(self, params: dict[str, Any]) -> list[str]:
         return super().validate_params(params) + validate_deploy_params(params)
+
+    def validate_references(self, params: dict[str, Any], owner: Any) -> list[str]:
+        return validate_references(params, owner)
 
     def on_event(self, ctx: EventContext) -> EventResult:
         return job_event_result(ctx, self.outputs_from_result)

@@ -7,15 +7,18 @@ import time
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.utils import timezone
+from django.views.decorators.debug import sensitive_variables
 
 from clusterjobs.helm.runner import ChartSource, HelmError, HelmRunner
 from clusterjobs.kube import KubeClient, KubeError
 from clusterjobs.kubeconfig import parse_kubeconfig
 from clusterjobs.models import Job, JobStatus, JobType
 from clusterjobs.policy.pss import Level
+from pipelines import outbound
 
 HELM_TIMEOUT_MARKERS = ("context deadline exceeded", "timed out waiting")
 
@@ -49,9 +52,26 @@ def _keep_alive(job: Job) -> Callable[[], bool]:
     return should_cancel
 
 
+def check_chart_host(ref: str) -> None:
+    """Helm fetches ``https://`` and ``oci://`` charts itself, out of reach of the outbound guard: so the host is
+    resolved and checked first (``OutboundRefused``), and a refused host never reaches helm, whose errors would
+    tell an open port from a closed one. Helm resolves the name again when it fetches: a DNS answer that
+    changes in between (rebinding) is not caught here."""
+    if not ref.startswith(("https://", "oci://")):
+        return
+    parts = urlsplit(ref)
+    outbound.resolve_checked(parts.hostname or "", parts.port or 443)
+
+
+@sensitive_variables()  # the runner and the frames below hold the decrypted kubeconfig
 def run_job_helm(job: Job, config: dict[str, Any]) -> dict[str, Any]:
     """Run the job's Helm work; ``JobDeadlineExceeded`` when it ran out of the job's time."""
     timeout, capped = _helm_timeout(job, config)
+    if job.job_type != JobType.HELM_UNINSTALL:
+        try:
+            check_chart_host(config["chart_ref"])
+        except OSError as exc:  # OutboundRefused, or a host that does not resolve
+            raise HelmError(f"chart ref refused: {exc}") from None
     cluster = job.cluster
     runner = HelmRunner(kubeconfig=cluster.kubeconfig, level=Level(cluster.pod_security_level),
                         allowed_cluster_kinds=frozenset(cluster.allowed_cluster_kinds or ()))
@@ -79,6 +99,7 @@ def uninstall_releases(runner: HelmRunner, config: dict[str, Any], timeout: int,
     return {"namespace": namespace, "uninstalled": config["releases"], "namespace_deleted": bool(deleted)}
 
 
+@sensitive_variables()
 def delete_namespace_if_unused(kubeconfig: str, namespace: str) -> bool:
     """Delete the namespace when no Helm release is left in it (its release records are Secrets labelled
     ``owner=helm``). Returns whether it was deleted; a namespace that is already gone counts as not deleted."""

@@ -103,6 +103,11 @@ class Action:
                 errors.append(f"{spec.name}: required")
         return errors
 
+    def validate_references(self, params: dict[str, Any], owner: Any) -> list[str]:
+        """Errors for ids in ``params`` that ``owner`` may not name (another user's cluster or deployment),
+        checked at submit; Jinja strings are checked when the step runs. Default: the action names none."""
+        return []
+
     def declared_outputs(self, params: dict[str, Any]) -> set[str] | None:
         """Output names other steps may reference as ``steps.X.outputs.<name>``; None allows any name."""
         return set(self.meta.outputs)

@@ -8,7 +8,8 @@ import urllib.request
 from typing import Any
 
 from pipelines.actions.base import Action, ActionContext, ActionMeta, ActionResult, ParamSpec
-from pipelines.actions.http import NoCrossHostRedirects, check_url
+from pipelines import outbound
+from pipelines.actions.http import check_url, guarded_opener
 from pipelines.actions.registry import register
 
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD")
@@ -78,12 +79,13 @@ class HttpRequestAction(Action):
         method = str(ctx.params.get("method", "GET")).upper()
         timeout = min(float(ctx.params.get("timeout_seconds", 10)), MAX_TIMEOUT_SECONDS)
         request = urllib.request.Request(url, data=data, method=method, headers=headers)
-        opener = urllib.request.build_opener(NoCrossHostRedirects())
         try:
-            with opener.open(request, timeout=timeout) as response:
+            with outbound.urlopen(guarded_opener(), request, timeout=timeout) as response:
                 status, raw, resp_headers = response.status, response.read(MAX_BODY_BYTES), response.headers
         except urllib.error.HTTPError as exc:
             status, raw, resp_headers = exc.code, (exc.read(MAX_BODY_BYTES) if exc.fp else b""), exc.headers
+        except outbound.OutboundRefused as exc:
+            return ActionResult(success=False, error=f"url: {exc}")
         except (urllib.error.URLError, OSError) as exc:
             return ActionResult(success=False, error=f"request failed: {exc}")
         text, parsed = _decode(raw, (resp_headers or {}).get("Content-Type", ""))

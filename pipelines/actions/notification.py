@@ -12,7 +12,8 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 
 from pipelines.actions.base import Action, ActionContext, ActionMeta, ActionResult, ParamSpec
-from pipelines.actions.http import NoCrossHostRedirects, check_url
+from pipelines import outbound
+from pipelines.actions.http import check_url, guarded_opener
 from pipelines.actions.registry import register
 from pipelines.models import NotificationLevel
 
@@ -35,14 +36,16 @@ def _recipient(ctx: ActionContext):
 
 def post_webhook(url: str, body: dict, attempts: int = WEBHOOK_ATTEMPTS) -> tuple[int | None, str]:
     """POST JSON with retries (0.5 s, 1 s backoff); returns (status code or None, error text)."""
-    opener = urllib.request.build_opener(NoCrossHostRedirects())
+    opener = guarded_opener()
     data = json.dumps(body).encode()
     error = ""
     for attempt in range(attempts):
         request = urllib.request.Request(url, data=data, method="POST", headers={"Content-Type": "application/json"})
         try:
-            with opener.open(request, timeout=settings.NOTIFICATION_WEBHOOK_TIMEOUT_SECONDS) as response:
+            with outbound.urlopen(opener, request, timeout=settings.NOTIFICATION_WEBHOOK_TIMEOUT_SECONDS) as response:
                 return response.status, ""
+        except outbound.OutboundRefused as exc:
+            return None, str(exc)  # retrying cannot change the answer
         except urllib.error.HTTPError as exc:
             error = f"HTTP {exc.code}"
             if exc.code < 500:

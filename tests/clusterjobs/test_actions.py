@@ -79,9 +79,10 @@ def test_it_fails_cluster_health_for_an_unreachable_cluster(cluster, run_dag):
 
 
 def test_it_does_not_let_a_pipeline_use_another_users_cluster(sandbox, other_user, run_dag):
+    # A literal id is refused at submit (tests/security/test_cluster_ownership.py); a Jinja one when it runs.
     execution, steps = run_dag(
         {"id": "web", "action": "helm_deploy",
-         "params": {"cluster_id": str(sandbox.pk), "chart_ref": "charts/qdrant", "release_name": "db",
+         "params": {"cluster_id": "{{ '" + str(sandbox.pk) + "' }}", "chart_ref": "charts/qdrant", "release_name": "db",
                     "namespace": NS}},
         user=other_user,
     )
@@ -90,7 +91,16 @@ def test_it_does_not_let_a_pipeline_use_another_users_cluster(sandbox, other_use
     assert not Job.objects.exists()
 
 
-def test_it_deploys_a_catalog_component_then_uninstalls_it(sandbox, run_dag, test_charts):
+@pytest.fixture
+def owners_deployment(owner):
+    """A deployment row of the owner's with ``DEPLOYMENT_ID``: jobs may only name their owner's deployments."""
+    from usecases.models_deployments import UseCaseDeployment
+
+    return UseCaseDeployment.objects.create(id=DEPLOYMENT_ID, name="vec", owner=owner, template_name="t",
+                                            template_version="1.0.0", namespace=NS)
+
+
+def test_it_deploys_a_catalog_component_then_uninstalls_it(sandbox, run_dag, test_charts, owners_deployment):
     from usecases.component_catalog import resolve_component
 
     component = resolve_component("qdrant")

@@ -5,7 +5,7 @@ import pytest
 from clusterjobs.models import Cluster
 from tests.clusterjobs.conftest import SECRET_TOKEN, make_kubeconfig
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("cluster_adder")]
 
 
 def _post_cluster(client, **body):

@@ -5,7 +5,7 @@ from django.urls import reverse
 from clusterjobs.models import Cluster
 from tests.pages.conftest import htmx
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("cluster_adder")]
 
 
 def test_it_adds_a_cluster_from_a_pasted_kubeconfig(owner_browser, owner, kube_standin):

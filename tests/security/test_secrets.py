@@ -16,7 +16,6 @@ from django.db import connection
 from django.test import Client
 
 from budportal.models import ApiToken
-from tests.deployments.conftest import call, catalog, deploy_settings  # noqa: F401 (fixtures)
 from tests.livestack import ROOT
 from tests.security.test_scoping import all_routes
 
@@ -135,7 +134,7 @@ def _secret_kubeconfig(standin) -> str:
 
 
 @pytest.fixture
-def deployed_with_secret(owner_api, kube_standin, deploy_settings, catalog, call, caplog):
+def deployed_with_secret(owner_api, cluster_adder, kube_standin, deploy_settings, catalog, call, caplog):
     """A cluster whose kubeconfig holds SECRET, and valkey-cache deployed on it, with every log record kept."""
     caplog.set_level(logging.DEBUG)
     response = owner_api.post("/api/clusters", {"name": "secret", "kubeconfig": _secret_kubeconfig(kube_standin)},
