@@ -3,8 +3,11 @@
 Jinja's ``ImmutableSandboxedEnvironment`` stops attribute escapes but not resource bombs: ``'x' * 10**9``,
 ``'x'|center(10**9)``, nested loops, exponential macros. Every render here gets a work budget and every
 operation that can allocate is checked *before* it allocates, so a hostile template fails its step in
-milliseconds with ``TemplateLimitError`` instead of holding a worker (or the web process: Jinja folds constant
-expressions while compiling, so the intercepted operators are never folded).
+milliseconds with ``TemplateLimitError`` (Jinja folds constant expressions while compiling, so the intercepted
+operators are never folded).
+
+These checks are the first line: cheap, with clear messages. They cannot bound every C-level operation, so
+renders also run in a worker process with OS limits (``pipelines.render_pool``), which is the guarantee.
 """
 
 from __future__ import annotations
@@ -127,6 +130,7 @@ def _check_text(values: Iterable[Any], what: str) -> None:
             total += len(value)
         if total > MAX_SIZE:
             raise TemplateLimitError(f"{what} would be over {MAX_SIZE:,} characters")
+    _spend(total)  # the walk itself is work: repeating it in a loop must run out of budget
 
 
 def _format_widths(fmt: str) -> list[int]:
