@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from functools import lru_cache
 from typing import Any
 
-from jinja2 import StrictUndefined, TemplateError, nodes
+from jinja2 import StrictUndefined, TemplateError, TemplateSyntaxError, nodes
 
 from pipelines import render_pool
 from pipelines.sandbox import (
@@ -31,6 +31,7 @@ from pipelines.sandbox import (
 # How deep params, template values and deployment parameters may nest (checked at validation). Helm values
 # rarely pass 10; 900 levels used to pass validation and then crash rendering with RecursionError.
 MAX_DEPTH = 32
+MAX_EXPRESSION_DEPTH = 100  # levels of one template's syntax tree
 OUT_OF_MEMORY = "TemplateLimitError: template render exceeded the memory limit"
 SCOPE_NAMES = frozenset({"steps", "parameters", "params", "deployment", "execution"})
 _SINGLE_EXPRESSION = re.compile(r"^\s*\{\{(?P<expr>.*?)\}\}\s*$", re.DOTALL)
@@ -211,7 +212,25 @@ def iter_strings(value: Any, path: Path = ()) -> Iterator[tuple[Path, str]]:
 def parse(source: str) -> nodes.Template:
     """Parse a template string (``TemplateSyntaxError`` on bad syntax); cached, DAGs repeat strings a lot."""
     expr = _single_expression(source)
-    return _env.parse(source if expr is None else "{{" + expr + "}}")
+    try:
+        tree = _env.parse(source if expr is None else "{{" + expr + "}}")
+    except RecursionError:  # Jinja's parser recurses per parenthesis / unary operator: "{{ ((((…1)))) }}"
+        tree = None
+    if tree is None or _tree_too_deep(tree):
+        raise TemplateSyntaxError(f"the expression is nested deeper than {MAX_EXPRESSION_DEPTH} levels", 1)
+    return tree
+
+
+def _tree_too_deep(tree: nodes.Node) -> bool:
+    """Every later walk of the tree (references, undeclared names, the compiler) recurses per level, and
+    ``1 + 1 + … + 1`` parses without recursion into a tree 1,000 levels deep."""
+    stack = [(tree, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_EXPRESSION_DEPTH:
+            return True
+        stack.extend((child, depth + 1) for child in node.iter_child_nodes())
+    return False
 
 
 def undeclared_names(source: str) -> set[str]:

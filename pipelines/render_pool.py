@@ -65,7 +65,9 @@ class Worker:
 
     def __init__(self, limits: Limits):
         self.limits = limits
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [_ROOT, os.environ.get("PYTHONPATH")]))}
+        # Not the parent's environment: it holds SECRET_KEY, DATABASE_URL and the kubeconfig key, none of which a
+        # process running hostile templates needs (nor any other open file: close_fds).
+        env = {"PYTHONPATH": _ROOT, "PATH": os.environ.get("PATH", ""), "LANG": "C.UTF-8"}
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "pipelines.render_worker", str(limits.memory_mb)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, bufsize=0, env=env, cwd=_ROOT,
@@ -84,7 +86,9 @@ class Worker:
 
     def call(self, payload: bytes) -> dict[str, Any]:
         assert self.proc.stdin is not None
-        self.proc.stdin.write(_HEADER.pack(len(payload)) + payload)
+        data = memoryview(_HEADER.pack(len(payload)) + payload)
+        while data:  # an unbuffered pipe may take a large payload in parts
+            data = data[self.proc.stdin.write(data) or 0:]
         return json.loads(self._read_frame(time.monotonic() + self.limits.seconds, self.limits.output_bytes + 4096))
 
     def _read_frame(self, deadline: float, max_bytes: int) -> bytes:

@@ -70,3 +70,15 @@ def test_it_shows_a_clear_error_when_the_editor_preview_is_a_bomb(owner_browser,
     assert response.status_code == 200
     html = response.content.decode()
     assert "TemplateLimitError" in html and message in html, html
+
+
+def test_it_reports_a_template_value_nested_too_deep_instead_of_a_500(owner_api, catalog):
+    document = UseCaseTemplate.objects.get(name="agent-rag").to_document()
+    document["name"] = "deep-rag"
+    document["components"][2]["chart"]["values"]["deep"] = "{{ 1" + " + 1" * 1000 + " }}"
+    response = owner_api.post("/api/templates/validate", document, content_type="application/json")
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert body["valid"] is False
+    (error,) = body["errors"]
+    assert error["loc"] == ["components", 2, "chart", "values", "deep"] and "nested deeper than 100" in error["msg"]

@@ -170,3 +170,16 @@ def test_it_answers_422_for_execution_parameters_nested_too_deep(owner_api):
     assert response.status_code == 422
     assert response.json()["detail"][0]["loc"][:2] == ["parameters", "p"]
     assert PipelineExecution.objects.count() == 0
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("source", ["{{ " + "(" * 3000 + "1" + ")" * 3000 + " }}", "{{ 1" + " + 1" * 1000 + " }}",
+                                    "x {{ " + "-" * 500 + "steps.a.outputs.b }}", "{% if 1 %}" * 2000 + "{% endif %}" * 2000])
+def test_it_answers_422_for_an_expression_nested_too_deep_instead_of_a_500(owner_api, source):
+    response = owner_api.post("/api/executions", dag(step("a", params={"message": source})),
+                              content_type="application/json")
+    assert response.status_code == 422
+    assert response.json()["detail"] == [{"loc": ["steps", 0, "params", "message"],
+                                          "msg": "template syntax error: the expression is nested deeper than 100 "
+                                                 "levels\n  line 1"}]
+    assert PipelineExecution.objects.count() == 0
