@@ -24,7 +24,7 @@ BOMBS = [
     "{{ ([[0]*100000]*250)|sum(start=[]) }}",
     "{{ ([[0]*100000]*1000)|tojson }}",
     "{{ ['x'*999999]*40 }}",
-    "{% for i in range(10000) %}{{ range(10000)|sum }}{% endfor %}",  # under the work budget: the time limit
+    "{% for i in range(10000) %}{{ range(10000)|sort|first }}{% endfor %}",  # a minute of CPU under the work budget
 ]
 
 
