@@ -60,6 +60,10 @@ class _Died(Exception):
     pass
 
 
+class _Gone(Exception):
+    """The worker was dead before it got the request (killed while idle): another worker may take it."""
+
+
 class Worker:
     """One render process and its two pipes; framed messages are a 4-byte length and UTF-8 JSON."""
 
@@ -87,8 +91,11 @@ class Worker:
     def call(self, payload: bytes) -> dict[str, Any]:
         assert self.proc.stdin is not None
         data = memoryview(_HEADER.pack(len(payload)) + payload)
-        while data:  # an unbuffered pipe may take a large payload in parts
-            data = data[self.proc.stdin.write(data) or 0:]
+        try:
+            while data:  # an unbuffered pipe may take a large payload in parts
+                data = data[self.proc.stdin.write(data) or 0:]
+        except OSError:  # BrokenPipeError: it died while idle (it only ever dies mid-render otherwise)
+            raise _Gone from None
         return json.loads(self._read_frame(time.monotonic() + self.limits.seconds, self.limits.output_bytes + 4096))
 
     def _read_frame(self, deadline: float, max_bytes: int) -> bytes:
@@ -138,20 +145,25 @@ class Pool:
         limits = Limits.from_settings()
         payload = json.dumps({**request, "seconds": limits.seconds, "output_bytes": limits.output_bytes},
                              default=str, separators=(",", ":")).encode()
-        worker = self._acquire(limits)
-        keep = False
-        try:
-            reply = worker.call(payload)
-            keep = not reply.get("retire")
-            return reply
-        except _Timeout:
-            raise RenderLimitError(f"template render exceeded {limits.seconds:g} s") from None
-        except (_Died, OSError):  # OSError: BrokenPipeError when the worker was already gone
-            raise RenderLimitError(
-                f"template render exceeded the memory ({limits.memory_mb} MB) or CPU limit of its process"
-            ) from None
-        finally:
-            self._release(worker, keep)
+        for attempt in range(2):
+            worker = self._acquire(limits)
+            keep = False
+            try:
+                reply = worker.call(payload)
+                keep = not reply.get("retire")
+                return reply
+            except _Gone:
+                if attempt:
+                    raise RenderLimitError("the render worker could not be reached") from None
+            except _Timeout:
+                raise RenderLimitError(f"template render exceeded {limits.seconds:g} s") from None
+            except (_Died, OSError):
+                raise RenderLimitError(
+                    f"template render exceeded the memory ({limits.memory_mb} MB) or CPU limit of its process"
+                ) from None
+            finally:
+                self._release(worker, keep)
+        raise AssertionError("unreachable")
 
     def _acquire(self, limits: Limits) -> Worker:
         deadline = time.monotonic() + _ACQUIRE_SECONDS
@@ -181,7 +193,9 @@ class Pool:
 
     def _release(self, worker: Worker, keep: bool) -> None:
         with self.cond:
-            if keep:
+            if worker not in self.workers:  # shut down while it rendered
+                keep = False
+            elif keep:
                 self.idle.append(worker)
             else:
                 self.started -= 1

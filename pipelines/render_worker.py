@@ -99,6 +99,7 @@ def main() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the process group; the parent decides
     stdin, stdout = sys.stdin.buffer, os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)  # anything printed by accident goes to stderr, never into the protocol
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # SIGXCPU's default action would dump a core file
     params.render_local("{{ 1 }}-{% for i in range(1) %}{{ i }}{% endfor %}", {}, ())  # warm the compiler
     _limit_memory(int(sys.argv[1]))
     _write(stdout, b'{"ready":true}')

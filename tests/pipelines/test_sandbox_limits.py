@@ -2,7 +2,11 @@
 process (the guarantee: wall time, address space and result size, whatever the expression)."""
 
 import os
+import signal
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -135,6 +139,29 @@ def test_it_starts_a_pool_of_its_own_in_a_forked_child():
     os.waitpid(pid, 0)
     assert os.read(read, 1) == b"1"
     assert render("{{ 3 }}", {}) == 3  # the parent's workers were not touched by the child
+
+
+def test_it_replaces_a_worker_killed_while_idle():
+    render("{{ 1 }}", {})
+    for worker in list(render_pool.pool().idle):
+        os.kill(worker.pid, signal.SIGKILL)
+        worker.proc.wait()
+    assert render("{{ 2 }}", {}) == 2
+
+
+def test_it_kills_its_render_workers_when_the_process_exits():
+    script = ("import django, os; os.environ['DJANGO_SETTINGS_MODULE'] = 'tests.settings'; django.setup()\n"
+              "from pipelines import render_pool; from pipelines.params import render\n"
+              "assert render('{{ 1 }}', {}) == 1; print(*[w.pid for w in render_pool.pool().workers])\n")
+    root = Path(__file__).resolve().parents[2]
+    out = subprocess.run([sys.executable, "-c", script], cwd=root, capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "PYTHONPATH": str(root)}, check=True).stdout
+    pids = [int(pid) for pid in out.split()]
+    assert pids
+    time.sleep(0.2)
+    for pid in pids:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
 
 
 # --- the pipeline: a failed render fails its step; nesting is limited at submit ---------------------------
