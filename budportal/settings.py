@@ -222,6 +222,13 @@ USE_PIPELINE_ORCHESTRATION = env_bool("USE_PIPELINE_ORCHESTRATION", True)
 PIPELINE_SWEEP_SECONDS = env_int("PIPELINE_SWEEP_SECONDS", 5)
 # A RUNNING step whose lease is older than this is taken as abandoned by a killed worker.
 PIPELINE_STEP_LEASE_SECONDS = env_int("PIPELINE_STEP_LEASE_SECONDS", 60)
+# Jinja renders (step params, template value previews, deployment plans) run in a pool of worker processes
+# with OS limits, so no template can hold the web process or a pipeline worker: wall time per render, address
+# space a worker may add, size of a rendered result (JSON bytes), worker processes per portal process.
+RENDER_TIMEOUT_SECONDS = env_float("RENDER_TIMEOUT_SECONDS", 2.0)
+RENDER_MEMORY_MB = env_int("RENDER_MEMORY_MB", 256)
+RENDER_MAX_OUTPUT_BYTES = env_int("RENDER_MAX_OUTPUT_BYTES", 2_000_000)
+RENDER_WORKERS = env_int("RENDER_WORKERS", 2)
 SSE_POLL_SECONDS = env_float("SSE_POLL_SECONDS", 1.0)
 SSE_HEARTBEAT_SECONDS = env_float("SSE_HEARTBEAT_SECONDS", 15.0)
 NOTIFICATION_WEBHOOK_TIMEOUT_SECONDS = env_int("NOTIFICATION_WEBHOOK_TIMEOUT_SECONDS", 5)

@@ -21,6 +21,7 @@ from pipelines.models import (
     StepExecution,
     StepStatus,
 )
+from pipelines.params import depth_errors
 from pipelines.validation import validate_dag, validate_references
 
 
@@ -62,6 +63,7 @@ def execution_submit(
     errors = errors or validate_references(dag, owner)
     if parameters is not None and not isinstance(parameters, dict):
         errors.append({"loc": ["parameters"], "msg": "must be an object"})
+    errors += depth_errors(parameters, ("parameters",))
     if errors:
         raise ServiceValidationError(errors)
     with transaction.atomic():

@@ -14,7 +14,13 @@ from typing import Any
 from jinja2 import TemplateError
 
 from pipelines.actions.registry import get_action
-from pipelines.params import SCOPE_NAMES, iter_strings, references_in, undeclared_names
+from pipelines.params import (
+    SCOPE_NAMES,
+    depth_errors,
+    iter_strings,
+    references_in,
+    undeclared_names,
+)
 
 MAX_STEPS = 10_000
 ON_FAILURE = ("fail", "continue")
@@ -29,6 +35,8 @@ def validate_dag(dag: Any) -> list[Error]:
     """All problems found in ``dag`` as ``{"loc": [...], "msg": ...}``; empty when it can run."""
     if not isinstance(dag, dict):
         return [_err([], "the DAG must be a JSON object")]
+    if too_deep := depth_errors(dag):
+        return too_deep  # before anything recursive walks it (params rendering used to hit RecursionError)
     errors = _validate_top(dag)
     steps = dag.get("steps")
     if not isinstance(steps, list) or not steps:

@@ -12,8 +12,9 @@ from typing import Any
 
 from django.urls import reverse
 
+from budportal.errors import ServiceValidationError
 from clusterjobs.validators import dns_label
-from pipelines.params import RenderError, find_references, is_template, render
+from pipelines.params import RenderError, find_references, preview
 from usecases.component_catalog import deep_merge, resolve_component
 from usecases.models import UseCaseTemplate
 from usecases.models_deployments import UseCaseDeployment
@@ -161,39 +162,27 @@ def build_cleanup_dag(*, deployment: UseCaseDeployment, releases: list[str]) -> 
 
 
 # --- the plan: what start would submit, before anything touches the cluster ------------------------
-def _preview(value: Any, context: dict[str, Any], pending: set[str]) -> Any:
-    """``value`` with ``parameters.*`` / ``deployment.*`` rendered; strings that need a step's outputs are
-    kept as written and their references collected in ``pending``."""
-    if isinstance(value, dict):
-        return {key: _preview(child, context, pending) for key, child in value.items()}
-    if isinstance(value, list):
-        return [_preview(child, context, pending) for child in value]
-    if not isinstance(value, str) or not is_template(value):
-        return value
-    refs = find_references(value)
-    if refs:
-        pending.update(f"steps.{step}.outputs.{output}" if output else f"steps.{step}" for step, output in refs)
-        return value
-    try:
-        return render(value, context)
-    except RenderError:
-        return value  # the engine reports it when the step runs; the preview shows it as written
-
-
 def component_plan(deployment: UseCaseDeployment, step: dict[str, Any], component: dict[str, Any],
-                   selected: str) -> dict[str, Any]:
-    context = {"parameters": deployment.parameters, "params": deployment.parameters,
-               "deployment": deployment.deployment_context}
+                   selected: str, values: Any, pending: list[str]) -> dict[str, Any]:
     chart = effective_chart(component, selected)
-    pending: set[str] = set()
-    values = _preview(chart["values"], context, pending)
     return {
         "name": component["name"], "type": component["type"], "selected_component": selected,
         "action": step["action"], "depends_on": step["depends_on"],
         "release_name": step["params"]["release_name"], "namespace": deployment.namespace,
         "chart_ref": chart["ref"], "chart_version": chart["version"],
-        "values": values, "pending_refs": sorted(pending),
+        "values": values, "pending_refs": pending,
     }
+
+
+def _previewed_values(deployment: UseCaseDeployment, charts: list[dict[str, Any]]) -> list[tuple[Any, list[str]]]:
+    """Every component's values with ``parameters.*`` / ``deployment.*`` rendered, in ONE render round-trip
+    (one time limit for the whole plan, so a hostile public template cannot make its viewers wait per string)."""
+    context = {"parameters": deployment.parameters, "params": deployment.parameters,
+               "deployment": deployment.deployment_context}
+    try:
+        return preview([chart["values"] for chart in charts], context)
+    except RenderError as exc:
+        raise ServiceValidationError.at(("values",), exc.message) from None
 
 
 def build_plan(*, deployment: UseCaseDeployment) -> dict[str, Any]:
@@ -201,7 +190,9 @@ def build_plan(*, deployment: UseCaseDeployment) -> dict[str, Any]:
     dag = build_dag(deployment=deployment)
     template = template_from_snapshot(deployment.template_snapshot)
     selections = _selections(deployment)
-    components = [component_plan(deployment, step, template.component(step["id"]), selections[step["id"]])
-                  for step in dag["steps"] if step["id"] in selections]
+    steps = [step for step in dag["steps"] if step["id"] in selections]
+    charts = [effective_chart(template.component(step["id"]), selections[step["id"]]) for step in steps]
+    components = [component_plan(deployment, step, template.component(step["id"]), selections[step["id"]], *values)
+                  for step, values in zip(steps, _previewed_values(deployment, charts), strict=True)]
     return {"deployment_id": str(deployment.pk), "namespace": deployment.namespace, "dag": dag,
             "waves": included_waves(template, set(selections)), "components": components}

@@ -15,6 +15,7 @@ from clusterjobs.models import Cluster
 from clusterjobs.selectors import cluster_list
 from clusterjobs.validators import find_blocked_values
 from pipelines.actions.http import check_url
+from pipelines.params import depth_errors
 from usecases.dag import effective_chart, referenced_steps
 from usecases.models import UseCaseTemplate
 from usecases.models_deployments import UseCaseDeployment
@@ -134,7 +135,7 @@ def _blocked_errors(template: UseCaseTemplate, selections: dict[str, str]) -> Er
 def clean_request(*, owner, name: str, template: str, cluster_id: Any, components: dict[str, Any],
                   parameters: dict[str, Any], notify_webhook_url: str = "") -> CleanRequest:
     """The checked request, or ServiceValidationError naming every field that is wrong."""
-    errors = name_errors(owner, name)
+    errors = name_errors(owner, name) + depth_errors(parameters, ("parameters",))
     the_template = _template(owner, template, errors)
     cluster = _cluster(owner, cluster_id, errors)
     if notify_webhook_url and (problem := check_url(notify_webhook_url)):
