@@ -6,6 +6,7 @@ Embedded defaults (SQLite, the django-q2 ORM broker, the in-memory channel layer
 
 import os
 import shutil
+from ipaddress import ip_network
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
@@ -223,3 +224,6 @@ SSE_POLL_SECONDS = env_float("SSE_POLL_SECONDS", 1.0)
 SSE_HEARTBEAT_SECONDS = env_float("SSE_HEARTBEAT_SECONDS", 15.0)
 NOTIFICATION_WEBHOOK_TIMEOUT_SECONDS = env_int("NOTIFICATION_WEBHOOK_TIMEOUT_SECONDS", 5)
 API_TOKEN_FAILURES_PER_MINUTE = env_int("API_TOKEN_FAILURES_PER_MINUTE", 30)
+# Proxies (CIDRs) whose X-Forwarded-For is believed; empty = the direct peer is the client (budportal.client_ip).
+# A typo fails at start-up rather than on the first request.
+TRUSTED_PROXIES = [str(ip_network(c.strip(), strict=False)) for c in env_str("TRUSTED_PROXIES").split(",") if c.strip()]
