@@ -6,6 +6,7 @@ Embedded defaults (SQLite, the django-q2 ORM broker, the in-memory channel layer
 
 import os
 import shutil
+from datetime import timedelta
 from ipaddress import ip_network
 from pathlib import Path
 from urllib.parse import unquote, urlparse
@@ -73,6 +74,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_htmx",
     "django_q",
+    "axes",
     "budportal",
     "pipelines",
     "clusterjobs",
@@ -89,6 +91,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last, as django-axes asks: it turns a lockout flagged during the view into its lockout answer.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "budportal.urls"
@@ -167,6 +171,20 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
+# django-axes: failed log-ins are counted per username AND client address (so a stranger cannot lock a user out
+# from elsewhere), in the database (shared by every web process). Staff unlock in the admin (Axes → Access
+# attempts: delete) or with `manage.py axes_reset_username <name>`; a successful log-in clears the count.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_COOLOFF_MINUTES", 15))
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "budportal.client_ip.client_ip"
+AXES_LOCKOUT_CALLABLE = "budportal.views.login_locked_out"
+AXES_HTTP_RESPONSE_CODE = 429
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/accounts/login/"
