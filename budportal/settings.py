@@ -11,6 +11,8 @@ from ipaddress import ip_network
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
+from csp.constants import NONE, SELF
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
@@ -75,6 +77,8 @@ INSTALLED_APPS = [
     "django_htmx",
     "django_q",
     "axes",
+    "csp",
+    "ninja",  # serves Swagger UI from its own static files (no CDN, which the CSP would refuse anyway)
     "budportal",
     "pipelines",
     "clusterjobs",
@@ -84,6 +88,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "budportal.middleware.RequestSizeLimitMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -171,6 +176,24 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
+# Content-Security-Policy (django-csp), defence in depth against injected markup: scripts, styles and
+# connections only from the portal itself, no inline code (templates use static/js/portal.js and the
+# stylesheet), no framing. Swagger UI (/api/docs) and the admin run under the same policy.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:"],
+        "connect-src": [SELF],
+        "font-src": [SELF],
+        "frame-ancestors": [NONE],
+        "form-action": [SELF],
+        "base-uri": [SELF],
+        "object-src": [NONE],
+    },
+}
+
 # django-axes: failed log-ins are counted per username AND client address (so a stranger cannot lock a user out
 # from elsewhere), in the database (shared by every web process). Staff unlock in the admin (Axes → Access
 # attempts: delete) or with `manage.py axes_reset_username <name>`; a successful log-in clears the count.
