@@ -27,7 +27,7 @@
     var selector = source && source.getAttribute && source.getAttribute("data-focus-added");
     if (!selector || !event.detail.successful) { return; }
     var rows = document.querySelectorAll(selector);
-    var field = rows.length ? rows[rows.length - 1].querySelector("input, select, textarea") : null;
+    var field = rows.length ? rows[rows.length - 1].querySelector("input:not([type=hidden]), select, textarea") : null;
     if (field) { field.focus(); }
   });
 
