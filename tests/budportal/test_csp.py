@@ -11,12 +11,12 @@ pytestmark = pytest.mark.django_db
 
 TEMPLATES = sorted(Path(settings.BASE_DIR, "templates").rglob("*.html"))
 INLINE = {
-    "inline <script>": re.compile(r"<script(?![^>]*\bsrc=)[^>]*>", re.I),
-    "style attribute": re.compile(r"\sstyle\s*=", re.I),
-    "on* handler": re.compile(r"\son[a-z]+\s*=", re.I),
-    "hx-on (eval)": re.compile(r"\shx-on", re.I),
-    "javascript: URL": re.compile(r"javascript:", re.I),
-    "<style> element": re.compile(r"<style[\s>]", re.I),
+    "inline <script>": re.compile(r"<script(?![^>]*\bsrc=)[^>]*>", re.IGNORECASE),
+    "style attribute": re.compile(r"\sstyle\s*=", re.IGNORECASE),
+    "on* handler": re.compile(r"\son[a-z]+\s*=", re.IGNORECASE),
+    "hx-on (eval)": re.compile(r"\shx-on", re.IGNORECASE),
+    "javascript: URL": re.compile(r"javascript:", re.IGNORECASE),
+    "<style> element": re.compile(r"<style[\s>]", re.IGNORECASE),
 }
 
 
