@@ -20,7 +20,7 @@ class TokenRateLimited(Exception):
 
 
 def _failure_key(request: HttpRequest) -> str:
-    return f"token-failures:{client_ip(request)}"
+    return f"token-failures:{client_ip(request) or 'unknown'}"
 
 
 def _count_failure(request: HttpRequest) -> int:

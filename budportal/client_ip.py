@@ -34,13 +34,18 @@ def _is_trusted(address: ipaddress.IPv4Address | ipaddress.IPv6Address, networks
     return any(address in network for network in networks)
 
 
-def client_ip(request: HttpRequest) -> str:
-    """The client's address: the peer's, or (behind a trusted proxy) the right-most untrusted forwarded one."""
-    peer_text = request.META.get("REMOTE_ADDR") or ""
-    peer = _parse(peer_text)
+def client_ip(request: HttpRequest) -> str | None:
+    """The client's address: the peer's, or (behind a trusted proxy) the right-most untrusted forwarded one.
+
+    ``None`` when the peer has no IP address (a unix socket, ``force_login``'s bare request): django-axes stores
+    the value in an address column, which refuses anything else.
+    """
+    peer = _parse(request.META.get("REMOTE_ADDR") or "")
+    if peer is None:
+        return None
     networks = _networks(tuple(settings.TRUSTED_PROXIES))
-    if peer is None or not networks or not _is_trusted(peer, networks):
-        return peer_text or "unknown"
+    if not networks or not _is_trusted(peer, networks):
+        return str(peer)
     client = peer
     forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
     for part in reversed(forwarded.split(",") if forwarded else []):

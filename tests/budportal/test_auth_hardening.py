@@ -92,6 +92,8 @@ def test_it_honours_forwarded_addresses_from_a_trusted_proxy(settings):
     ("10.0.0.2", "not-an-ip", ["10.0.0.0/8"], "10.0.0.2"),
     ("10.0.0.2", "", ["10.0.0.0/8"], "10.0.0.2"),
     ("::1", "2001:db8::5", ["::1/128"], "2001:db8::5"),
+    ("", "1.2.3.4", ["10.0.0.0/8"], None),  # no peer address (a unix socket)
+    ("unix:/run/daphne.sock", "1.2.3.4", [], None),
 ])
 def test_it_works_out_the_client_address(settings, peer, forwarded, trusted, expected):
     settings.TRUSTED_PROXIES = trusted
