@@ -30,4 +30,5 @@ RUN pip install -e . \
 # Never root; the chart also mounts /tmp (HOME) as the only writable path.
 USER 10001
 EXPOSE 8000
-CMD ["daphne", "-b", "0.0.0.0", "-p", "8000", "--proxy-headers", "budportal.asgi:application"]
+# No --proxy-headers: daphne would believe X-Forwarded-For from anyone; TRUSTED_PROXIES decides (budportal/client_ip.py).
+CMD ["daphne", "-b", "0.0.0.0", "-p", "8000", "budportal.asgi:application"]

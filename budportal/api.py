@@ -1,11 +1,13 @@
 """The JSON API: one NinjaAPI, a Router per app, errors mapped to HTTP in one place."""
 
+from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse
 from ninja import NinjaAPI, Schema
 from ninja.errors import AuthenticationError
 
 from budportal.auth import TokenRateLimited, api_auth
 from budportal.errors import ConflictError, ForbiddenError, ServiceValidationError
+from budportal.middleware import request_too_big
 from clusterjobs.api import router as clusterjobs_router
 from pipelines.api import router as pipelines_router
 from usecases.api import router as usecases_router
@@ -55,6 +57,11 @@ def on_rate_limited(request: HttpRequest, exc: TokenRateLimited) -> HttpResponse
     response = api.create_response(request, {"detail": "Too many failed token attempts; retry later."}, status=429)
     response["Retry-After"] = "60"
     return response
+
+
+@api.exception_handler(RequestDataTooBig)
+def on_request_too_big(request: HttpRequest, exc: RequestDataTooBig) -> HttpResponse:
+    return request_too_big(request)
 
 
 @api.exception_handler(AuthenticationError)

@@ -52,6 +52,8 @@ def _load(text: str) -> dict[str, Any]:
         raise _error(f"kubeconfig is larger than {MAX_KUBECONFIG_BYTES // 1024} KiB")
     try:
         data = yaml.safe_load(text)
+    except (ValueError, RecursionError):  # an int over 4300 digits; nesting past the parser's stack
+        raise _error("kubeconfig holds a value too large or too deeply nested") from None
     except yaml.YAMLError as exc:
         # The parser's message can quote the offending line (a token, a key): give the position only.
         mark = getattr(exc, "problem_mark", None)
@@ -131,7 +133,7 @@ def secret_fragments(text: str) -> list[str]:
     """Every credential string in a kubeconfig, for redacting Helm's error output. Never raises."""
     try:
         data = yaml.safe_load(text)
-    except yaml.YAMLError:
+    except (yaml.YAMLError, ValueError, RecursionError):
         return []
     if not isinstance(data, dict):
         return []

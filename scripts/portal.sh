@@ -33,6 +33,7 @@ echo
 echo "Bud Portal: http://$HOST:$PORT/   (API docs: http://$HOST:$PORT/api/docs)"
 echo "Log in with the admin account printed above (var/admin-password.txt). Ctrl-C stops everything."
 echo
+# Browsers connect directly, so daphne gets no --proxy-headers; behind a reverse proxy set TRUSTED_PROXIES instead.
 .venv/bin/daphne -b "$HOST" -p "$PORT" budportal.asgi:application &
 pids+=($!)
 wait -n "${pids[@]}"

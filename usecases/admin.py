@@ -93,6 +93,9 @@ class UseCaseTemplateAdmin(admin.ModelAdmin):
     fields = ["document", "visibility", "source", "owner", "created_at", "updated_at"]
     actions = ["export_yaml"]
 
+    class Media:
+        css = {"all": ["css/admin.css"]}  # a stylesheet, not style="": the CSP allows no inline styles
+
     @admin.display(description="component types")
     def types(self, obj: UseCaseTemplate) -> str:
         return ", ".join(obj.component_types)
@@ -100,7 +103,7 @@ class UseCaseTemplateAdmin(admin.ModelAdmin):
     @admin.display(description="Template (YAML)")
     def document(self, obj: UseCaseTemplate) -> str:
         # Shown instead of the textarea when the template is read-only (system templates).
-        return format_html('<pre style="white-space: pre-wrap">{}</pre>', obj.to_yaml())
+        return format_html('<pre class="template-yaml">{}</pre>', obj.to_yaml())
 
     def has_change_permission(self, request: HttpRequest, obj: UseCaseTemplate | None = None) -> bool:
         if obj is not None and obj.is_system:

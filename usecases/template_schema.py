@@ -27,6 +27,10 @@ MAX_DEPTH = 32
 # Bounds on the document once YAML aliases are expanded (a "billion laughs" is small as text, huge as JSON).
 MAX_NODES = 100_000
 MAX_EXPANDED_CHARS = 4 * 1024 * 1024
+# Python's own limit on int <-> text conversion; a larger int (from hex, or YAML's base 60) could be parsed
+# but never written out again (JSON, YAML, Jinja), so it is refused up front.
+MAX_INT_DIGITS = 4300
+_INT_LIMIT = 10**MAX_INT_DIGITS
 
 
 class _Strict(BaseModel):
@@ -117,6 +121,19 @@ _TemplateLoader.yaml_implicit_resolvers = {
 }
 
 
+def _construct_int(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> int:
+    # Python refuses to turn more than 4300 digits into an int (ValueError, CVE-2020-10735); say where it was.
+    try:
+        return yaml.SafeLoader.construct_yaml_int(loader, node)
+    except ValueError:
+        raise yaml.constructor.ConstructorError(
+            None, None, f"the integer is longer than {MAX_INT_DIGITS} digits", node.start_mark
+        ) from None
+
+
+_TemplateLoader.add_constructor("tag:yaml.org,2002:int", _construct_int)
+
+
 def load_yaml(text: str | bytes, loc: tuple[str | int, ...] = ()) -> Any:
     """Parse YAML text of bounded size; syntax errors become a ServiceValidationError with line and column."""
     raw = text.encode() if isinstance(text, str) else text
@@ -182,6 +199,8 @@ def _scalar_size(node: Any, loc: list[str | int]) -> int:
         return len(node)
     if isinstance(node, float) and not math.isfinite(node):
         raise ServiceValidationError.at(loc, "numbers must be finite (no .nan or .inf)")
+    if isinstance(node, int) and abs(node) >= _INT_LIMIT:
+        raise ServiceValidationError.at(loc, f"the integer is longer than {MAX_INT_DIGITS} digits")
     if node is None or isinstance(node, (bool, int, float, dict, list)):
         return 8
     raise ServiceValidationError.at(loc, f"unsupported value of type {type(node).__name__}")

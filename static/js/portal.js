@@ -11,6 +11,26 @@
     }
   }, true);
 
+  // The page's few interactions live here rather than in hx-on / onclick attributes: the Content-Security-Policy
+  // allows no inline code. A "Remove component" button removes its editor row, after asking.
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest && event.target.closest("[data-remove-row]");
+    if (button && window.confirm(button.getAttribute("data-remove-row"))) {
+      var row = button.closest(".component-row");
+      if (row) { row.remove(); }
+    }
+  });
+
+  // After "+ Add component" the new row's first field takes the focus.
+  document.addEventListener("htmx:afterRequest", function (event) {
+    var source = event.detail && event.detail.elt;
+    var selector = source && source.getAttribute && source.getAttribute("data-focus-added");
+    if (!selector || !event.detail.successful) { return; }
+    var rows = document.querySelectorAll(selector);
+    var field = rows.length ? rows[rows.length - 1].querySelector("input:not([type=hidden]), select, textarea") : null;
+    if (field) { field.focus(); }
+  });
+
   // Live streams: remember the last event id per stream, so a stream that htmx re-opens itself (after the
   // browser gave up) resumes where it stopped, as the browser's own reconnect does with Last-Event-ID.
   var lastIds = {};

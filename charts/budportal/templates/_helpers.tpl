@@ -95,6 +95,8 @@ REDIS_URL and KUBECONFIG_ENCRYPTION_KEY are optional keys of an existing Secret.
   value: {{ $root.Values.settings.hstsSeconds | quote }}
 - name: LOG_LEVEL
   value: {{ $root.Values.settings.logLevel | quote }}
+- name: TRUSTED_PROXIES
+  value: {{ $root.Values.settings.trustedProxies | quote }}
 # The root filesystem is read-only: helm's cache/config and temporary kubeconfigs go to the /tmp volume.
 - name: HOME
   value: /tmp
