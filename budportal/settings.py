@@ -72,6 +72,9 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_htmx",
     "django_q",
+    # Listed so django-ninja serves /api/docs with its own bundled Swagger UI from static/ (no CDN: the docs
+    # work offline and under a Content-Security-Policy without third-party hosts).
+    "ninja",
     "budportal",
     "pipelines",
     "clusterjobs",
@@ -81,6 +84,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    "budportal.middleware.BrandedNotFoundMiddleware",  # before CommonMiddleware: see the module
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
