@@ -1,0 +1,117 @@
+"""The portal as people first meet it, in a real browser: API docs offline, the 404 page with DEBUG on, dark
+mode and its contrast, and screenshots of the main pages at desktop and phone width (``test-artifacts/``)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import pytest
+
+from clusterjobs.standin import KubeStandIn
+from tests.browser.conftest import _REGISTER, log_in, requires_chromium, screenshot
+from tests.livestack import LiveStack
+
+pytestmark = [requires_chromium, pytest.mark.timeout(240)]
+
+LIVE_PASSWORD = "live-pw-123"
+PHONE = {"width": 390, "height": 844}
+DESKTOP = {"width": 1280, "height": 900}
+
+# WCAG contrast of an element's text against the first opaque background behind it.
+CONTRAST_JS = """(selector) => {
+  const rgb = (s) => (s.match(/[\\d.]+/g) || []).map(Number);
+  const lum = ([r, g, b]) => {
+    const f = (c) => { c /= 255; return c <= 0.04045 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4; };
+    return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
+  };
+  const background = (el) => {
+    for (; el; el = el.parentElement) {
+      const c = rgb(getComputedStyle(el).backgroundColor);
+      if (c.length === 3 || c[3] > 0.9) { return c; }
+    }
+    return [255, 255, 255];
+  };
+  return [...document.querySelectorAll(selector)].filter((el) => el.offsetParent !== null).map((el) => {
+    const [a, b] = [lum(rgb(getComputedStyle(el).color)), lum(background(el))].sort((x, y) => y - x);
+    return [el.className + ': ' + el.textContent.trim().slice(0, 30), (a + 0.05) / (b + 0.05)];
+  });
+}"""
+
+
+@pytest.fixture(scope="module")
+def live(standin: KubeStandIn) -> Iterator[LiveStack]:
+    # DEBUG on explicitly: it is the default of scripts/portal.sh, and the mode in which Django would show its
+    # own 404 page listing every URL pattern.
+    with LiveStack(workers=1, env={"DEBUG": "true"}) as stack:
+        out = stack.manage("shell", "-c", _REGISTER.format(owner=stack.username, url=standin.url,
+                                                           kubeconfig=standin.kubeconfig())).stdout
+        stack.cluster_id = json.loads(out.split("REGISTERED", 1)[1].strip())["cluster_id"]
+        stack.manage("sync_templates")
+        yield stack
+
+
+def test_it_renders_the_api_docs_with_no_request_leaving_the_machine(page, live):
+    requests: list[str] = []
+
+    def only_local(route) -> None:
+        requests.append(route.request.url)
+        if route.request.url.startswith(live.url + "/"):
+            route.continue_()
+        else:
+            route.abort()  # as on a machine with no internet access
+
+    page.route("**/*", only_local)
+    page.goto(f"{live.url}/api/docs")
+    page.locator(".opblock").first.wait_for()
+    paths = page.locator(".opblock-summary-path").all_inner_texts()
+    assert any("/api/deployments" in p for p in paths), paths
+    assert len(paths) > 20
+    outside = [url for url in requests if not url.startswith(live.url + "/")]
+    assert outside == [], outside
+    assert any("/static/ninja/swagger-ui-bundle.js" in url for url in requests)
+    screenshot(page, "api-docs.png")
+
+
+def test_it_shows_the_branded_404_with_debug_on(page, live):
+    log_in(page, live, live.username, LIVE_PASSWORD)
+    response = page.goto(f"{live.url}/no/such/page")
+    assert response.status == 404
+    assert page.locator("h1").inner_text() == "Page not found"
+    text = page.content()
+    assert "URLconf" not in text and "healthz" not in text and "admin/" not in text
+    screenshot(page, "not-found.png")
+    page.set_viewport_size(PHONE)
+    screenshot(page, "not-found-phone.png")
+
+
+def test_it_follows_the_system_dark_mode_with_readable_badges(page, live):
+    log_in(page, live, live.username, LIVE_PASSWORD, next_path="/templates/")
+    backgrounds = {}
+    for scheme in ("light", "dark"):
+        page.emulate_media(color_scheme=scheme)
+        for path in ("/templates/", "/"):
+            page.goto(f"{live.url}{path}")
+            page.locator(".chip").first.wait_for()
+            if path == "/":
+                page.locator(".badge:not(.pending)").first.wait_for()  # the cluster's health check answered
+            backgrounds[scheme] = page.evaluate("getComputedStyle(document.body).backgroundColor")
+            low = [(name, round(ratio, 2)) for name, ratio in page.evaluate(
+                CONTRAST_JS, ".badge, .chip, button, .button, .meta, a, .stat") if ratio < 4.5]
+            assert low == [], (scheme, path, low)
+        screenshot(page, f"dashboard-{scheme}.png")
+    assert backgrounds == {"light": "rgb(245, 246, 248)", "dark": "rgb(15, 20, 27)"}
+
+
+@pytest.mark.parametrize("path", ["/", "/templates/", "/deployments/", "/clusters/", "/notifications/",
+                                  "/templates/agent-rag/", "/deployments/new?template=agent-rag"])
+def test_it_screenshots_the_main_pages_at_desktop_and_phone_width(page, live, path):
+    log_in(page, live, live.username, LIVE_PASSWORD, next_path=path.split("?")[0])
+    page.goto(f"{live.url}{path}")
+    name = path.strip("/").replace("/", "-").replace("?", "-").replace("=", "-") or "dashboard"
+    screenshot(page, f"page-{name}.png")
+    page.set_viewport_size(PHONE)
+    # Nothing sticks out sideways on a phone.
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"] + 1
+    screenshot(page, f"page-{name}-phone.png")
+    page.set_viewport_size(DESKTOP)
