@@ -52,6 +52,20 @@
     }
   });
 
+  // The bell's dropdown (<details class="bell-menu">) closes on a click elsewhere and on Escape, like a menu.
+  document.addEventListener("click", function (event) {
+    document.querySelectorAll("details.bell-menu[open]").forEach(function (menu) {
+      if (!menu.contains(event.target)) { menu.removeAttribute("open"); }
+    });
+  });
+  document.addEventListener("keydown", function (event) {
+    if (event.key !== "Escape") { return; }
+    document.querySelectorAll("details.bell-menu[open]").forEach(function (menu) {
+      menu.removeAttribute("open");
+      menu.querySelector("summary").focus();
+    });
+  });
+
   if (document.readyState === "loading") {
     document.addEventListener("DOMContentLoaded", installEventSourceFactory);
   } else {

@@ -115,3 +115,48 @@ def test_it_screenshots_the_main_pages_at_desktop_and_phone_width(page, live, pa
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"] + 1
     screenshot(page, f"page-{name}-phone.png")
     page.set_viewport_size(DESKTOP)
+
+
+_NOTES = """
+from django.contrib.auth import get_user_model
+from pipelines.services import notification_create
+user = get_user_model().objects.get(username={username!r})
+for n in range(3):
+    notification_create(user=user, message=f"Deployment demo-{{n}} is running", title=f"demo-{{n}} running",
+                        level="success", link="/deployments/")
+"""
+
+
+def test_it_offers_the_sandbox_demo_on_the_first_dashboard(page, live):
+    log_in(page, live, live.username, LIVE_PASSWORD)
+    assert "Bud Portal deploys multi-component AI use cases" in page.locator(".lead").inner_text()
+    page.click("#deploy-demo")
+    page.wait_for_url(f"{live.url}/deployments/new?template=valkey-cache")
+    assert "sandbox" in page.locator("select[name=cluster_id] option:checked").inner_text()
+
+
+def test_it_opens_the_bell_dropdown_and_marks_all_read(page, live):
+    live.manage("shell", "-c", _NOTES.format(username=live.username))
+    log_in(page, live, live.username, LIVE_PASSWORD)
+    page.locator('.bell-count[data-unread="3"]').wait_for()
+    assert page.locator("#unread-stat").inner_text() == "3"  # the dashboard card agrees with the bell
+    page.click("summary.bell")
+    page.locator("#bell-dropdown .note.unread").first.wait_for()
+    assert page.locator("#bell-dropdown .note").count() == 3
+    title = page.locator("#bell-dropdown time").first.get_attribute("title")
+    assert title and title.endswith("UTC")
+    screenshot(page, "bell-dropdown.png")
+    page.set_viewport_size(PHONE)
+    screenshot(page, "bell-dropdown-phone.png")
+    page.set_viewport_size(DESKTOP)
+
+    page.click("#bell-dropdown button:has-text('Mark all read')")
+    page.locator('.bell-count[data-unread="0"]').wait_for(state="attached")  # empty, so hidden
+    page.locator("#bell-dropdown .note.unread").first.wait_for(state="detached")
+    assert page.locator("#bell-dropdown .note").count() == 3  # still listed, now read
+    page.keyboard.press("Escape")
+    assert page.locator("details.bell-menu").get_attribute("open") is None
+    assert page.evaluate("document.activeElement.matches('summary.bell')")
+    page.click("summary.bell")
+    page.click("h1")  # a click elsewhere closes it too
+    assert page.locator("details.bell-menu").get_attribute("open") is None
