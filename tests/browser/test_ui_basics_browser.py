@@ -160,3 +160,14 @@ def test_it_opens_the_bell_dropdown_and_marks_all_read(page, live):
     page.click("summary.bell")
     page.click("h1")  # a click elsewhere closes it too
     assert page.locator("details.bell-menu").get_attribute("open") is None
+
+
+def test_it_moves_the_focus_to_the_first_error_after_a_failed_submit(page, live):
+    log_in(page, live, live.username, LIVE_PASSWORD, next_path="/deployments/new")
+    page.goto(f"{live.url}/deployments/new?template=valkey-cache")
+    page.fill("input[name=name]", "Not A Valid Name!")
+    page.click("button:has-text('Review the plan')")
+    page.locator(".field.invalid").first.wait_for()
+    page.wait_for_function("document.activeElement && document.activeElement.name === 'name'")
+    assert page.evaluate("document.activeElement.getAttribute('aria-invalid')") == "true"
+    screenshot(page, "wizard-error-focus.png")
