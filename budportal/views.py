@@ -9,7 +9,6 @@ from pipelines.selectors import notification_list, notification_unread_count
 from usecases.deployment_selectors import deployment_list
 from usecases.selectors import template_visible_qs
 
-
 # The smallest catalog template (one Valkey release): the demo a newcomer deploys to the sandbox cluster.
 DEMO_TEMPLATE = "valkey-cache"
 

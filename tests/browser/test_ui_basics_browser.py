@@ -171,3 +171,29 @@ def test_it_moves_the_focus_to_the_first_error_after_a_failed_submit(page, live)
     page.wait_for_function("document.activeElement && document.activeElement.name === 'name'")
     assert page.evaluate("document.activeElement.getAttribute('aria-invalid')") == "true"
     screenshot(page, "wizard-error-focus.png")
+
+
+STRICT_CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+              "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'")
+
+
+def test_it_renders_the_api_docs_under_a_strict_content_security_policy(page, live):
+    """No inline script, no eval, no third-party host: the policy the portal is moving to keeps the docs working."""
+
+    def with_csp(route) -> None:
+        response = route.fetch()
+        route.fulfill(response=response, headers={**response.headers, "content-security-policy": STRICT_CSP})
+
+    page.route(f"{live.url}/api/docs", with_csp)
+    page.add_init_script("""window.__violations = [];
+        document.addEventListener('securitypolicyviolation',
+            (e) => window.__violations.push(e.violatedDirective + ' ' + e.blockedURI));""")
+    page.goto(f"{live.url}/api/docs")
+    page.locator(".opblock").first.wait_for()
+    page.locator(".opblock-summary-path").nth(20).wait_for()
+    assert page.evaluate("window.__violations") == []
+    # The policy is really in force: an inline script is refused, and reported.
+    page.evaluate("""() => { const s = document.createElement('script'); s.textContent = 'window.__ran = 1';
+                              document.body.appendChild(s); }""")
+    page.wait_for_function("window.__violations.length > 0")
+    assert page.evaluate("window.__ran") is None
