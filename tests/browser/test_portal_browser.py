@@ -88,9 +88,10 @@ def test_it_deploys_agent_rag_to_the_sandbox_live_and_stops_it(page, live):
     assert page.locator("#progress-percent").inner_text() == "100 %"
     # Cluster-internal endpoints are copyable text with a port-forward hint, not links a browser cannot open.
     assert page.locator("code.endpoint").count() == len(COMPONENTS) and page.locator("a.endpoint").count() == 0
-    assert "kubectl port-forward -n uc-" in page.locator(".step-detail .hint").first.inner_text()
+    page.locator("details.port-forward summary").first.click()
+    assert "kubectl port-forward -n uc-" in page.locator(".step-detail .port-forward .hint").first.inner_text()
     assert page.locator("#event-log li").count() >= 6
-    assert "uc-" in page.locator(".step-detail").first.inner_text()
+    assert ".uc-" in page.locator("code.endpoint").first.inner_text()  # the deployment's own namespace
 
     screenshot(page, "deployment-running.png")
     page.set_viewport_size({"width": 390, "height": 844})
