@@ -90,16 +90,18 @@ def test_it_follows_the_system_dark_mode_with_readable_badges(page, live):
     backgrounds = {}
     for scheme in ("light", "dark"):
         page.emulate_media(color_scheme=scheme)
-        for path in ("/templates/", "/"):
+        for path in ("/templates/", "/templates/agent-rag/", "/deployments/new?template=agent-rag", "/clusters/",
+                     "/"):
             page.goto(f"{live.url}{path}")
-            page.locator(".chip").first.wait_for()
-            if path == "/":
-                page.locator(".badge:not(.pending)").first.wait_for()  # the cluster's health check answered
+            page.locator(".chip, .badge").first.wait_for()
+            page.locator(".badge.pending").first.wait_for(state="detached")  # health checks answered
             backgrounds[scheme] = page.evaluate("getComputedStyle(document.body).backgroundColor")
             low = [(name, round(ratio, 2)) for name, ratio in page.evaluate(
-                CONTRAST_JS, ".badge, .chip, button, .button, .meta, a, .stat") if ratio < 4.5]
+                CONTRAST_JS, ".badge, .chip, button, .button, .meta, .hint, a, .stat, mark, code, .y-key, "
+                             "legend, label, .empty") if ratio < 4.5]
             assert low == [], (scheme, path, low)
-        screenshot(page, f"dashboard-{scheme}.png")
+            name = path.strip("/").replace("/", "-").replace("?", "-").replace("=", "-") or "dashboard"
+            screenshot(page, f"{scheme}-{name}.png")
     assert backgrounds == {"light": "rgb(245, 246, 248)", "dark": "rgb(15, 20, 27)"}
 
 
