@@ -90,6 +90,10 @@ def test_it_deploys_agent_rag_to_the_sandbox_live_and_stops_it(page, live):
     assert page.locator("code.endpoint").count() == len(COMPONENTS) and page.locator("a.endpoint").count() == 0
     page.locator("details.port-forward summary").first.click()
     assert "kubectl port-forward -n uc-" in page.locator(".step-detail .port-forward .hint").first.inner_text()
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=live.url)
+    page.locator(".endpoint-text button.copy").first.click()
+    page.locator(".endpoint-text button.copy", has_text="Copied").first.wait_for()
+    assert page.evaluate("navigator.clipboard.readText()") == page.locator("code.endpoint").first.inner_text()
     assert page.locator("#event-log li").count() >= 6
     assert ".uc-" in page.locator("code.endpoint").first.inner_text()  # the deployment's own namespace
 
