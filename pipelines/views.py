@@ -11,6 +11,7 @@ from django.views.decorators.http import require_GET, require_POST
 from pipelines import selectors, services
 
 PAGE_SIZE = 100
+MENU_SIZE = 6  # the bell's dropdown
 
 
 @login_required
@@ -25,9 +26,6 @@ def notification_list(request: HttpRequest) -> HttpResponse:
 def notification_badge(request: HttpRequest) -> HttpResponse:
     """The bell's unread count; the page polls it every 10 s and after any change."""
     return _badge(request)
-
-
-MENU_SIZE = 6
 
 
 @login_required
