@@ -10,12 +10,17 @@ django_asgi_app = ASGIStaticFilesHandler(get_asgi_application())
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402  (needs the app registry loaded above)
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from django.urls import re_path  # noqa: E402
+from django.urls import URLPattern, re_path  # noqa: E402
 
+from budportal.sse_auth import BearerTokenMiddleware  # noqa: E402
 from pipelines.routing import sse_urlpatterns  # noqa: E402
+
+# The streams also accept the API's bearer token; only they: Django's pages and the API check their own auth.
+sse_routes = [URLPattern(p.pattern, BearerTokenMiddleware(p.callback), p.default_args, p.name)
+              for p in sse_urlpatterns]
 
 application = ProtocolTypeRouter(
     {
-        "http": AuthMiddlewareStack(URLRouter([*sse_urlpatterns, re_path(r"", django_asgi_app)])),
+        "http": AuthMiddlewareStack(URLRouter([*sse_routes, re_path(r"", django_asgi_app)])),
     }
 )

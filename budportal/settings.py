@@ -78,7 +78,7 @@ INSTALLED_APPS = [
     "django_q",
     "axes",
     "csp",
-    "ninja",  # serves Swagger UI from its own static files (no CDN, which the CSP would refuse anyway)
+    "ninja",  # serves /api/docs with its bundled Swagger UI from static/ (no CDN: offline, CSP-friendly)
     "budportal",
     "pipelines",
     "clusterjobs",
@@ -90,6 +90,7 @@ MIDDLEWARE = [
     "budportal.middleware.RequestSizeLimitMiddleware",
     "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    "budportal.middleware.BrandedNotFoundMiddleware",  # before CommonMiddleware: see the module
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",

@@ -16,3 +16,6 @@ urlpatterns = [
     path("", include("pipelines.urls")),
     path("", include("clusterjobs.urls")),
 ]
+
+# With DEBUG off Django calls this for unknown addresses; BrandedNotFoundMiddleware covers DEBUG on.
+handler404 = "budportal.middleware.not_found"

@@ -7,9 +7,12 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 
 from clusterjobs.selectors import cluster_list
-from pipelines.selectors import notification_list
+from pipelines.selectors import notification_list, notification_unread_count
 from usecases.deployment_selectors import deployment_list
 from usecases.selectors import template_visible_qs
+
+# The smallest catalog template (one Valkey release): the demo a newcomer deploys to the sandbox cluster.
+DEMO_TEMPLATE = "valkey-cache"
 
 
 @login_required
@@ -18,13 +21,20 @@ def home(request: HttpRequest) -> HttpResponse:
     deployments = deployment_list(user=request.user)
     # Counted in the database: the totals must not stop at however many rows a page would load.
     by_status = deployments.order_by().values_list("status").annotate(n=Count("pk"))
+    templates = template_visible_qs(user=request.user)
+    clusters = list(cluster_list(user=request.user))
+    sandbox = next((c for c in clusters if c.is_sandbox), None)
     context = {
         "recent": deployments[:6],
         "by_status": sorted(by_status),
         "deployment_count": sum(n for _, n in by_status),
-        "template_count": template_visible_qs(user=request.user).count(),
-        "clusters": list(cluster_list(user=request.user)),
+        "template_count": templates.count(),
+        "clusters": clusters,
+        "sandbox": sandbox,
+        # The wizard preselects the sandbox cluster by itself; the demo is offered only when both exist.
+        "demo_template": DEMO_TEMPLATE if sandbox and templates.filter(name=DEMO_TEMPLATE).exists() else "",
         "notifications": list(notification_list(user=request.user, unread_only=True)[:5]),
+        "unread_count": notification_unread_count(user=request.user),
     }
     return render(request, "budportal/home.html", context)
 

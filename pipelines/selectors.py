@@ -59,6 +59,11 @@ def notification_list(*, user, unread_only: bool = False) -> QuerySet[Notificati
     return qs.filter(read_at=None) if unread_only else qs
 
 
+def notification_unread_count(*, user) -> int:
+    """The one unread count: the bell, its dropdown and the dashboard card all show this number."""
+    return notification_list(user=user, unread_only=True).count()
+
+
 def notification_get(*, user, notification_id: int) -> Notification:
     note = Notification.objects.filter(user=user, pk=notification_id).first()
     if note is None:

@@ -11,6 +11,7 @@ from django.views.decorators.http import require_GET, require_POST
 from pipelines import selectors, services
 
 PAGE_SIZE = 100
+MENU_SIZE = 6  # the bell's dropdown
 
 
 @login_required
@@ -27,8 +28,19 @@ def notification_badge(request: HttpRequest) -> HttpResponse:
     return _badge(request)
 
 
+@login_required
+@require_GET
+def notification_menu(request: HttpRequest) -> HttpResponse:
+    """The bell's dropdown: the latest notifications and "Mark all read", loaded when the bell opens."""
+    context = {
+        "notifications": selectors.notification_list(user=request.user)[:MENU_SIZE],
+        "unread": selectors.notification_unread_count(user=request.user),
+    }
+    return render(request, "pipelines/partials/notification_menu.html", context)
+
+
 def _badge(request: HttpRequest) -> HttpResponse:
-    unread = selectors.notification_list(user=request.user, unread_only=True).count()
+    unread = selectors.notification_unread_count(user=request.user)
     return render(request, "pipelines/partials/notification_badge.html", {"unread": unread})
 
 

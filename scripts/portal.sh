@@ -9,7 +9,11 @@ PORT="${PORT:-8000}"
 HOST="${HOST:-127.0.0.1}"
 PY=.venv/bin/python
 
-mkdir -p var
+# On a first run the data directory (SQLite file, collected static files, admin password) does not exist yet;
+# SQLite would fail with "unable to open database file". SQLITE_PATH may point somewhere else again.
+DATA_DIR="${BUDPORTAL_DATA_DIR:-var}"
+mkdir -p "$DATA_DIR"
+if [ -n "${SQLITE_PATH:-}" ]; then mkdir -p "$(dirname "$SQLITE_PATH")"; fi
 $PY manage.py migrate --noinput
 $PY manage.py sync_templates
 $PY manage.py collectstatic --noinput -v 0
@@ -31,7 +35,7 @@ $PY manage.py pipeline_sweep --loop &
 pids+=($!)
 echo
 echo "Bud Portal: http://$HOST:$PORT/   (API docs: http://$HOST:$PORT/api/docs)"
-echo "Log in with the admin account printed above (var/admin-password.txt). Ctrl-C stops everything."
+echo "Log in with the admin account printed above ($DATA_DIR/admin-password.txt). Ctrl-C stops everything."
 echo
 # Browsers connect directly, so daphne gets no --proxy-headers; behind a reverse proxy set TRUSTED_PROXIES instead.
 .venv/bin/daphne -b "$HOST" -p "$PORT" budportal.asgi:application &

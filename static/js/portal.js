@@ -72,9 +72,71 @@
     }
   });
 
-  if (document.readyState === "loading") {
-    document.addEventListener("DOMContentLoaded", installEventSourceFactory);
-  } else {
+  // The bell's dropdown (<details class="bell-menu">) closes on a click elsewhere and on Escape, like a menu.
+  document.addEventListener("click", function (event) {
+    document.querySelectorAll("details.bell-menu[open]").forEach(function (menu) {
+      if (!menu.contains(event.target)) { menu.removeAttribute("open"); }
+    });
+  });
+  document.addEventListener("keydown", function (event) {
+    if (event.key !== "Escape") { return; }
+    document.querySelectorAll("details.bell-menu[open]").forEach(function (menu) {
+      menu.removeAttribute("open");
+      menu.querySelector("summary").focus();
+    });
+  });
+
+  // Copy buttons (data-copy), e.g. a cluster-internal endpoint and its kubectl port-forward. The clipboard API
+  // needs a secure context (https or localhost); elsewhere the text is selected for Ctrl+C.
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest && event.target.closest("button[data-copy]");
+    if (!button) { return; }
+    var text = button.getAttribute("data-copy");
+    var say = function (words) {
+      button.textContent = words;
+      window.setTimeout(function () { button.textContent = "Copy"; }, 2000);
+    };
+    if (navigator.clipboard && window.isSecureContext) {
+      navigator.clipboard.writeText(text).then(function () { say("Copied"); }, function () { say("Copy failed"); });
+      return;
+    }
+    var code = button.previousElementSibling;
+    if (code) {
+      var range = document.createRange();
+      range.selectNodeContents(code);
+      window.getSelection().removeAllRanges();
+      window.getSelection().addRange(range);
+      say("Press Ctrl+C");
+    }
+  });
+
+  // After a submit that failed validation, focus goes to the first field in error, so keyboard and screen
+  // reader users land on it (forms re-render with .field.invalid / aria-invalid, or an .error-box).
+  function focusFirstError(root) {
+    var field = root.querySelector(
+      "form .field.invalid input, form .field.invalid select, form .field.invalid textarea, form [aria-invalid='true']");
+    if (field) { field.focus(); return; }
+    var box = root.querySelector("form .error-box");
+    if (box) {
+      box.setAttribute("tabindex", "-1");
+      box.focus();
+    }
+  }
+  document.addEventListener("htmx:afterSettle", function (event) {
+    var config = event.detail.requestConfig;
+    if (config && config.verb === "post" && config.elt && config.elt.tagName === "FORM") {
+      focusFirstError(event.detail.target || document);
+    }
+  });
+
+  function ready() {
     installEventSourceFactory();
+    focusFirstError(document);
+  }
+
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", ready);
+  } else {
+    ready();
   }
 })();

@@ -86,9 +86,16 @@ def test_it_deploys_agent_rag_to_the_sandbox_live_and_stops_it(page, live):
     # Wave 2 starts only after both components of wave 1 are running.
     assert seen["agent_runtime"]["deploying"] >= max(seen["vector_db"]["running"], seen["llm"]["running"]), seen
     assert page.locator("#progress-percent").inner_text() == "100 %"
-    assert page.locator("a.endpoint").count() == len(COMPONENTS)
+    # Cluster-internal endpoints are copyable text with a port-forward hint, not links a browser cannot open.
+    assert page.locator("code.endpoint").count() == len(COMPONENTS) and page.locator("a.endpoint").count() == 0
+    page.locator("details.port-forward summary").first.click()
+    assert "kubectl port-forward -n uc-" in page.locator(".step-detail .port-forward .hint").first.inner_text()
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=live.url)
+    page.locator(".endpoint-text button.copy").first.click()
+    page.locator(".endpoint-text button.copy", has_text="Copied").first.wait_for()
+    assert page.evaluate("navigator.clipboard.readText()") == page.locator("code.endpoint").first.inner_text()
     assert page.locator("#event-log li").count() >= 6
-    assert "uc-" in page.locator(".step-detail").first.inner_text() or page.locator("a.endpoint").first.get_attribute("href")
+    assert ".uc-" in page.locator("code.endpoint").first.inner_text()  # the deployment's own namespace
 
     screenshot(page, "deployment-running.png")
     page.set_viewport_size({"width": 390, "height": 844})

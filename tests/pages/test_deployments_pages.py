@@ -122,7 +122,7 @@ def test_it_prerenders_sse_log_state_and_done_for_the_stream(deployment, owner):
     [out] = sse_render.prerender(deployment, [event])
     text = sse_render.rendered(out).decode()
     assert f"id: {event.pk}\nevent: log\ndata: <li id=\"ev-{event.pk}\"" in text
-    assert "event: state\n" in text and 'href="http://x.uc.svc.cluster.local:8080"' in text
+    assert "event: state\n" in text and '<code class="endpoint">http://x.uc.svc.cluster.local:8080</code>' in text
     assert text.endswith("event: done\ndata: \n\n")  # running and nothing executing: the page may close
 
 
