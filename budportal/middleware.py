@@ -2,8 +2,6 @@
 
 - ``RequestSizeLimitMiddleware``: one 413 for every oversized body.
 - ``BrandedNotFoundMiddleware``: the portal's own "page not found", whatever ``DEBUG`` says.
-  The portal's own "page not found", whatever ``DEBUG`` says.
-
   The portal runs with ``DEBUG`` on by default (``scripts/portal.sh``), and with it Django answers an unknown URL
   with its technical 404 page, which lists every URL pattern of the project: a map of the portal for anyone who
   types a wrong address. Django consults ``handler404`` only with ``DEBUG`` off, so this middleware puts the
