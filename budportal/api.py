@@ -8,8 +8,8 @@ from budportal.auth import TokenRateLimited, api_auth
 from budportal.errors import ConflictError, ForbiddenError, ServiceValidationError
 from clusterjobs.api import router as clusterjobs_router
 from pipelines.api import router as pipelines_router
-from usecases.api import router as usecases_router
-from usecases.deployment_api import router as deployments_router
+from usecases.api.templates import router as usecases_router
+from usecases.api.deployments import router as deployments_router
 
 api = NinjaAPI(
     title="Bud Portal API",

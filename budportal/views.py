@@ -6,8 +6,8 @@ from django.shortcuts import render
 
 from clusterjobs.selectors import cluster_list
 from pipelines.selectors import notification_list
-from usecases.deployment_selectors import deployment_list
-from usecases.selectors import template_visible_qs
+from usecases.selectors.deployments import deployment_list
+from usecases.selectors.templates import template_visible_qs
 
 
 @login_required

@@ -16,7 +16,7 @@ from clusterjobs.validators import dns_label
 from pipelines.params import RenderError, find_references, is_template, render
 from usecases.component_catalog import deep_merge, resolve_component
 from usecases.models import UseCaseTemplate
-from usecases.models_deployments import UseCaseDeployment
+from usecases.models.deployments import UseCaseDeployment
 
 CALLBACK_TOPIC = "budusecasesEvents"
 HEALTH_STEP = "cluster_health"

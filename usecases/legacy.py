@@ -18,7 +18,7 @@ from clusterjobs.actions.deployment_create import COMPONENT_TYPE_TO_JOB_TYPE
 from clusterjobs.models import Job, JobStatus, JobType
 from pipelines.params import RenderError, render
 from usecases.dag import effective_chart, included_waves, release_name, template_from_snapshot
-from usecases.models_deployments import ComponentDeployment, ComponentStatus, DeploymentStatus, UseCaseDeployment
+from usecases.models.deployments import ComponentDeployment, ComponentStatus, DeploymentStatus, UseCaseDeployment
 
 S, C = DeploymentStatus, ComponentStatus
 JOB_SOURCE = "budusecases"

@@ -15,9 +15,9 @@ import logging
 from django.db.models import Q
 
 from pipelines.models import Event
-from usecases import deployment_services as services
+from usecases.services import deployments as services
 from usecases.dag import CALLBACK_TOPIC
-from usecases.models_deployments import UseCaseDeployment
+from usecases.models.deployments import UseCaseDeployment
 
 logger = logging.getLogger(__name__)
 

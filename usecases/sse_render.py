@@ -24,8 +24,8 @@ from pipelines.consumers import sse_message
 from pipelines.models import Event, PipelineExecution
 from pipelines.selectors import event_list
 from pipelines.services import execution_progress
-from usecases import deployment_services
-from usecases.models_deployments import ComponentDeployment, DeploymentStatus, UseCaseDeployment
+from usecases.services import deployments as deployment_services
+from usecases.models.deployments import ComponentDeployment, DeploymentStatus, UseCaseDeployment
 
 S = DeploymentStatus
 # States in which nothing moves until the user acts: the stream may stop.

@@ -15,7 +15,7 @@ from pipelines.models import Event, StepExecution
 from pipelines.sweep import sweep
 from usecases.dag import CALLBACK_TOPIC
 from usecases.listener import LISTENER_NAME
-from usecases.models_deployments import UseCaseDeployment
+from usecases.models.deployments import UseCaseDeployment
 
 pytestmark = pytest.mark.django_db
 

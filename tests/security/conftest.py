@@ -9,8 +9,8 @@ import pytest
 from clusterjobs import services as cluster_services
 from clusterjobs.models import Job, JobType
 from pipelines.services import execution_submit, notification_create
-from usecases import services as template_services
-from usecases.deployment_services import deployment_create
+from usecases.services import templates as template_services
+from usecases.services.deployments import deployment_create
 from usecases.catalog_sync import template_sync_catalog
 
 KUBECONFIG_TOKEN = "s3cr3t-kube-token-do-not-leak"

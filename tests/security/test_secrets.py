@@ -16,7 +16,7 @@ from django.db import connection
 from django.test import Client
 
 from budportal.models import ApiToken
-from tests.deployments.conftest import call, catalog, deploy_settings  # noqa: F401 (fixtures)
+from tests.usecases.deployments.conftest import call, catalog, deploy_settings  # noqa: F401 (fixtures)
 from tests.livestack import ROOT
 from tests.security.test_scoping import all_routes
 
