@@ -8,8 +8,7 @@ from budportal.auth import TokenRateLimited, api_auth
 from budportal.errors import ConflictError, ForbiddenError, ServiceValidationError
 from clusterjobs.api import router as clusterjobs_router
 from pipelines.api import router as pipelines_router
-from usecases.api.templates import router as usecases_router
-from usecases.api.deployments import router as deployments_router
+from usecases.api import router as usecases_router
 
 api = NinjaAPI(
     title="Bud Portal API",
@@ -19,7 +18,6 @@ api = NinjaAPI(
     urls_namespace="api",
 )
 api.add_router("", usecases_router)
-api.add_router("", deployments_router)
 api.add_router("", pipelines_router)
 api.add_router("", clusterjobs_router)
 

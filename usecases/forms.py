@@ -1,7 +1,7 @@
 """Forms of the portal pages.
 
 The template editor is not a Django ``Form``: a template has a variable list of components, each with its own
-fields, and the document it produces is validated by ``usecases.services`` (the same rules as the API), whose
+fields, and the document it produces is validated by ``usecases.services.templates`` (the same rules as the API), whose
 error ``loc`` paths are mapped back onto the fields here.
 """
 

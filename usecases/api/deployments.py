@@ -26,12 +26,12 @@ def _body(request: HttpRequest) -> DeploymentIn:
         raise ServiceValidationError(pydantic_errors(exc)) from None
 
 
-@router.get("/deployments", response=list[DeploymentOut], summary="List deployments")
+@router.get("", response=list[DeploymentOut], summary="List deployments")
 def deployment_list(request: HttpRequest, status: str | None = None, template: str | None = None):
     return selectors.deployment_list(user=request.auth, status=status, template=template)
 
 
-@router.post("/deployments", response={201: DeploymentOut}, summary="Create a deployment",
+@router.post("", response={201: DeploymentOut}, summary="Create a deployment",
              openapi_extra=deployment_in_openapi())
 def deployment_create(request: HttpRequest):
     body = _body(request)
@@ -39,18 +39,18 @@ def deployment_create(request: HttpRequest):
     return Status(201, selectors.deployment_get(user=request.auth, deployment_id=deployment.pk))
 
 
-@router.get("/deployments/{deployment_id}", response=DeploymentOut, summary="Get a deployment")
+@router.get("/{deployment_id}", response=DeploymentOut, summary="Get a deployment")
 def deployment_detail(request: HttpRequest, deployment_id: uuid.UUID):
     return selectors.deployment_get(user=request.auth, deployment_id=deployment_id)
 
 
-@router.get("/deployments/{deployment_id}/progress", response=ProgressOut, summary="Deployment progress")
+@router.get("/{deployment_id}/progress", response=ProgressOut, summary="Deployment progress")
 def deployment_progress(request: HttpRequest, deployment_id: uuid.UUID):
     deployment = selectors.deployment_get(user=request.auth, deployment_id=deployment_id)
     return services.deployment_progress(deployment=deployment)
 
 
-@router.get("/deployments/{deployment_id}/plan", response=PlanOut, summary="What start would install")
+@router.get("/{deployment_id}/plan", response=PlanOut, summary="What start would install")
 def deployment_plan(request: HttpRequest, deployment_id: uuid.UUID):
     deployment = selectors.deployment_get(user=request.auth, deployment_id=deployment_id)
     return services.deployment_plan(deployment=deployment)
@@ -62,29 +62,29 @@ def _act(request: HttpRequest, deployment_id: uuid.UUID, action) -> DeploymentOu
     return selectors.deployment_get(user=request.auth, deployment_id=deployment_id)
 
 
-@router.post("/deployments/{deployment_id}/start", response=DeploymentOut, summary="Start (409 unless pending)")
+@router.post("/{deployment_id}/start", response=DeploymentOut, summary="Start (409 unless pending)")
 def deployment_start(request: HttpRequest, deployment_id: uuid.UUID):
     return _act(request, deployment_id, services.deployment_start)
 
 
-@router.post("/deployments/{deployment_id}/stop", response=DeploymentOut,
+@router.post("/{deployment_id}/stop", response=DeploymentOut,
              summary="Stop: cancel, uninstall every release, remove the namespace")
 def deployment_stop(request: HttpRequest, deployment_id: uuid.UUID):
     return _act(request, deployment_id, services.deployment_stop)
 
 
-@router.post("/deployments/{deployment_id}/retry", response=DeploymentOut,
+@router.post("/{deployment_id}/retry", response=DeploymentOut,
              summary="Retry a failed deployment (running components are kept)")
 def deployment_retry(request: HttpRequest, deployment_id: uuid.UUID):
     return _act(request, deployment_id, services.deployment_retry)
 
 
-@router.post("/deployments/{deployment_id}/sync", response=DeploymentOut, summary="Poll job status (legacy)")
+@router.post("/{deployment_id}/sync", response=DeploymentOut, summary="Poll job status (legacy)")
 def deployment_sync(request: HttpRequest, deployment_id: uuid.UUID):
     return _act(request, deployment_id, services.deployment_sync)
 
 
-@router.delete("/deployments/{deployment_id}", response={202: DeploymentOut, 204: None},
+@router.delete("/{deployment_id}", response={202: DeploymentOut, 204: None},
                summary="Delete (uninstalls first when something is installed)")
 def deployment_delete(request: HttpRequest, deployment_id: uuid.UUID):
     """204 when the deployment is gone; 202 with the deployment (status ``deleting``) while its releases are

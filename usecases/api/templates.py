@@ -31,13 +31,13 @@ def _document(request: HttpRequest) -> tuple[Any, str | None]:
     return data, None
 
 
-@router.get("/templates", response=list[TemplateOut], summary="List templates")
+@router.get("", response=list[TemplateOut], summary="List templates")
 def template_list(request: HttpRequest, filters: Query[TemplateFilters]):
     """System and public templates and your own (staff: all). ``q`` searches name, title and description."""
     return selectors.template_list(user=request.auth, **filters.dict())
 
 
-@router.post("/templates", response={201: TemplateOut}, summary="Create a template", openapi_extra=_DOCUMENT_BODY)
+@router.post("", response={201: TemplateOut}, summary="Create a template", openapi_extra=_DOCUMENT_BODY)
 def template_create(request: HttpRequest):
     document, visibility = _document(request)
     template = services.template_create(
@@ -47,7 +47,7 @@ def template_create(request: HttpRequest):
 
 
 @router.post(
-    "/templates/validate",
+    "/validate",
     response=TemplateValidationOut,
     summary="Validate a template without saving it",
     openapi_extra=_DOCUMENT_BODY,
@@ -61,19 +61,19 @@ def template_validate(request: HttpRequest):
     return {"valid": True, "errors": [], "waves": validated.waves}
 
 
-@router.get("/templates/{name}", response=TemplateOut, summary="Get a template")
+@router.get("/{name}", response=TemplateOut, summary="Get a template")
 def template_detail(request: HttpRequest, name: str):
     return selectors.template_get(user=request.auth, name=name)
 
 
-@router.put("/templates/{name}", response=TemplateOut, summary="Replace a template", openapi_extra=_DOCUMENT_BODY)
+@router.put("/{name}", response=TemplateOut, summary="Replace a template", openapi_extra=_DOCUMENT_BODY)
 def template_update(request: HttpRequest, name: str):
     template = selectors.template_get_for_edit(user=request.auth, name=name)
     document, visibility = _document(request)
     return services.template_update(template=template, document=document, visibility=visibility)
 
 
-@router.delete("/templates/{name}", response={204: None}, summary="Delete a template")
+@router.delete("/{name}", response={204: None}, summary="Delete a template")
 def template_delete(request: HttpRequest, name: str):
     template = selectors.template_get_for_edit(user=request.auth, name=name)
     services.template_delete(template=template)

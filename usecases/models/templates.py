@@ -10,8 +10,8 @@ from django.db import models
 class UseCaseTemplate(models.Model):
     """A use-case template: components (catalog selections or Helm charts), parameters and deployment waves.
 
-    The JSON fields hold the validated document (``usecases.template_validation``); write them only through
-    ``usecases.services`` so every saved template has passed validation.
+    The JSON fields hold the validated document (``usecases.validation.templates``); write them only through
+    ``usecases.services.templates`` so every saved template has passed validation.
     """
 
     class Source(models.TextChoices):

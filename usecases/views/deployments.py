@@ -1,8 +1,8 @@
 """Portal pages for deployments: the list with live badges, the deploy wizard (choose, see the plan, start)
 and the live deployment page with Stop / Retry / Delete.
 
-All writes go through ``usecases.deployment_services`` (the API's services); reads through
-``usecases.deployment_selectors``, so someone else's deployment is a 404 here as in the API.
+All writes go through ``usecases.services.deployments`` (the API's services); reads through
+``usecases.selectors.deployments``, so someone else's deployment is a 404 here as in the API.
 """
 
 from __future__ import annotations
