@@ -12,7 +12,7 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402  (needs the app regi
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.urls import re_path  # noqa: E402
 
-from pipelines.routing import sse_urlpatterns  # noqa: E402
+from budportal.routing import sse_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
     {

@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from budportal.errors import ConflictError, ServiceValidationError
 from clusterjobs import services as cluster_services
-from clusterjobs.actions.deployment_create import COMPONENT_TYPE_TO_JOB_TYPE
+from usecases.actions.deployment_create import COMPONENT_TYPE_TO_JOB_TYPE
 from clusterjobs.models import Job, JobStatus, JobType
 from pipelines.params import RenderError, render
 from usecases.dag import effective_chart, included_waves, release_name, template_from_snapshot

@@ -4,7 +4,7 @@ import uuid
 
 import pytest
 
-from clusterjobs.actions.deployment_create import COMPONENT_TYPE_TO_JOB_TYPE, DeploymentCreateAction
+from usecases.actions.deployment_create import COMPONENT_TYPE_TO_JOB_TYPE, DeploymentCreateAction
 from clusterjobs.actions.helm_deploy import HelmDeployAction
 from clusterjobs.actions.helm_uninstall import HelmUninstallAction
 from clusterjobs.models import Job, JobStatus

@@ -8,7 +8,7 @@ import pytest
 from asgiref.sync import sync_to_async
 
 from pipelines.events import publish
-from pipelines.routing import sse_urlpatterns
+from budportal.routing import sse_urlpatterns
 from tests.pipelines.test_sse import open_stream, read_until_closed
 from usecases.consumers import DeploymentEventsConsumer
 from usecases.services.deployments import deployment_create

@@ -16,6 +16,7 @@ from clusterjobs.actions.common import (
 )
 from clusterjobs.models import JobType
 from pipelines.actions.base import ActionContext, ActionResult, ParamSpec
+from usecases.component_catalog import deep_merge, resolve_component
 
 COMPONENT_TYPE_TO_JOB_TYPE: dict[str, str] = {
     "model": JobType.MODEL_DEPLOYMENT,
@@ -32,8 +33,6 @@ def component_chart(params: dict[str, Any]) -> dict[str, Any]:
     """``{"ref", "version", "values"}`` for the component; raises ValueError when it cannot be found."""
     if isinstance(params.get("chart"), dict) and params["chart"].get("ref"):
         return params["chart"]
-    from usecases.component_catalog import resolve_component
-
     name = params.get("selected_component") or params.get("component_name")
     component = resolve_component(name) if name else None
     if not component or not (component.get("chart") or {}).get("ref"):
@@ -73,8 +72,6 @@ class DeploymentCreateAction(JobAction):
         return errors
 
     def execute(self, ctx: ActionContext) -> ActionResult:
-        from usecases.component_catalog import deep_merge
-
         p = ctx.params
         try:
             chart = component_chart(p)
