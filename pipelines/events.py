@@ -21,7 +21,11 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from asgiref.sync import async_to_sync
+from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.db import transaction
+from django.db.models import F
+from django_q.tasks import async_task
 
 from pipelines.models import Event
 
@@ -126,9 +130,6 @@ def _mark_handled(event: Event, name: str) -> None:
 
 
 def _requeue(event: Event, name: str) -> None:
-    from django.db.models import F
-    from django_q.tasks import async_task
-
     Event.objects.filter(pk=event.pk).update(failures=F("failures") + 1)
     event.refresh_from_db(fields=["failures"])
     if event.failures < MAX_DISPATCH_FAILURES:
@@ -158,9 +159,6 @@ def wake(event: Event) -> None:
     if not groups:
         return
     try:
-        from asgiref.sync import async_to_sync
-        from channels.layers import InMemoryChannelLayer, get_channel_layer
-
         layer = get_channel_layer()
         if layer is None:
             return

@@ -11,6 +11,7 @@ from typing import Any
 
 from pipelines.events import publish
 from pipelines.models import PipelineExecution
+from pipelines.progress import compute, percent_of
 
 DEFAULT_TOPIC = "pipelineExecutionEvents"
 # A worker reports an execution's progress at most this often: a chain of fast steps would otherwise pay an
@@ -52,8 +53,6 @@ def step_event(
 def progress_event(execution: PipelineExecution) -> None:
     """``workflow_progress``, at most once per whole percent and per ``PROGRESS_INTERVAL_SECONDS`` per process
     (a 5,000-step DAG must not emit 5,000 of them); ``execution_completed`` carries the final 100 %."""
-    from pipelines.progress import compute, percent_of
-
     now = time.monotonic()
     if now - _last_progress.get(execution.pk, -PROGRESS_INTERVAL_SECONDS) < PROGRESS_INTERVAL_SECONDS:
         return

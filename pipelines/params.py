@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from functools import lru_cache
 from typing import Any
 
-from jinja2 import StrictUndefined, TemplateError, nodes
+from jinja2 import StrictUndefined, TemplateError, meta, nodes
 
 from pipelines.sandbox import LimitedSandboxedEnvironment, start_budget
 
@@ -105,8 +105,6 @@ def parse(source: str) -> nodes.Template:
 
 
 def undeclared_names(source: str) -> set[str]:
-    from jinja2 import meta
-
     return set(meta.find_undeclared_variables(parse(source)))
 
 

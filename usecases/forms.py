@@ -16,7 +16,7 @@ from django.http import QueryDict
 
 from budportal.errors import ServiceValidationError, dotted
 from usecases.models import UseCaseTemplate
-from usecases.template_schema import COMPONENT_TYPES, load_json, load_yaml
+from usecases.template_schema import COMPONENT_TYPES, DEPLOYMENT_FIELDS, STEP_OUTPUTS, load_json, load_yaml
 
 Errors = dict[str, list[str]]
 
@@ -236,8 +236,6 @@ def _parameter_defaults(draft: TemplateDraft) -> dict[str, Any]:
 def preview_context(draft: TemplateDraft) -> dict[str, Any]:
     """What Jinja sees when the editor previews values: parameter defaults, and for every other component
     placeholders in angle brackets for the outputs only known once it is installed."""
-    from usecases.template_schema import DEPLOYMENT_FIELDS, STEP_OUTPUTS
-
     steps = {
         c.name: {"outputs": {out: f"<{c.name}.{out}>" for out in STEP_OUTPUTS}} for c in draft.components if c.name
     }

@@ -14,6 +14,7 @@ import logging
 
 from django.db.models import Q
 
+from pipelines.events import subscribe as bus_subscribe
 from pipelines.models import Event
 from usecases.services import deployments as services
 from usecases.dag import CALLBACK_TOPIC
@@ -60,6 +61,4 @@ def handle_event(event: Event) -> None:
 
 
 def subscribe() -> None:
-    from pipelines.events import subscribe as bus_subscribe
-
     bus_subscribe(CALLBACK_TOPIC, handle_event, name=LISTENER_NAME)

@@ -15,6 +15,7 @@ from pipelines.actions.base import Action, ActionContext, ActionMeta, ActionResu
 from pipelines.actions.http import NoCrossHostRedirects, check_url
 from pipelines.actions.registry import register
 from pipelines.models import NotificationLevel
+from pipelines.services import notification_create
 
 logger = logging.getLogger(__name__)
 WEBHOOK_ATTEMPTS = 3
@@ -83,8 +84,6 @@ class NotificationAction(Action):
         return errors
 
     def execute(self, ctx: ActionContext) -> ActionResult:
-        from pipelines.services import notification_create
-
         user = _recipient(ctx)
         if user is None:
             return ActionResult(success=False, error="no user to notify")

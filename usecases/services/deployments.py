@@ -23,7 +23,9 @@ from budportal.errors import ConflictError, ServiceValidationError
 from clusterjobs.models import Job, JobType
 from clusterjobs.validators import deployment_namespace
 from pipelines.models import Event, PipelineExecution
-from pipelines.services import execution_cancel, execution_progress, execution_retry, execution_submit
+from pipelines.services import (
+    execution_cancel, execution_progress, execution_retry, execution_submit, notification_create,
+)
 from usecases import legacy
 from usecases.dag import build_cleanup_dag, build_dag, build_plan, release_name
 from usecases.validation.deployments import clean_request
@@ -56,8 +58,6 @@ def _transition(deployment: UseCaseDeployment, allowed: tuple[str, ...], to: str
 
 
 def _notify(deployment: UseCaseDeployment, message: str, level: str) -> None:
-    from pipelines.services import notification_create
-
     notification_create(user=deployment.owner, message=message, level=level, title=f"Deployment {deployment.name}",
                         link=reverse("usecases:deployment-detail", args=[deployment.pk]))
 
