@@ -8,7 +8,7 @@ from dataclasses import asdict
 from django.http import HttpRequest
 from ninja import Body, Query, Router, Schema, Status
 
-from pipelines import selectors, services
+from pipelines import notifications, selectors, services
 from pipelines.actions.registry import all_actions
 from pipelines.schemas import (
     ActionOut,
@@ -88,4 +88,4 @@ def notification_list(request: HttpRequest, unread: bool = False):
 @router.post("/notifications/{notification_id}/read", response=NotificationOut, summary="Mark as read")
 def notification_read(request: HttpRequest, notification_id: int):
     note = selectors.notification_get(user=request.auth, notification_id=notification_id)
-    return services.notification_mark_read(notification=note)
+    return notifications.notification_mark_read(notification=note)

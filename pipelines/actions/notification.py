@@ -15,7 +15,7 @@ from pipelines.actions.base import Action, ActionContext, ActionMeta, ActionResu
 from pipelines.actions.http import NoCrossHostRedirects, check_url
 from pipelines.actions.registry import register
 from pipelines.models import NotificationLevel
-from pipelines.services import notification_create
+from pipelines.notifications import notification_create
 
 logger = logging.getLogger(__name__)
 WEBHOOK_ATTEMPTS = 3

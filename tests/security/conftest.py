@@ -8,7 +8,8 @@ import pytest
 
 from clusterjobs import services as cluster_services
 from clusterjobs.models import Job, JobType
-from pipelines.services import execution_submit, notification_create
+from pipelines.notifications import notification_create
+from pipelines.services import execution_submit
 from usecases.services import templates as template_services
 from usecases.services.deployments import deployment_create
 from usecases.catalog_sync import template_sync_catalog

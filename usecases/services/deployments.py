@@ -23,9 +23,8 @@ from budportal.errors import ConflictError, ServiceValidationError
 from clusterjobs.models import Job, JobType
 from clusterjobs.validators import deployment_namespace
 from pipelines.models import Event, PipelineExecution
-from pipelines.services import (
-    execution_cancel, execution_progress, execution_retry, execution_submit, notification_create,
-)
+from pipelines.notifications import notification_create
+from pipelines.services import execution_cancel, execution_progress, execution_retry, execution_submit
 from usecases import legacy
 from usecases.dag import build_cleanup_dag, build_dag, build_plan, release_name
 from usecases.validation.deployments import clean_request
