@@ -19,7 +19,7 @@ from pipelines import engine, notify
 from pipelines.actions.base import ActionContext, ActionResult, EventAction, EventContext, EventResult
 from pipelines.actions.registry import get_action
 from pipelines.events import JOB_EVENTS_TOPIC
-from pipelines.models import Event, ExecutionStatus, PipelineExecution, StepExecution, StepStatus
+from pipelines.models import Event, ExecutionStatus, StepExecution, StepStatus
 from pipelines.context import render_context
 from pipelines.params import RenderError, find_references, render
 

@@ -192,7 +192,7 @@ class Store:
         while True:
             with self._cond:
                 wait = min(HEARTBEAT_SECONDS, max(0.0, deadline - time.monotonic()))
-                self._cond.wait_for(lambda: self._rv != cursor or self.closed, wait)
+                self._cond.wait_for(lambda: self._rv != cursor or self.closed, wait)  # noqa: B023 (called here)
                 fresh = self._events_after(cursor)
                 cursor = self._rv
             if not fresh:

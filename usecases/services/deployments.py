@@ -295,7 +295,7 @@ def deployment_plan(*, deployment: UseCaseDeployment) -> dict[str, Any]:
 
 def _component_rows(deployment: UseCaseDeployment) -> list[dict[str, Any]]:
     fields = ("component_name", "status", "endpoint_url", "error", "release_name")
-    return [dict(zip(("name", *fields[1:]), row)) for row in deployment.components.values_list(*fields)]
+    return [dict(zip(("name", *fields[1:]), row, strict=True)) for row in deployment.components.values_list(*fields)]
 
 
 def deployment_progress(*, deployment: UseCaseDeployment) -> dict[str, Any]:
