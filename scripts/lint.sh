@@ -8,7 +8,7 @@ bin=.venv/bin
 status=0
 step() {
   local started=$SECONDS
-  if "$@"; then echo "lint.sh: $1 ok ($((SECONDS - started)) s)"; else echo "lint.sh: $* FAILED" >&2; status=1; fi
+  if "$@"; then echo "lint.sh: ${*#"$bin"/} ok ($((SECONDS - started)) s)"; else echo "lint.sh: ${*#"$bin"/} FAILED" >&2; status=1; fi
 }
 step "$bin/ruff" format --check --quiet .
 step "$bin/ruff" check --quiet .
