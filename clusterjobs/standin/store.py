@@ -20,7 +20,7 @@ from typing import Any
 
 from .discovery import Resource, resource_for_kind
 from .errors import ApiError, already_exists, bad_request, conflict, invalid, not_found
-from .selectors import Predicate
+from .label_selectors import Predicate
 
 HISTORY = 20_000  # watch events kept for watches that resume from a resourceVersion
 SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")

@@ -23,7 +23,7 @@ from usecases import component_catalog, sse_render
 from usecases.selectors import deployments as deployment_selectors
 from usecases.selectors import templates as selectors
 from usecases.services import deployments as deployment_services
-from usecases.forms import LEAVE_OUT, WizardRequest
+from usecases.drafts import LEAVE_OUT, WizardRequest
 from usecases.models import UseCaseTemplate
 from usecases.models.deployments import UseCaseDeployment
 from usecases.template_graph import template_graph

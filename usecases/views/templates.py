@@ -20,7 +20,7 @@ from pipelines.params import RenderError, render as render_params
 from usecases import component_catalog
 from usecases.selectors import templates as selectors
 from usecases.services import templates as services
-from usecases.forms import ComponentDraft, TemplateDraft, new_key, preview_context
+from usecases.drafts import ComponentDraft, TemplateDraft, new_key, preview_context
 from usecases.models import UseCaseTemplate
 from usecases.template_graph import template_graph
 from usecases.template_schema import COMPONENT_TYPES

@@ -1,4 +1,4 @@
-"""Forms of the portal pages.
+"""Drafts of the template editor and the deploy wizard, parsed from their posted fields.
 
 The template editor is not a Django ``Form``: a template has a variable list of components, each with its own
 fields, and the document it produces is validated by ``usecases.services.templates`` (the same rules as the API), whose
