@@ -28,7 +28,7 @@ from clusterjobs.helm.runner import HelmCancelled, HelmError
 from clusterjobs.jobconfig import clean_job_config
 from clusterjobs.kubeconfig import parse_kubeconfig
 from clusterjobs.models import JOB_TYPE_TIMEOUTS, Cluster, Job, JobStatus, JobType
-from pipelines.events import JOB_EVENTS_TOPIC, publish
+from pipelines.events import JOB_EVENTS_TOPIC, EventType, publish
 
 logger = logging.getLogger(__name__)
 
@@ -229,7 +229,7 @@ def job_fail(*, job: Job, error: str) -> bool:
 def publish_job_event(job: Job) -> None:
     """``job_completed`` / ``job_failed`` on ``budpipelineEvents``, exactly the seed's payload (A.8)."""
     completed = job.status == JobStatus.COMPLETED
-    event_type = "job_completed" if completed else "job_failed"
+    event_type = EventType.JOB_COMPLETED if completed else EventType.JOB_FAILED
     payload: dict[str, Any] = {
         "job_id": str(job.id),
         "job_type": job.job_type,

@@ -20,6 +20,7 @@ import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from enum import StrEnum
 
 from asgiref.sync import async_to_sync
 from channels.layers import InMemoryChannelLayer, get_channel_layer
@@ -32,6 +33,21 @@ from pipelines.models import Event
 logger = logging.getLogger(__name__)
 
 JOB_EVENTS_TOPIC = "budpipelineEvents"
+
+
+class EventType(StrEnum):
+    """The ``type`` of every event the portal publishes (topics and payloads: docs/architecture.md)."""
+
+    JOB_COMPLETED = "job_completed"
+    JOB_FAILED = "job_failed"
+    STEP_STARTED = "step_started"
+    STEP_AWAITING_EVENT = "step_awaiting_event"
+    STEP_RETRYING = "step_retrying"
+    STEP_COMPLETED = "step_completed"
+    STEP_FAILED = "step_failed"
+    WORKFLOW_PROGRESS = "workflow_progress"
+    EXECUTION_COMPLETED = "execution_completed"
+
 MAX_DISPATCH_FAILURES = 5
 
 Handler = Callable[[Event], None]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from pipelines.events import publish
+from pipelines.events import EventType, publish
 from pipelines.models import PipelineExecution
 from pipelines.progress import compute, percent_of
 
@@ -65,7 +65,7 @@ def progress_event(execution: PipelineExecution) -> None:
     progress = compute(execution)
     _publish(
         execution,
-        "workflow_progress",
+        EventType.WORKFLOW_PROGRESS,
         {"status": execution.status, "progress": progress["percent"], "eta_seconds": progress["eta_seconds"],
          "current_steps": progress["current_steps"]},
     )
@@ -74,7 +74,7 @@ def progress_event(execution: PipelineExecution) -> None:
 def execution_event(execution: PipelineExecution) -> None:
     _publish(
         execution,
-        "execution_completed",
+        EventType.EXECUTION_COMPLETED,
         {"status": execution.status, "error": execution.error or None, "outputs": execution.outputs,
          "progress": execution.progress},
     )

@@ -9,7 +9,7 @@ from typing import Any
 from django.db.models import Avg, Case, F, FloatField, Value, When
 from django.utils import timezone
 
-from pipelines.models import STEP_DONE_OK, STEP_FINISHED, PipelineExecution, StepExecution, StepStatus
+from pipelines.models import STEP_DONE_OK, STEP_FINISHED, ExecutionStatus, PipelineExecution, StepExecution, StepStatus
 
 STEP_FIELDS = (
     "step_id", "action", "status", "progress", "attempt", "error", "depends_on", "started_at", "completed_at",
@@ -86,7 +86,7 @@ def percent_of(execution: PipelineExecution) -> float:
 def compute(execution: PipelineExecution, *, with_steps: bool = False) -> dict[str, Any]:
     rows = list(StepExecution.objects.filter(execution=execution).order_by("position").values(*STEP_FIELDS))
     percent = mean(_step_percent(r) for r in rows) if rows else 0.0
-    if execution.status == "COMPLETED":
+    if execution.status == ExecutionStatus.COMPLETED:
         percent = 100.0
     # Never backwards: keep the highest value reported so far (a retried step restarts at 0 %).
     if percent > execution.progress:

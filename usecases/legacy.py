@@ -16,6 +16,7 @@ from budportal.errors import ConflictError, ServiceValidationError
 from clusterjobs import services as cluster_services
 from usecases.actions.deployment_create import COMPONENT_TYPE_TO_JOB_TYPE
 from clusterjobs.models import Job, JobStatus, JobType
+from pipelines.models import StepStatus
 from pipelines.params import RenderError, render
 from usecases.dag import effective_chart, included_waves, release_name, template_from_snapshot
 from usecases.models.deployments import ComponentDeployment, ComponentStatus, DeploymentStatus, UseCaseDeployment
@@ -32,7 +33,7 @@ def _ordered(deployment: UseCaseDeployment) -> list[ComponentDeployment]:
 
 
 def _context(deployment: UseCaseDeployment, rows: list[ComponentDeployment]) -> dict[str, Any]:
-    steps = {c.component_name: {"outputs": c.outputs, "status": "COMPLETED"} for c in rows if c.status == C.RUNNING}
+    steps = {c.component_name: {"outputs": c.outputs, "status": StepStatus.COMPLETED} for c in rows if c.status == C.RUNNING}
     return {"steps": steps, "parameters": deployment.parameters, "params": deployment.parameters,
             "deployment": deployment.deployment_context}
 

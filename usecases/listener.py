@@ -14,8 +14,9 @@ import logging
 
 from django.db.models import Q
 
+from pipelines.events import EventType
 from pipelines.events import subscribe as bus_subscribe
-from pipelines.models import Event
+from pipelines.models import Event, ExecutionStatus
 from usecases.services import deployments as services
 from usecases.dag import CALLBACK_TOPIC
 from usecases.models.deployments import UseCaseDeployment
@@ -41,11 +42,11 @@ def handle_event(event: Event) -> None:
         return
     payload = event.payload or {}
     if deployment.cleanup_execution_id == execution_id:
-        if event.type == "execution_completed":
-            ok = payload.get("status") == "COMPLETED"
+        if event.type == EventType.EXECUTION_COMPLETED:
+            ok = payload.get("status") == ExecutionStatus.COMPLETED
             services.cleanup_finished(deployment=deployment, ok=ok, error=payload.get("error") or "uninstall failed")
         return
-    if event.type == "execution_completed":
+    if event.type == EventType.EXECUTION_COMPLETED:
         services.deployment_apply_execution_finished(
             deployment=deployment, status=str(payload.get("status") or ""), error=payload.get("error") or "",
             event_id=event.pk,

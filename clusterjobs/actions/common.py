@@ -9,10 +9,12 @@ from django.contrib.auth import get_user_model
 
 from budportal.errors import ConflictError, ServiceValidationError
 from clusterjobs import services, validators
-from clusterjobs.models import Cluster, Job
+from clusterjobs.models import Cluster, Job, JobStatus
 from pipelines.actions.base import (
     Action, ActionContext, ActionMeta, ActionResult, EventAction, EventContext, EventResult, ExecutionMode, ParamSpec,
 )
+from pipelines.events import EventType
+from pipelines.models import StepStatus
 
 CLUSTER_PARAM = ParamSpec("cluster_id", "string", required=True, description="Target cluster")
 NAMESPACE_PARAM = ParamSpec("namespace", "string", description="Namespace (default: the deployment's uc-<8 hex>)")
@@ -81,12 +83,12 @@ def job_event_result(ctx: EventContext, outputs_from_result) -> EventResult:
     payload = ctx.event_data.get("payload") or {}
     content = payload.get("content") or {}
     status = content.get("status", payload.get("status", ""))
-    if event_type == "job_completed" and status == "COMPLETED":
+    if event_type == EventType.JOB_COMPLETED and status == JobStatus.COMPLETED:
         outputs = {"job_id": ctx.external_workflow_id, **outputs_from_result(content.get("result") or {})}
-        return EventResult(action=EventAction.COMPLETE, status="COMPLETED", outputs=outputs)
-    if event_type == "job_failed" or status in ("FAILED", "TIMEOUT", "CANCELLED"):
+        return EventResult(action=EventAction.COMPLETE, status=StepStatus.COMPLETED, outputs=outputs)
+    if event_type == EventType.JOB_FAILED or status in (JobStatus.FAILED, JobStatus.TIMEOUT, JobStatus.CANCELLED):
         error = payload.get("error") or f"cluster job {status.lower() or 'failed'}"
-        return EventResult(action=EventAction.COMPLETE, status="FAILED", error=error,
+        return EventResult(action=EventAction.COMPLETE, status=StepStatus.FAILED, error=error,
                            outputs={"job_id": ctx.external_workflow_id, "status": "failed"})
     return EventResult(action=EventAction.IGNORE)
 

@@ -22,7 +22,8 @@ from django.utils import timezone
 from budportal.errors import ConflictError, ServiceValidationError
 from clusterjobs.models import Job, JobType
 from clusterjobs.validators import deployment_namespace
-from pipelines.models import Event, PipelineExecution
+from pipelines.events import EventType
+from pipelines.models import Event, ExecutionStatus, PipelineExecution, StepStatus
 from pipelines.notifications import notification_create
 from pipelines.services import execution_cancel, execution_progress, execution_retry, execution_submit
 from usecases import legacy
@@ -37,14 +38,14 @@ STOPPABLE = (S.DEPLOYING, S.RUNNING)
 COMPONENT_OPEN = (C.PENDING, C.DEPLOYING)
 # Step event type → component status (seed C.9's STEP_STATUS_MAP, by event).
 STEP_EVENT_STATUS = {
-    "step_started": C.DEPLOYING,
-    "step_awaiting_event": C.DEPLOYING,
-    "step_retrying": C.DEPLOYING,
-    "step_completed": C.RUNNING,
-    "step_failed": C.FAILED,
+    EventType.STEP_STARTED: C.DEPLOYING,
+    EventType.STEP_AWAITING_EVENT: C.DEPLOYING,
+    EventType.STEP_RETRYING: C.DEPLOYING,
+    EventType.STEP_COMPLETED: C.RUNNING,
+    EventType.STEP_FAILED: C.FAILED,
 }
 # A step the engine cancelled (stop, or a dependency failed) or skipped never installed anything.
-NOT_RUN_STEP_STATUSES = ("CANCELLED", "SKIPPED")
+NOT_RUN_STEP_STATUSES = (StepStatus.CANCELLED, StepStatus.SKIPPED)
 
 
 def _transition(deployment: UseCaseDeployment, allowed: tuple[str, ...], to: str, **fields: Any) -> bool:
@@ -264,13 +265,13 @@ def deployment_apply_execution_finished(*, deployment: UseCaseDeployment, status
     if deployment.last_event_id >= event_id:
         return
     now = timezone.now()
-    if status == "COMPLETED":
+    if status == ExecutionStatus.COMPLETED:
         _transition(deployment, (S.DEPLOYING,), S.RUNNING, completed_at=now, last_event_id=event_id)
-    elif status in ("FAILED", "TIMEOUT"):
+    elif status in (ExecutionStatus.FAILED, ExecutionStatus.TIMEOUT):
         message = error or f"pipeline execution {status.lower()}"
         if _transition(deployment, (S.DEPLOYING,), S.FAILED, error=message, completed_at=now, last_event_id=event_id):
             _notify(deployment, f"Use case '{deployment.name}' failed: {message}", "error")
-    elif status == "CANCELLED":
+    elif status == ExecutionStatus.CANCELLED:
         with transaction.atomic():
             if _transition(deployment, STOPPABLE, S.STOPPING, last_event_id=event_id):
                 _start_cleanup(deployment)
