@@ -2,7 +2,7 @@
 
 A job's life: ``job_create`` (validated, PENDING) → ``job_execute`` (queued after commit; returns at once) →
 the worker's ``job_run`` (PENDING → RUNNING by compare-and-set, so a task delivered twice runs once) →
-COMPLETED / FAILED / TIMEOUT / CANCELLED, each announced on ``budpipelineEvents`` in the seed's shape.
+COMPLETED / FAILED / TIMEOUT / CANCELLED, each announced on ``budpipelineEvents`` (docs/architecture.md, Events).
 """
 
 from __future__ import annotations
@@ -227,7 +227,7 @@ def job_fail(*, job: Job, error: str) -> bool:
 
 
 def publish_job_event(job: Job) -> None:
-    """``job_completed`` / ``job_failed`` on ``budpipelineEvents``, exactly the seed's payload (A.8)."""
+    """``job_completed`` / ``job_failed`` on ``budpipelineEvents``, in BudCluster's payload shape (docs/architecture.md)."""
     completed = job.status == JobStatus.COMPLETED
     event_type = EventType.JOB_COMPLETED if completed else EventType.JOB_FAILED
     payload: dict[str, Any] = {

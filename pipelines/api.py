@@ -26,7 +26,7 @@ router = Router(tags=["pipelines"])
 
 @router.post("/executions", response={201: ExecutionCreatedOut}, summary="Submit a DAG")
 def execution_create(request: HttpRequest, payload: dict = Body(...)):
-    """Body: the seed's DAG JSON, or ``{"dag": {...}, "parameters": {...}}``."""
+    """Body: the DAG JSON (docs/architecture.md, DAG), or ``{"dag": {...}, "parameters": {...}}``."""
     body = ExecutionIn(**payload) if isinstance(payload.get("dag"), dict) else ExecutionIn(dag=payload)
     execution = services.execution_submit(dag=body.dag, owner=request.auth, parameters=body.parameters)
     return Status(201, {"execution_id": execution.pk, "status": execution.status})

@@ -1,4 +1,4 @@
-"""What an execution tells the outside world: events on its callback topics (seed payload shapes).
+"""What an execution tells the outside world: events on its callback topics (docs/architecture.md, Events).
 
 Without ``callback_topics`` events go to ``pipelineExecutionEvents``, so the SSE stream and ``GET /api/events``
 always see them.

@@ -1,4 +1,4 @@
-"""The legacy path (``USE_PIPELINE_ORCHESTRATION=false``, seed C.12): no pipeline, one cluster job per
+"""The legacy path (``USE_PIPELINE_ORCHESTRATION=false``): no pipeline, one cluster job per
 component, strictly one after another in wave order; ``POST …/sync`` polls the jobs and starts the next.
 
 Values are rendered here with the same sandboxed Jinja as the engine, from the outputs of the components

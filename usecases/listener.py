@@ -1,4 +1,4 @@
-"""Subscriber of ``budusecasesEvents`` (seed C.9, made robust): the engine's events about a deployment's
+"""Subscriber of ``budusecasesEvents``: the engine's events about a deployment's
 executions become component and deployment statuses.
 
 - step events of the deploy execution whose step id is a component name → that component;

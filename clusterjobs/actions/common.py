@@ -24,7 +24,7 @@ DEPLOY_OUTPUTS = ("job_id", "namespace", "release_name", "endpoint_url", "servic
 
 
 def deploy_meta(*, type: str, name: str, description: str, params: tuple[ParamSpec, ...]) -> ActionMeta:
-    """The meta every Helm-installing action shares: event-driven, an hour, the seed's deploy outputs."""
+    """The meta every Helm-installing action shares: event-driven, an hour, the deploy outputs."""
     return ActionMeta(type=type, name=name, description=description, category="Deployment", params=params,
                       outputs=DEPLOY_OUTPUTS, execution_mode=ExecutionMode.EVENT_DRIVEN, timeout_seconds=3600,
                       idempotent=False)
@@ -78,7 +78,7 @@ def start_job(ctx: ActionContext, *, job_type: str, config: dict[str, Any], name
 
 
 def job_event_result(ctx: EventContext, outputs_from_result) -> EventResult:
-    """The seed's ``on_event``: COMPLETED → outputs; FAILED (or cancelled / timed out) → the job's error."""
+    """How a job event ends the step: COMPLETED → outputs; FAILED (or cancelled / timed out) → the job's error."""
     event_type = ctx.event_type or ctx.event_data.get("type", "")
     payload = ctx.event_data.get("payload") or {}
     content = payload.get("content") or {}

@@ -1,6 +1,6 @@
 """Action ``deployment_create``: deploy one use-case component as a Helm release.
 
-The component type picks the job type (seed C.4); the selected component (``qdrant``, ``llama-3-8b``…) is
+The component type picks the job type; the selected component (``qdrant``, ``llama-3-8b``…) is
 looked up in the component catalog, which names its bundled chart and values. A ``helm`` component brings
 its own ``chart`` in the params instead.
 """

@@ -1,7 +1,7 @@
 """Deployments of use-case templates: one ``UseCaseDeployment`` per install, one ``ComponentDeployment`` per
-component it installs (seed C.5).
+component it installs.
 
-Statuses are lowercase, as the seed's. Every change goes through ``usecases.services.deployments`` or
+Statuses are lowercase, as BudUseCases spells them (docs/architecture.md). Every change goes through ``usecases.services.deployments`` or
 ``usecases.listener`` as a compare-and-set (``filter(pk=..., status__in=ALLOWED_FROM).update(...)``); the
 ``last_event_id`` columns let the listener refuse an event older than one it already applied, so a late or
 redelivered event never moves a status backwards.

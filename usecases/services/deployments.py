@@ -2,7 +2,7 @@
 pipeline listener asks for. The only place that changes a deployment or its components.
 
 Every transition is a compare-and-set on the current status (``_transition``), so two requests, a retried
-task or a duplicate event cannot both win. Data flow (DESIGN.md): start builds the DAG and submits it; the
+task or a duplicate event cannot both win. Data flow (docs/architecture.md): start builds the DAG and submits it; the
 engine's events on ``budusecasesEvents`` come back through ``usecases.listener`` into the ``*_apply_*``
 functions below; stop cancels the execution and records a ``helm_uninstall`` cleanup run.
 """
@@ -36,7 +36,7 @@ logger = logging.getLogger(__name__)
 S, C = DeploymentStatus, ComponentStatus
 STOPPABLE = (S.DEPLOYING, S.RUNNING)
 COMPONENT_OPEN = (C.PENDING, C.DEPLOYING)
-# Step event type → component status (seed C.9's STEP_STATUS_MAP, by event).
+# Step event type → component status (docs/architecture.md, Statuses).
 STEP_EVENT_STATUS = {
     EventType.STEP_STARTED: C.DEPLOYING,
     EventType.STEP_AWAITING_EVENT: C.DEPLOYING,
@@ -279,7 +279,7 @@ def deployment_apply_execution_finished(*, deployment: UseCaseDeployment, status
 
 # --- sync, plan, progress --------------------------------------------------------------------------
 def deployment_sync(*, deployment: UseCaseDeployment) -> UseCaseDeployment:
-    """Legacy deployments: poll their jobs and start the next component (seed C.12). Pipeline-managed ones
+    """Legacy deployments: poll their jobs and start the next component. Pipeline-managed ones
     are kept current by the listener, so their current state is returned."""
     if deployment.uses_pipeline or deployment.status not in (S.DEPLOYING,):
         return deployment

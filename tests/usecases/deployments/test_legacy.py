@@ -1,4 +1,4 @@
-"""USE_PIPELINE_ORCHESTRATION off (seed C.12): one job per component, in order; ``sync`` polls the jobs."""
+"""USE_PIPELINE_ORCHESTRATION off: one job per component, in order; ``sync`` polls the jobs."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The seed's manual checklist (E.3) against the sandbox cluster: the Kubernetes API stand-in with the real,
+"""The manual deployment checklist against the sandbox cluster: the Kubernetes API stand-in with the real,
 pinned helm. Tasks run inline, so each request returns after its whole pipeline has run."""
 
 from __future__ import annotations
