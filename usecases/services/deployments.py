@@ -37,7 +37,7 @@ S, C = DeploymentStatus, ComponentStatus
 STOPPABLE = (S.DEPLOYING, S.RUNNING)
 COMPONENT_OPEN = (C.PENDING, C.DEPLOYING)
 # Step event type → component status (docs/architecture.md, Statuses).
-STEP_EVENT_STATUS = {
+STEP_EVENT_STATUS: dict[str, ComponentStatus] = {
     EventType.STEP_STARTED: C.DEPLOYING,
     EventType.STEP_AWAITING_EVENT: C.DEPLOYING,
     EventType.STEP_RETRYING: C.DEPLOYING,
