@@ -25,7 +25,7 @@ from django.conf import settings
 from django.db.models import Q
 
 from pipelines.models import Event, PipelineExecution
-from pipelines.execution_events import topics
+from pipelines.notify import topics
 from pipelines.selectors import execution_list
 
 BATCH = 200

@@ -18,11 +18,10 @@ from django.db.models import Q
 from django.utils import timezone
 from django_q.tasks import async_task
 
-from pipelines import execution_events
+from pipelines import notify
 from pipelines.actions.base import ActionContext
 from pipelines.actions.registry import get_action
 from pipelines.context import render_context
-from pipelines.events import EventType
 from pipelines.models import (
     EXECUTION_ACTIVE,
     STEP_ACTIVE,
@@ -163,7 +162,7 @@ def _cancel_unreachable(execution: PipelineExecution, candidates: list[dict], st
                 continue
             error = f"not run: dependency {bad!r} is {status[bad]}"
             if set_step_final(row["pk"], (StepStatus.PENDING,), StepStatus.CANCELLED, error=error):
-                execution_events.step_event(execution, row["step_id"], EventType.STEP_FAILED, StepStatus.CANCELLED, error=error)
+                notify.step_event(execution, row["step_id"], "step_failed", StepStatus.CANCELLED, error=error)
             status[row["step_id"]] = StepStatus.CANCELLED
             changed = True
 
@@ -244,7 +243,7 @@ def _finish_execution(execution: PipelineExecution, final: str, error: str, outp
     )
     if updated:
         execution.refresh_from_db()
-        execution_events.execution_event(execution)
+        notify.execution_event(execution)
     return bool(updated)
 
 
@@ -266,7 +265,7 @@ def cancel_open_steps(execution: PipelineExecution, reason: str) -> list[StepExe
     active = []
     for step in StepExecution.objects.filter(execution=execution, status__in=(StepStatus.PENDING, *STEP_ACTIVE)):
         if set_step_final(step.pk, (step.status,), StepStatus.CANCELLED, error=reason):
-            execution_events.step_event(execution, step.step_id, EventType.STEP_FAILED, StepStatus.CANCELLED, error=reason)
+            notify.step_event(execution, step.step_id, "step_failed", StepStatus.CANCELLED, error=reason)
             if step.status in STEP_ACTIVE:
                 active.append(step)
     return active
@@ -299,7 +298,7 @@ def step_failed(step: StepExecution, from_status: str, error: str, *, final: str
         if not set_step_final(step.pk, (from_status,), final, error=error):
             return False
         execution = step.execution
-        execution_events.step_event(execution, step.step_id, EventType.STEP_FAILED, final, error=error)
+        notify.step_event(execution, step.step_id, "step_failed", final, error=error)
         if _failure_policy(step) == "fail":
             stop_execution(execution, ExecutionStatus.FAILED, f"step {step.step_id!r} {final}: {error}")
         else:
@@ -321,7 +320,7 @@ def _schedule_retry(step: StepExecution, from_status: str, error: str) -> bool:
         enqueued_at=now if inline else None,
     )
     if updated:
-        execution_events.step_event(step.execution, step.step_id, EventType.STEP_RETRYING, StepStatus.PENDING, error=error)
+        notify.step_event(step.execution, step.step_id, "step_retrying", StepStatus.PENDING, error=error)
         if inline:
             enqueue_step(step.pk)
     return bool(updated)
@@ -331,7 +330,7 @@ def step_completed(step: StepExecution, from_status: str, outputs: dict, *, fina
     with transaction.atomic(savepoint=False):
         if not set_step_final(step.pk, (from_status,), final, outputs=outputs, progress=100.0, error=""):
             return False
-        execution_events.step_event(step.execution, step.step_id, EventType.STEP_COMPLETED, final, outputs=outputs)
-        execution_events.progress_event(step.execution)
+        notify.step_event(step.execution, step.step_id, "step_completed", final, outputs=outputs)
+        notify.progress_event(step.execution)
         advance(step.execution_id, completed=step.step_id)
     return True

@@ -13,7 +13,7 @@ from django.utils import timezone
 from clusterjobs.helm.runner import ChartSource, HelmError, HelmRunner
 from clusterjobs.kube import KubeClient, KubeError
 from clusterjobs.kubeconfig import parse_kubeconfig
-from clusterjobs.models import Job, JobType
+from clusterjobs.models import Job, JobStatus, JobType
 
 HELM_TIMEOUT_MARKERS = ("context deadline exceeded", "timed out waiting")
 
