@@ -11,7 +11,7 @@ from typing import Any
 
 from pipelines.events import EventType, publish
 from pipelines.models import PipelineExecution
-from pipelines.progress import compute, percent_of
+from pipelines.progress import compute, percent_of, record
 
 DEFAULT_TOPIC = "pipelineExecutionEvents"
 # A worker reports an execution's progress at most this often: a chain of fast steps would otherwise pay an
@@ -63,6 +63,7 @@ def progress_event(execution: PipelineExecution) -> None:
         _last_progress.clear()
     _last_progress[execution.pk] = now
     progress = compute(execution)
+    record(execution, progress["percent"])
     _publish(
         execution,
         EventType.WORKFLOW_PROGRESS,
