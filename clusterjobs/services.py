@@ -227,7 +227,8 @@ def job_fail(*, job: Job, error: str) -> bool:
 
 
 def publish_job_event(job: Job) -> None:
-    """``job_completed`` / ``job_failed`` on ``budpipelineEvents``, in BudCluster's payload shape (docs/architecture.md)."""
+    """``job_completed`` / ``job_failed`` on ``budpipelineEvents``, in BudCluster's payload shape
+    (docs/architecture.md, Events)."""
     completed = job.status == JobStatus.COMPLETED
     event_type = EventType.JOB_COMPLETED if completed else EventType.JOB_FAILED
     payload: dict[str, Any] = {

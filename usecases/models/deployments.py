@@ -1,10 +1,11 @@
 """Deployments of use-case templates: one ``UseCaseDeployment`` per install, one ``ComponentDeployment`` per
 component it installs.
 
-Statuses are lowercase, as BudUseCases spells them (docs/architecture.md). Every change goes through ``usecases.services.deployments`` or
-``usecases.listener`` as a compare-and-set (``filter(pk=..., status__in=ALLOWED_FROM).update(...)``); the
-``last_event_id`` columns let the listener refuse an event older than one it already applied, so a late or
-redelivered event never moves a status backwards.
+Statuses are lowercase, as BudUseCases spells them (docs/architecture.md). Every change goes through
+``usecases.services.deployments`` or ``usecases.listener`` as a compare-and-set
+(``filter(pk=..., status__in=ALLOWED_FROM).update(...)``); the ``last_event_id`` columns let the listener
+refuse an event older than one it already applied, so a late or redelivered event never moves a status
+backwards.
 """
 
 from __future__ import annotations
