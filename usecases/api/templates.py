@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.http import HttpRequest
 from ninja import Query, Router, Status
 
 from budportal.errors import ServiceValidationError
+from budportal.http import ApiRequest
 from usecases.selectors import templates as selectors
 from usecases.services import templates as services
 from usecases.models import UseCaseTemplate
@@ -18,7 +18,7 @@ router = Router(tags=["templates"])
 _DOCUMENT_BODY = template_document_openapi()
 
 
-def _document(request: HttpRequest) -> tuple[Any, str | None]:
+def _document(request: ApiRequest) -> tuple[Any, str | None]:
     """The posted document and the ``visibility`` key beside it (not part of the template itself)."""
     is_yaml = "yaml" in (request.content_type or "")
     data = load_yaml(request.body, ("body",)) if is_yaml else load_json(request.body, ("body",))
@@ -32,13 +32,13 @@ def _document(request: HttpRequest) -> tuple[Any, str | None]:
 
 
 @router.get("", response=list[TemplateOut], summary="List templates")
-def template_list(request: HttpRequest, filters: Query[TemplateFilters]):
+def template_list(request: ApiRequest, filters: Query[TemplateFilters]):
     """System and public templates and your own (staff: all). ``q`` searches name, title and description."""
     return selectors.template_list(user=request.auth, **filters.dict())
 
 
 @router.post("", response={201: TemplateOut}, summary="Create a template", openapi_extra=_DOCUMENT_BODY)
-def template_create(request: HttpRequest):
+def template_create(request: ApiRequest):
     document, visibility = _document(request)
     template = services.template_create(
         owner=request.auth, document=document, visibility=visibility or UseCaseTemplate.Visibility.PRIVATE
@@ -52,7 +52,7 @@ def template_create(request: HttpRequest):
     summary="Validate a template without saving it",
     openapi_extra=_DOCUMENT_BODY,
 )
-def template_validate(request: HttpRequest):
+def template_validate(request: ApiRequest):
     try:
         document, _ = _document(request)
         validated = services.template_validate(document=document)
@@ -62,19 +62,19 @@ def template_validate(request: HttpRequest):
 
 
 @router.get("/{name}", response=TemplateOut, summary="Get a template")
-def template_detail(request: HttpRequest, name: str):
+def template_detail(request: ApiRequest, name: str):
     return selectors.template_get(user=request.auth, name=name)
 
 
 @router.put("/{name}", response=TemplateOut, summary="Replace a template", openapi_extra=_DOCUMENT_BODY)
-def template_update(request: HttpRequest, name: str):
+def template_update(request: ApiRequest, name: str):
     template = selectors.template_get_for_edit(user=request.auth, name=name)
     document, visibility = _document(request)
     return services.template_update(template=template, document=document, visibility=visibility)
 
 
 @router.delete("/{name}", response={204: None}, summary="Delete a template")
-def template_delete(request: HttpRequest, name: str):
+def template_delete(request: ApiRequest, name: str):
     template = selectors.template_get_for_edit(user=request.auth, name=name)
     services.template_delete(template=template)
     return Status(204, None)

@@ -29,7 +29,7 @@ class TemplateOut(Schema):
 
     @staticmethod
     def resolve_owner(obj: UseCaseTemplate) -> str | None:
-        return obj.owner.get_username() if obj.owner_id else None
+        return obj.owner.get_username() if obj.owner is not None else None
 
 
 class TemplateFilters(Schema):

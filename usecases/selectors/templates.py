@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import connection
 from django.db.models import Q, QuerySet
 from django.http import Http404
@@ -10,7 +10,7 @@ from django.http import Http404
 from usecases.models import UseCaseTemplate
 
 
-def template_visible_qs(*, user: AbstractBaseUser) -> QuerySet[UseCaseTemplate]:
+def template_visible_qs(*, user: User) -> QuerySet[UseCaseTemplate]:
     """System and public templates plus the user's own; staff see every template."""
     qs = UseCaseTemplate.objects.select_related("owner")
     if user.is_staff:
@@ -22,7 +22,7 @@ def template_visible_qs(*, user: AbstractBaseUser) -> QuerySet[UseCaseTemplate]:
 
 def template_list(
     *,
-    user: AbstractBaseUser,
+    user: User,
     category: str | None = None,
     tag: str | None = None,
     source: str | None = None,
@@ -44,7 +44,7 @@ def template_list(
     return templates
 
 
-def template_get(*, user: AbstractBaseUser, name: str) -> UseCaseTemplate:
+def template_get(*, user: User, name: str) -> UseCaseTemplate:
     """A template the user may see; anything else (including someone else's private one) is a 404."""
     template = template_visible_qs(user=user).filter(name=name).first()
     if template is None:
@@ -52,7 +52,7 @@ def template_get(*, user: AbstractBaseUser, name: str) -> UseCaseTemplate:
     return template
 
 
-def template_get_for_edit(*, user: AbstractBaseUser, name: str) -> UseCaseTemplate:
+def template_get_for_edit(*, user: User, name: str) -> UseCaseTemplate:
     """A template the user may change: their own (staff: any custom one). System templates are returned so
     the service can answer 403; someone else's template is a 404, even when it is public."""
     template = template_get(user=user, name=name)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.db.models import ProtectedError
 
@@ -42,7 +42,7 @@ def template_save(
 
 
 def template_create(
-    *, owner: AbstractBaseUser, document: Any, visibility: str = UseCaseTemplate.Visibility.PRIVATE
+    *, owner: User, document: Any, visibility: str = UseCaseTemplate.Visibility.PRIVATE
 ) -> UseCaseTemplate:
     """Create a custom template owned by ``owner`` from a document (the YAML/JSON form)."""
     _check_visibility(visibility)

@@ -12,12 +12,13 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from budportal.errors import ConflictError, ServiceValidationError
+from budportal.http import PageRequest
 from clusterjobs.selectors import cluster_list
 from usecases import component_catalog, sse_render
 from usecases.selectors import deployments as deployment_selectors
@@ -39,7 +40,7 @@ ACTIONS = {
 # --- list ------------------------------------------------------------------------------------------
 @login_required
 @require_GET
-def deployment_list(request: HttpRequest) -> HttpResponse:
+def deployment_list(request: PageRequest) -> HttpResponse:
     """Every deployment of the user; the rows re-poll every few seconds while one of them is moving."""
     deployments = list(deployment_selectors.deployment_list(user=request.user)[:200])
     context = {"deployments": deployments, "any_active": any(d.status in sse_render.ACTIVE for d in deployments)}
@@ -76,7 +77,7 @@ def _parameters(template: UseCaseTemplate, wizard: WizardRequest | None) -> list
     return params
 
 
-def _wizard(request: HttpRequest, template: UseCaseTemplate | None, wizard: WizardRequest | None,
+def _wizard(request: PageRequest, template: UseCaseTemplate | None, wizard: WizardRequest | None,
             status: int = 200) -> HttpResponse:
     clusters = list(cluster_list(user=request.user))
     default = next((c for c in clusters if c.is_sandbox), clusters[0] if clusters else None)
@@ -99,7 +100,7 @@ def _wizard(request: HttpRequest, template: UseCaseTemplate | None, wizard: Wiza
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def deployment_create(request: HttpRequest) -> HttpResponse:
+def deployment_create(request: PageRequest) -> HttpResponse:
     """Step 1: template, cluster, components, parameters → a pending deployment (its plan is step 2)."""
     name = (request.POST if request.method == "POST" else request.GET).get("template", "")
     template = selectors.template_get(user=request.user, name=name) if name else None
@@ -119,7 +120,7 @@ def deployment_create(request: HttpRequest) -> HttpResponse:
 
 
 # --- the deployment page ---------------------------------------------------------------------------
-def _detail_context(request: HttpRequest, deployment: UseCaseDeployment) -> dict[str, Any]:
+def _detail_context(request: PageRequest, deployment: UseCaseDeployment) -> dict[str, Any]:
     context = sse_render.state_context(deployment)
     log, last_event_id = sse_render.log_history(user=request.user, deployment=deployment)
     context.update(log=log, last_event_id=last_event_id)
@@ -140,14 +141,14 @@ def _plan(deployment: UseCaseDeployment) -> dict[str, Any] | None:
 
 @login_required
 @require_GET
-def deployment_detail(request: HttpRequest, deployment_id: uuid.UUID) -> HttpResponse:
+def deployment_detail(request: PageRequest, deployment_id: uuid.UUID) -> HttpResponse:
     deployment = deployment_selectors.deployment_get(user=request.user, deployment_id=deployment_id)
     return render(request, "usecases/deployment_detail.html", _detail_context(request, deployment))
 
 
 @login_required
 @require_GET
-def deployment_state(request: HttpRequest, deployment_id: uuid.UUID) -> HttpResponse:
+def deployment_state(request: PageRequest, deployment_id: uuid.UUID) -> HttpResponse:
     """The live part of the page alone (what the SSE stream pushes as ``state``)."""
     deployment = deployment_selectors.deployment_get(user=request.user, deployment_id=deployment_id)
     return render(request, "usecases/partials/deployment_state.html", sse_render.state_context(deployment))
@@ -155,7 +156,7 @@ def deployment_state(request: HttpRequest, deployment_id: uuid.UUID) -> HttpResp
 
 @login_required
 @require_POST
-def deployment_action(request: HttpRequest, deployment_id: uuid.UUID, action: str) -> HttpResponse:
+def deployment_action(request: PageRequest, deployment_id: uuid.UUID, action: str) -> HttpResponse:
     """Start, Stop or Retry through the same service as the API; a wrong state is shown, not raised."""
     deployment = deployment_selectors.deployment_get(user=request.user, deployment_id=deployment_id)
     service = ACTIONS.get(action)
@@ -170,7 +171,7 @@ def deployment_action(request: HttpRequest, deployment_id: uuid.UUID, action: st
 
 @login_required
 @require_POST
-def deployment_delete(request: HttpRequest, deployment_id: uuid.UUID) -> HttpResponse:
+def deployment_delete(request: PageRequest, deployment_id: uuid.UUID) -> HttpResponse:
     deployment = deployment_selectors.deployment_get(user=request.user, deployment_id=deployment_id)
     try:
         gone = deployment_services.deployment_delete(deployment=deployment)
@@ -184,7 +185,7 @@ def deployment_delete(request: HttpRequest, deployment_id: uuid.UUID) -> HttpRes
     return _to_page(request, reverse("usecases:deployment-detail", args=[deployment.pk]))
 
 
-def _to_page(request: HttpRequest, url: str) -> HttpResponse:
+def _to_page(request: PageRequest, url: str) -> HttpResponse:
     """After an action: a full page load (htmx: ``HX-Redirect``), so the stream reconnects from the new state."""
     if request.htmx:
         response = HttpResponse(status=204)

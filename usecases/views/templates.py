@@ -10,11 +10,12 @@ from typing import Any
 
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
 from budportal.errors import ConflictError, ForbiddenError, ServiceValidationError
+from budportal.http import PageRequest
 from clusterjobs.validators import validate_chart_ref
 from pipelines.params import RenderError, render as render_params
 from usecases import component_catalog
@@ -26,14 +27,14 @@ from usecases.template_graph import template_graph
 from usecases.template_schema import COMPONENT_TYPES
 
 
-def render_page(request: HttpRequest, page: str, partial: str, context: dict[str, Any], status: int = 200):
+def render_page(request: PageRequest, page: str, partial: str, context: dict[str, Any], status: int = 200):
     """The full page, or only its partial for an htmx request (the same fragment the page includes)."""
     return render(request, partial if request.htmx else page, context, status=status)
 
 
 # --- catalog and detail ----------------------------------------------------------------------------
 @login_required
-def template_list(request: HttpRequest) -> HttpResponse:
+def template_list(request: PageRequest) -> HttpResponse:
     filters = {key: request.GET.get(key, "").strip() for key in ("q", "category", "tag", "source")}
     templates = selectors.template_list(user=request.user, **{k: v or None for k, v in filters.items()})
     everything = selectors.template_list(user=request.user)
@@ -60,7 +61,7 @@ def _component_view(component: dict[str, Any]) -> dict[str, Any]:
 
 
 @login_required
-def template_detail(request: HttpRequest, name: str) -> HttpResponse:
+def template_detail(request: PageRequest, name: str) -> HttpResponse:
     template = selectors.template_get(user=request.user, name=name)
     context = {
         "template": template,
@@ -71,12 +72,12 @@ def template_detail(request: HttpRequest, name: str) -> HttpResponse:
     return render(request, "usecases/template_detail.html", context)
 
 
-def _can_edit(request: HttpRequest, template: UseCaseTemplate) -> bool:
+def _can_edit(request: PageRequest, template: UseCaseTemplate) -> bool:
     return not template.is_system and (request.user.is_staff or template.owner_id == request.user.pk)
 
 
 # --- editor ----------------------------------------------------------------------------------------
-def _editor(request: HttpRequest, draft: TemplateDraft, template: UseCaseTemplate | None, status: int = 200):
+def _editor(request: PageRequest, draft: TemplateDraft, template: UseCaseTemplate | None, status: int = 200):
     context = {"draft": draft, "template": template, **_editor_choices()}
     return render(request, "usecases/template_editor.html", context, status=status)
 
@@ -89,7 +90,7 @@ def _editor_choices() -> dict[str, Any]:
     }
 
 
-def _save(request: HttpRequest, draft: TemplateDraft, template: UseCaseTemplate | None) -> HttpResponse:
+def _save(request: PageRequest, draft: TemplateDraft, template: UseCaseTemplate | None) -> HttpResponse:
     """Save through the same services as the API; errors go back onto the fields."""
     try:
         document = draft.to_document()
@@ -108,7 +109,7 @@ def _save(request: HttpRequest, draft: TemplateDraft, template: UseCaseTemplate 
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def template_create(request: HttpRequest) -> HttpResponse:
+def template_create(request: PageRequest) -> HttpResponse:
     if request.method == "POST":
         return _save(request, TemplateDraft.from_post(request.POST), None)
     source = request.GET.get("from")
@@ -121,7 +122,7 @@ def template_create(request: HttpRequest) -> HttpResponse:
     return _editor(request, draft, None)
 
 
-def _template_for_edit(request: HttpRequest, name: str) -> UseCaseTemplate:
+def _template_for_edit(request: PageRequest, name: str) -> UseCaseTemplate:
     template = selectors.template_get_for_edit(user=request.user, name=name)
     if template.is_system:
         raise PermissionDenied(f"'{name}' is a system template from the catalog and is read-only")
@@ -130,7 +131,7 @@ def _template_for_edit(request: HttpRequest, name: str) -> UseCaseTemplate:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def template_edit(request: HttpRequest, name: str) -> HttpResponse:
+def template_edit(request: PageRequest, name: str) -> HttpResponse:
     template = _template_for_edit(request, name)
     if request.method == "POST":
         return _save(request, TemplateDraft.from_post(request.POST), template)
@@ -139,7 +140,7 @@ def template_edit(request: HttpRequest, name: str) -> HttpResponse:
 
 @login_required
 @require_POST
-def template_delete(request: HttpRequest, name: str) -> HttpResponse:
+def template_delete(request: PageRequest, name: str) -> HttpResponse:
     template = selectors.template_get_for_edit(user=request.user, name=name)
     try:
         services.template_delete(template=template)
@@ -154,7 +155,7 @@ def template_delete(request: HttpRequest, name: str) -> HttpResponse:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def editor_component(request: HttpRequest) -> HttpResponse:
+def editor_component(request: PageRequest) -> HttpResponse:
     """A component row: GET adds a fresh one; POST re-renders a row from its fields (after a type change)."""
     if request.method == "POST":
         component = ComponentDraft.from_post(request.POST, request.POST.get("key", ""))
@@ -165,7 +166,7 @@ def editor_component(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_POST
-def editor_chart_ref(request: HttpRequest) -> HttpResponse:
+def editor_chart_ref(request: PageRequest) -> HttpResponse:
     """Inline check of one chart ref while typing, with the validator the API and the jobs use."""
     key = request.POST.get("key", "")
     ref = request.POST.get(f"c-{key}-chart_ref", "").strip()
@@ -176,7 +177,7 @@ def editor_chart_ref(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_POST
-def editor_preview(request: HttpRequest) -> HttpResponse:
+def editor_preview(request: PageRequest) -> HttpResponse:
     """The values of one component with parameter defaults filled in and step outputs as placeholders."""
     draft = TemplateDraft.from_post(request.POST)
     key = request.POST.get("key", "")
