@@ -11,7 +11,6 @@ from budportal.middleware import request_too_big
 from clusterjobs.api import router as clusterjobs_router
 from pipelines.api import router as pipelines_router
 from usecases.api import router as usecases_router
-from usecases.deployment_api import router as deployments_router
 
 api = NinjaAPI(
     title="Bud Portal API",
@@ -23,7 +22,6 @@ api = NinjaAPI(
     docs=Swagger(settings={"validatorUrl": None}),
 )
 api.add_router("", usecases_router)
-api.add_router("", deployments_router)
 api.add_router("", pipelines_router)
 api.add_router("", clusterjobs_router)
 

@@ -12,8 +12,8 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402  (needs the app regi
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.urls import URLPattern, re_path  # noqa: E402
 
+from budportal.routing import sse_urlpatterns  # noqa: E402
 from budportal.sse_auth import BearerTokenMiddleware  # noqa: E402
-from pipelines.routing import sse_urlpatterns  # noqa: E402
 
 # The streams also accept the API's bearer token; only they: Django's pages and the API check their own auth.
 sse_routes = [URLPattern(p.pattern, BearerTokenMiddleware(p.callback), p.default_args, p.name)

@@ -8,8 +8,8 @@ from django.shortcuts import render
 
 from clusterjobs.selectors import cluster_list
 from pipelines.selectors import notification_list, notification_unread_count
-from usecases.deployment_selectors import deployment_list
-from usecases.selectors import template_visible_qs
+from usecases.selectors.deployments import deployment_list
+from usecases.selectors.templates import template_visible_qs
 
 # The smallest catalog template (one Valkey release): the demo a newcomer deploys to the sandbox cluster.
 DEMO_TEMPLATE = "valkey-cache"

@@ -127,7 +127,7 @@ FINISHED_JOB_STATUSES = (JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCEL
 
 
 class Job(models.Model):
-    """One unit of cluster work (a Helm install or uninstall), as the seed's BudCluster job."""
+    """One unit of cluster work (a Helm install or uninstall), as BudCluster's job."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     name = models.CharField(max_length=200, blank=True)

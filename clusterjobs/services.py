@@ -2,13 +2,15 @@
 
 A job's life: ``job_create`` (validated, PENDING) → ``job_execute`` (queued after commit; returns at once) →
 the worker's ``job_run`` (PENDING → RUNNING by compare-and-set, so a task delivered twice runs once) →
-COMPLETED / FAILED / TIMEOUT / CANCELLED, each announced on ``budpipelineEvents`` in the seed's shape.
+COMPLETED / FAILED / TIMEOUT / CANCELLED, each announced on ``budpipelineEvents`` (docs/architecture.md, Events).
 """
 
 from __future__ import annotations
 
 import logging
+import time
 import uuid
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -19,20 +21,23 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
+from django_q.tasks import async_task
 
 from budportal.errors import ConflictError, ServiceValidationError
 from clusterjobs import references
 from clusterjobs.crypto import DecryptionError
 from clusterjobs.health import check_health
+from clusterjobs.helm.jobs import JobDeadlineExceeded, run_job_helm
+from clusterjobs.helm.runner import HelmCancelled, HelmError
 from clusterjobs.jobconfig import clean_job_config
 from clusterjobs.kube import without_server_bodies
 from clusterjobs.kubeconfig import parse_kubeconfig
 from clusterjobs.models import JOB_TYPE_TIMEOUTS, Cluster, Job, JobStatus, JobType
 from pipelines.selectors import execution_list
+from pipelines.events import JOB_EVENTS_TOPIC, EventType, publish
 
 logger = logging.getLogger(__name__)
 
-JOB_EVENTS_TOPIC = "budpipelineEvents"
 MAX_JOB_TIMEOUT_SECONDS = 7 * 24 * 3600
 MAX_JOB_ATTEMPTS = 3
 
@@ -215,8 +220,6 @@ def job_execute(*, job_id: uuid.UUID | str) -> Job:
 
 
 def _queue(job: Job) -> None:
-    from django_q.tasks import async_task
-
     transaction.on_commit(lambda: async_task("clusterjobs.tasks.execute_job", str(job.pk),
                                              task_name=f"job-{job.pk}-{job.attempts}"))
 
@@ -314,11 +317,10 @@ def job_fail(*, job: Job, error: str) -> bool:
 
 
 def publish_job_event(job: Job) -> None:
-    """``job_completed`` / ``job_failed`` on ``budpipelineEvents``, exactly the seed's payload (A.8)."""
-    from pipelines.events import publish
-
+    """``job_completed`` / ``job_failed`` on ``budpipelineEvents``, in BudCluster's payload shape
+    (docs/architecture.md, Events)."""
     completed = job.status == JobStatus.COMPLETED
-    event_type = "job_completed" if completed else "job_failed"
+    event_type = EventType.JOB_COMPLETED if completed else EventType.JOB_FAILED
     payload: dict[str, Any] = {
         "job_id": str(job.id),
         "job_type": job.job_type,
@@ -333,18 +335,30 @@ def publish_job_event(job: Job) -> None:
     publish(JOB_EVENTS_TOPIC, event_type, event, deployment_id=job.config.get("deployment_id") or None)
 
 
+def _keep_alive(job: Job) -> Callable[[], bool]:
+    """Called every half second while Helm runs: renews the job's lease now and then, and says whether to
+    stop (the job is no longer RUNNING: cancelled, timed out, or re-claimed after this worker looked dead)."""
+    every = max(0.5, lease_seconds() / 3)
+    renewed_at = time.monotonic()
+
+    def should_cancel() -> bool:
+        nonlocal renewed_at
+        if time.monotonic() - renewed_at < every:
+            return not Job.objects.filter(pk=job.pk, status=JobStatus.RUNNING).exists()
+        renewed_at = time.monotonic()
+        return not job_renew_lease(job_id=job.pk)
+    return should_cancel
+
+
 def job_run(*, job_id: uuid.UUID | str) -> Job | None:
     """The worker's side: claim the job, re-validate, run Helm, finish. Safe to call twice."""
-    from clusterjobs.helm.jobs import JobDeadlineExceeded, run_job_helm
-    from clusterjobs.helm.runner import HelmCancelled, HelmError
-
     job = job_start(job_id=job_id)
     if job is None:
         logger.info("job %s is not PENDING; nothing to run", job_id)
         return None
     try:
         config = clean_job_config(job.job_type, job.config)
-        result = run_job_helm(job, config)
+        result = run_job_helm(job, config, _keep_alive(job))
     except ServiceValidationError as exc:
         job_fail(job=job, error=f"invalid job config: {exc}")
     except JobDeadlineExceeded as exc:

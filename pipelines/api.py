@@ -8,7 +8,7 @@ from dataclasses import asdict
 from django.http import HttpRequest
 from ninja import Body, Query, Router, Schema, Status
 
-from pipelines import selectors, services
+from pipelines import notifications, selectors, services
 from pipelines.actions.registry import all_actions
 from pipelines.schemas import (
     ActionOut,
@@ -26,7 +26,7 @@ router = Router(tags=["pipelines"])
 
 @router.post("/executions", response={201: ExecutionCreatedOut}, summary="Submit a DAG")
 def execution_create(request: HttpRequest, payload: dict = Body(...)):
-    """Body: the seed's DAG JSON, or ``{"dag": {...}, "parameters": {...}}``."""
+    """Body: the DAG JSON (docs/architecture.md, DAG), or ``{"dag": {...}, "parameters": {...}}``."""
     body = ExecutionIn(**payload) if isinstance(payload.get("dag"), dict) else ExecutionIn(dag=payload)
     execution = services.execution_submit(dag=body.dag, owner=request.auth, parameters=body.parameters)
     return Status(201, {"execution_id": execution.pk, "status": execution.status})
@@ -88,4 +88,4 @@ def notification_list(request: HttpRequest, unread: bool = False):
 @router.post("/notifications/{notification_id}/read", response=NotificationOut, summary="Mark as read")
 def notification_read(request: HttpRequest, notification_id: int):
     note = selectors.notification_get(user=request.auth, notification_id=notification_id)
-    return services.notification_mark_read(notification=note)
+    return notifications.notification_mark_read(notification=note)

@@ -1,3 +1,5 @@
+from importlib import import_module
+
 from django.apps import AppConfig
 from django.db.models.signals import post_migrate
 
@@ -25,8 +27,6 @@ class PipelinesConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from importlib import import_module
-
         from pipelines.events import JOB_EVENTS_TOPIC, subscribe
         from pipelines.runner import route_job_event
 

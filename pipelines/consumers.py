@@ -25,6 +25,8 @@ from django.conf import settings
 from django.db.models import Q
 
 from pipelines.models import Event, PipelineExecution
+from pipelines.notify import topics
+from pipelines.selectors import execution_list
 
 BATCH = 200
 
@@ -152,15 +154,11 @@ class ExecutionEventsConsumer(EventStreamConsumer):
     group_prefix = "execution"
 
     def load_object(self, user: Any) -> PipelineExecution | None:
-        from pipelines.selectors import execution_list
-
         # The stream needs pk, callback_topics and status, not a (possibly 5,000-step) DAG to parse.
         executions = execution_list(user=user).defer("dag")
         return executions.filter(pk=self.scope["url_route"]["kwargs"]["execution_id"]).first()
 
     def event_filter(self) -> Q:
-        from pipelines.notify import topics
-
         return Q(execution_id=self.object.pk, topic=topics(self.object)[0])
 
     def is_finished(self) -> bool:

@@ -16,10 +16,12 @@ from typing import Any
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
+from django_q.tasks import async_task
 
 from pipelines import notify
 from pipelines.actions.base import ActionContext
 from pipelines.actions.registry import get_action
+from pipelines.context import render_context
 from pipelines.models import (
     EXECUTION_ACTIVE,
     STEP_ACTIVE,
@@ -54,8 +56,6 @@ def enqueue_step(step_pk: int) -> None:
 
 
 def _dispatch(step_pk: int) -> None:
-    from django_q.tasks import async_task
-
     slot = continuation.slot
     if slot is not None and not slot:
         slot.append(step_pk)
@@ -227,8 +227,6 @@ def _render_outputs(execution: PipelineExecution) -> tuple[dict, str]:
     spec = execution.dag.get("outputs") or {}
     if not isinstance(spec, dict) or not spec:
         return {}, ""
-    from pipelines.runner import render_context
-
     try:
         return render(spec, render_context(execution, None)), ""
     except RenderError as exc:

@@ -20,14 +20,34 @@ import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from enum import StrEnum
 
+from asgiref.sync import async_to_sync
+from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.db import transaction
+from django.db.models import F
+from django_q.tasks import async_task
 
 from pipelines.models import Event
 
 logger = logging.getLogger(__name__)
 
 JOB_EVENTS_TOPIC = "budpipelineEvents"
+
+
+class EventType(StrEnum):
+    """The ``type`` of every event the portal publishes (topics and payloads: docs/architecture.md)."""
+
+    JOB_COMPLETED = "job_completed"
+    JOB_FAILED = "job_failed"
+    STEP_STARTED = "step_started"
+    STEP_AWAITING_EVENT = "step_awaiting_event"
+    STEP_RETRYING = "step_retrying"
+    STEP_COMPLETED = "step_completed"
+    STEP_FAILED = "step_failed"
+    WORKFLOW_PROGRESS = "workflow_progress"
+    EXECUTION_COMPLETED = "execution_completed"
+
 MAX_DISPATCH_FAILURES = 5
 
 Handler = Callable[[Event], None]
@@ -126,9 +146,6 @@ def _mark_handled(event: Event, name: str) -> None:
 
 
 def _requeue(event: Event, name: str) -> None:
-    from django.db.models import F
-    from django_q.tasks import async_task
-
     Event.objects.filter(pk=event.pk).update(failures=F("failures") + 1)
     event.refresh_from_db(fields=["failures"])
     if event.failures < MAX_DISPATCH_FAILURES:
@@ -158,9 +175,6 @@ def wake(event: Event) -> None:
     if not groups:
         return
     try:
-        from asgiref.sync import async_to_sync
-        from channels.layers import InMemoryChannelLayer, get_channel_layer
-
         layer = get_channel_layer()
         if layer is None:
             return

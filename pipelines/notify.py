@@ -1,4 +1,4 @@
-"""What an execution tells the outside world: events on its callback topics (seed payload shapes).
+"""What an execution tells the outside world: events on its callback topics (docs/architecture.md, Events).
 
 Without ``callback_topics`` events go to ``pipelineExecutionEvents``, so the SSE stream and ``GET /api/events``
 always see them.
@@ -9,8 +9,9 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from pipelines.events import publish
+from pipelines.events import EventType, publish
 from pipelines.models import PipelineExecution
+from pipelines.progress import compute, percent_of, record
 
 DEFAULT_TOPIC = "pipelineExecutionEvents"
 # A worker reports an execution's progress at most this often: a chain of fast steps would otherwise pay an
@@ -52,8 +53,6 @@ def step_event(
 def progress_event(execution: PipelineExecution) -> None:
     """``workflow_progress``, at most once per whole percent and per ``PROGRESS_INTERVAL_SECONDS`` per process
     (a 5,000-step DAG must not emit 5,000 of them); ``execution_completed`` carries the final 100 %."""
-    from pipelines.progress import compute, percent_of
-
     now = time.monotonic()
     if now - _last_progress.get(execution.pk, -PROGRESS_INTERVAL_SECONDS) < PROGRESS_INTERVAL_SECONDS:
         return
@@ -64,9 +63,10 @@ def progress_event(execution: PipelineExecution) -> None:
         _last_progress.clear()
     _last_progress[execution.pk] = now
     progress = compute(execution)
+    record(execution, progress["percent"])
     _publish(
         execution,
-        "workflow_progress",
+        EventType.WORKFLOW_PROGRESS,
         {"status": execution.status, "progress": progress["percent"], "eta_seconds": progress["eta_seconds"],
          "current_steps": progress["current_steps"]},
     )
@@ -75,7 +75,7 @@ def progress_event(execution: PipelineExecution) -> None:
 def execution_event(execution: PipelineExecution) -> None:
     _publish(
         execution,
-        "execution_completed",
+        EventType.EXECUTION_COMPLETED,
         {"status": execution.status, "error": execution.error or None, "outputs": execution.outputs,
          "progress": execution.progress},
     )

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from functools import lru_cache
 from typing import Any
 
-from jinja2 import StrictUndefined, TemplateError, TemplateSyntaxError, nodes
+from jinja2 import StrictUndefined, TemplateError, TemplateSyntaxError, meta, nodes
 
 from pipelines import render_pool
 from pipelines.sandbox import (
@@ -234,8 +234,6 @@ def _tree_too_deep(tree: nodes.Node) -> bool:
 
 
 def undeclared_names(source: str) -> set[str]:
-    from jinja2 import meta
-
     return set(meta.find_undeclared_variables(parse(source)))
 
 

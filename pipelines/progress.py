@@ -9,7 +9,7 @@ from typing import Any
 from django.db.models import Avg, Case, F, FloatField, Value, When
 from django.utils import timezone
 
-from pipelines.models import STEP_DONE_OK, STEP_FINISHED, PipelineExecution, StepExecution, StepStatus
+from pipelines.models import STEP_DONE_OK, STEP_FINISHED, ExecutionStatus, PipelineExecution, StepExecution, StepStatus
 
 STEP_FIELDS = (
     "step_id", "action", "status", "progress", "attempt", "error", "depends_on", "started_at", "completed_at",
@@ -86,12 +86,10 @@ def percent_of(execution: PipelineExecution) -> float:
 def compute(execution: PipelineExecution, *, with_steps: bool = False) -> dict[str, Any]:
     rows = list(StepExecution.objects.filter(execution=execution).order_by("position").values(*STEP_FIELDS))
     percent = mean(_step_percent(r) for r in rows) if rows else 0.0
-    if execution.status == "COMPLETED":
+    if execution.status == ExecutionStatus.COMPLETED:
         percent = 100.0
-    # Never backwards: keep the highest value reported so far (a retried step restarts at 0 %).
-    if percent > execution.progress:
-        PipelineExecution.objects.filter(pk=execution.pk, progress__lt=percent).update(progress=percent)
-        execution.progress = percent
+    # Never backwards: the highest value recorded so far wins (a retried step restarts at 0 %). A read never
+    # writes: the worker that reports progress records it (``record``).
     result: dict[str, Any] = {
         "execution_id": str(execution.pk),
         "status": execution.status,
@@ -104,3 +102,11 @@ def compute(execution: PipelineExecution, *, with_steps: bool = False) -> dict[s
     if with_steps:
         result["steps"] = [{**r, "progress": _step_percent(r)} for r in rows]
     return result
+
+
+def record(execution: PipelineExecution, percent: float) -> None:
+    """Store ``percent`` as the execution's progress when it is higher than what is stored (the worker that
+    reports progress calls this; reads only compute)."""
+    if percent > execution.progress:
+        PipelineExecution.objects.filter(pk=execution.pk, progress__lt=percent).update(progress=percent)
+        execution.progress = percent

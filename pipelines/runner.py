@@ -19,38 +19,13 @@ from pipelines import engine, notify
 from pipelines.actions.base import ActionContext, ActionResult, EventAction, EventContext, EventResult
 from pipelines.actions.registry import get_action
 from pipelines.events import JOB_EVENTS_TOPIC
-from pipelines.models import Event, ExecutionStatus, PipelineExecution, StepExecution, StepStatus
+from pipelines.models import Event, ExecutionStatus, StepExecution, StepStatus
+from pipelines.context import render_context
 from pipelines.params import RenderError, find_references, render
 
 logger = logging.getLogger(__name__)
 # How long one django-q2 task may keep running steps that became ready behind the one it was queued for.
 CONTINUE_SECONDS = 60.0
-
-
-def parameter_values(execution: PipelineExecution) -> dict[str, Any]:
-    """DAG parameter defaults (a dict, or a list of ``{name, default}``) overridden by the submitted values."""
-    declared = execution.dag.get("parameters") or {}
-    if isinstance(declared, list):
-        declared = {p["name"]: p.get("default") for p in declared if isinstance(p, dict) and "name" in p}
-    return {**declared, **(execution.parameters or {})}
-
-
-def render_context(execution: PipelineExecution, needed: set[str] | None) -> dict[str, Any]:
-    """Jinja scope. ``needed`` limits the step rows loaded to the referenced ones (None loads all)."""
-    steps: dict[str, dict] = {}
-    if needed is None or needed:
-        rows = StepExecution.objects.filter(execution=execution, status__in=(StepStatus.COMPLETED, StepStatus.SKIPPED))
-        if needed is not None:
-            rows = rows.filter(step_id__in=needed)
-        steps = {sid: {"outputs": out, "status": st} for sid, out, st in rows.values_list("step_id", "outputs", "status")}
-    parameters = parameter_values(execution)
-    return {
-        "steps": steps,
-        "parameters": parameters,
-        "params": parameters,
-        "deployment": execution.dag.get("deployment") or parameters.get("deployment") or {},
-        "execution": {"id": str(execution.pk), "name": execution.name, "deployment_id": str(execution.deployment_id or "")},
-    }
 
 
 def _claim(step: StepExecution, timeout: int, params: dict) -> bool:

@@ -1,4 +1,4 @@
-"""Writes of the pipelines app: submit, cancel, retry executions; notifications."""
+"""Writes of the pipelines app's executions: submit, cancel, retry (notifications: ``pipelines.notifications``)."""
 
 from __future__ import annotations
 
@@ -15,8 +15,6 @@ from pipelines.models import (
     EXECUTION_ACTIVE,
     STEP_DONE_OK,
     ExecutionStatus,
-    Notification,
-    NotificationLevel,
     PipelineExecution,
     StepExecution,
     StepStatus,
@@ -126,15 +124,3 @@ def execution_progress(*, execution: PipelineExecution, with_steps: bool = True)
     """``{percent, eta_seconds, current_steps, steps: [...]}``; percent never goes backwards."""
     return progress.compute(execution, with_steps=with_steps)
 
-
-def notification_create(*, user, message: str, level: str = NotificationLevel.INFO, link: str | None = None,
-                        title: str = "") -> Notification:
-    if level not in NotificationLevel.values:
-        raise ServiceValidationError.at(["level"], f"must be one of {', '.join(NotificationLevel.values)}")
-    return Notification.objects.create(user=user, message=message, level=level, link=link or "", title=title[:200])
-
-
-def notification_mark_read(*, notification: Notification) -> Notification:
-    Notification.objects.filter(pk=notification.pk, read_at=None).update(read_at=timezone.now())
-    notification.refresh_from_db()
-    return notification

@@ -5,10 +5,9 @@ from __future__ import annotations
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from pipelines import selectors, services
+from pipelines import notifications, selectors
 
 PAGE_SIZE = 100
 MENU_SIZE = 6  # the bell's dropdown
@@ -57,7 +56,7 @@ def _back(request: HttpRequest, note_link: str = "") -> HttpResponse:
 def notification_read(request: HttpRequest, notification_id: int) -> HttpResponse:
     """Mark one notification read; with ``open=1`` go on to the page it links to."""
     note = selectors.notification_get(user=request.user, notification_id=notification_id)
-    services.notification_mark_read(notification=note)
+    notifications.notification_mark_read(notification=note)
     link = note.link if request.POST.get("open") and note.link.startswith("/") else ""
     return _back(request, link)
 
@@ -65,6 +64,5 @@ def notification_read(request: HttpRequest, notification_id: int) -> HttpRespons
 @login_required
 @require_POST
 def notification_read_all(request: HttpRequest) -> HttpResponse:
-    # One UPDATE, not an UPDATE and a re-read per unread notification.
-    selectors.notification_list(user=request.user, unread_only=True).update(read_at=timezone.now())
+    notifications.notification_mark_all_read(user=request.user)
     return _back(request)

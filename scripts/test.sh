@@ -7,6 +7,8 @@
 # Extra arguments go to pytest. With arguments only pass 1 runs, unless TEST_PRODUCTION=1 (both) or
 # TEST_PRODUCTION=only; TEST_PRODUCTION=0 skips pass 2 of a full run. As root on Debian/Ubuntu, missing
 # PostgreSQL, Redis and Chromium (browser tests) are always installed with apt-get first.
+# Before the tests, scripts/lint.sh (ruff, import-linter, mypy) runs and fails fast; it runs on a full run, or
+# with LINT=1 when arguments are given (LINT=0 skips it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/bootstrap.sh
@@ -14,6 +16,11 @@ export PATH="$PWD/.venv/bin:$PATH"
 export HELM_BINARY="$PWD/.venv/bin/helm"
 
 if [ $# = 0 ]; then production=${TEST_PRODUCTION:-1}; else production=${TEST_PRODUCTION:-0}; fi
+if [ $# = 0 ]; then lint=${LINT:-1}; else lint=${LINT:-0}; fi
+if [ "$lint" != 0 ]; then
+  printf '\n==== lint: ruff, import-linter, mypy ====\n'
+  scripts/lint.sh
+fi
 
 missing_packages() {
   ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null || echo postgresql
@@ -41,7 +48,7 @@ install_missing_packages
 status=0
 if [ "$production" != only ]; then
   banner "pass 1/2: embedded defaults (SQLite, ORM broker, in-memory channel layer)"
-  (unset DATABASE_URL REDIS_URL; exec .venv/bin/python -m pytest "$@") || status=$?
+  (unset DATABASE_URL REDIS_URL; exec .venv/bin/python -m pytest --durations=15 "$@") || status=$?
 fi
 
 if [ "$production" != 0 ]; then
@@ -57,7 +64,7 @@ if [ "$production" != 0 ]; then
     # subprocesses with a clean environment) already ran in pass 1.
     same_in_both=(--ignore=tests/standin --ignore=tests/charts --ignore=tests/production/test_chart_install.py
                   --ignore=tests/production/test_check_deploy.py --ignore=tests/production/test_settings_switch.py)
-    (. "$services/env"; exec .venv/bin/python -m pytest "${same_in_both[@]}" "$@") || status=$?
+    (. "$services/env"; exec .venv/bin/python -m pytest --durations=15 "${same_in_both[@]}" "$@") || status=$?
   elif [ $services_status = 3 ]; then
     banner "pass 2/2 SKIPPED: PostgreSQL/Redis are not available (see above); run as root, or install them"
   else

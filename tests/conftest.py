@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pytest
 from django.test import Client
 
@@ -62,3 +64,16 @@ def owner_browser(owner) -> Client:
     client = Client()
     client.force_login(owner)
     return client
+
+
+# Tests that start real processes (daphne, qcluster workers, chromium, PostgreSQL/Redis clients):
+# ``pytest -m "not live"`` is the fast loop, the full run (scripts/test.sh) includes them.
+LIVE_DIRS = ("browser", "production")
+TESTS_DIR = Path(__file__).resolve().parent
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        path = item.path.relative_to(TESTS_DIR)
+        if path.parts[0] in LIVE_DIRS or path.name.startswith("test_live"):
+            item.add_marker(pytest.mark.live)

@@ -9,7 +9,7 @@ from django.http import HttpRequest, HttpResponse
 from django.utils.html import format_html
 
 from budportal.errors import ServiceValidationError, dotted
-from usecases import services
+from usecases.services import templates as services
 from usecases.models import UseCaseTemplate
 from usecases.template_schema import COMPONENT_TYPES, load_yaml
 

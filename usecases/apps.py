@@ -6,10 +6,14 @@ class UsecasesConfig(AppConfig):
     name = "usecases"
 
     def ready(self) -> None:
+        from pipelines.actions.registry import register
+        from usecases.actions.deployment_create import DeploymentCreateAction
         from usecases.catalog_sync import autoload_catalog
         from usecases.cluster_refs import register as register_cluster_refs
         from usecases.listener import subscribe as subscribe_deployment_listener
 
+        # The DAG builder's steps run this action (one Helm release per component).
+        register(DeploymentCreateAction)
         # The catalog is loaded on the first migrate, so a fresh install lists templates at once.
         post_migrate.connect(autoload_catalog, sender=self, dispatch_uid="usecases-autoload-catalog")
         # Pipeline events about deployments (budusecasesEvents) update component and deployment statuses.

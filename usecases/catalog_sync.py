@@ -12,7 +12,7 @@ from django.db import connections, transaction
 from budportal.errors import ServiceValidationError, dotted
 from usecases.models import UseCaseTemplate
 from usecases.template_schema import load_yaml
-from usecases.template_validation import ValidatedTemplate, validate_template
+from usecases.validation.templates import ValidatedTemplate, validate_template
 
 logger = logging.getLogger(__name__)
 

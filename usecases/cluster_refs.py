@@ -5,8 +5,8 @@ from __future__ import annotations
 import uuid
 
 from clusterjobs import references
-from usecases.deployment_selectors import deployment_list
-from usecases.models_deployments import DeploymentStatus, UseCaseDeployment
+from usecases.selectors.deployments import deployment_list
+from usecases.models.deployments import DeploymentStatus, UseCaseDeployment
 
 # A pending deployment has installed nothing and a stopped one has uninstalled everything: neither needs the
 # cluster any more. Every other status may have releases on it that only the cluster can remove.

@@ -17,7 +17,7 @@ from clusterjobs.validators import find_blocked_values, validate_chart_ref
 from usecases.template_schema import load_yaml
 
 CATALOG_TYPES = ("model", "embedder", "reranker", "vector_db", "memory_store")
-# Which catalog entries a template component of each type may select. ``llm`` is the seed's alias of model.
+# Which catalog entries a template component of each type may select. ``llm`` is BudUseCases' alias of model.
 COMPATIBLE_TYPES: dict[str, tuple[str, ...]] = {
     "model": ("model",),
     "llm": ("model",),

@@ -1,4 +1,4 @@
-"""Build the pipeline DAG of a deployment from its template snapshot (seed C.6, with parallel waves).
+"""Build the pipeline DAG of a deployment from its template snapshot: one step per component, in parallel waves.
 
 ``cluster_health`` → the components, wave by wave (each component depends on every component of the previous
 wave, and on any component whose outputs its values reference as ``{{ steps.X.outputs.Y }}``) →
@@ -17,7 +17,7 @@ from clusterjobs.validators import dns_label
 from pipelines.params import RenderError, find_references, preview
 from usecases.component_catalog import deep_merge, resolve_component
 from usecases.models import UseCaseTemplate
-from usecases.models_deployments import UseCaseDeployment
+from usecases.models.deployments import UseCaseDeployment
 
 CALLBACK_TOPIC = "budusecasesEvents"
 HEALTH_STEP = "cluster_health"
@@ -128,7 +128,7 @@ def component_steps(deployment: UseCaseDeployment, template: UseCaseTemplate) ->
 
 
 def build_dag(*, deployment: UseCaseDeployment) -> dict[str, Any]:
-    """The DAG ``POST …/start`` submits (seed format plus ``deployment`` for Jinja's ``deployment.*``)."""
+    """The DAG ``POST …/start`` submits (the engine's DAG format plus ``deployment`` for Jinja's ``deployment.*``)."""
     template = template_from_snapshot(deployment.template_snapshot)
     steps, last_wave = component_steps(deployment, template)
     health = {"id": HEALTH_STEP, "action": "cluster_health", "depends_on": [],

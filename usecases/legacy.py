@@ -1,4 +1,4 @@
-"""The legacy path (``USE_PIPELINE_ORCHESTRATION=false``, seed C.12): no pipeline, one cluster job per
+"""The legacy path (``USE_PIPELINE_ORCHESTRATION=false``): no pipeline, one cluster job per
 component, strictly one after another in wave order; ``POST …/sync`` polls the jobs and starts the next.
 
 Values are rendered here with the same sandboxed Jinja as the engine, from the outputs of the components
@@ -14,11 +14,12 @@ from django.utils import timezone
 
 from budportal.errors import ConflictError, ServiceValidationError
 from clusterjobs import services as cluster_services
-from clusterjobs.actions.deployment_create import COMPONENT_TYPE_TO_JOB_TYPE
+from usecases.actions.deployment_create import COMPONENT_TYPE_TO_JOB_TYPE
 from clusterjobs.models import Job, JobStatus, JobType
+from pipelines.models import StepStatus
 from pipelines.params import RenderError, render
 from usecases.dag import effective_chart, included_waves, release_name, template_from_snapshot
-from usecases.models_deployments import ComponentDeployment, ComponentStatus, DeploymentStatus, UseCaseDeployment
+from usecases.models.deployments import ComponentDeployment, ComponentStatus, DeploymentStatus, UseCaseDeployment
 
 S, C = DeploymentStatus, ComponentStatus
 JOB_SOURCE = "budusecases"
@@ -32,7 +33,7 @@ def _ordered(deployment: UseCaseDeployment) -> list[ComponentDeployment]:
 
 
 def _context(deployment: UseCaseDeployment, rows: list[ComponentDeployment]) -> dict[str, Any]:
-    steps = {c.component_name: {"outputs": c.outputs, "status": "COMPLETED"} for c in rows if c.status == C.RUNNING}
+    steps = {c.component_name: {"outputs": c.outputs, "status": StepStatus.COMPLETED} for c in rows if c.status == C.RUNNING}
     return {"steps": steps, "parameters": deployment.parameters, "params": deployment.parameters,
             "deployment": deployment.deployment_context}
 

@@ -1,4 +1,4 @@
-"""Subscriber of ``budusecasesEvents`` (seed C.9, made robust): the engine's events about a deployment's
+"""Subscriber of ``budusecasesEvents``: the engine's events about a deployment's
 executions become component and deployment statuses.
 
 - step events of the deploy execution whose step id is a component name → that component;
@@ -14,10 +14,12 @@ import logging
 
 from django.db.models import Q
 
-from pipelines.models import Event
-from usecases import deployment_services as services
+from pipelines.events import EventType
+from pipelines.events import subscribe as bus_subscribe
+from pipelines.models import Event, ExecutionStatus
+from usecases.services import deployments as services
 from usecases.dag import CALLBACK_TOPIC
-from usecases.models_deployments import UseCaseDeployment
+from usecases.models.deployments import UseCaseDeployment
 
 logger = logging.getLogger(__name__)
 
@@ -40,11 +42,11 @@ def handle_event(event: Event) -> None:
         return
     payload = event.payload or {}
     if deployment.cleanup_execution_id == execution_id:
-        if event.type == "execution_completed":
-            ok = payload.get("status") == "COMPLETED"
+        if event.type == EventType.EXECUTION_COMPLETED:
+            ok = payload.get("status") == ExecutionStatus.COMPLETED
             services.cleanup_finished(deployment=deployment, ok=ok, error=payload.get("error") or "uninstall failed")
         return
-    if event.type == "execution_completed":
+    if event.type == EventType.EXECUTION_COMPLETED:
         services.deployment_apply_execution_finished(
             deployment=deployment, status=str(payload.get("status") or ""), error=payload.get("error") or "",
             event_id=event.pk,
@@ -60,6 +62,4 @@ def handle_event(event: Event) -> None:
 
 
 def subscribe() -> None:
-    from pipelines.events import subscribe as bus_subscribe
-
     bus_subscribe(CALLBACK_TOPIC, handle_event, name=LISTENER_NAME)

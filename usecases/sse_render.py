@@ -21,11 +21,11 @@ from django.template.loader import render_to_string
 
 from clusterjobs.selectors import job_list
 from pipelines.consumers import sse_message
-from pipelines.models import Event, PipelineExecution
+from pipelines.models import Event, ExecutionStatus, PipelineExecution, StepStatus
 from pipelines.selectors import event_list
 from pipelines.services import execution_progress
-from usecases import deployment_services
-from usecases.models_deployments import ComponentDeployment, DeploymentStatus, UseCaseDeployment
+from usecases.services import deployments as deployment_services
+from usecases.models.deployments import ComponentDeployment, ComponentStatus, DeploymentStatus, UseCaseDeployment
 
 S = DeploymentStatus
 # States in which nothing moves until the user acts: the stream may stop.
@@ -78,8 +78,8 @@ def _row_status(component, step_status: str | None) -> str:
     PENDING) shows as pending rather than deploying; steps that are not components show their own status."""
     if component is None:
         return (step_status or "pending").lower()
-    if component.status == "deploying" and step_status in (None, "PENDING"):
-        return "pending"
+    if component.status == ComponentStatus.DEPLOYING and step_status in (None, StepStatus.PENDING):
+        return ComponentStatus.PENDING
     return component.status
 
 
@@ -147,7 +147,7 @@ def _attach_state(deployment: UseCaseDeployment, last: Event) -> None:
 
 def _execution_finished(deployment: UseCaseDeployment) -> bool:
     ids = [i for i in (deployment.pipeline_execution_id, deployment.cleanup_execution_id) if i]
-    return not PipelineExecution.objects.filter(pk__in=ids, status__in=("PENDING", "RUNNING")).exists()
+    return not PipelineExecution.objects.filter(pk__in=ids, status__in=(ExecutionStatus.PENDING, ExecutionStatus.RUNNING)).exists()
 
 
 def rendered(event: Event) -> bytes:

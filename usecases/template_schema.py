@@ -2,7 +2,7 @@
 
 A template is authored as YAML (catalog files, the admin) or JSON (the API); both become the same plain
 document, checked here for size and nesting before pydantic checks its shape. The rules that need more than
-one field (waves, Jinja references, the component catalog) live in ``usecases.template_validation``.
+one field (waves, Jinja references, the component catalog) live in ``usecases.validation.templates``.
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 from django.urls import path
 
-from usecases import deployment_views, views
+from usecases.views import deployments as deployment_views
+from usecases.views import templates as views
 
 app_name = "usecases"
 

@@ -9,10 +9,12 @@ from django.contrib.auth import get_user_model
 
 from budportal.errors import ConflictError, ServiceValidationError
 from clusterjobs import references, selectors, services, validators
-from clusterjobs.models import Cluster, Job
+from clusterjobs.models import Cluster, Job, JobStatus
 from pipelines.actions.base import (
     Action, ActionContext, ActionMeta, ActionResult, EventAction, EventContext, EventResult, ExecutionMode, ParamSpec,
 )
+from pipelines.events import EventType
+from pipelines.models import StepStatus
 
 CLUSTER_PARAM = ParamSpec("cluster_id", "string", required=True, description="Target cluster")
 NAMESPACE_PARAM = ParamSpec("namespace", "string", description="Namespace (default: the deployment's uc-<8 hex>)")
@@ -22,7 +24,7 @@ DEPLOY_OUTPUTS = ("job_id", "namespace", "release_name", "endpoint_url", "servic
 
 
 def deploy_meta(*, type: str, name: str, description: str, params: tuple[ParamSpec, ...]) -> ActionMeta:
-    """The meta every Helm-installing action shares: event-driven, an hour, the seed's deploy outputs."""
+    """The meta every Helm-installing action shares: event-driven, an hour, the deploy outputs."""
     return ActionMeta(type=type, name=name, description=description, category="Deployment", params=params,
                       outputs=DEPLOY_OUTPUTS, execution_mode=ExecutionMode.EVENT_DRIVEN, timeout_seconds=3600,
                       idempotent=False)
@@ -101,17 +103,17 @@ def start_job(ctx: ActionContext, *, job_type: str, config: dict[str, Any], name
 
 
 def job_event_result(ctx: EventContext, outputs_from_result) -> EventResult:
-    """The seed's ``on_event``: COMPLETED → outputs; FAILED (or cancelled / timed out) → the job's error."""
+    """How a job event ends the step: COMPLETED → outputs; FAILED (or cancelled / timed out) → the job's error."""
     event_type = ctx.event_type or ctx.event_data.get("type", "")
     payload = ctx.event_data.get("payload") or {}
     content = payload.get("content") or {}
     status = content.get("status", payload.get("status", ""))
-    if event_type == "job_completed" and status == "COMPLETED":
+    if event_type == EventType.JOB_COMPLETED and status == JobStatus.COMPLETED:
         outputs = {"job_id": ctx.external_workflow_id, **outputs_from_result(content.get("result") or {})}
-        return EventResult(action=EventAction.COMPLETE, status="COMPLETED", outputs=outputs)
-    if event_type == "job_failed" or status in ("FAILED", "TIMEOUT", "CANCELLED"):
+        return EventResult(action=EventAction.COMPLETE, status=StepStatus.COMPLETED, outputs=outputs)
+    if event_type == EventType.JOB_FAILED or status in (JobStatus.FAILED, JobStatus.TIMEOUT, JobStatus.CANCELLED):
         error = payload.get("error") or f"cluster job {status.lower() or 'failed'}"
-        return EventResult(action=EventAction.COMPLETE, status="FAILED", error=error,
+        return EventResult(action=EventAction.COMPLETE, status=StepStatus.FAILED, error=error,
                            outputs={"job_id": ctx.external_workflow_id, "status": "failed"})
     return EventResult(action=EventAction.IGNORE)
 

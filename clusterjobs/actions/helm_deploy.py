@@ -1,4 +1,4 @@
-"""Action ``helm_deploy`` (seed B.1): install any chart through a HELM_DEPLOY job, finish on its event."""
+"""Action ``helm_deploy``: install any chart through a HELM_DEPLOY job, finish on its event."""
 
 from __future__ import annotations
 

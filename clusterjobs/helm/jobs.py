@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -35,23 +34,6 @@ def _helm_timeout(job: Job, config: dict[str, Any]) -> tuple[int, bool]:
     return min(wanted, remaining), remaining < wanted
 
 
-def _keep_alive(job: Job) -> Callable[[], bool]:
-    """Called every half second while Helm runs: renews the job's lease now and then, and says whether to
-    stop (the job is no longer RUNNING: cancelled, timed out, or re-claimed after this worker looked dead)."""
-    from clusterjobs.services import job_renew_lease, lease_seconds
-
-    every = max(0.5, lease_seconds() / 3)
-    renewed_at = time.monotonic()
-
-    def should_cancel() -> bool:
-        nonlocal renewed_at
-        if time.monotonic() - renewed_at < every:
-            return not Job.objects.filter(pk=job.pk, status=JobStatus.RUNNING).exists()
-        renewed_at = time.monotonic()
-        return not job_renew_lease(job_id=job.pk)
-    return should_cancel
-
-
 def check_chart_host(ref: str) -> None:
     """Helm fetches ``https://`` and ``oci://`` charts itself, out of reach of the outbound guard: so the host is
     resolved and checked first (``OutboundRefused``), and a refused host never reaches helm, whose errors would
@@ -64,8 +46,9 @@ def check_chart_host(ref: str) -> None:
 
 
 @sensitive_variables()  # the runner and the frames below hold the decrypted kubeconfig
-def run_job_helm(job: Job, config: dict[str, Any]) -> dict[str, Any]:
-    """Run the job's Helm work; ``JobDeadlineExceeded`` when it ran out of the job's time."""
+def run_job_helm(job: Job, config: dict[str, Any], should_cancel: Callable[[], bool]) -> dict[str, Any]:
+    """Run the job's Helm work, polling ``should_cancel`` while Helm runs; ``JobDeadlineExceeded`` when it ran
+    out of the job's time."""
     timeout, capped = _helm_timeout(job, config)
     if job.job_type != JobType.HELM_UNINSTALL:
         try:
@@ -77,11 +60,11 @@ def run_job_helm(job: Job, config: dict[str, Any]) -> dict[str, Any]:
                         allowed_cluster_kinds=frozenset(cluster.allowed_cluster_kinds or ()))
     try:
         if job.job_type == JobType.HELM_UNINSTALL:
-            return uninstall_releases(runner, config, timeout, _keep_alive(job))
+            return uninstall_releases(runner, config, timeout, should_cancel)
         return runner.deploy(
             chart=ChartSource(config["chart_ref"], config.get("chart_version")),
             release_name=config["release_name"], namespace=config["namespace"],
-            values=config.get("values") or {}, timeout_seconds=timeout, should_cancel=_keep_alive(job),
+            values=config.get("values") or {}, timeout_seconds=timeout, should_cancel=should_cancel,
         )
     except HelmError as exc:
         if capped and any(marker in str(exc) for marker in HELM_TIMEOUT_MARKERS):

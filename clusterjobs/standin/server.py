@@ -14,7 +14,7 @@ from . import controllers, discovery, protobuf
 from .discovery import Resource
 from .errors import ApiError, bad_request, not_found
 from .patch import PatchError, json_patch, merge_patch, server_side_apply, strategic_merge
-from .selectors import field_selector, label_selector
+from .label_selectors import field_selector, label_selector
 
 if TYPE_CHECKING:
     from .standin import KubeStandIn

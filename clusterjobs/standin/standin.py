@@ -9,7 +9,7 @@ import yaml
 
 from .controllers import Controllers
 from .discovery import resource_for_kind
-from .selectors import label_selector as parse_label_selector
+from .label_selectors import label_selector as parse_label_selector
 from .server import StandInHTTPServer
 from .store import Store
 

@@ -20,7 +20,7 @@ from typing import Any
 
 from .discovery import Resource, resource_for_kind
 from .errors import ApiError, already_exists, bad_request, conflict, invalid, not_found
-from .selectors import Predicate
+from .label_selectors import Predicate
 
 HISTORY = 20_000  # watch events kept for watches that resume from a resourceVersion
 SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
@@ -192,7 +192,7 @@ class Store:
         while True:
             with self._cond:
                 wait = min(HEARTBEAT_SECONDS, max(0.0, deadline - time.monotonic()))
-                self._cond.wait_for(lambda: self._rv != cursor or self.closed, wait)
+                self._cond.wait_for(lambda: self._rv != cursor or self.closed, wait)  # noqa: B023 (called here)
                 fresh = self._events_after(cursor)
                 cursor = self._rv
             if not fresh:

@@ -16,6 +16,7 @@ from pipelines import outbound
 from pipelines.actions.http import check_url, guarded_opener
 from pipelines.actions.registry import register
 from pipelines.models import NotificationLevel
+from pipelines.notifications import notification_create
 
 logger = logging.getLogger(__name__)
 WEBHOOK_ATTEMPTS = 3
@@ -86,8 +87,6 @@ class NotificationAction(Action):
         return errors
 
     def execute(self, ctx: ActionContext) -> ActionResult:
-        from pipelines.services import notification_create
-
         user = _recipient(ctx)
         if user is None:
             return ActionResult(success=False, error="no user to notify")

@@ -114,7 +114,7 @@ def throughput_rows(stack, target: str) -> list[list]:
 
 def _configs() -> list[tuple[str, dict[str, str], tuple[str, str]]]:
     """The embedded default always; PostgreSQL + Redis too when DATABASE_URL and REDIS_URL are set.
-    Each with its DESIGN.md targets (overhead p50, steps/s)."""
+    Each with its targets (tests/bench/README.md) (overhead p50, steps/s)."""
     configs = [("embedded: SQLite file, ORM broker poll 0.2 s", {}, ("≤ 250", "—"))]
     if os.environ.get("DATABASE_URL") and os.environ.get("REDIS_URL"):
         urls = {k: os.environ[k] for k in ("DATABASE_URL", "REDIS_URL")}

@@ -1,4 +1,4 @@
-"""``agent-rag`` with parallel waves vs the same template as a strict chain (the seed's behaviour).
+"""``agent-rag`` with parallel waves vs the same template as a strict chain (BudUseCases' behaviour).
 
 A real portal (``LiveStack``: daphne + a django-q2 qcluster with 4 workers, SQLite file, ORM broker) deploys
 into the Kubernetes API stand-in (a contract fake: nothing runs) with the real, pinned helm. Every workload
@@ -8,7 +8,7 @@ becomes ready ``BENCH_WAVES_DELAY`` seconds after it is created, so every instal
 - chain: ``[vector_db, llm, agent_runtime]`` — 3 installs one after another.
 Wall time = ``POST …/start`` → ``GET …`` first shows ``running``. Critical path = installs in sequence × the
 time of one bare ``helm upgrade --install --wait`` against the same stand-in (Helm's ``--wait`` polls every 2 s,
-so an install takes the delay rounded up to Helm's next poll). Target (DESIGN.md): waves ÷ chain ≤ 0.70.
+so an install takes the delay rounded up to Helm's next poll). Target (tests/bench/README.md): waves ÷ chain ≤ 0.70.
 
 Run: ``python -m tests.bench waves`` (``BENCH_WAVES_ROUNDS=3``, ``BENCH_WAVES_DELAY=9.5``).
 """

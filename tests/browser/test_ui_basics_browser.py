@@ -121,7 +121,7 @@ def test_it_screenshots_the_main_pages_at_desktop_and_phone_width(page, live, pa
 
 _NOTES = """
 from django.contrib.auth import get_user_model
-from pipelines.services import notification_create
+from pipelines.notifications import notification_create
 user = get_user_model().objects.get(username={username!r})
 for n in range(3):
     notification_create(user=user, message=f"Deployment demo-{{n}} is running", title=f"demo-{{n}} running",

@@ -25,7 +25,7 @@ STANDARD_LABELS = (
     "app.kubernetes.io/managed-by",
     "helm.sh/chart",
 )
-# What the portal refuses in Helm values (DESIGN.md, "Helm and clusters").
+# What the portal refuses in Helm values (docs/architecture.md, Trust boundary).
 REFUSED_KEYS = {"hostNetwork", "hostPID", "hostIPC", "privileged", "allowPrivilegeEscalation"}
 POD_OWNERS = {"Deployment", "Job", "StatefulSet", "DaemonSet"}
 

@@ -4,7 +4,7 @@ import uuid
 
 import pytest
 
-from clusterjobs.actions.deployment_create import COMPONENT_TYPE_TO_JOB_TYPE, DeploymentCreateAction
+from usecases.actions.deployment_create import COMPONENT_TYPE_TO_JOB_TYPE, DeploymentCreateAction
 from clusterjobs.actions.helm_deploy import HelmDeployAction
 from clusterjobs.actions.helm_uninstall import HelmUninstallAction
 from clusterjobs.models import Job, JobStatus
@@ -94,7 +94,7 @@ def test_it_does_not_let_a_pipeline_use_another_users_cluster(sandbox, other_use
 @pytest.fixture
 def owners_deployment(owner):
     """A deployment row of the owner's with ``DEPLOYMENT_ID``: jobs may only name their owner's deployments."""
-    from usecases.models_deployments import UseCaseDeployment
+    from usecases.models.deployments import UseCaseDeployment
 
     return UseCaseDeployment.objects.create(id=DEPLOYMENT_ID, name="vec", owner=owner, template_name="t",
                                             template_version="1.0.0", namespace=NS)

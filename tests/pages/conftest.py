@@ -3,7 +3,7 @@ from django.core.management import call_command
 from django.test import Client
 
 from clusterjobs.services import cluster_create
-from usecases.services import template_create
+from usecases.services.templates import template_create
 
 HELM_TEMPLATE = {
     "name": "my-agent",

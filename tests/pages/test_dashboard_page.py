@@ -18,7 +18,7 @@ def test_it_sends_anonymous_visitors_to_the_login_page(client):
 
 
 def test_it_counts_deployments_by_status(owner_browser, owner, catalog, sandbox):
-    from usecases.deployment_services import deployment_create
+    from usecases.services.deployments import deployment_create
     from usecases.models import UseCaseDeployment
 
     for name in ("a", "b", "c"):

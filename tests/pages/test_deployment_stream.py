@@ -8,9 +8,9 @@ from django.db.models import Q
 from pipelines.consumers import EventStreamConsumer
 from pipelines.events import publish
 from tests.pipelines.test_sse import open_stream, read_until_closed
-from usecases.deployment_selectors import deployment_list
-from usecases.deployment_services import deployment_create
-from usecases.models_deployments import UseCaseDeployment
+from usecases.selectors.deployments import deployment_list
+from usecases.services.deployments import deployment_create
+from usecases.models.deployments import UseCaseDeployment
 from usecases.sse_render import RESTING, DeploymentStreamMixin
 
 pytestmark = pytest.mark.django_db(transaction=True)

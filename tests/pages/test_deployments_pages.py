@@ -4,8 +4,8 @@ from django.urls import reverse
 from pipelines.events import publish
 from tests.pages.conftest import htmx
 from usecases import sse_render
-from usecases.deployment_services import deployment_create
-from usecases.models_deployments import UseCaseDeployment
+from usecases.services.deployments import deployment_create
+from usecases.models.deployments import UseCaseDeployment
 
 pytestmark = pytest.mark.django_db
 

@@ -33,7 +33,7 @@ def test_it_offers_anonymous_visitors_the_login_page_on_a_404(client, settings):
 
 def test_it_shows_the_branded_page_for_another_users_deployment_in_debug(other_browser, settings, owner, catalog,
                                                                          sandbox):
-    from usecases.deployment_services import deployment_create
+    from usecases.services.deployments import deployment_create
 
     settings.DEBUG = True
     deployment = deployment_create(owner=owner, name="mine", template="valkey-cache", cluster_id=sandbox.pk)

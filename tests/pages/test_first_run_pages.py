@@ -9,7 +9,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from pipelines.models import Notification
-from pipelines.services import notification_create
+from pipelines.notifications import notification_create
 from tests.pages.conftest import htmx
 
 pytestmark = pytest.mark.django_db
@@ -35,7 +35,7 @@ def test_it_offers_no_demo_without_a_sandbox_cluster(owner_browser, catalog):
 
 
 def test_it_hides_the_welcome_once_something_is_deployed(owner_browser, owner, catalog, sandbox):
-    from usecases.deployment_services import deployment_create
+    from usecases.services.deployments import deployment_create
 
     deployment_create(owner=owner, name="a", template="valkey-cache", cluster_id=sandbox.pk)
     html = owner_browser.get("/").content.decode()

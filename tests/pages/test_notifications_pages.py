@@ -2,7 +2,7 @@ import pytest
 from django.urls import reverse
 
 from pipelines.models import Notification
-from pipelines.services import notification_create
+from pipelines.notifications import notification_create
 from tests.pages.conftest import htmx
 
 pytestmark = pytest.mark.django_db

@@ -12,7 +12,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def deployment(owner, catalog, sandbox):
-    from usecases.deployment_services import deployment_create
+    from usecases.services.deployments import deployment_create
 
     return deployment_create(owner=owner, name="rag", template="valkey-cache", cluster_id=sandbox.pk)
 
@@ -51,7 +51,7 @@ def test_it_offers_no_command_for_a_name_kubectl_would_not_take(deployment):
 
 
 def test_it_humanises_parameter_labels_and_keeps_their_description(owner_browser, owner, catalog, sandbox):
-    from usecases.services import template_create
+    from usecases.services.templates import template_create
 
     template_create(owner=owner, document={
         "name": "chunky", "display_name": "Chunky", "components": [

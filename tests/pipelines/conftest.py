@@ -30,7 +30,7 @@ def run(owner, django_capture_on_commit_callbacks):
     return _run
 
 
-# --- an event-driven test action, shaped like the seed's helm_deploy ------------------------------------------
+# --- an event-driven test action, shaped like helm_deploy --------------------------------------------------
 from pipelines.actions.base import (  # noqa: E402
     Action,
     ActionContext,

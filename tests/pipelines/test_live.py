@@ -98,8 +98,8 @@ def test_it_recovers_a_step_whose_worker_was_killed(stack):
     stack.wait_for(lambda: stack.api("GET", path)[1]["steps"][0]["status"] == "RUNNING", timeout=30)
     stack.kill("qcluster", signal.SIGKILL)
     stack.start_qcluster()
-    time.sleep(3.5)  # the lease (3 s) of the killed attempt expires
-    assert "stale_steps_recovered=1" in stack.manage("pipeline_sweep").stdout
+    # The sweep recovers the step once the killed attempt's lease (3 s) has expired.
+    stack.wait_for(lambda: "stale_steps_recovered=1" in stack.manage("pipeline_sweep").stdout, timeout=30)
     stack.wait_for(lambda: stack.api("GET", path)[1]["completed_at"], timeout=60)
     execution = stack.api("GET", path)[1]
     assert execution["status"] == "COMPLETED"

@@ -1,5 +1,5 @@
-"""The engine's per-step cost in database statements: a regression guard for throughput (DESIGN.md targets
-≥ 300 no-op steps/s on PostgreSQL + Redis), counted, not timed."""
+"""The engine's per-step cost in database statements: a regression guard for throughput (the target in
+tests/bench/README.md: ≥ 300 no-op steps/s on PostgreSQL + Redis), counted, not timed."""
 
 import pytest
 from django.db import connection

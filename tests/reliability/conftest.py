@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from clusterjobs.standin import KubeStandIn
-from tests.deployments.conftest import call, catalog, create, deploy_settings, sandbox  # noqa: F401 (fixtures)
+from tests.usecases.deployments.conftest import call, catalog, create, deploy_settings, sandbox  # noqa: F401 (fixtures)
 from tests.livestack import LiveStack
 
 PRODUCTION = bool(os.environ.get("DATABASE_URL") and os.environ.get("REDIS_URL"))

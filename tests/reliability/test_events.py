@@ -15,7 +15,7 @@ from pipelines.models import Event, StepExecution
 from pipelines.sweep import sweep
 from usecases.dag import CALLBACK_TOPIC
 from usecases.listener import LISTENER_NAME
-from usecases.models_deployments import UseCaseDeployment
+from usecases.models.deployments import UseCaseDeployment
 
 pytestmark = pytest.mark.django_db
 
@@ -149,9 +149,7 @@ def test_it_redelivers_from_the_sweep_when_every_quick_retry_failed(deploy, flak
 
 
 def test_it_redelivers_from_the_sweep_when_the_retry_task_was_lost(deploy, flaky_listener, monkeypatch):
-    import django_q.tasks
-
-    queue = django_q.tasks.async_task
+    queue = events.async_task
     lost: list[tuple] = []
 
     def crash_before_retry(func: str, *args, **kwargs):
@@ -160,7 +158,7 @@ def test_it_redelivers_from_the_sweep_when_the_retry_task_was_lost(deploy, flaky
             return lost.append(args)
         return queue(func, *args, **kwargs)
 
-    monkeypatch.setattr(django_q.tasks, "async_task", crash_before_retry)
+    monkeypatch.setattr(events, "async_task", crash_before_retry)
     deployment = deploy()
     monkeypatch.undo()
     assert len(lost) == 1

@@ -49,8 +49,8 @@ def test_it_finishes_an_execution_whose_worker_was_killed_mid_step_and_installs_
 
     stack.kill("qcluster", signal.SIGKILL)  # the worker machine dies with the step RUNNING
     stack.start_qcluster()
-    time.sleep(3.5)  # the killed attempt's lease (3 s) expires; the sweep's schedule would then pick it up
-    assert "stale_steps_recovered=1" in stack.manage("pipeline_sweep").stdout
+    # The sweep recovers the step once the killed attempt's lease (3 s) has expired.
+    stack.wait_for(lambda: "stale_steps_recovered=1" in stack.manage("pipeline_sweep").stdout, timeout=30)
     stack.wait_for(lambda: _execution(stack, execution_id)["completed_at"], timeout=90)
 
     execution = _execution(stack, execution_id)

@@ -8,15 +8,16 @@ import pytest
 
 from clusterjobs import services as cluster_services
 from clusterjobs.models import Job, JobType
-from pipelines.services import execution_submit, notification_create
+from pipelines.notifications import notification_create
+from pipelines.services import execution_submit
 
 # Fixtures of other test packages that the security tests use (imported here, so test modules need not).
 from tests.clusterjobs.conftest import helm_settings, run_job, sandbox  # noqa: F401
 from tests.clusterjobs.test_remote_charts import https_repo  # noqa: F401
-from tests.deployments.conftest import call, catalog, deploy_settings  # noqa: F401
 from tests.pipelines.conftest import run  # noqa: F401
-from usecases import services as template_services
-from usecases.deployment_services import deployment_create
+from tests.usecases.deployments.conftest import call, catalog, deploy_settings  # noqa: F401
+from usecases.services import templates as template_services
+from usecases.services.deployments import deployment_create
 from usecases.catalog_sync import template_sync_catalog
 
 KUBECONFIG_TOKEN = "s3cr3t-kube-token-do-not-leak"

@@ -22,7 +22,7 @@ from pipelines.models import Event, StepStatus
 from tests.conftest import grant_add_cluster
 from tests.pipelines.conftest import dag, step
 from tests.security.conftest import KUBECONFIG_TOKEN, kubeconfig
-from usecases.deployment_services import deployment_create
+from usecases.services.deployments import deployment_create
 
 pytestmark = pytest.mark.django_db
 
@@ -136,7 +136,7 @@ def test_a_group_is_not_unshared_while_a_members_deployment_runs_on_the_cluster(
                                                                                  catalog, deploy_settings, call):
     other_deployment = deployment_create(owner=other_user, name="theirs", template="valkey-cache",
                                          cluster_id=shared.pk)
-    from usecases.models_deployments import UseCaseDeployment
+    from usecases.models.deployments import UseCaseDeployment
 
     UseCaseDeployment.objects.filter(pk=other_deployment.pk).update(status="running")
 

@@ -20,9 +20,9 @@ from budportal.api import api
 from clusterjobs.models import Cluster
 from pipelines.models import Notification, PipelineExecution
 from tests.security.conftest import TEMPLATE_DOCUMENT, job_status
-from usecases.deployment_views import ACTIONS
+from usecases.views.deployments import ACTIONS
 from usecases.models import UseCaseTemplate
-from usecases.models_deployments import UseCaseDeployment
+from usecases.models.deployments import UseCaseDeployment
 
 pytestmark = pytest.mark.django_db
 

@@ -1,0 +1,58 @@
+"""``/deployments/<id>/events``: the deployment's own stream, its owner only."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from asgiref.sync import sync_to_async
+
+from pipelines.events import publish
+from budportal.routing import sse_urlpatterns
+from tests.pipelines.test_sse import open_stream, read_until_closed
+from usecases.consumers import DeploymentEventsConsumer
+from usecases.services.deployments import deployment_create
+from usecases.models.deployments import UseCaseDeployment
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def scope_for(user, deployment_id) -> dict:
+    path = f"/deployments/{deployment_id}/events"
+    return {"type": "http", "http_version": "1.1", "method": "GET", "scheme": "http", "path": path,
+            "raw_path": path.encode(), "query_string": b"", "headers": [], "user": user,
+            "client": ("127.0.0.1", 1), "server": ("testserver", 80),
+            "url_route": {"args": (), "kwargs": {"deployment_id": deployment_id}}}
+
+
+@pytest.fixture
+def failed_deployment(owner, catalog, sandbox):
+    deployment = deployment_create(owner=owner, name="rag-s", template="agent-rag", cluster_id=sandbox.pk)
+    UseCaseDeployment.objects.filter(pk=deployment.pk).update(status="failed", error="boom")
+    mine = publish("budusecasesEvents", "step_failed", {"status": "FAILED", "error": "boom"}, step_id="llm",
+                   deployment_id=deployment.pk)
+    publish("budusecasesEvents", "step_failed", {"status": "FAILED"}, step_id="llm", deployment_id=uuid.uuid4())
+    return deployment, mine.pk
+
+
+def test_it_is_routed_at_deployments_id_events():
+    route = next(p for p in sse_urlpatterns if p.name == "deployment-events")
+    match = route.pattern.match(f"deployments/{uuid.uuid4()}/events")
+    assert match is not None and route.callback.consumer_class is DeploymentEventsConsumer
+
+
+async def test_it_streams_only_this_deployments_events_and_closes_at_rest(owner, failed_deployment):
+    deployment, mine = failed_deployment
+    communicator, start = await open_stream(DeploymentEventsConsumer.as_asgi(), scope_for(owner, deployment.pk))
+    assert start["status"] == 200
+    text = await read_until_closed(communicator)
+    ids = [int(line[4:]) for line in text.splitlines() if line.startswith("id: ")]
+    assert set(ids) == {mine}
+    assert "event: log" in text and "event: done" in text
+    assert await sync_to_async(lambda: UseCaseDeployment.objects.get(pk=deployment.pk).status)() == "failed"
+
+
+async def test_it_answers_404_to_another_user(other_user, failed_deployment):
+    deployment, _ = failed_deployment
+    communicator, start = await open_stream(DeploymentEventsConsumer.as_asgi(), scope_for(other_user, deployment.pk))
+    assert start["status"] == 404

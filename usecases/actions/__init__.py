@@ -1,0 +1,1 @@
+"""Pipeline actions of the use-case app; registered in ``UsecasesConfig.ready()``."""

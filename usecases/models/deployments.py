@@ -1,0 +1,115 @@
+"""Deployments of use-case templates: one ``UseCaseDeployment`` per install, one ``ComponentDeployment`` per
+component it installs.
+
+Statuses are lowercase, as BudUseCases spells them (docs/architecture.md). Every change goes through
+``usecases.services.deployments`` or ``usecases.listener`` as a compare-and-set
+(``filter(pk=..., status__in=ALLOWED_FROM).update(...)``); the ``last_event_id`` columns let the listener
+refuse an event older than one it already applied, so a late or redelivered event never moves a status
+backwards.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+
+class DeploymentStatus(models.TextChoices):
+    PENDING = "pending"
+    DEPLOYING = "deploying"
+    RUNNING = "running"
+    FAILED = "failed"
+    STOPPING = "stopping"
+    STOPPED = "stopped"
+    DELETING = "deleting"
+
+
+class ComponentStatus(models.TextChoices):
+    PENDING = "pending"
+    DEPLOYING = "deploying"
+    RUNNING = "running"
+    FAILED = "failed"
+    STOPPED = "stopped"
+
+
+class UseCaseDeployment(models.Model):
+    """A template installed on a cluster, with the template as it was when the deployment was created."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    name = models.CharField(max_length=40, help_text="Lowercase DNS label; prefixes the Helm release names.")
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="usecase_deployments")
+    template = models.ForeignKey(
+        "usecases.UseCaseTemplate", null=True, blank=True, on_delete=models.SET_NULL, related_name="deployments"
+    )
+    template_name = models.CharField(max_length=63)
+    template_version = models.CharField(max_length=64)
+    # The template document at create time: later edits of the template never change this deployment.
+    template_snapshot = models.JSONField(default=dict)
+    cluster = models.ForeignKey(
+        "clusterjobs.Cluster", null=True, blank=True, on_delete=models.SET_NULL, related_name="usecase_deployments"
+    )
+    status = models.CharField(
+        max_length=16, choices=DeploymentStatus.choices, default=DeploymentStatus.PENDING, db_index=True
+    )
+    parameters = models.JSONField(default=dict, blank=True)
+    notify_webhook_url = models.CharField(max_length=500, blank=True)
+    pipeline_execution_id = models.CharField(max_length=64, blank=True, db_index=True)
+    # The helm_uninstall run of the last stop/delete, recorded like any execution.
+    cleanup_execution_id = models.CharField(max_length=64, blank=True, db_index=True)
+    namespace = models.CharField(max_length=63)
+    error = models.TextField(blank=True)
+    last_event_id = models.BigIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [models.UniqueConstraint(fields=["owner", "name"], name="usecase_deployment_unique_name")]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.status})"
+
+    @property
+    def uses_pipeline(self) -> bool:
+        """True when a pipeline execution orchestrates it; legacy deployments run one job per component."""
+        return bool(self.pipeline_execution_id)
+
+    @property
+    def deployment_context(self) -> dict[str, Any]:
+        """What Jinja sees as ``deployment`` in chart values."""
+        return {"id": str(self.pk), "name": self.name, "namespace": self.namespace}
+
+
+class ComponentDeployment(models.Model):
+    """One component of a deployment; it becomes one Helm release (step id = ``component_name``)."""
+
+    deployment = models.ForeignKey(UseCaseDeployment, on_delete=models.CASCADE, related_name="components")
+    component_name = models.CharField(max_length=63)
+    component_type = models.CharField(max_length=32)
+    selected_component = models.CharField(max_length=100, blank=True, help_text="Catalog entry; empty for helm.")
+    status = models.CharField(max_length=16, choices=ComponentStatus.choices, default=ComponentStatus.PENDING)
+    position = models.PositiveIntegerField(default=0, help_text="Index of the component in the template.")
+    job_id = models.CharField(max_length=64, blank=True)
+    release_name = models.CharField(max_length=63, blank=True)
+    endpoint_url = models.CharField(max_length=500, blank=True)
+    outputs = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+    last_event_id = models.BigIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["deployment", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["deployment", "component_name"], name="usecase_component_unique_name")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.component_name} ({self.status})"

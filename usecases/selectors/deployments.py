@@ -1,0 +1,31 @@
+"""Reads for deployments, scoped to the user who asks (staff see all; someone else's deployment is a 404)."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.db.models import Prefetch, QuerySet
+from django.http import Http404
+
+from usecases.models.deployments import ComponentDeployment, UseCaseDeployment
+
+
+def deployment_list(*, user, status: str | None = None, template: str | None = None) -> QuerySet[UseCaseDeployment]:
+    qs = UseCaseDeployment.objects.select_related("owner").prefetch_related(
+        Prefetch("components", queryset=ComponentDeployment.objects.order_by("position"))
+    )
+    if not user.is_staff:
+        qs = qs.filter(owner=user)
+    if status:
+        qs = qs.filter(status=status)
+    if template:
+        qs = qs.filter(template_name=template)
+    return qs
+
+
+def deployment_get(*, user, deployment_id: uuid.UUID | str) -> UseCaseDeployment:
+    """The deployment if ``user`` may see it; 404 otherwise."""
+    try:
+        return deployment_list(user=user).get(pk=deployment_id)
+    except (UseCaseDeployment.DoesNotExist, ValueError, TypeError):
+        raise Http404("deployment not found") from None
