@@ -74,7 +74,7 @@ def test_it_shows_a_huge_integer_as_a_preview_error(owner_browser):
     assert "longer than 4300 digits" in response.content.decode()
 
 
-def test_it_refuses_a_kubeconfig_with_a_huge_integer(owner_api):
+def test_it_refuses_a_kubeconfig_with_a_huge_integer(cluster_adder, owner_api):
     kubeconfig = f"apiVersion: v1\nclusters: []\ncontexts: []\nusers: []\nport: {HUGE}\n"
     response = owner_api.post("/api/clusters", {"name": "c", "kubeconfig": kubeconfig},
                               content_type="application/json")

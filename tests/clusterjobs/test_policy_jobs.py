@@ -71,7 +71,7 @@ def test_the_proxy_refuses_a_lookup_the_rendered_chart_never_showed(sandbox, run
 
 # ---- API and admin -------------------------------------------------------------------------------------------
 
-def test_the_api_shows_the_policy_but_does_not_let_the_owner_set_it(owner_api, owner):
+def test_the_api_shows_the_policy_but_does_not_let_the_owner_set_it(cluster_adder, owner_api):
     from tests.clusterjobs.conftest import make_kubeconfig
 
     response = owner_api.post("/api/clusters", {
