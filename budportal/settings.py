@@ -219,6 +219,11 @@ USE_PIPELINE_ORCHESTRATION = env_bool("USE_PIPELINE_ORCHESTRATION", True)
 PIPELINE_SWEEP_SECONDS = env_int("PIPELINE_SWEEP_SECONDS", 5)
 # A RUNNING step whose lease is older than this is taken as abandoned by a killed worker.
 PIPELINE_STEP_LEASE_SECONDS = env_int("PIPELINE_STEP_LEASE_SECONDS", 60)
+# Fairness: at most this many steps of one user hold (or are queued for) a worker; the rest wait, ready, until
+# one of theirs finishes. The default leaves one worker process free for other users; 0 = no limit.
+PIPELINE_MAX_RUNNING_STEPS_PER_USER = env_int("PIPELINE_MAX_RUNNING_STEPS_PER_USER", max(1, Q_CLUSTER["workers"] - 1))
+# Ceiling of the ``delay`` action's ``seconds`` (a DAG asking for more is refused with 422).
+PIPELINE_MAX_DELAY_SECONDS = env_int("PIPELINE_MAX_DELAY_SECONDS", 60)
 SSE_POLL_SECONDS = env_float("SSE_POLL_SECONDS", 1.0)
 SSE_HEARTBEAT_SECONDS = env_float("SSE_HEARTBEAT_SECONDS", 15.0)
 NOTIFICATION_WEBHOOK_TIMEOUT_SECONDS = env_int("NOTIFICATION_WEBHOOK_TIMEOUT_SECONDS", 5)

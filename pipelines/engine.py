@@ -20,7 +20,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from pipelines import notify
+from pipelines import fairness, notify
 from pipelines.actions.base import ActionContext
 from pipelines.actions.registry import get_action
 from pipelines.locking import retry_on_deadlock
@@ -97,32 +97,40 @@ def lock_execution(execution_id: Any) -> PipelineExecution | None:
 
 
 @retry_on_deadlock()
-def advance(execution_id: Any, *, completed: str | None = None, locked: PipelineExecution | None = None) -> None:
+def advance(execution_id: Any, *, completed: str | None = None, locked: PipelineExecution | None = None,
+            freed: int = 0) -> int:
     """Queue what can run now, cancel what never can, finish the execution when every step is final.
 
     Only PENDING, not-yet-queued steps and the statuses of their dependencies are read, so a step finishing
     in a wide DAG costs a few small queries rather than a scan of every step. ``completed``: the step that
     just completed; only its dependents can have become ready (unless ``max_parallel_steps`` held others
     back), so in a long chain a hop reads one candidate, not every PENDING step. ``locked``: the execution
-    when the caller already holds its row lock.
+    when the caller already holds its row lock. ``freed``: worker slots of the owner the caller just released
+    (a RUNNING step finished); that many steps replace them without counting the owner's busy steps.
+    Returns how many steps it queued.
     """
     execution = locked or lock_execution(execution_id)
     if execution is None or execution.status != ExecutionStatus.RUNNING:
-        return
+        return 0
     with_dag(execution)
     steps = StepExecution.objects.filter(execution_id=execution_id)
     pending = steps.filter(status=StepStatus.PENDING, enqueued_at=None)
-    if completed is not None and execution.settings.get("max_parallel_steps") is None:
+    # Steps held back (max_parallel_steps, the per-user limit) may be ready whatever just completed.
+    full_scan = completed is None or execution.held_steps or execution.settings.get("max_parallel_steps") is not None
+    if not full_scan:
         pending = pending.filter(step_id__in=_dependents(execution).get(completed, ()))
     candidates = list(pending.order_by("position").values("pk", "step_id", "depends_on", "next_attempt_at"))
     enqueued = 0
     if candidates:
         status = _dependency_statuses(steps, candidates)
         _cancel_unreachable(execution, candidates, status)
-        enqueued = _enqueue_ready(execution, steps, candidates, status)
+        enqueued = _enqueue_ready(execution, steps, candidates, status, full_scan=full_scan, freed=freed)
+    elif full_scan and execution.held_steps:
+        _set_held(execution, False)
     # A step just queued is not final: no need to look for unfinished steps.
     if not enqueued and not steps.exclude(status__in=STEP_FINISHED).exists():
         finish(execution, dict(steps.values_list("step_id", "status")))
+    return enqueued
 
 
 _DAGS: dict[Any, dict] = {}  # execution pk → its DAG (read-only; never changes after submit)
@@ -184,8 +192,17 @@ def _cancel_unreachable(execution: PipelineExecution, candidates: list[dict], st
             changed = True
 
 
-def _enqueue_ready(execution: PipelineExecution, steps, candidates: list[dict], status: dict[str, str]) -> int:
-    """Mark every ready candidate queued (one compare-and-set UPDATE for all) and queue them; returns how many."""
+def _set_held(execution: PipelineExecution, held: bool) -> None:
+    PipelineExecution.objects.filter(pk=execution.pk).update(held_steps=held)
+    execution.held_steps = held
+
+
+def _enqueue_ready(execution: PipelineExecution, steps, candidates: list[dict], status: dict[str, str], *,
+                   full_scan: bool = True, freed: int = 0) -> int:
+    """Mark every ready candidate queued (one compare-and-set UPDATE for all) and queue them; returns how many.
+
+    At most ``max_parallel_steps`` of the execution and the owner's per-user limit (``pipelines.fairness``);
+    ready steps over the user's limit stay PENDING and the execution is flagged ``held_steps``."""
     now = timezone.now()
     limit = execution.settings.get("max_parallel_steps")
     active = 0
@@ -203,6 +220,13 @@ def _enqueue_ready(execution: PipelineExecution, steps, candidates: list[dict], 
             continue
         if all(status.get(d) in STEP_DONE_OK for d in row["depends_on"]):
             ready.append(row["pk"])
+    # A step taking the worker slot its predecessor just left cannot push the owner over the limit: a chain
+    # hop needs no count.
+    room = len(ready) if len(ready) <= freed else fairness.room_for(execution.owner_id, len(ready))
+    held = room < len(ready)
+    if held != execution.held_steps and (held or full_scan):
+        _set_held(execution, held)
+    ready = ready[:room]
     if not ready:
         return 0
     queued = 0
@@ -280,6 +304,7 @@ def stop_execution(execution: PipelineExecution, final: str, error: str) -> bool
     _finish_execution(execution, final, error)
     for step in cancelled:
         transaction.on_commit(lambda step=step: call_action_cancel(step))
+    _wake_held(execution.owner_id, exclude=execution.pk, count=fairness.WAKE_AT_MOST)  # its slots came free
     return True
 
 
@@ -339,10 +364,11 @@ def step_failed(step: StepExecution, from_status: str, error: str, *, final: str
         return False
     execution = step.execution
     notify.step_event(execution, step.step_id, "step_failed", final, error=error)
+    freed = int(from_status == StepStatus.RUNNING)
     if _failure_policy(step) == "fail":
         stop_execution(execution, ExecutionStatus.FAILED, f"step {step.step_id!r} {final}: {error}")
-    else:
-        advance(execution.pk, locked=locked)
+    elif not advance(execution.pk, locked=locked, freed=freed) and freed:
+        _wake_held(execution.owner_id, exclude=execution.pk)
     return True
 
 
@@ -373,5 +399,16 @@ def step_completed(step: StepExecution, from_status: str, outputs: dict, *, fina
         return False
     notify.step_event(step.execution, step.step_id, "step_completed", final, outputs=outputs)
     notify.progress_event(step.execution)
-    advance(step.execution_id, completed=step.step_id, locked=locked)
+    freed = int(from_status == StepStatus.RUNNING)
+    if not advance(step.execution_id, completed=step.step_id, locked=locked, freed=freed) and freed:
+        _wake_held(step.execution.owner_id, exclude=step.execution_id)
     return True
+
+
+def _wake_held(owner_id: Any, *, exclude: Any = None, count: int = 1) -> None:
+    """A worker slot of this user came free and its own execution did not use it: after commit, advance the
+    user's oldest executions with held-back steps, each in a transaction of its own (one execution lock per
+    transaction: the lock order)."""
+    pks = fairness.held_executions(owner_id, exclude=exclude, count=count)
+    if pks:
+        transaction.on_commit(lambda: [advance(pk) for pk in pks])
