@@ -93,7 +93,7 @@ class PipelineExecution(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
-        indexes = [models.Index(fields=["status", "deadline"])]
+        indexes = [models.Index(fields=["status", "deadline"]), models.Index(fields=["status", "completed_at"])]
 
     def __str__(self) -> str:
         return f"{self.name or 'execution'} {self.id} ({self.status})"

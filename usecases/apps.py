@@ -13,3 +13,7 @@ class UsecasesConfig(AppConfig):
         post_migrate.connect(autoload_catalog, sender=self, dispatch_uid="usecases-autoload-catalog")
         # Pipeline events about deployments (budusecasesEvents) update component and deployment statuses.
         subscribe_deployment_listener()
+        # The pipelines sweep prunes old events and executions, never those of deployments in flight.
+        from usecases.retention import register as protect_from_retention
+
+        protect_from_retention()
