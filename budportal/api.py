@@ -5,7 +5,7 @@ from ninja import NinjaAPI, Schema
 from ninja.errors import AuthenticationError
 
 from budportal.auth import TokenRateLimited, api_auth
-from budportal.errors import ConflictError, ForbiddenError, ServiceValidationError
+from budportal.errors import ConflictError, ForbiddenError, Overloaded, ServiceValidationError
 from clusterjobs.api import router as clusterjobs_router
 from pipelines.api import router as pipelines_router
 from usecases.api import router as usecases_router
@@ -54,6 +54,13 @@ def on_forbidden(request: HttpRequest, exc: ForbiddenError) -> HttpResponse:
 def on_rate_limited(request: HttpRequest, exc: TokenRateLimited) -> HttpResponse:
     response = api.create_response(request, {"detail": "Too many failed token attempts; retry later."}, status=429)
     response["Retry-After"] = "60"
+    return response
+
+
+@api.exception_handler(Overloaded)
+def on_overloaded(request: HttpRequest, exc: Overloaded) -> HttpResponse:
+    response = api.create_response(request, {"detail": str(exc)}, status=429)
+    response["Retry-After"] = str(exc.retry_after)
     return response
 
 

@@ -226,6 +226,9 @@ PIPELINE_MAX_RUNNING_STEPS_PER_USER = env_int("PIPELINE_MAX_RUNNING_STEPS_PER_US
 # PIPELINE_RETENTION_BATCH of each per run; never those of a deployment in flight. 0 keeps everything.
 PIPELINE_RETENTION_SECONDS = env_int("PIPELINE_RETENTION_SECONDS", 30 * 24 * 3600)
 PIPELINE_RETENTION_BATCH = env_int("PIPELINE_RETENTION_BATCH", 500)
+# Backpressure: while more tasks than this wait in the broker, new executions are refused with 429 and
+# Retry-After (work already running is never refused). 0 = no limit.
+PIPELINE_MAX_QUEUE_DEPTH = env_int("PIPELINE_MAX_QUEUE_DEPTH", 20000)
 # Ceiling of the ``delay`` action's ``seconds`` (a DAG asking for more is refused with 422).
 PIPELINE_MAX_DELAY_SECONDS = env_int("PIPELINE_MAX_DELAY_SECONDS", 60)
 SSE_POLL_SECONDS = env_float("SSE_POLL_SECONDS", 1.0)

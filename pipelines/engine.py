@@ -20,7 +20,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from pipelines import fairness, notify
+from pipelines import fairness, notify, queueing
 from pipelines.actions.base import ActionContext
 from pipelines.actions.registry import get_action
 from pipelines.locking import retry_on_deadlock
@@ -57,17 +57,21 @@ def enqueue_step(step_pk: int) -> None:
     transaction.on_commit(lambda: _dispatch(step_pk))
 
 
-def _dispatch(step_pk: int) -> None:
-    from django_q.tasks import async_task
+def enqueue_steps(step_pks: list[int]) -> None:
+    """Queue several steps after commit with one broker write (a fan-out's ready steps)."""
+    transaction.on_commit(lambda: _dispatch_many(step_pks))
 
+
+def _dispatch(step_pk: int) -> None:
+    _dispatch_many([step_pk])
+
+
+def _dispatch_many(step_pks: list[int]) -> None:
     slot = continuation.slot
-    if slot is not None and not slot:
-        slot.append(step_pk)
-        return
-    # save=False: a step's state lives in the engine's own tables, and django-q2 keeping a result per task
-    # (Q_SAVE_LIMIT) makes its monitor read and row-lock every kept result on each save: steps/s fell by half
-    # over three fan-outs. Failed tasks are still recorded.
-    async_task("pipelines.tasks.run_step", step_pk, task_name=f"step-{step_pk}", save=False)
+    if slot is not None and not slot and step_pks:
+        slot.append(step_pks[0])
+        step_pks = step_pks[1:]
+    queueing.dispatch_steps(step_pks)
 
 
 def start(execution: PipelineExecution) -> bool:
@@ -237,8 +241,7 @@ def _enqueue_ready(execution: PipelineExecution, steps, candidates: list[dict], 
             # Someone else changed some of them meanwhile: queue only the rows this UPDATE marked.
             marked = set(StepExecution.objects.filter(pk__in=chunk, enqueued_at=now).values_list("pk", flat=True))
             chunk = [pk for pk in chunk if pk in marked]
-        for pk in chunk:
-            enqueue_step(pk)
+        enqueue_steps(chunk)
         queued += len(chunk)
     return queued
 

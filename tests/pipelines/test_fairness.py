@@ -14,7 +14,7 @@ from tests.pipelines.conftest import dag, step
 def queue(monkeypatch) -> list[int]:
     """The broker: step pks in the order they were queued, run only when a test says so."""
     queued: list[int] = []
-    monkeypatch.setattr(engine, "_dispatch", queued.append)
+    monkeypatch.setattr(engine, "_dispatch_many", queued.extend)
     return queued
 
 
