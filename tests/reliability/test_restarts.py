@@ -12,6 +12,7 @@ from __future__ import annotations
 import glob
 import os
 import random
+import shlex
 import subprocess
 import time
 import urllib.error
@@ -70,11 +71,15 @@ def restart_postgres(stack, during=None) -> None:
         data = conn.execute("SHOW data_directory").fetchone()[0]
     (pg_ctl,) = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"))[-1:] or ["pg_ctl"]
     as_owner = ["runuser", "-u", "postgres", "--"] if os.getuid() == 0 else []
+    # The server's own command line (port, sockets...): started again with exactly the same options.
+    with open(os.path.join(data, "postmaster.opts")) as opts:
+        options = " ".join(shlex.quote(arg) for arg in shlex.split(opts.read())[3:])  # after postgres -D DATA
     subprocess.run([*as_owner, pg_ctl, "-D", data, "-m", "fast", "-w", "stop"], check=True, capture_output=True)
     if during:
         during()
-    subprocess.run([*as_owner, pg_ctl, "-D", data, "-w", "-l", os.path.join(os.path.dirname(data), "server.log"),
-                    "start"], check=True, capture_output=True)
+    subprocess.run([*as_owner, pg_ctl, "-D", data, "-w", "-t", "60", "-l",
+                    os.path.join(os.path.dirname(data), "server.log"), "-o", options, "start"],
+                   check=True, capture_output=True)
 
 
 RESTARTS = {"redis": restart_redis, "postgres": restart_postgres}
