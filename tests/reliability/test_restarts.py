@@ -13,6 +13,7 @@ import glob
 import os
 import random
 import shlex
+import signal
 import subprocess
 import time
 import urllib.error
@@ -23,7 +24,7 @@ import psycopg
 import pytest
 import redis
 
-from tests.reliability.conftest import PRODUCTION, DeployStack
+from tests.reliability.conftest import PRODUCTION, DeployStack, restart_daphne
 
 pytestmark = [pytest.mark.production, pytest.mark.timeout(900),
               pytest.mark.skipif(not PRODUCTION, reason="restarts the PostgreSQL and Redis of the production pass")]
@@ -82,7 +83,21 @@ def restart_postgres(stack, during=None) -> None:
                    check=True, capture_output=True)
 
 
+def restart_workers(stack, during=None) -> None:
+    """SIGKILL the qcluster and its workers (a machine dies), then start a new one."""
+    stack.kill("qcluster", signal.SIGKILL)
+    if during:
+        during()
+    stack.start_qcluster()
+
+
+def restart_web(stack, during=None) -> None:
+    restart_daphne(stack)
+
+
 RESTARTS = {"redis": restart_redis, "postgres": restart_postgres}
+# The ten-trial benchmark also restarts these (single restarts of each are in tests/reliability/test_live.py).
+ALL_RESTARTS = {**RESTARTS, "workers": restart_workers, "daphne": restart_web}
 
 
 def _sweep_until_finished(live: DeployStack, deployment_id: str, timeout: float = 240) -> dict:
@@ -107,22 +122,30 @@ def test_it_finishes_agent_rag_deployments_across_a_restart_at_a_random_moment(l
     live_deploy.standin.install_delay_seconds = 1.5  # each install waits a little: there is time to be hit
     rng = random.Random(f"{service}-17")
     for trial in range(TRIALS):
-        deployment = live_deploy.create(f"rs-{service[:2]}-{trial}", template="agent-rag")
-        live_deploy.start(deployment["id"])
-        time.sleep(rng.uniform(0.1, 4.0))
-        seen: list[int] = []
-        RESTARTS[service](live_deploy.stack, during=lambda: seen.append(_healthz(live_deploy.stack)))
-
-        finished = _sweep_until_finished(live_deploy, deployment["id"])
-
-        assert seen == [503], f"/healthz answered {seen} while {service} was down"
-        assert finished["status"] == "running", (trial, finished["error"], finished["components"])
-        for component in finished["components"]:
-            assert component["status"] == "running", component
-            records = live_deploy.release_records(finished["namespace"], component["release_name"])
-            statuses = [r["metadata"]["labels"]["status"] for r in records]
-            # Re-running an install after a lost message is an upgrade of the same release, never a second
-            # install beside the first: one release, its latest revision deployed, none left half-done.
-            assert statuses and statuses[-1] == "deployed" and not {"pending-install", "pending-upgrade"} & set(
-                statuses), (component["release_name"], statuses)
+        run_trial(live_deploy, service, trial, rng)
     assert _healthz(live_deploy.stack) == 200
+
+
+def run_trial(live_deploy: DeployStack, service: str, trial: int, rng: random.Random) -> float:
+    """One agent-rag deployment with ``service`` restarted at a random moment; returns its wall time (s)."""
+    started = time.monotonic()
+    deployment = live_deploy.create(f"rs-{service[:2]}-{trial}", template="agent-rag")
+    live_deploy.start(deployment["id"])
+    time.sleep(rng.uniform(0.1, 4.0))
+    seen: list[int] = []
+    ALL_RESTARTS[service](live_deploy.stack, during=lambda: seen.append(_healthz(live_deploy.stack)))
+
+    finished = _sweep_until_finished(live_deploy, deployment["id"])
+
+    if service in RESTARTS:
+        assert seen == [503], f"/healthz answered {seen} while {service} was down"
+    assert finished["status"] == "running", (trial, finished["error"], finished["components"])
+    for component in finished["components"]:
+        assert component["status"] == "running", component
+        records = live_deploy.release_records(finished["namespace"], component["release_name"])
+        statuses = [r["metadata"]["labels"]["status"] for r in records]
+        # Re-running an install after a lost message is an upgrade of the same release, never a second
+        # install beside the first: one release, its latest revision deployed, none left half-done.
+        assert statuses and statuses[-1] == "deployed" and not {"pending-install", "pending-upgrade"} & set(
+            statuses), (component["release_name"], statuses)
+    return time.monotonic() - started
