@@ -91,8 +91,9 @@ def test_it_keeps_max_parallel_steps_below_the_users_limit(owner, queue):
 
 @pytest.mark.django_db
 @override_settings(PIPELINE_MAX_DELAY_SECONDS=60)
-def test_it_refuses_a_delay_over_the_ceiling_with_422_and_the_field_path(owner_api):
-    body = {"name": "sleepy", "steps": [{"id": "nap", "action": "delay", "params": {"seconds": 61}}]}
+@pytest.mark.parametrize("seconds", [61, 3600, -1, True, "10"])
+def test_it_refuses_a_delay_over_the_ceiling_with_422_and_the_field_path(owner_api, seconds):
+    body = {"name": "sleepy", "steps": [{"id": "nap", "action": "delay", "params": {"seconds": seconds}}]}
     response = owner_api.post("/api/executions", body, content_type="application/json")
     assert response.status_code == 422, response.content
     (error,) = response.json()["detail"]
