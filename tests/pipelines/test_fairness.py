@@ -5,7 +5,7 @@ import pytest
 from django.test import override_settings
 
 from pipelines import engine, fairness, runner
-from pipelines.models import PipelineExecution, StepExecution
+from pipelines.models import ExecutionStatus, PipelineExecution, StepExecution
 from pipelines.services import execution_submit
 from tests.pipelines.conftest import dag, step
 
@@ -70,7 +70,7 @@ def test_it_runs_held_steps_when_the_users_other_execution_is_cancelled(owner, q
     second = execution_submit(dag=dag(step("b")), owner=owner)
     assert len(queue) == 1
 
-    engine.stop_execution(first, "CANCELLED", "cancelled by user")
+    engine.stop_execution(first, ExecutionStatus.CANCELLED, "cancelled by user")
     _drain(queue, [owner])
 
     second.refresh_from_db()
