@@ -6,7 +6,7 @@ from ninja import NinjaAPI, Schema, Swagger
 from ninja.errors import AuthenticationError
 
 from budportal.auth import TokenRateLimited, api_auth
-from budportal.errors import ConflictError, ForbiddenError, ServiceValidationError
+from budportal.errors import ConflictError, ForbiddenError, Overloaded, ServiceValidationError
 from budportal.middleware import request_too_big
 from clusterjobs.api import router as clusterjobs_router
 from pipelines.api import router as pipelines_router
@@ -62,6 +62,13 @@ def on_rate_limited(request: HttpRequest, exc: TokenRateLimited) -> HttpResponse
 @api.exception_handler(RequestDataTooBig)
 def on_request_too_big(request: HttpRequest, exc: RequestDataTooBig) -> HttpResponse:
     return request_too_big(request)
+
+
+@api.exception_handler(Overloaded)
+def on_overloaded(request: HttpRequest, exc: Overloaded) -> HttpResponse:
+    response = api.create_response(request, {"detail": str(exc)}, status=429)
+    response["Retry-After"] = str(exc.retry_after)
+    return response
 
 
 @api.exception_handler(AuthenticationError)

@@ -31,6 +31,14 @@ class ForbiddenError(Exception):
     """The caller may see the object but not change it (HTTP 403), e.g. a system template."""
 
 
+class Overloaded(Exception):
+    """Too much work is queued; the caller should come back after ``retry_after`` seconds (HTTP 429)."""
+
+    def __init__(self, message: str, *, retry_after: int):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 def dotted(loc: Loc) -> str:
     """``["a", "b", 0, "c"]`` → ``a.b[0].c``: the path users see in messages."""
     out = ""

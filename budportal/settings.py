@@ -273,6 +273,18 @@ RENDER_TIMEOUT_SECONDS = env_float("RENDER_TIMEOUT_SECONDS", 2.0)
 RENDER_MEMORY_MB = env_int("RENDER_MEMORY_MB", 256)
 RENDER_MAX_OUTPUT_BYTES = env_int("RENDER_MAX_OUTPUT_BYTES", 2_000_000)
 RENDER_WORKERS = env_int("RENDER_WORKERS", 2)
+# Fairness: at most this many steps of one user hold (or are queued for) a worker; the rest wait, ready, until
+# one of theirs finishes. The default leaves one worker process free for other users; 0 = no limit.
+PIPELINE_MAX_RUNNING_STEPS_PER_USER = env_int("PIPELINE_MAX_RUNNING_STEPS_PER_USER", max(1, Q_CLUSTER["workers"] - 1))
+# Retention: the sweep deletes finished executions (steps, events) and events older than this, at most
+# PIPELINE_RETENTION_BATCH of each per run; never those of a deployment in flight. 0 keeps everything.
+PIPELINE_RETENTION_SECONDS = env_int("PIPELINE_RETENTION_SECONDS", 30 * 24 * 3600)
+PIPELINE_RETENTION_BATCH = env_int("PIPELINE_RETENTION_BATCH", 500)
+# Backpressure: while more tasks than this wait in the broker, new executions are refused with 429 and
+# Retry-After (work already running is never refused). 0 = no limit.
+PIPELINE_MAX_QUEUE_DEPTH = env_int("PIPELINE_MAX_QUEUE_DEPTH", 20000)
+# Ceiling of the ``delay`` action's ``seconds`` (a DAG asking for more is refused with 422).
+PIPELINE_MAX_DELAY_SECONDS = env_int("PIPELINE_MAX_DELAY_SECONDS", 60)
 SSE_POLL_SECONDS = env_float("SSE_POLL_SECONDS", 1.0)
 SSE_HEARTBEAT_SECONDS = env_float("SSE_HEARTBEAT_SECONDS", 15.0)
 NOTIFICATION_WEBHOOK_TIMEOUT_SECONDS = env_int("NOTIFICATION_WEBHOOK_TIMEOUT_SECONDS", 5)

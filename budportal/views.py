@@ -1,11 +1,11 @@
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.forms import AuthenticationForm
-from django.db import connection
 from django.db.models import Count
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 
+from budportal import health
 from clusterjobs.selectors import cluster_list
 from pipelines.selectors import notification_list, notification_unread_count
 from usecases.selectors.deployments import deployment_list
@@ -40,10 +40,15 @@ def home(request: HttpRequest) -> HttpResponse:
 
 
 def healthz(request: HttpRequest) -> JsonResponse:
-    """Liveness and readiness for load balancers and the portal's own chart: the database answers."""
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT 1")
-    return JsonResponse({"status": "ok"})
+    """The database and the broker answer: 200, or 503 naming what is down, for as long as it is down."""
+    healthy, body = health.report()
+    return JsonResponse(body, status=200 if healthy else 503)
+
+
+def readyz(request: HttpRequest) -> JsonResponse:
+    """Readiness probe of the portal's chart: take this web pod out of the Service while a dependency is down
+    (liveness is a TCP check, so an outage elsewhere does not restart healthy pods)."""
+    return healthz(request)
 
 
 def login_locked_out(request: HttpRequest, original_response: object = None, credentials: object = None) -> HttpResponse:

@@ -8,7 +8,7 @@ from dataclasses import asdict
 from django.http import HttpRequest
 from ninja import Body, Query, Router, Schema, Status
 
-from pipelines import notifications, selectors, services
+from pipelines import notifications, queueing, selectors, services
 from pipelines.actions.registry import all_actions
 from pipelines.schemas import (
     ActionOut,
@@ -28,6 +28,7 @@ router = Router(tags=["pipelines"])
 def execution_create(request: HttpRequest, payload: dict = Body(...)):
     """Body: the DAG JSON (docs/architecture.md, DAG), or ``{"dag": {...}, "parameters": {...}}``."""
     body = ExecutionIn(**payload) if isinstance(payload.get("dag"), dict) else ExecutionIn(dag=payload)
+    queueing.admit()  # 429 + Retry-After while the queue is too deep
     execution = services.execution_submit(dag=body.dag, owner=request.auth, parameters=body.parameters)
     return Status(201, {"execution_id": execution.pk, "status": execution.status})
 

@@ -4,6 +4,9 @@
 COMPLETED/SKIPPED (independent steps therefore run in parallel, up to ``settings.max_parallel_steps``),
 cancels steps that can no longer run, and finishes the execution when every step is final. It locks the
 execution row, so two workers advancing the same execution cannot enqueue a step twice or overshoot the limit.
+
+Every transaction here that changes an execution and its steps locks the execution row first (the lock order
+in ``pipelines.models``) and is retried when PostgreSQL still picks it as a deadlock victim.
 """
 
 from __future__ import annotations
@@ -18,10 +21,11 @@ from django.db.models import Q
 from django.utils import timezone
 from django_q.tasks import async_task
 
-from pipelines import notify
+from pipelines import fairness, notify, queueing
 from pipelines.actions.base import ActionContext
 from pipelines.actions.registry import get_action
 from pipelines.context import render_context
+from pipelines.locking import retry_on_deadlock
 from pipelines.models import (
     EXECUTION_ACTIVE,
     STEP_ACTIVE,
@@ -55,12 +59,21 @@ def enqueue_step(step_pk: int) -> None:
     transaction.on_commit(lambda: _dispatch(step_pk))
 
 
+def enqueue_steps(step_pks: list[int]) -> None:
+    """Queue several steps after commit with one broker write (a fan-out's ready steps)."""
+    transaction.on_commit(lambda: _dispatch_many(step_pks))
+
+
 def _dispatch(step_pk: int) -> None:
+    _dispatch_many([step_pk])
+
+
+def _dispatch_many(step_pks: list[int]) -> None:
     slot = continuation.slot
-    if slot is not None and not slot:
-        slot.append(step_pk)
-        return
-    async_task("pipelines.tasks.run_step", step_pk, task_name=f"step-{step_pk}")
+    if slot is not None and not slot and step_pks:
+        slot.append(step_pks[0])
+        step_pks = step_pks[1:]
+    queueing.dispatch_steps(step_pks)
 
 
 def start(execution: PipelineExecution) -> bool:
@@ -80,32 +93,50 @@ def _failure_policy(step: StepExecution) -> str:
     return step.dag_step.get("on_failure") or step.execution.settings.get("on_failure") or "fail"
 
 
-def advance(execution_id: Any, *, completed: str | None = None) -> None:
+def lock_execution(execution_id: Any) -> PipelineExecution | None:
+    """The first lock of every engine transaction (see the lock order in ``pipelines.models``).
+
+    ``FOR NO KEY UPDATE``: it does not block the ``FOR KEY SHARE`` lock that inserting an event or step row
+    takes on its execution (foreign-key check), so a worker recording a step never waits for a cancel here.
+    """
+    return PipelineExecution.objects.select_for_update(no_key=True).defer("dag").filter(pk=execution_id).first()
+
+
+@retry_on_deadlock()
+def advance(execution_id: Any, *, completed: str | None = None, locked: PipelineExecution | None = None,
+            freed: int = 0) -> int:
     """Queue what can run now, cancel what never can, finish the execution when every step is final.
 
     Only PENDING, not-yet-queued steps and the statuses of their dependencies are read, so a step finishing
     in a wide DAG costs a few small queries rather than a scan of every step. ``completed``: the step that
     just completed; only its dependents can have become ready (unless ``max_parallel_steps`` held others
-    back), so in a long chain a hop reads one candidate, not every PENDING step.
+    back), so in a long chain a hop reads one candidate, not every PENDING step. ``locked``: the execution
+    when the caller already holds its row lock. ``freed``: worker slots of the owner the caller just released
+    (a RUNNING step finished); that many steps replace them without counting the owner's busy steps.
+    Returns how many steps it queued.
     """
-    with transaction.atomic(savepoint=False):
-        execution = PipelineExecution.objects.select_for_update().defer("dag").filter(pk=execution_id).first()
-        if execution is None or execution.status != ExecutionStatus.RUNNING:
-            return
-        with_dag(execution)
-        steps = StepExecution.objects.filter(execution_id=execution_id)
-        pending = steps.filter(status=StepStatus.PENDING, enqueued_at=None)
-        if completed is not None and execution.settings.get("max_parallel_steps") is None:
-            pending = pending.filter(step_id__in=_dependents(execution).get(completed, ()))
-        candidates = list(pending.order_by("position").values("pk", "step_id", "depends_on", "next_attempt_at"))
-        enqueued = 0
-        if candidates:
-            status = _dependency_statuses(steps, candidates)
-            _cancel_unreachable(execution, candidates, status)
-            enqueued = _enqueue_ready(execution, steps, candidates, status)
-        # A step just queued is not final: no need to look for unfinished steps.
-        if not enqueued and not steps.exclude(status__in=STEP_FINISHED).exists():
-            finish(execution, dict(steps.values_list("step_id", "status")))
+    execution = locked or lock_execution(execution_id)
+    if execution is None or execution.status != ExecutionStatus.RUNNING:
+        return 0
+    with_dag(execution)
+    steps = StepExecution.objects.filter(execution_id=execution_id)
+    pending = steps.filter(status=StepStatus.PENDING, enqueued_at=None)
+    # Steps held back (max_parallel_steps, the per-user limit) may be ready whatever just completed.
+    full_scan = completed is None or execution.held_steps or execution.settings.get("max_parallel_steps") is not None
+    if not full_scan:
+        pending = pending.filter(step_id__in=_dependents(execution).get(completed, ()))
+    candidates = list(pending.order_by("position").values("pk", "step_id", "depends_on", "next_attempt_at"))
+    enqueued = 0
+    if candidates:
+        status = _dependency_statuses(steps, candidates)
+        _cancel_unreachable(execution, candidates, status)
+        enqueued = _enqueue_ready(execution, steps, candidates, status, full_scan=full_scan, freed=freed)
+    elif full_scan and execution.held_steps:
+        _set_held(execution, False)
+    # A step just queued is not final: no need to look for unfinished steps.
+    if not enqueued and not steps.exclude(status__in=STEP_FINISHED).exists():
+        finish(execution, dict(steps.values_list("step_id", "status")))
+    return enqueued
 
 
 _DAGS: dict[Any, dict] = {}  # execution pk → its DAG (read-only; never changes after submit)
@@ -167,8 +198,17 @@ def _cancel_unreachable(execution: PipelineExecution, candidates: list[dict], st
             changed = True
 
 
-def _enqueue_ready(execution: PipelineExecution, steps, candidates: list[dict], status: dict[str, str]) -> int:
-    """Mark every ready candidate queued (one compare-and-set UPDATE for all) and queue them; returns how many."""
+def _set_held(execution: PipelineExecution, held: bool) -> None:
+    PipelineExecution.objects.filter(pk=execution.pk).update(held_steps=held)
+    execution.held_steps = held
+
+
+def _enqueue_ready(execution: PipelineExecution, steps, candidates: list[dict], status: dict[str, str], *,
+                   full_scan: bool = True, freed: int = 0) -> int:
+    """Mark every ready candidate queued (one compare-and-set UPDATE for all) and queue them; returns how many.
+
+    At most ``max_parallel_steps`` of the execution and the owner's per-user limit (``pipelines.fairness``);
+    ready steps over the user's limit stay PENDING and the execution is flagged ``held_steps``."""
     now = timezone.now()
     limit = execution.settings.get("max_parallel_steps")
     active = 0
@@ -186,6 +226,13 @@ def _enqueue_ready(execution: PipelineExecution, steps, candidates: list[dict], 
             continue
         if all(status.get(d) in STEP_DONE_OK for d in row["depends_on"]):
             ready.append(row["pk"])
+    # A step taking the worker slot its predecessor just left cannot push the owner over the limit: a chain
+    # hop needs no count.
+    room = len(ready) if len(ready) <= freed else fairness.room_for(execution.owner_id, len(ready))
+    held = room < len(ready)
+    if held != execution.held_steps and (held or full_scan):
+        _set_held(execution, held)
+    ready = ready[:room]
     if not ready:
         return 0
     queued = 0
@@ -196,8 +243,7 @@ def _enqueue_ready(execution: PipelineExecution, steps, candidates: list[dict], 
             # Someone else changed some of them meanwhile: queue only the rows this UPDATE marked.
             marked = set(StepExecution.objects.filter(pk__in=chunk, enqueued_at=now).values_list("pk", flat=True))
             chunk = [pk for pk in chunk if pk in marked]
-        for pk in chunk:
-            enqueue_step(pk)
+        enqueue_steps(chunk)
         queued += len(chunk)
     return queued
 
@@ -247,28 +293,49 @@ def _finish_execution(execution: PipelineExecution, final: str, error: str, outp
     return bool(updated)
 
 
+@retry_on_deadlock()
 def stop_execution(execution: PipelineExecution, final: str, error: str) -> bool:
-    """End an active execution as FAILED / CANCELLED / TIMEOUT and cancel every step not yet final."""
-    with transaction.atomic(savepoint=False):
-        execution = PipelineExecution.objects.select_for_update().get(pk=execution.pk)
-        if execution.status not in EXECUTION_ACTIVE:
-            return False
-        cancelled = cancel_open_steps(execution, reason=f"execution {final.lower()}")
-        _finish_execution(execution, final, error)
-        for step in cancelled:
-            transaction.on_commit(lambda step=step: call_action_cancel(step))
+    """End an active execution as FAILED / CANCELLED / TIMEOUT and cancel every step not yet final.
+
+    The execution is locked first, then its open steps in primary-key order: a step that a worker claims
+    meanwhile is either claimed before (and cancelled here as RUNNING) or finds itself CANCELLED.
+    """
+    execution = PipelineExecution.objects.select_for_update(no_key=True).get(pk=execution.pk)
+    if execution.status not in EXECUTION_ACTIVE:
+        return False
+    cancelled = cancel_open_steps(execution, reason=f"execution {final.lower()}")
+    _finish_execution(execution, final, error)
+    for step in cancelled:
+        transaction.on_commit(lambda step=step: call_action_cancel(step))
+    _wake_held(execution.owner_id, exclude=execution.pk, count=fairness.WAKE_AT_MOST)  # its slots came free
     return True
 
 
+OPEN_STEP_STATUSES = (StepStatus.PENDING, *STEP_ACTIVE)
+
+
 def cancel_open_steps(execution: PipelineExecution, reason: str) -> list[StepExecution]:
-    """CANCELLED for every PENDING/RUNNING/AWAITING_EVENT step; returns the active ones (their action cancels)."""
-    active = []
-    for step in StepExecution.objects.filter(execution=execution, status__in=(StepStatus.PENDING, *STEP_ACTIVE)):
-        if set_step_final(step.pk, (step.status,), StepStatus.CANCELLED, error=reason):
-            notify.step_event(execution, step.step_id, "step_failed", StepStatus.CANCELLED, error=reason)
-            if step.status in STEP_ACTIVE:
-                active.append(step)
-    return active
+    """CANCELLED for every PENDING/RUNNING/AWAITING_EVENT step; returns the active ones (their action cancels).
+
+    Call with the execution row locked. The open steps are locked (in primary-key order) before they are
+    changed, so the statuses read are the ones the UPDATE changes: a row read as PENDING but claimed in between
+    would otherwise be skipped and left RUNNING in a cancelled execution.
+    """
+    open_steps = list(
+        StepExecution.objects.select_for_update(no_key=True)
+        .filter(execution=execution, status__in=OPEN_STEP_STATUSES)
+        .order_by("pk")
+        .only("pk", "execution_id", "step_id", "action", "status", "params", "attempt", "external_workflow_id")
+    )
+    now = timezone.now()
+    for start in range(0, len(open_steps), 500):  # SQLite's variable limit
+        chunk = [step.pk for step in open_steps[start:start + 500]]
+        StepExecution.objects.filter(pk__in=chunk).update(
+            status=StepStatus.CANCELLED, error=reason, completed_at=now, lease_expires_at=None, awaiting_event=False
+        )
+    for step in open_steps:
+        notify.step_event(execution, step.step_id, "step_failed", StepStatus.CANCELLED, error=reason)
+    return [step for step in open_steps if step.status in STEP_ACTIVE]
 
 
 def call_action_cancel(step: StepExecution) -> None:
@@ -288,21 +355,23 @@ def call_action_cancel(step: StepExecution) -> None:
         logger.exception("cancel of step %s (%s) failed", step.step_id, step.action)
 
 
+@retry_on_deadlock()
 def step_failed(step: StepExecution, from_status: str, error: str, *, final: str = StepStatus.FAILED,
                 retry: bool = True) -> bool:
     """A step attempt failed: retry with exponential backoff, or make it final and apply ``on_failure``."""
-    with transaction.atomic(savepoint=False):
-        if retry and final == StepStatus.FAILED and step.attempt < step.max_attempts:
-            if _schedule_retry(step, from_status, error):
-                return True
-        if not set_step_final(step.pk, (from_status,), final, error=error):
-            return False
-        execution = step.execution
-        notify.step_event(execution, step.step_id, "step_failed", final, error=error)
-        if _failure_policy(step) == "fail":
-            stop_execution(execution, ExecutionStatus.FAILED, f"step {step.step_id!r} {final}: {error}")
-        else:
-            advance(execution.pk)
+    locked = lock_execution(step.execution_id)  # the execution before the step: the lock order
+    retryable = retry and final == StepStatus.FAILED and step.attempt < step.max_attempts
+    if retryable and _schedule_retry(step, from_status, error):
+        return True
+    if not set_step_final(step.pk, (from_status,), final, error=error):
+        return False
+    execution = step.execution
+    notify.step_event(execution, step.step_id, "step_failed", final, error=error)
+    freed = int(from_status == StepStatus.RUNNING)
+    if _failure_policy(step) == "fail":
+        stop_execution(execution, ExecutionStatus.FAILED, f"step {step.step_id!r} {final}: {error}")
+    elif not advance(execution.pk, locked=locked, freed=freed) and freed:
+        _wake_held(execution.owner_id, exclude=execution.pk)
     return True
 
 
@@ -326,11 +395,23 @@ def _schedule_retry(step: StepExecution, from_status: str, error: str) -> bool:
     return bool(updated)
 
 
+@retry_on_deadlock()
 def step_completed(step: StepExecution, from_status: str, outputs: dict, *, final: str = StepStatus.COMPLETED) -> bool:
-    with transaction.atomic(savepoint=False):
-        if not set_step_final(step.pk, (from_status,), final, outputs=outputs, progress=100.0, error=""):
-            return False
-        notify.step_event(step.execution, step.step_id, "step_completed", final, outputs=outputs)
-        notify.progress_event(step.execution)
-        advance(step.execution_id, completed=step.step_id)
+    locked = lock_execution(step.execution_id)  # the execution before the step: the lock order
+    if not set_step_final(step.pk, (from_status,), final, outputs=outputs, progress=100.0, error=""):
+        return False
+    notify.step_event(step.execution, step.step_id, "step_completed", final, outputs=outputs)
+    notify.progress_event(step.execution)
+    freed = int(from_status == StepStatus.RUNNING)
+    if not advance(step.execution_id, completed=step.step_id, locked=locked, freed=freed) and freed:
+        _wake_held(step.execution.owner_id, exclude=step.execution_id)
     return True
+
+
+def _wake_held(owner_id: Any, *, exclude: Any = None, count: int = 1) -> None:
+    """A worker slot of this user came free and its own execution did not use it: after commit, advance the
+    user's oldest executions with held-back steps, each in a transaction of its own (one execution lock per
+    transaction: the lock order)."""
+    pks = fairness.held_executions(owner_id, exclude=exclude, count=count)
+    if pks:
+        transaction.on_commit(lambda: [advance(pk) for pk in pks])

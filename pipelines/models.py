@@ -3,6 +3,23 @@
 Every status change goes through a compare-and-set in ``pipelines.engine`` / ``pipelines.services``
 (``filter(pk=..., status__in=ALLOWED_FROM).update(...)``), so two workers, a retried task or a duplicate event
 cannot both win.
+
+Lock order (PostgreSQL; SQLite serialises writers anyway). A transaction that locks more than one of these
+rows takes them in this order, never the other way round, so two of them cannot wait for each other:
+
+1. the deployment row (``usecases``), when the caller changes one;
+2. the ``PipelineExecution`` row: ``engine.lock_execution`` (``SELECT ... FOR NO KEY UPDATE``) is the first
+   statement of every engine transaction that changes steps — step completion and failure, ``advance``,
+   cancel/stop, retry;
+3. its ``StepExecution`` rows, several at once in primary-key order (``engine.cancel_open_steps``);
+4. ``Event`` rows (inserted last; ``events._mark_handled`` locks one at a time, alone).
+
+A transaction that touches a single step row and nothing else (the claim PENDING → RUNNING, a lease renewal,
+the sweep re-queueing a lost message) may skip the execution lock: it never waits for a second row. Inserting
+an event or step takes ``FOR KEY SHARE`` on its execution (the foreign-key check), which the ``NO KEY`` locks
+above never block; only deleting an execution conflicts with it, and only finished executions are deleted
+(``pipelines.retention``). A transaction PostgreSQL still aborts as a deadlock victim is run again
+(``pipelines.locking.retry_on_deadlock``).
 """
 
 from __future__ import annotations
@@ -70,10 +87,13 @@ class PipelineExecution(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)
     deadline = models.DateTimeField(null=True, blank=True)
+    # Ready steps were left unqueued by the owner's running-step limit (pipelines.fairness): advance it again
+    # when one of the owner's steps leaves a worker.
+    held_steps = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["-created_at"]
-        indexes = [models.Index(fields=["status", "deadline"])]
+        indexes = [models.Index(fields=["status", "deadline"]), models.Index(fields=["status", "completed_at"])]
 
     def __str__(self) -> str:
         return f"{self.name or 'execution'} {self.id} ({self.status})"

@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from budportal.errors import ConflictError, ServiceValidationError
 from pipelines import engine, progress
+from pipelines.locking import retry_on_deadlock
 from pipelines.models import (
     EXECUTION_ACTIVE,
     STEP_DONE_OK,
@@ -80,15 +81,22 @@ def execution_submit(
 
 
 def execution_cancel(*, execution_id: uuid.UUID | str) -> PipelineExecution:
-    """Cancel: pending steps CANCELLED, running/awaiting ones CANCELLED with their action's ``cancel``."""
+    """Cancel: pending steps CANCELLED, running/awaiting ones CANCELLED with their action's ``cancel``.
+
+    Also called inside the caller's transaction (a deployment's stop/delete): then it runs in a savepoint of
+    its own, so a deadlock victim is retried there instead of failing the whole stop.
+    """
     execution = PipelineExecution.objects.get(pk=execution_id)
-    if execution.status not in EXECUTION_ACTIVE:
-        raise ConflictError(f"execution is {execution.status}; only a pending or running one can be cancelled")
-    if not engine.stop_execution(execution, ExecutionStatus.CANCELLED, "cancelled by user"):
+    if execution.status not in EXECUTION_ACTIVE or not _cancel(execution):
         execution.refresh_from_db()
         raise ConflictError(f"execution is {execution.status}; only a pending or running one can be cancelled")
     execution.refresh_from_db()
     return execution
+
+
+@retry_on_deadlock(savepoint=True)
+def _cancel(execution: PipelineExecution) -> bool:
+    return engine.stop_execution(execution, ExecutionStatus.CANCELLED, "cancelled by user")
 
 
 RETRYABLE = (ExecutionStatus.FAILED, ExecutionStatus.CANCELLED, ExecutionStatus.TIMEOUT)
@@ -97,27 +105,31 @@ RETRYABLE = (ExecutionStatus.FAILED, ExecutionStatus.CANCELLED, ExecutionStatus.
 def execution_retry(*, execution_id: uuid.UUID | str) -> PipelineExecution:
     """Resume a finished, unsuccessful execution: COMPLETED/SKIPPED steps are kept, every other step starts
     again from PENDING, and the execution is RUNNING again."""
-    with transaction.atomic():
-        execution = PipelineExecution.objects.select_for_update().get(pk=execution_id)
-        timeout = execution.settings.get("timeout_seconds")
-        now = timezone.now()
-        updated = PipelineExecution.objects.filter(pk=execution.pk, status__in=RETRYABLE).update(
-            status=ExecutionStatus.RUNNING,
-            error="",
-            completed_at=None,
-            started_at=now,
-            deadline=now + timedelta(seconds=timeout) if timeout else None,
-        )
-        if not updated:
-            raise ConflictError(f"execution is {execution.status}; only a failed, cancelled or timed-out one can be retried")
-        StepExecution.objects.filter(execution=execution).exclude(status__in=STEP_DONE_OK).update(
-            status=StepStatus.PENDING, attempt=0, error="", outputs={}, params={}, awaiting_event=False,
-            external_workflow_id="", progress=0.0, enqueued_at=None, next_attempt_at=None,
-            lease_expires_at=None, deadline=None, started_at=None, completed_at=None,
-        )
-        engine.advance(execution.pk)
-    execution.refresh_from_db()
-    return execution
+    _retry(execution_id)
+    return PipelineExecution.objects.get(pk=execution_id)
+
+
+@retry_on_deadlock(savepoint=True)
+def _retry(execution_id: uuid.UUID | str) -> None:
+    execution = PipelineExecution.objects.select_for_update(no_key=True).get(pk=execution_id)
+    timeout = execution.settings.get("timeout_seconds")
+    now = timezone.now()
+    updated = PipelineExecution.objects.filter(pk=execution.pk, status__in=RETRYABLE).update(
+        status=ExecutionStatus.RUNNING,
+        error="",
+        completed_at=None,
+        started_at=now,
+        deadline=now + timedelta(seconds=timeout) if timeout else None,
+    )
+    if not updated:
+        raise ConflictError(f"execution is {execution.status}; only a failed, cancelled or timed-out one can be retried")
+    StepExecution.objects.filter(execution=execution).exclude(status__in=STEP_DONE_OK).update(
+        status=StepStatus.PENDING, attempt=0, error="", outputs={}, params={}, awaiting_event=False,
+        external_workflow_id="", progress=0.0, enqueued_at=None, next_attempt_at=None,
+        lease_expires_at=None, deadline=None, started_at=None, completed_at=None,
+    )
+    execution.status = ExecutionStatus.RUNNING
+    engine.advance(execution.pk, locked=execution)
 
 
 def execution_progress(*, execution: PipelineExecution, with_steps: bool = True) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from pipelines import engine
+from pipelines import engine, retention
 from pipelines.actions.registry import get_action
 from pipelines.events import redeliver_pending
 from pipelines.models import ExecutionStatus, PipelineExecution, StepExecution, StepStatus
@@ -37,6 +37,7 @@ def sweep() -> dict[str, int]:
         "stale_steps_recovered": _recover_stale_steps(),
         "lost_tasks_requeued": _requeue_lost_tasks(),
         "events_redelivered": redeliver_pending(),
+        **retention.prune(),
     }
     for name, sweeper in _sweepers.items():
         try:

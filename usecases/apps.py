@@ -11,6 +11,7 @@ class UsecasesConfig(AppConfig):
         from usecases.catalog_sync import autoload_catalog
         from usecases.cluster_refs import register as register_cluster_refs
         from usecases.listener import subscribe as subscribe_deployment_listener
+        from usecases.retention import register as protect_from_retention
 
         # The DAG builder's steps run this action (one Helm release per component).
         register(DeploymentCreateAction)
@@ -20,3 +21,5 @@ class UsecasesConfig(AppConfig):
         subscribe_deployment_listener()
         # clusterjobs checks deployment ids in job bodies, and deployments that still need a cluster, through these.
         register_cluster_refs()
+        # The pipelines sweep prunes old events and executions, never those of deployments in flight.
+        protect_from_retention()

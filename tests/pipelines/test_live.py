@@ -16,7 +16,9 @@ pytestmark = pytest.mark.timeout(240)
 
 @pytest.fixture(scope="module")
 def stack():
-    with LiveStack(workers=2, env={"PIPELINE_STEP_LEASE_SECONDS": "3"}) as live:
+    # One user's independent steps on both workers: the per-user limit (default Q_WORKERS - 1) raised to 2.
+    env = {"PIPELINE_STEP_LEASE_SECONDS": "3", "PIPELINE_MAX_RUNNING_STEPS_PER_USER": "2"}
+    with LiveStack(workers=2, env=env) as live:
         yield live
 
 

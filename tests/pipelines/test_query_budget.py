@@ -3,6 +3,7 @@ tests/bench/README.md: ≥ 300 no-op steps/s on PostgreSQL + Redis), counted, no
 
 import pytest
 from django.db import connection
+from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 
 from pipelines import engine, runner
@@ -40,9 +41,10 @@ def test_it_runs_a_chain_of_log_steps_in_few_queries_per_step(owner):
 
 
 @pytest.mark.django_db(transaction=True)
+@override_settings(PIPELINE_MAX_RUNNING_STEPS_PER_USER=0)  # all five queued at once (no per-user limit)
 def test_it_runs_the_queued_steps_of_a_fan_out_in_the_worker_that_is_free_and_each_only_once(owner, monkeypatch):
     queued: list[int] = []
-    monkeypatch.setattr(engine, "_dispatch", queued.append)  # the queue, without running anything
+    monkeypatch.setattr(engine, "_dispatch_many", queued.extend)  # the queue, without running anything
     monkeypatch.setattr(runner, "take_queued_steps", lambda: True)  # as on real workers (tests run sync)
     execution = execution_submit(dag=dag(*[step(f"w{i}") for i in range(5)]), owner=owner)
     assert len(queued) == 5

@@ -36,7 +36,8 @@ def _fan_out_dag() -> dict:
 
 @pytest.fixture
 def stack() -> Iterator[LiveStack]:
-    env = {"SSE_POLL_SECONDS": SLOW_SSE_POLL, "SSE_HEARTBEAT_SECONDS": SLOW_SSE_POLL}
+    env = {"SSE_POLL_SECONDS": SLOW_SSE_POLL, "SSE_HEARTBEAT_SECONDS": SLOW_SSE_POLL,
+           "PIPELINE_MAX_RUNNING_STEPS_PER_USER": "4"}  # one user's fan-out on all four workers of two machines
     with isolated_services() as services, LiveStack(workers=2, env={**env, **services}) as live:
         yield live
 

@@ -28,6 +28,7 @@ pytestmark = pytest.mark.django_db
 
 EXEMPT = {
     "healthz": "liveness probe for load balancers: public by design, returns no data",
+    "readyz": "readiness probe of the chart: public by design, names failing checks only, returns no data",
     "accounts/login/": "the login page itself",
     "accounts/logout/": "logging out needs no login",
     "api/openapi.json": "the public API schema (no data)",
@@ -166,7 +167,7 @@ def test_it_keeps_the_admin_for_staff(owned, owner_browser):
 
 def test_it_keeps_exempt_routes_free_of_data(owned):
     anonymous = Client()
-    for pattern in ("healthz", "api/openapi.json"):
+    for pattern in ("healthz", "readyz", "api/openapi.json"):
         response = anonymous.get("/" + pattern)
         assert response.status_code == 200
         assert owned["deployment_id"].encode() not in response.content
