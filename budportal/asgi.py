@@ -16,8 +16,7 @@ from budportal.routing import sse_urlpatterns  # noqa: E402
 from budportal.sse_auth import BearerTokenMiddleware  # noqa: E402
 
 # The streams also accept the API's bearer token; only they: Django's pages and the API check their own auth.
-sse_routes = [URLPattern(p.pattern, BearerTokenMiddleware(p.callback), p.default_args, p.name)
-              for p in sse_urlpatterns]
+sse_routes = [URLPattern(p.pattern, BearerTokenMiddleware(p.callback), p.default_args, p.name) for p in sse_urlpatterns]
 
 application = ProtocolTypeRouter(
     {

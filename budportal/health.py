@@ -34,8 +34,9 @@ def _redis_client():
     if _redis is None or _redis[0] != os.getpid():
         import redis
 
-        client = redis.Redis.from_url(settings.Q_CLUSTER["redis"], socket_connect_timeout=TIMEOUT_SECONDS,
-                                      socket_timeout=TIMEOUT_SECONDS)
+        client = redis.Redis.from_url(
+            settings.Q_CLUSTER["redis"], socket_connect_timeout=TIMEOUT_SECONDS, socket_timeout=TIMEOUT_SECONDS
+        )
         _redis = (os.getpid(), client)
     return _redis[1]
 

@@ -24,8 +24,13 @@ def _token_user(scope: dict[str, Any]) -> Any | None:
 
 
 async def _too_many_attempts(send: Any) -> None:
-    await send({"type": "http.response.start", "status": 429,
-                "headers": [(b"content-type", b"text/plain"), (b"retry-after", b"60")]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 429,
+            "headers": [(b"content-type", b"text/plain"), (b"retry-after", b"60")],
+        }
+    )
     await send({"type": "http.response.body", "body": b"Too many failed token attempts; retry later."})
 
 

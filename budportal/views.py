@@ -51,7 +51,9 @@ def readyz(request: HttpRequest) -> JsonResponse:
     return healthz(request)
 
 
-def login_locked_out(request: HttpRequest, original_response: object = None, credentials: object = None) -> HttpResponse:
+def login_locked_out(
+    request: HttpRequest, original_response: object = None, credentials: object = None
+) -> HttpResponse:
     """django-axes' lockout answer (``AXES_LOCKOUT_CALLABLE``): the login form again, with why and for how long.
 
     Axes' async middleware passes the credentials where its sync one passes the original response, so neither

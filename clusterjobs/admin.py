@@ -24,17 +24,26 @@ class WriteOnlyTextarea(forms.Textarea):
 class ClusterAdminForm(forms.ModelForm):
     # Never bound to the stored value, so the change page cannot render it.
     new_kubeconfig = forms.CharField(
-        label="Kubeconfig", required=False, strip=False,
+        label="Kubeconfig",
+        required=False,
+        strip=False,
         widget=WriteOnlyTextarea(attrs={"rows": 8, "autocomplete": "off", "spellcheck": "false"}),
         help_text="Paste a kubeconfig to set or replace it. It is stored encrypted and never shown again; "
-                  "leave empty to keep the current one.",
+        "leave empty to keep the current one.",
     )
     kubeconfig_file = forms.FileField(label="…or upload a kubeconfig file", required=False)
 
     class Meta:
         model = Cluster
-        fields = ["name", "owner", "ingress_url", "is_sandbox", "shared_with_groups", "pod_security_level",
-                  "allowed_cluster_kinds"]
+        fields = [
+            "name",
+            "owner",
+            "ingress_url",
+            "is_sandbox",
+            "shared_with_groups",
+            "pod_security_level",
+            "allowed_cluster_kinds",
+        ]
 
     def _submitted_kubeconfig(self) -> str:
         upload = self.cleaned_data.get("kubeconfig_file")
@@ -71,8 +80,19 @@ class ClusterAdmin(admin.ModelAdmin):
     list_filter = ["is_sandbox", "pod_security_level"]
     search_fields = ["name", "server_url", "owner__username"]
     readonly_fields = ["server_url", "created_at"]
-    fields = ["name", "owner", "ingress_url", "is_sandbox", "shared_with_groups", "pod_security_level",
-              "allowed_cluster_kinds", "server_url", "new_kubeconfig", "kubeconfig_file", "created_at"]
+    fields = [
+        "name",
+        "owner",
+        "ingress_url",
+        "is_sandbox",
+        "shared_with_groups",
+        "pod_security_level",
+        "allowed_cluster_kinds",
+        "server_url",
+        "new_kubeconfig",
+        "kubeconfig_file",
+        "created_at",
+    ]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return selectors.can_add_cluster(request.user)
@@ -87,6 +107,21 @@ class JobAdmin(admin.ModelAdmin):
     list_display = ["name", "job_type", "status", "cluster", "owner", "created_at", "completed_at"]
     list_filter = ["status", "job_type"]
     search_fields = ["id", "name", "source_id"]
-    readonly_fields = ["id", "job_type", "source", "source_id", "cluster", "owner", "config", "status", "result",
-                       "error", "timeout_seconds", "created_at", "started_at", "completed_at", "deadline"]
+    readonly_fields = [
+        "id",
+        "job_type",
+        "source",
+        "source_id",
+        "cluster",
+        "owner",
+        "config",
+        "status",
+        "result",
+        "error",
+        "timeout_seconds",
+        "created_at",
+        "started_at",
+        "completed_at",
+        "deadline",
+    ]
     fields = readonly_fields + ["name"]

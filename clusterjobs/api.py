@@ -31,9 +31,13 @@ def cluster_list(request: HttpRequest):
 def cluster_create(request: HttpRequest, payload: ClusterIn):
     if not selectors.can_add_cluster(request.auth):
         raise ForbiddenError("registering clusters needs the clusterjobs.add_cluster permission; ask an admin")
-    cluster = services.cluster_create(owner=request.auth, name=payload.name,
-                                      kubeconfig=payload.kubeconfig.get_secret_value(),
-                                      ingress_url=payload.ingress_url, shared_with_groups=payload.shared_with_groups)
+    cluster = services.cluster_create(
+        owner=request.auth,
+        name=payload.name,
+        kubeconfig=payload.kubeconfig.get_secret_value(),
+        ingress_url=payload.ingress_url,
+        shared_with_groups=payload.shared_with_groups,
+    )
     return Status(201, cluster)
 
 
@@ -68,8 +72,13 @@ def job_list(request: HttpRequest, source_id: str | None = None, cluster_id: uui
 def job_create(request: HttpRequest, payload: JobIn):
     cluster = selectors.cluster_get(user=request.auth, cluster_id=payload.cluster_id)
     job = services.job_create(
-        owner=request.auth, cluster=cluster, job_type=payload.job_type, config=payload.config,
-        source=payload.source, source_id=payload.source_id, name=payload.name,
+        owner=request.auth,
+        cluster=cluster,
+        job_type=payload.job_type,
+        config=payload.config,
+        source=payload.source,
+        source_id=payload.source_id,
+        name=payload.name,
         timeout_seconds=payload.timeout_seconds,
     )
     return Status(201, job)

@@ -60,8 +60,13 @@ def _label(value: Any, loc: tuple, errors: Errors, *, max_length: int = 63) -> s
     except ValueError:
         label = ""
     if not validators.is_dns_label(label) or len(label) > max_length:
-        errors.append({"loc": list(loc), "msg": f"{value!r} is not a valid name (lowercase letters, digits and "
-                                                f"dashes, at most {max_length} characters)"})
+        errors.append(
+            {
+                "loc": list(loc),
+                "msg": f"{value!r} is not a valid name (lowercase letters, digits and "
+                f"dashes, at most {max_length} characters)",
+            }
+        )
     return label
 
 
@@ -69,8 +74,13 @@ def _namespace(value: Any, errors: Errors) -> str:
     loc = ("config", "namespace")
     namespace = _label(value, loc, errors)
     if namespace and not validators.is_deployment_namespace(namespace):
-        errors.append({"loc": list(loc), "msg": f"namespace {namespace!r} is not allowed: jobs may only use a "
-                                                "deployment's own namespace, uc-<8 hex digits>"})
+        errors.append(
+            {
+                "loc": list(loc),
+                "msg": f"namespace {namespace!r} is not allowed: jobs may only use a "
+                "deployment's own namespace, uc-<8 hex digits>",
+            }
+        )
     return namespace
 
 
@@ -79,8 +89,12 @@ def _timeout(config: dict[str, Any], errors: Errors) -> int | None:
         return None
     seconds = parse_timeout(config["timeout"])
     if seconds is None or seconds > MAX_TIMEOUT_SECONDS:
-        errors.append({"loc": ["config", "timeout"], "msg": "timeout must be seconds (600) or a duration "
-                                                             "('10m', '1h'), at most 7 days"})
+        errors.append(
+            {
+                "loc": ["config", "timeout"],
+                "msg": "timeout must be seconds (600) or a duration ('10m', '1h'), at most 7 days",
+            }
+        )
     return seconds
 
 
@@ -99,8 +113,12 @@ def _install_config(config: dict[str, Any], errors: Errors) -> dict[str, Any]:
         errors.append({"loc": ["config", "chart_ref"], "msg": problem})
     version = config.get("chart_version")
     if version not in (None, "") and (not isinstance(version, str) or not _VERSION.match(version)):
-        errors.append({"loc": ["config", "chart_version"], "msg": "chart_version must be a version or a "
-                                                                   "constraint such as '1.2.0' or '>=1.0 <2'"})
+        errors.append(
+            {
+                "loc": ["config", "chart_version"],
+                "msg": "chart_version must be a version or a constraint such as '1.2.0' or '>=1.0 <2'",
+            }
+        )
     values = config.get("values") or {}
     if not isinstance(values, dict):
         errors.append({"loc": ["config", "values"], "msg": "values must be a mapping"})
@@ -109,8 +127,9 @@ def _install_config(config: dict[str, Any], errors: Errors) -> dict[str, Any]:
     return {
         "chart_ref": chart_ref,
         "chart_version": version or None,
-        "release_name": _label(config.get("release_name"), ("config", "release_name"), errors,
-                               max_length=HELM_RELEASE_NAME_MAX),
+        "release_name": _label(
+            config.get("release_name"), ("config", "release_name"), errors, max_length=HELM_RELEASE_NAME_MAX
+        ),
         "namespace": _namespace(config.get("namespace"), errors),
         "values": values,
     }
@@ -123,10 +142,15 @@ def _uninstall_config(config: dict[str, Any], errors: Errors) -> dict[str, Any]:
     if not isinstance(releases, list):
         errors.append({"loc": ["config", "releases"], "msg": "releases must be a list of release names"})
         releases = []
-    names = [_label(name, ("config", "releases", i), errors, max_length=HELM_RELEASE_NAME_MAX)
-             for i, name in enumerate(releases)]
-    return {"releases": names, "namespace": _namespace(config.get("namespace"), errors),
-            "delete_namespace": config.get("delete_namespace", True) is not False}
+    names = [
+        _label(name, ("config", "releases", i), errors, max_length=HELM_RELEASE_NAME_MAX)
+        for i, name in enumerate(releases)
+    ]
+    return {
+        "releases": names,
+        "namespace": _namespace(config.get("namespace"), errors),
+        "delete_namespace": config.get("delete_namespace", True) is not False,
+    }
 
 
 def _check_uuid(value: Any, loc: tuple, errors: Errors) -> None:

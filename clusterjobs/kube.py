@@ -47,8 +47,9 @@ def _ssl_context(config: KubeConfig) -> ssl.SSLContext:
     try:
         context = ssl.create_default_context(cadata=cadata)
     except ssl.SSLError:
-        raise KubeError("the kubeconfig's certificate-authority-data is not a valid PEM certificate",
-                        kind="tls") from None
+        raise KubeError(
+            "the kubeconfig's certificate-authority-data is not a valid PEM certificate", kind="tls"
+        ) from None
     if config.insecure_skip_tls_verify:  # the kubeconfig asked for it explicitly
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
@@ -65,8 +66,9 @@ def _load_client_cert(context: ssl.SSLContext, cert: bytes, key: bytes) -> None:
             fh.write(cert.rstrip(b"\n") + b"\n" + key)
         context.load_cert_chain(path)
     except ssl.SSLError as exc:
-        raise KubeError(f"the kubeconfig's client certificate or key is not usable ({exc.reason})",
-                        kind="tls") from None
+        raise KubeError(
+            f"the kubeconfig's client certificate or key is not usable ({exc.reason})", kind="tls"
+        ) from None
     finally:
         os.unlink(path)
 
@@ -113,8 +115,7 @@ class KubeClient:
             headers["Content-Type"] = "application/json"
         return headers
 
-    def request(self, method: str, path: str, *, query: dict[str, str] | None = None,
-                body: Any = None) -> KubeResponse:
+    def request(self, method: str, path: str, *, query: dict[str, str] | None = None, body: Any = None) -> KubeResponse:
         """One request; transport and TLS failures become ``KubeError`` with a message safe to show."""
         url = self._prefix + path + (f"?{urlencode(query)}" if query else "")
         payload = json.dumps(body).encode() if body is not None else None
@@ -124,22 +125,27 @@ class KubeClient:
             response = connection.getresponse()
             return KubeResponse(status=response.status, body=response.read())
         except ssl.SSLCertVerificationError as exc:
-            raise KubeError(f"TLS verification of {self.config.server} failed: {exc.verify_message}",
-                            kind="tls") from None
+            raise KubeError(
+                f"TLS verification of {self.config.server} failed: {exc.verify_message}", kind="tls"
+            ) from None
         except ssl.SSLError as exc:
-            raise KubeError(f"TLS handshake with {self.config.server} failed: {exc.reason or exc}",
-                            kind="tls") from None
+            raise KubeError(
+                f"TLS handshake with {self.config.server} failed: {exc.reason or exc}", kind="tls"
+            ) from None
         except http.client.HTTPException:
             # Something listens there but does not speak HTTP (a database, SSH...). What it sent is not shown:
             # the server URL is the user's, the bytes behind it may be someone else's.
-            raise KubeError(f"API server {self.config.server} is unreachable: it did not answer HTTP",
-                            kind="unreachable") from None
+            raise KubeError(
+                f"API server {self.config.server} is unreachable: it did not answer HTTP", kind="unreachable"
+            ) from None
         except TimeoutError:
-            raise KubeError(f"API server {self.config.server} did not answer within {self.timeout:g} s",
-                            kind="unreachable") from None
+            raise KubeError(
+                f"API server {self.config.server} did not answer within {self.timeout:g} s", kind="unreachable"
+            ) from None
         except OSError as exc:
-            raise KubeError(f"API server {self.config.server} is unreachable: {exc.strerror or exc}",
-                            kind="unreachable") from None
+            raise KubeError(
+                f"API server {self.config.server} is unreachable: {exc.strerror or exc}", kind="unreachable"
+            ) from None
         finally:
             connection.close()
 
@@ -151,8 +157,10 @@ class KubeClient:
         try:
             return response.json()
         except ValueError:  # the body is not shown, for the same reason as above
-            raise KubeError(f"GET {path}: the answer is not JSON; is {self.config.server} a Kubernetes API server?",
-                            status=response.status) from None
+            raise KubeError(
+                f"GET {path}: the answer is not JSON; is {self.config.server} a Kubernetes API server?",
+                status=response.status,
+            ) from None
 
     def delete(self, path: str) -> bool:
         """Delete an object; False when it was already gone."""
@@ -165,8 +173,11 @@ class KubeClient:
 
 def _raise_for_status(response: KubeResponse, what: str) -> None:
     if response.status in (401, 403):
-        raise KubeError(f"{what}: the API server refused the kubeconfig's credentials (HTTP {response.status})",
-                        status=response.status, kind="auth")
+        raise KubeError(
+            f"{what}: the API server refused the kubeconfig's credentials (HTTP {response.status})",
+            status=response.status,
+            kind="auth",
+        )
     if response.status >= 400:
         raise KubeError(f"{what}: {status_text(response.status)}", status=response.status)
 

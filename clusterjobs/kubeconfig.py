@@ -84,12 +84,17 @@ def _b64(value: Any, what: str) -> bytes | None:
 def _check_self_contained(section: str, name: str, entry: dict[str, Any]) -> None:
     for key in _PLUGIN_KEYS:
         if entry.get(key):
-            raise _error(f"{section} {name!r} uses '{key}', which would run a command on the portal; "
-                         "use a token or client certificate instead")
+            raise _error(
+                f"{section} {name!r} uses '{key}', which would run a command on the portal; "
+                "use a token or client certificate instead"
+            )
     for key in _FILE_KEYS:
         if entry.get(key):
-            raise _error(f"{section} {name!r} refers to a file ('{key}'); embed it as '{key}-data' instead"
-                         if key != "tokenFile" else f"{section} {name!r} refers to a token file; embed 'token'")
+            raise _error(
+                f"{section} {name!r} refers to a file ('{key}'); embed it as '{key}-data' instead"
+                if key != "tokenFile"
+                else f"{section} {name!r} refers to a token file; embed 'token'"
+            )
 
 
 def parse_kubeconfig(text: str) -> KubeConfig:

@@ -30,8 +30,10 @@ def validate_cluster_kinds(value: Any) -> None:
         raise ValidationError('Enter a list (at most 100) of kinds, e.g. ["ClusterRole", "StorageClass"].')
     for kind in value:
         if not isinstance(kind, str) or not CLUSTER_KIND_RE.match(kind):
-            raise ValidationError(f"{kind!r} is not a Kubernetes kind (e.g. ClusterRole, or "
-                                  "ClusterRole.rbac.authorization.k8s.io to name the API group too).")
+            raise ValidationError(
+                f"{kind!r} is not a Kubernetes kind (e.g. ClusterRole, or "
+                "ClusterRole.rbac.authorization.k8s.io to name the API group too)."
+            )
 
 
 class Cluster(models.Model):
@@ -52,13 +54,17 @@ class Cluster(models.Model):
     )
     # Set by staff in the admin only; the API shows them read-only.
     pod_security_level = models.CharField(
-        max_length=20, choices=PodSecurityLevel.choices, default=PodSecurityLevel.BASELINE,
+        max_length=20,
+        choices=PodSecurityLevel.choices,
+        default=PodSecurityLevel.BASELINE,
         help_text="Every pod (and pod template) a release sends must meet this Pod Security Standards profile.",
     )
     allowed_cluster_kinds = models.JSONField(
-        default=list, blank=True, validators=[validate_cluster_kinds],
+        default=list,
+        blank=True,
+        validators=[validate_cluster_kinds],
         help_text='Cluster-scoped kinds releases may read and write (e.g. ["ClusterRole"]); empty: none. '
-                  "A release can always write namespaced objects in its own namespace only.",
+        "A release can always write namespaced objects in its own namespace only.",
     )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     # Members of these groups may deploy onto the cluster and see its health; only the owner (or staff) may

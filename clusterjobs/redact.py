@@ -8,8 +8,13 @@ from collections.abc import Iterable
 MASK = "[REDACTED]"
 _PATTERNS = [
     # key=value / key: value for names that carry secrets (password=..., "token": "...", apiKey: ...).
-    (re.compile(r"(?i)(\b[\w.-]*(?:password|passwd|secret|token|api[_-]?key|credentials?)[\w.-]*\"?\s*[=:]\s*)"
-                r"(\"[^\"]*\"|'[^']*'|[^\s,;}\]]+)"), r"\1" + MASK),
+    (
+        re.compile(
+            r"(?i)(\b[\w.-]*(?:password|passwd|secret|token|api[_-]?key|credentials?)[\w.-]*\"?\s*[=:]\s*)"
+            r"(\"[^\"]*\"|'[^']*'|[^\s,;}\]]+)"
+        ),
+        r"\1" + MASK,
+    ),
     (re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{8,}"), r"\1 " + MASK),
     (re.compile(r"-----BEGIN [A-Z ]*-----.*?-----END [A-Z ]*-----", re.S), MASK),
     # Long base64 runs: certificate and key data, encoded kubeconfigs.

@@ -15,13 +15,15 @@ class ClusterIn(Schema):
     # SecretStr: the payload's repr (logs, a traceback's locals on the debug page) shows ********** instead.
     kubeconfig: SecretStr = Field(..., description="The kubeconfig YAML; stored encrypted, never returned.")
     ingress_url: str = Field("", max_length=500)
-    shared_with_groups: list[int] = Field(default_factory=list, max_length=100,
-                                          description="Ids of your groups whose members may deploy onto it")
+    shared_with_groups: list[int] = Field(
+        default_factory=list, max_length=100, description="Ids of your groups whose members may deploy onto it"
+    )
 
 
 class ClusterShareIn(Schema):
-    shared_with_groups: list[int] = Field(default_factory=list, max_length=100,
-                                          description="The complete list of group ids; [] shares with nobody")
+    shared_with_groups: list[int] = Field(
+        default_factory=list, max_length=100, description="The complete list of group ids; [] shares with nobody"
+    )
 
 
 class ClusterOut(Schema):
@@ -31,8 +33,9 @@ class ClusterOut(Schema):
     ingress_url: str
     is_sandbox: bool
     pod_security_level: str = Field(..., description="Pod Security Standards profile (set by staff in the admin).")
-    allowed_cluster_kinds: list[str] = Field(..., description="Cluster-scoped kinds releases may write "
-                                                              "(set by staff in the admin).")
+    allowed_cluster_kinds: list[str] = Field(
+        ..., description="Cluster-scoped kinds releases may write (set by staff in the admin)."
+    )
     owner_id: int
     shared_with_groups: list[int]
     created_at: datetime

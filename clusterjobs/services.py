@@ -33,8 +33,8 @@ from clusterjobs.jobconfig import clean_job_config
 from clusterjobs.kube import without_server_bodies
 from clusterjobs.kubeconfig import parse_kubeconfig
 from clusterjobs.models import JOB_TYPE_TIMEOUTS, Cluster, Job, JobStatus, JobType
-from pipelines.selectors import execution_list
 from pipelines.events import JOB_EVENTS_TOPIC, EventType, publish
+from pipelines.selectors import execution_list
 
 logger = logging.getLogger(__name__)
 
@@ -62,8 +62,15 @@ def _clean_groups(*, owner, group_ids: list[int] | None) -> list[Group]:
 
 
 @sensitive_variables()  # every frame below holds the kubeconfig or its credentials
-def cluster_create(*, owner, name: str, kubeconfig: str, ingress_url: str = "", is_sandbox: bool = False,
-                   shared_with_groups: list[int] | None = None) -> Cluster:
+def cluster_create(
+    *,
+    owner,
+    name: str,
+    kubeconfig: str,
+    ingress_url: str = "",
+    is_sandbox: bool = False,
+    shared_with_groups: list[int] | None = None,
+) -> Cluster:
     """Store a cluster; its kubeconfig must parse and name a current context with a server (else 422).
     Whether ``owner`` may register clusters at all is the caller's check (``selectors.can_add_cluster``)."""
     name = _clean_cluster_name(name)
@@ -71,8 +78,9 @@ def cluster_create(*, owner, name: str, kubeconfig: str, ingress_url: str = "", 
     groups = _clean_groups(owner=owner, group_ids=shared_with_groups)
     if Cluster.objects.filter(owner=owner, name=name).exists():
         raise ServiceValidationError.at(("name",), f"you already have a cluster named {name!r}")
-    cluster = Cluster(owner=owner, name=name, server_url=parsed.server, ingress_url=ingress_url or "",
-                      is_sandbox=is_sandbox)
+    cluster = Cluster(
+        owner=owner, name=name, server_url=parsed.server, ingress_url=ingress_url or "", is_sandbox=is_sandbox
+    )
     cluster.kubeconfig = kubeconfig
     try:
         with transaction.atomic():
@@ -106,11 +114,16 @@ def cluster_share(*, cluster: Cluster, by, group_ids: list[int]) -> Cluster:
     """Share the cluster with exactly these groups. A group is not unshared while one of its members'
     deployments still has releases on the cluster (they could no longer stop it): 409 naming them."""
     groups = _clean_groups(owner=by, group_ids=group_ids)
-    stranded = [use for use in references.cluster_uses(cluster)
-                if use.owner_id != cluster.owner_id and not _still_usable(cluster, use.owner_id, groups)]
+    stranded = [
+        use
+        for use in references.cluster_uses(cluster)
+        if use.owner_id != cluster.owner_id and not _still_usable(cluster, use.owner_id, groups)
+    ]
     if stranded:
-        raise ConflictError(f"deployments of other users still run on the cluster: {_describe(stranded)}; "
-                            "they must be stopped before their group loses the cluster")
+        raise ConflictError(
+            f"deployments of other users still run on the cluster: {_describe(stranded)}; "
+            "they must be stopped before their group loses the cluster"
+        )
     cluster.shared_with_groups.set(groups)
     return cluster
 
@@ -128,8 +141,9 @@ def cluster_delete(*, cluster: Cluster) -> None:
         raise ConflictError("the cluster has queued or running jobs; cancel them first")
     uses = references.cluster_uses(cluster)
     if uses:
-        raise ConflictError(f"deployments still have releases on the cluster: {_describe(uses)}; "
-                            "stop or delete them first")
+        raise ConflictError(
+            f"deployments still have releases on the cluster: {_describe(uses)}; stop or delete them first"
+        )
     cluster.delete()
 
 
@@ -152,8 +166,17 @@ def _clean_timeout(job_type: str, timeout_seconds: int | None) -> int:
     return timeout_seconds
 
 
-def job_create(*, owner, cluster: Cluster, job_type: str, config: dict[str, Any], source: str = "",
-               source_id: str | uuid.UUID | None = None, name: str = "", timeout_seconds: int | None = None) -> Job:
+def job_create(
+    *,
+    owner,
+    cluster: Cluster,
+    job_type: str,
+    config: dict[str, Any],
+    source: str = "",
+    source_id: str | uuid.UUID | None = None,
+    name: str = "",
+    timeout_seconds: int | None = None,
+) -> Job:
     """A PENDING job with a validated, normalised config (422 listing every problem otherwise)."""
     if job_type not in JobType.values:
         raise ServiceValidationError.at(("job_type",), f"unknown job type {job_type!r}")
@@ -162,8 +185,13 @@ def job_create(*, owner, cluster: Cluster, job_type: str, config: dict[str, Any]
     source_id = _check_references(owner=owner, source_id=source_id, config=cleaned)
     default_name = f"{job_type}-{cleaned.get('release_name') or cleaned.get('namespace')}"
     return Job.objects.create(
-        owner=owner, cluster=cluster, job_type=job_type, config=cleaned, source=(source or "")[:100],
-        source_id=source_id, name=(name or default_name)[:200],
+        owner=owner,
+        cluster=cluster,
+        job_type=job_type,
+        config=cleaned,
+        source=(source or "")[:100],
+        source_id=source_id,
+        name=(name or default_name)[:200],
         timeout_seconds=timeout,
     )
 
@@ -188,8 +216,9 @@ def _check_references(*, owner, source_id: Any, config: dict[str, Any]) -> str |
     """
     errors: list[dict[str, Any]] = []
     source = _as_uuid(source_id) if source_id else None
-    if source is not None and not (_execution_visible(owner, source)
-                                   or references.deployment_visible(user=owner, deployment_id=source)):
+    if source is not None and not (
+        _execution_visible(owner, source) or references.deployment_visible(user=owner, deployment_id=source)
+    ):
         errors.append({"loc": ["source_id"], "msg": f"no execution or deployment {source} of yours"})
     deployment = _as_uuid(config.get("deployment_id")) if config.get("deployment_id") else None
     if deployment is not None and not references.deployment_visible(user=owner, deployment_id=deployment):
@@ -212,16 +241,19 @@ def job_execute(*, job_id: uuid.UUID | str) -> Job:
         deadline=now + timedelta(seconds=job.timeout_seconds)
     )
     if not queued:
-        raise ConflictError(f"job is {job.status}{' and already queued' if job.deadline else ''}; "
-                            "only a PENDING job that has not been queued can be executed")
+        raise ConflictError(
+            f"job is {job.status}{' and already queued' if job.deadline else ''}; "
+            "only a PENDING job that has not been queued can be executed"
+        )
     _queue(job)
     job.refresh_from_db()
     return job
 
 
 def _queue(job: Job) -> None:
-    transaction.on_commit(lambda: async_task("clusterjobs.tasks.execute_job", str(job.pk),
-                                             task_name=f"job-{job.pk}-{job.attempts}"))
+    transaction.on_commit(
+        lambda: async_task("clusterjobs.tasks.execute_job", str(job.pk), task_name=f"job-{job.pk}-{job.attempts}")
+    )
 
 
 def job_cancel(*, job_id: uuid.UUID | str) -> Job:
@@ -241,13 +273,23 @@ def job_expire_overdue() -> int:
     count = 0
     overdue = Job.objects.filter(status__in=[JobStatus.PENDING, JobStatus.RUNNING], deadline__lt=timezone.now())
     for job in overdue:
-        count += _finish(job, JobStatus.TIMEOUT, error=f"job exceeded its timeout of {job.timeout_seconds} s",
-                         allowed_from=(JobStatus.PENDING, JobStatus.RUNNING))
+        count += _finish(
+            job,
+            JobStatus.TIMEOUT,
+            error=f"job exceeded its timeout of {job.timeout_seconds} s",
+            allowed_from=(JobStatus.PENDING, JobStatus.RUNNING),
+        )
     return count
 
 
-def _finish(job: Job, status: str, *, result: dict | None = None, error: str = "",
-            allowed_from: tuple[str, ...] = (JobStatus.RUNNING,)) -> bool:
+def _finish(
+    job: Job,
+    status: str,
+    *,
+    result: dict | None = None,
+    error: str = "",
+    allowed_from: tuple[str, ...] = (JobStatus.RUNNING,),
+) -> bool:
     """Compare-and-set to a final status and publish the job event in the same transaction."""
     now = timezone.now()
     with transaction.atomic():
@@ -269,7 +311,9 @@ def job_start(*, job_id: uuid.UUID | str) -> Job | None:
     """PENDING → RUNNING with a lease; None when another worker got there first or the job was cancelled."""
     now = timezone.now()
     started = Job.objects.filter(pk=job_id, status=JobStatus.PENDING).update(
-        status=JobStatus.RUNNING, started_at=now, lease_expires_at=now + timedelta(seconds=lease_seconds()),
+        status=JobStatus.RUNNING,
+        started_at=now,
+        lease_expires_at=now + timedelta(seconds=lease_seconds()),
         attempts=F("attempts") + 1,
     )
     return Job.objects.select_related("cluster").get(pk=job_id) if started else None
@@ -277,9 +321,11 @@ def job_start(*, job_id: uuid.UUID | str) -> Job | None:
 
 def job_renew_lease(*, job_id: uuid.UUID | str) -> bool:
     """Extend a RUNNING job's lease; False when it is no longer RUNNING (cancelled, timed out, re-claimed)."""
-    return bool(Job.objects.filter(pk=job_id, status=JobStatus.RUNNING).update(
-        lease_expires_at=timezone.now() + timedelta(seconds=lease_seconds())
-    ))
+    return bool(
+        Job.objects.filter(pk=job_id, status=JobStatus.RUNNING).update(
+            lease_expires_at=timezone.now() + timedelta(seconds=lease_seconds())
+        )
+    )
 
 
 def job_recover_stale() -> int:
@@ -290,8 +336,9 @@ def job_recover_stale() -> int:
     recovered = 0
     for job in stale:
         if job.attempts >= MAX_JOB_ATTEMPTS:
-            recovered += _finish(job, JobStatus.FAILED, error=f"worker lost {job.attempts} times while running "
-                                                              "the job; giving up")
+            recovered += _finish(
+                job, JobStatus.FAILED, error=f"worker lost {job.attempts} times while running the job; giving up"
+            )
             continue
         with transaction.atomic():
             if Job.objects.filter(pk=job.pk, status=JobStatus.RUNNING, lease_expires_at__lt=timezone.now()).update(
@@ -347,6 +394,7 @@ def _keep_alive(job: Job) -> Callable[[], bool]:
             return not Job.objects.filter(pk=job.pk, status=JobStatus.RUNNING).exists()
         renewed_at = time.monotonic()
         return not job_renew_lease(job_id=job.pk)
+
     return should_cancel
 
 

@@ -18,8 +18,11 @@ from clusterjobs.forms import ClusterForm
 
 
 def _clusters_page(request: HttpRequest, form: ClusterForm, status: int = 200) -> HttpResponse:
-    context = {"clusters": selectors.cluster_list(user=request.user), "form": form,
-               "can_add_cluster": selectors.can_add_cluster(request.user)}
+    context = {
+        "clusters": selectors.cluster_list(user=request.user),
+        "form": form,
+        "can_add_cluster": selectors.can_add_cluster(request.user),
+    }
     return render(request, "clusterjobs/cluster_list.html", context, status=status)
 
 
@@ -38,8 +41,12 @@ def cluster_list(request: HttpRequest) -> HttpResponse:
         return _clusters_page(request, form, status=422)
     data = form.cleaned_data
     try:
-        cluster = services.cluster_create(owner=request.user, name=data["name"], kubeconfig=data["kubeconfig"],
-                                          ingress_url=data.get("ingress_url") or "")
+        cluster = services.cluster_create(
+            owner=request.user,
+            name=data["name"],
+            kubeconfig=data["kubeconfig"],
+            ingress_url=data.get("ingress_url") or "",
+        )
     except ServiceValidationError as exc:
         for error in exc.errors:
             field = error["loc"][0] if error["loc"] and error["loc"][0] in form.fields else None

@@ -76,8 +76,11 @@ class EventFilter(Schema):
 @router.get("/events", response=list[EventOut], summary="The event log, oldest first (poll with ?after=)")
 def event_list(request: HttpRequest, filters: Query[EventFilter]):
     return selectors.event_list(
-        user=request.auth, after=filters.after, execution_id=filters.execution,
-        deployment_id=filters.deployment, limit=filters.limit,
+        user=request.auth,
+        after=filters.after,
+        execution_id=filters.execution,
+        deployment_id=filters.deployment,
+        limit=filters.limit,
     )
 
 

@@ -107,8 +107,9 @@ class EventStreamConsumer(AsyncHttpConsumer):
 
     def last_event_id(self) -> int:
         headers = dict(self.scope.get("headers") or [])
-        raw = headers.get(b"last-event-id", b"").decode() or (
-            parse_qs(self.scope.get("query_string", b"").decode()).get("last_event_id", [""])[0]
+        raw = (
+            headers.get(b"last-event-id", b"").decode()
+            or (parse_qs(self.scope.get("query_string", b"").decode()).get("last_event_id", [""])[0])
         )
         return int(raw) if raw.isdigit() else 0
 
@@ -136,7 +137,7 @@ class EventStreamConsumer(AsyncHttpConsumer):
     async def wait_for_wakeup(self, timeout: float) -> None:
         try:
             await asyncio.wait_for(self.wakeup.wait(), timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pass
         self.wakeup.clear()
 

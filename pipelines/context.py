@@ -25,12 +25,18 @@ def render_context(execution: PipelineExecution, needed: set[str] | None) -> dic
         rows = StepExecution.objects.filter(execution=execution, status__in=(StepStatus.COMPLETED, StepStatus.SKIPPED))
         if needed is not None:
             rows = rows.filter(step_id__in=needed)
-        steps = {sid: {"outputs": out, "status": st} for sid, out, st in rows.values_list("step_id", "outputs", "status")}
+        steps = {
+            sid: {"outputs": out, "status": st} for sid, out, st in rows.values_list("step_id", "outputs", "status")
+        }
     parameters = parameter_values(execution)
     return {
         "steps": steps,
         "parameters": parameters,
         "params": parameters,
         "deployment": execution.dag.get("deployment") or parameters.get("deployment") or {},
-        "execution": {"id": str(execution.pk), "name": execution.name, "deployment_id": str(execution.deployment_id or "")},
+        "execution": {
+            "id": str(execution.pk),
+            "name": execution.name,
+            "deployment_id": str(execution.deployment_id or ""),
+        },
     }

@@ -19,7 +19,6 @@ from typing import Any
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
-from django_q.tasks import async_task
 
 from pipelines import fairness, notify, queueing
 from pipelines.actions.base import ActionContext
@@ -103,8 +102,9 @@ def lock_execution(execution_id: Any) -> PipelineExecution | None:
 
 
 @retry_on_deadlock()
-def advance(execution_id: Any, *, completed: str | None = None, locked: PipelineExecution | None = None,
-            freed: int = 0) -> int:
+def advance(
+    execution_id: Any, *, completed: str | None = None, locked: PipelineExecution | None = None, freed: int = 0
+) -> int:
     """Queue what can run now, cancel what never can, finish the execution when every step is final.
 
     Only PENDING, not-yet-queued steps and the statuses of their dependencies are read, so a step finishing
@@ -203,8 +203,15 @@ def _set_held(execution: PipelineExecution, held: bool) -> None:
     execution.held_steps = held
 
 
-def _enqueue_ready(execution: PipelineExecution, steps, candidates: list[dict], status: dict[str, str], *,
-                   full_scan: bool = True, freed: int = 0) -> int:
+def _enqueue_ready(
+    execution: PipelineExecution,
+    steps,
+    candidates: list[dict],
+    status: dict[str, str],
+    *,
+    full_scan: bool = True,
+    freed: int = 0,
+) -> int:
     """Mark every ready candidate queued (one compare-and-set UPDATE for all) and queue them; returns how many.
 
     At most ``max_parallel_steps`` of the execution and the owner's per-user limit (``pipelines.fairness``);
@@ -237,7 +244,7 @@ def _enqueue_ready(execution: PipelineExecution, steps, candidates: list[dict], 
         return 0
     queued = 0
     for start in range(0, len(ready), 500):  # SQLite's variable limit
-        chunk = ready[start:start + 500]
+        chunk = ready[start : start + 500]
         claimed = StepExecution.objects.filter(pk__in=chunk, status=StepStatus.PENDING, enqueued_at=None)
         if claimed.update(enqueued_at=now) != len(chunk):
             # Someone else changed some of them meanwhile: queue only the rows this UPDATE marked.
@@ -329,7 +336,7 @@ def cancel_open_steps(execution: PipelineExecution, reason: str) -> list[StepExe
     )
     now = timezone.now()
     for start in range(0, len(open_steps), 500):  # SQLite's variable limit
-        chunk = [step.pk for step in open_steps[start:start + 500]]
+        chunk = [step.pk for step in open_steps[start : start + 500]]
         StepExecution.objects.filter(pk__in=chunk).update(
             status=StepStatus.CANCELLED, error=reason, completed_at=now, lease_expires_at=None, awaiting_event=False
         )
@@ -356,8 +363,9 @@ def call_action_cancel(step: StepExecution) -> None:
 
 
 @retry_on_deadlock()
-def step_failed(step: StepExecution, from_status: str, error: str, *, final: str = StepStatus.FAILED,
-                retry: bool = True) -> bool:
+def step_failed(
+    step: StepExecution, from_status: str, error: str, *, final: str = StepStatus.FAILED, retry: bool = True
+) -> bool:
     """A step attempt failed: retry with exponential backoff, or make it final and apply ``on_failure``."""
     locked = lock_execution(step.execution_id)  # the execution before the step: the lock order
     retryable = retry and final == StepStatus.FAILED and step.attempt < step.max_attempts

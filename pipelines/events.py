@@ -48,6 +48,7 @@ class EventType(StrEnum):
     WORKFLOW_PROGRESS = "workflow_progress"
     EXECUTION_COMPLETED = "execution_completed"
 
+
 MAX_DISPATCH_FAILURES = 5
 
 Handler = Callable[[Event], None]
@@ -149,8 +150,9 @@ def _requeue(event: Event, name: str) -> None:
     Event.objects.filter(pk=event.pk).update(failures=F("failures") + 1)
     event.refresh_from_db(fields=["failures"])
     if event.failures < MAX_DISPATCH_FAILURES:
-        async_task("pipelines.tasks.dispatch_event", event.pk, name, task_name=f"dispatch-{event.pk}-{name}",
-                   save=False)  # the Event row records what was handled
+        async_task(
+            "pipelines.tasks.dispatch_event", event.pk, name, task_name=f"dispatch-{event.pk}-{name}", save=False
+        )  # the Event row records what was handled
 
 
 def retry_delay(failures: int) -> float:

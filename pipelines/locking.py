@@ -30,7 +30,9 @@ RETRYABLE_SQLSTATES = frozenset({"40P01", "40001"})
 
 def is_retryable(exc: BaseException) -> bool:
     cause = exc.__cause__
-    return getattr(cause, "sqlstate", None) in RETRYABLE_SQLSTATES or getattr(cause, "pgcode", None) in RETRYABLE_SQLSTATES
+    return (
+        getattr(cause, "sqlstate", None) in RETRYABLE_SQLSTATES or getattr(cause, "pgcode", None) in RETRYABLE_SQLSTATES
+    )
 
 
 def retry_on_deadlock(*, savepoint: bool = False) -> Callable[[Callable[P, R]], Callable[P, R]]:

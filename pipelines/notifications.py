@@ -13,8 +13,9 @@ from budportal.errors import ServiceValidationError
 from pipelines.models import Notification, NotificationLevel
 
 
-def notification_create(*, user, message: str, level: str = NotificationLevel.INFO, link: str | None = None,
-                        title: str = "") -> Notification:
+def notification_create(
+    *, user, message: str, level: str = NotificationLevel.INFO, link: str | None = None, title: str = ""
+) -> Notification:
     if level not in NotificationLevel.values:
         raise ServiceValidationError.at(["level"], f"must be one of {', '.join(NotificationLevel.values)}")
     return Notification.objects.create(user=user, message=message, level=level, link=link or "", title=title[:200])

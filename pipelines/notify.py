@@ -24,12 +24,16 @@ def topics(execution: PipelineExecution) -> list[str]:
     return list(execution.callback_topics or []) or [DEFAULT_TOPIC]
 
 
-def _publish(execution: PipelineExecution, event_type: str, payload: dict[str, Any], step_id: str | None = None) -> None:
+def _publish(
+    execution: PipelineExecution, event_type: str, payload: dict[str, Any], step_id: str | None = None
+) -> None:
     body = {"type": event_type, "execution_id": str(execution.pk), "step_id": step_id, **payload}
     if execution.deployment_id:
         body["deployment_id"] = str(execution.deployment_id)
     for topic in topics(execution):
-        publish(topic, event_type, body, execution_id=execution.pk, step_id=step_id, deployment_id=execution.deployment_id)
+        publish(
+            topic, event_type, body, execution_id=execution.pk, step_id=step_id, deployment_id=execution.deployment_id
+        )
 
 
 def step_event(
@@ -67,8 +71,12 @@ def progress_event(execution: PipelineExecution) -> None:
     _publish(
         execution,
         EventType.WORKFLOW_PROGRESS,
-        {"status": execution.status, "progress": progress["percent"], "eta_seconds": progress["eta_seconds"],
-         "current_steps": progress["current_steps"]},
+        {
+            "status": execution.status,
+            "progress": progress["percent"],
+            "eta_seconds": progress["eta_seconds"],
+            "current_steps": progress["current_steps"],
+        },
     )
 
 
@@ -76,6 +84,10 @@ def execution_event(execution: PipelineExecution) -> None:
     _publish(
         execution,
         EventType.EXECUTION_COMPLETED,
-        {"status": execution.status, "error": execution.error or None, "outputs": execution.outputs,
-         "progress": execution.progress},
+        {
+            "status": execution.status,
+            "error": execution.error or None,
+            "outputs": execution.outputs,
+            "progress": execution.progress,
+        },
     )

@@ -27,9 +27,15 @@ from django.core.exceptions import ImproperlyConfigured
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 # Not covered by ``ipaddress``'s flags, or worth naming: CGNAT, cloud metadata, NAT64 local use.
-_ALWAYS_REFUSED = tuple(ipaddress.ip_network(n) for n in (
-    "100.64.0.0/10", "169.254.169.254/32", "fd00:ec2::254/128", "64:ff9b:1::/48",
-))
+_ALWAYS_REFUSED = tuple(
+    ipaddress.ip_network(n)
+    for n in (
+        "100.64.0.0/10",
+        "169.254.169.254/32",
+        "fd00:ec2::254/128",
+        "64:ff9b:1::/48",
+    )
+)
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 _DEFAULT_TIMEOUT: Any = getattr(socket, "_GLOBAL_DEFAULT_TIMEOUT")  # noqa: B009 - private in the stubs
 
@@ -123,8 +129,9 @@ def resolve_checked(host: str, port: int) -> list[IPAddress]:
     return addresses
 
 
-def _pinned_connection(address: tuple[str, int], timeout: Any = _DEFAULT_TIMEOUT,
-                       source_address: Any = None) -> socket.socket:
+def _pinned_connection(
+    address: tuple[str, int], timeout: Any = _DEFAULT_TIMEOUT, source_address: Any = None
+) -> socket.socket:
     """``socket.create_connection`` that connects only to addresses checked a moment ago."""
     host, port = address
     error: OSError | None = None
@@ -164,8 +171,7 @@ class _HTTPSHandler(urllib.request.HTTPSHandler):
 def build_opener(*handlers: urllib.request.BaseHandler) -> urllib.request.OpenerDirector:
     """A urllib opener whose every connection (redirects included) goes through the guard. Environment
     proxies are ignored: through a proxy the portal could not know which address it finally reaches."""
-    return urllib.request.build_opener(urllib.request.ProxyHandler({}), _HTTPHandler(), _HTTPSHandler(),
-                                       *handlers)
+    return urllib.request.build_opener(urllib.request.ProxyHandler({}), _HTTPHandler(), _HTTPSHandler(), *handlers)
 
 
 def urlopen(opener: urllib.request.OpenerDirector, request: urllib.request.Request, *, timeout: float) -> Any:

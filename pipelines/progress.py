@@ -12,7 +12,15 @@ from django.utils import timezone
 from pipelines.models import STEP_DONE_OK, STEP_FINISHED, ExecutionStatus, PipelineExecution, StepExecution, StepStatus
 
 STEP_FIELDS = (
-    "step_id", "action", "status", "progress", "attempt", "error", "depends_on", "started_at", "completed_at",
+    "step_id",
+    "action",
+    "status",
+    "progress",
+    "attempt",
+    "error",
+    "depends_on",
+    "started_at",
+    "completed_at",
     "external_workflow_id",
 )
 

@@ -112,5 +112,6 @@ def admit() -> None:
     depth = queue_depth()
     if depth > limit:
         retry_after = min(max(math.ceil((depth - limit) / DRAIN_PER_SECOND), 1), 60)
-        raise Overloaded(f"the task queue holds {depth} tasks (limit {limit}); retry in {retry_after} s",
-                         retry_after=retry_after)
+        raise Overloaded(
+            f"the task queue holds {depth} tasks (limit {limit}); retry in {retry_after} s", retry_after=retry_after
+        )

@@ -48,8 +48,12 @@ class Limits:
 
     @classmethod
     def from_settings(cls) -> Limits:
-        return cls(seconds=float(settings.RENDER_TIMEOUT_SECONDS), memory_mb=int(settings.RENDER_MEMORY_MB),
-                   output_bytes=int(settings.RENDER_MAX_OUTPUT_BYTES), workers=max(1, int(settings.RENDER_WORKERS)))
+        return cls(
+            seconds=float(settings.RENDER_TIMEOUT_SECONDS),
+            memory_mb=int(settings.RENDER_MEMORY_MB),
+            output_bytes=int(settings.RENDER_MAX_OUTPUT_BYTES),
+            workers=max(1, int(settings.RENDER_WORKERS)),
+        )
 
 
 class _Timeout(Exception):
@@ -74,7 +78,11 @@ class Worker:
         env = {"PYTHONPATH": _ROOT, "PATH": os.environ.get("PATH", ""), "LANG": "C.UTF-8"}
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "pipelines.render_worker", str(limits.memory_mb)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, bufsize=0, env=env, cwd=_ROOT,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            bufsize=0,
+            env=env,
+            cwd=_ROOT,
         )
         self._poll = select.poll()
         self._poll.register(self.proc.stdout.fileno(), select.POLLIN)  # type: ignore[union-attr]
@@ -93,7 +101,7 @@ class Worker:
         data = memoryview(_HEADER.pack(len(payload)) + payload)
         try:
             while data:  # an unbuffered pipe may take a large payload in parts
-                data = data[self.proc.stdin.write(data) or 0:]
+                data = data[self.proc.stdin.write(data) or 0 :]
         except OSError:  # BrokenPipeError: it died while idle (it only ever dies mid-render otherwise)
             raise _Gone from None
         return json.loads(self._read_frame(time.monotonic() + self.limits.seconds, self.limits.output_bytes + 4096))
@@ -143,8 +151,11 @@ class Pool:
     def run(self, request: dict[str, Any]) -> dict[str, Any]:
         """Send one request (the whole batch of a step or a plan) and return the worker's reply."""
         limits = Limits.from_settings()
-        payload = json.dumps({**request, "seconds": limits.seconds, "output_bytes": limits.output_bytes},
-                             default=str, separators=(",", ":")).encode()
+        payload = json.dumps(
+            {**request, "seconds": limits.seconds, "output_bytes": limits.output_bytes},
+            default=str,
+            separators=(",", ":"),
+        ).encode()
         for attempt in range(2):
             worker = self._acquire(limits)
             keep = False

@@ -67,8 +67,9 @@ def _encode_result(result: Any, output_bytes: int) -> bytes:
     except ValueError as exc:  # NaN / Infinity, which PostgreSQL's JSON refuses
         raise params.RenderError((), f"the rendered result is not valid JSON: {exc}") from None
     if len(body) > output_bytes:
-        raise params.RenderError((), f"TemplateLimitError: the rendered result is {len(body):,} bytes "
-                                     f"(limit {output_bytes:,})")
+        raise params.RenderError(
+            (), f"TemplateLimitError: the rendered result is {len(body):,} bytes (limit {output_bytes:,})"
+        )
     return body
 
 

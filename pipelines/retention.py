@@ -30,8 +30,12 @@ class Protected:
     executions are kept); ``executions()`` → ids of executions still referenced (kept whatever their age).
     Either may return a queryset of ids (used as a subquery) or any iterable."""
 
-    def __init__(self, *, deployments: Callable[[], Iterable[Any]] | None = None,
-                 executions: Callable[[], Iterable[Any]] | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        deployments: Callable[[], Iterable[Any]] | None = None,
+        executions: Callable[[], Iterable[Any]] | None = None,
+    ) -> None:
         self.deployments = deployments
         self.executions = executions
 

@@ -18,9 +18,9 @@ from django.utils import timezone
 from pipelines import engine, notify
 from pipelines.actions.base import ActionContext, ActionResult, EventAction, EventContext, EventResult
 from pipelines.actions.registry import get_action
+from pipelines.context import render_context
 from pipelines.events import JOB_EVENTS_TOPIC
 from pipelines.models import Event, ExecutionStatus, StepExecution, StepStatus
-from pipelines.context import render_context
 from pipelines.params import RenderError, find_references, render
 
 logger = logging.getLogger(__name__)
@@ -40,7 +40,9 @@ def _claim(step: StepExecution, timeout: int, params: dict) -> bool:
         "progress": 0.0,
         "params": params,
     }
-    if not StepExecution.objects.filter(pk=step.pk, status=StepStatus.PENDING).update(attempt=F("attempt") + 1, **fields):
+    if not StepExecution.objects.filter(pk=step.pk, status=StepStatus.PENDING).update(
+        attempt=F("attempt") + 1, **fields
+    ):
         return False
     for name, value in fields.items():
         setattr(step, name, value)
@@ -200,8 +202,9 @@ def _await_event(step: StepExecution, result: ActionResult) -> None:
         )
         if not updated:
             return
-        notify.step_event(step.execution, step.step_id, "step_awaiting_event", StepStatus.AWAITING_EVENT,
-                          outputs=result.outputs)
+        notify.step_event(
+            step.execution, step.step_id, "step_awaiting_event", StepStatus.AWAITING_EVENT, outputs=result.outputs
+        )
     # The job may have finished before this step started waiting: replay what already arrived.
     for event in Event.objects.filter(topic=JOB_EVENTS_TOPIC, workflow_id=workflow_id).order_by("id"):
         route_job_event(event)
@@ -213,8 +216,10 @@ def route_job_event(event: Event) -> None:
     if not workflow_id:
         return
     # Job progress events are frequent: the DAG comes from the per-process cache, not a re-read per event.
-    waiting = StepExecution.objects.select_related("execution").defer("execution__dag").filter(
-        external_workflow_id=workflow_id, status=StepStatus.AWAITING_EVENT
+    waiting = (
+        StepExecution.objects.select_related("execution")
+        .defer("execution__dag")
+        .filter(external_workflow_id=workflow_id, status=StepStatus.AWAITING_EVENT)
     )
     for step in waiting:
         engine.with_dag(step.execution)
@@ -282,5 +287,3 @@ class LeaseKeeper:
         finally:
             if touched:
                 connection.close()
-
-

@@ -44,11 +44,34 @@ _NESTED_FIELD = re.compile(r"\{[^{}]*\{")
 _WIDTH_FILTERS = frozenset({"center", "wordwrap", "batch", "slice", "truncate"})
 # Filters that turn their arguments into text: the text they would make is estimated before they run, so that
 # ``[[0] * 100000] * 1000 | tojson`` fails without first allocating a 300 MB string.
-_STRINGIFYING_FILTERS = frozenset({
-    "string", "tojson", "pprint", "join", "format", "e", "escape", "forceescape", "safe", "trim", "upper",
-    "lower", "title", "capitalize", "replace", "striptags", "urlencode", "urlize", "truncate", "wordcount",
-    "center", "indent", "wordwrap", "xmlattr",
-})
+_STRINGIFYING_FILTERS = frozenset(
+    {
+        "string",
+        "tojson",
+        "pprint",
+        "join",
+        "format",
+        "e",
+        "escape",
+        "forceescape",
+        "safe",
+        "trim",
+        "upper",
+        "lower",
+        "title",
+        "capitalize",
+        "replace",
+        "striptags",
+        "urlencode",
+        "urlize",
+        "truncate",
+        "wordcount",
+        "center",
+        "indent",
+        "wordwrap",
+        "xmlattr",
+    }
+)
 
 
 class TemplateLimitError(SecurityError):
@@ -267,8 +290,9 @@ class _Rewrite(NodeTransformer):
 
     def visit_Concat(self, node: nodes.Concat) -> nodes.Node:
         self.generic_visit(node)
-        return nodes.Call(nodes.EnvironmentAttribute("limited_concat"), list(node.nodes), [], None, None,
-                          lineno=node.lineno)
+        return nodes.Call(
+            nodes.EnvironmentAttribute("limited_concat"), list(node.nodes), [], None, None, lineno=node.lineno
+        )
 
 
 class LimitedSandboxedEnvironment(ImmutableSandboxedEnvironment):
@@ -281,8 +305,9 @@ class LimitedSandboxedEnvironment(ImmutableSandboxedEnvironment):
         self.filters["sum"] = _linear_sum
         self.filters = {name: _limited_filter(name, f) for name, f in self.filters.items()}
 
-    def _generate(self, source: nodes.Template, name: str | None, filename: str | None,
-                  defer_init: bool = False) -> str:
+    def _generate(
+        self, source: nodes.Template, name: str | None, filename: str | None, defer_init: bool = False
+    ) -> str:
         return super()._generate(_Rewrite().visit(source), name, filename, defer_init=defer_init)
 
     @staticmethod

@@ -33,18 +33,48 @@ def _insert_steps(execution: PipelineExecution, steps: list[dict]) -> None:
     """One ``executemany`` for every step: ``bulk_create`` on SQLite splits 5,000 rows into ~100 statements
     (its 999-variable limit) and spends most of a second building them."""
     meta = StepExecution._meta
-    names = ["execution", "step_id", "action", "position", "status", "attempt", "max_attempts", "depends_on",
-             "params", "outputs", "error", "awaiting_event", "external_workflow_id", "progress"]
+    names = [
+        "execution",
+        "step_id",
+        "action",
+        "position",
+        "status",
+        "attempt",
+        "max_attempts",
+        "depends_on",
+        "params",
+        "outputs",
+        "error",
+        "awaiting_event",
+        "external_workflow_id",
+        "progress",
+    ]
     fields = [meta.get_field(name) for name in names]
     columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
-    sql = f"INSERT INTO {connection.ops.quote_name(meta.db_table)} ({columns}) VALUES ({', '.join(['%s'] * len(fields))})"
+    sql = (
+        f"INSERT INTO {connection.ops.quote_name(meta.db_table)} ({columns}) VALUES ({', '.join(['%s'] * len(fields))})"
+    )
     prep = {f.name: f for f in fields}
     execution_id = prep["execution"].get_db_prep_save(execution.pk, connection)
     empty = prep["params"].get_db_prep_save({}, connection)
     depends = prep["depends_on"]
     rows = [
-        (execution_id, step["id"], step["action"], i, StepStatus.PENDING.value, 0, _max_attempts(step),
-         depends.get_db_prep_save(list(step.get("depends_on") or []), connection), empty, empty, "", False, "", 0.0)
+        (
+            execution_id,
+            step["id"],
+            step["action"],
+            i,
+            StepStatus.PENDING.value,
+            0,
+            _max_attempts(step),
+            depends.get_db_prep_save(list(step.get("depends_on") or []), connection),
+            empty,
+            empty,
+            "",
+            False,
+            "",
+            0.0,
+        )
         for i, step in enumerate(steps)
     ]
     with connection.cursor() as cursor:
@@ -122,11 +152,24 @@ def _retry(execution_id: uuid.UUID | str) -> None:
         deadline=now + timedelta(seconds=timeout) if timeout else None,
     )
     if not updated:
-        raise ConflictError(f"execution is {execution.status}; only a failed, cancelled or timed-out one can be retried")
+        raise ConflictError(
+            f"execution is {execution.status}; only a failed, cancelled or timed-out one can be retried"
+        )
     StepExecution.objects.filter(execution=execution).exclude(status__in=STEP_DONE_OK).update(
-        status=StepStatus.PENDING, attempt=0, error="", outputs={}, params={}, awaiting_event=False,
-        external_workflow_id="", progress=0.0, enqueued_at=None, next_attempt_at=None,
-        lease_expires_at=None, deadline=None, started_at=None, completed_at=None,
+        status=StepStatus.PENDING,
+        attempt=0,
+        error="",
+        outputs={},
+        params={},
+        awaiting_event=False,
+        external_workflow_id="",
+        progress=0.0,
+        enqueued_at=None,
+        next_attempt_at=None,
+        lease_expires_at=None,
+        deadline=None,
+        started_at=None,
+        completed_at=None,
     )
     execution.status = ExecutionStatus.RUNNING
     engine.advance(execution.pk, locked=execution)
@@ -135,4 +178,3 @@ def _retry(execution_id: uuid.UUID | str) -> None:
 def execution_progress(*, execution: PipelineExecution, with_steps: bool = True) -> dict[str, Any]:
     """``{percent, eta_seconds, current_steps, steps: [...]}``; percent never goes backwards."""
     return progress.compute(execution, with_steps=with_steps)
-

@@ -44,7 +44,9 @@ def sweep() -> dict[str, int]:
             counts.update(sweeper())
         except Exception:  # one app's failing sweeper must not stop the engine's own recovery
             logger.exception("sweeper %s failed", name)
-    for execution_id in PipelineExecution.objects.filter(status=ExecutionStatus.RUNNING).values_list("pk", flat=True)[:BATCH]:
+    for execution_id in PipelineExecution.objects.filter(status=ExecutionStatus.RUNNING).values_list("pk", flat=True)[
+        :BATCH
+    ]:
         engine.advance(execution_id)
     if any(counts.values()):
         logger.info("pipeline sweep: %s", counts)
@@ -89,13 +91,19 @@ def _recover_stale_steps() -> int:
         now = timezone.now()
         if step.attempt < limit and StepExecution.objects.filter(
             pk=step.pk, status=StepStatus.RUNNING, lease_expires_at__lt=now
-        ).update(status=StepStatus.PENDING, lease_expires_at=None, enqueued_at=now, next_attempt_at=None,
-                 error=f"worker lost during attempt {step.attempt}; re-queued"):
+        ).update(
+            status=StepStatus.PENDING,
+            lease_expires_at=None,
+            enqueued_at=now,
+            next_attempt_at=None,
+            error=f"worker lost during attempt {step.attempt}; re-queued",
+        ):
             with transaction.atomic():
                 engine.enqueue_step(step.pk)
         else:
-            engine.step_failed(step, StepStatus.RUNNING, f"worker lost during attempt {step.attempt} (lease expired)",
-                               retry=False)
+            engine.step_failed(
+                step, StepStatus.RUNNING, f"worker lost during attempt {step.attempt} (lease expired)", retry=False
+            )
         done += 1
     return done
 
@@ -106,7 +114,9 @@ def _requeue_lost_tasks() -> int:
     lost = StepExecution.objects.filter(
         status=StepStatus.PENDING, enqueued_at__lt=cutoff, execution__status=ExecutionStatus.RUNNING
     ).filter(next_attempt_at__isnull=True) | StepExecution.objects.filter(
-        status=StepStatus.PENDING, enqueued_at__lt=cutoff, next_attempt_at__lt=cutoff,
+        status=StepStatus.PENDING,
+        enqueued_at__lt=cutoff,
+        next_attempt_at__lt=cutoff,
         execution__status=ExecutionStatus.RUNNING,
     )
     done = 0

@@ -1,8 +1,9 @@
 """django-q2 entry points: load by id, call the engine, nothing else."""
 
-from pipelines import runner, sweep as sweep_module
 import time
 
+from pipelines import runner
+from pipelines import sweep as sweep_module
 from pipelines.events import dispatch, retry_delay
 from pipelines.models import Event
 

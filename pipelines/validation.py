@@ -200,7 +200,7 @@ def _cycle_error(steps: list, index: dict[str, int], remaining: set[int]) -> Err
         seen[current] = len(path)
         path.append(current)
         current = next(index[d] for d in _deps(steps[current]) if isinstance(d, str) and index.get(d) in remaining)
-    cycle = path[seen[current]:]
+    cycle = path[seen[current] :]
     names = [steps[i]["id"] for i in reversed(cycle)]
     return _err(["steps", cycle[0], "depends_on"], "dependency cycle: " + " → ".join([*names, names[0]]))
 
@@ -295,5 +295,7 @@ def _reference_problem(steps, index, ancestors, outputs_cache, i, ref_step, ref_
     declared = outputs_cache[j]
     if ref_output and declared is not None and ref_output not in declared:
         names = ", ".join(sorted(declared)) or "none"
-        return f"steps.{ref_step}.outputs.{ref_output}: {steps[j]['action']} declares no output {ref_output!r} ({names})"
+        return (
+            f"steps.{ref_step}.outputs.{ref_output}: {steps[j]['action']} declares no output {ref_output!r} ({names})"
+        )
     return None

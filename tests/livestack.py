@@ -53,8 +53,16 @@ print("LIVESTACK" + json.dumps({{"token": raw, "session": session.session_key, "
 
 
 class LiveStack:
-    def __init__(self, workers: int = 2, *, poll: float = 0.2, env: dict[str, str] | None = None,
-                 username: str = "live", staff: bool = False, start_timeout: float = 60):
+    def __init__(
+        self,
+        workers: int = 2,
+        *,
+        poll: float = 0.2,
+        env: dict[str, str] | None = None,
+        username: str = "live",
+        staff: bool = False,
+        start_timeout: float = 60,
+    ):
         self.workers, self.poll, self.extra_env = workers, poll, env or {}
         self.username, self.staff, self.start_timeout = username, staff, start_timeout
         self.processes: dict[str, subprocess.Popen] = {}
@@ -104,8 +112,11 @@ class LiveStack:
         self.token, self.user_id = creds["token"], creds["user_id"]
         self.session_cookie = f"sessionid={creds['session']}"
         self.start_qcluster()
-        self._spawn("daphne", [sys.executable, "-m", "daphne", "-e", "tcp:0:interface=127.0.0.1",
-                               "budportal.asgi:application"], LOG_LEVEL="INFO")  # the port is read from its log
+        self._spawn(
+            "daphne",
+            [sys.executable, "-m", "daphne", "-e", "tcp:0:interface=127.0.0.1", "budportal.asgi:application"],
+            LOG_LEVEL="INFO",
+        )  # the port is read from its log
         self.url = f"http://127.0.0.1:{self._wait_for_port()}"
         self._wait_until_healthy()
 
@@ -146,8 +157,15 @@ class LiveStack:
 
     # --- helpers -------------------------------------------------------------------------------------
     def manage(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=self.env, check=check,
-                              capture_output=True, text=True, timeout=300)
+        return subprocess.run(
+            [sys.executable, "manage.py", *args],
+            cwd=ROOT,
+            env=self.env,
+            check=check,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
 
     def log(self, name: str) -> str:
         return (self.dir / f"{name}.log").read_text(errors="replace")
@@ -155,8 +173,12 @@ class LiveStack:
     def api(self, method: str, path: str, json: Any = None, *, timeout: float = 30) -> tuple[int, Any]:
         """Call the JSON API with the bearer token; returns (status, decoded body or None)."""
         data = None if json is None else _dumps(json)
-        request = urllib.request.Request(self.url + path, data=data, method=method, headers={
-            "Authorization": f"Bearer {self.token}", "Content-Type": "application/json"})
+        request = urllib.request.Request(
+            self.url + path,
+            data=data,
+            method=method,
+            headers={"Authorization": f"Bearer {self.token}", "Content-Type": "application/json"},
+        )
         try:
             with urllib.request.urlopen(request, timeout=timeout) as response:
                 status, body = response.status, response.read()
@@ -175,8 +197,9 @@ class LiveStack:
 
     def _spawn(self, name: str, argv: list[str], **env: str) -> None:
         log = open(self.dir / f"{name}.log", "ab")
-        self.processes[name] = subprocess.Popen(argv, cwd=ROOT, env={**self.env, **env}, stdout=log,
-                                                stderr=subprocess.STDOUT, start_new_session=True)
+        self.processes[name] = subprocess.Popen(
+            argv, cwd=ROOT, env={**self.env, **env}, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
         log.close()
 
     def _wait_for_port(self) -> int:

@@ -9,8 +9,8 @@ from django.http import HttpRequest, HttpResponse
 from django.utils.html import format_html
 
 from budportal.errors import ServiceValidationError, dotted
-from usecases.services import templates as services
 from usecases.models import UseCaseTemplate
+from usecases.services import templates as services
 from usecases.template_schema import COMPONENT_TYPES, load_yaml
 
 NEW_TEMPLATE_YAML = """\
@@ -56,9 +56,7 @@ class TemplateYamlForm(forms.ModelForm):
             self.validated = services.template_validate(document=load_yaml(text))
             self._check_name_free(self.validated.name)
         except ServiceValidationError as exc:
-            raise forms.ValidationError(
-                [f"{dotted(e['loc']) or 'document'}: {e['msg']}" for e in exc.errors]
-            ) from None
+            raise forms.ValidationError([f"{dotted(e['loc']) or 'document'}: {e['msg']}" for e in exc.errors]) from None
         return text
 
     def _check_name_free(self, name: str) -> None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import uuid
 
 from clusterjobs import references
-from usecases.selectors.deployments import deployment_list
 from usecases.models.deployments import DeploymentStatus, UseCaseDeployment
+from usecases.selectors.deployments import deployment_list
 
 # A pending deployment has installed nothing and a stopped one has uninstalled everything: neither needs the
 # cluster any more. Every other status may have releases on it that only the cluster can remove.
@@ -19,8 +19,10 @@ def deployment_visible(user, deployment_id: uuid.UUID) -> bool:
 
 def cluster_uses(cluster) -> list[references.ClusterUse]:
     rows = UseCaseDeployment.objects.filter(cluster=cluster).exclude(status__in=RELEASES_GONE)
-    return [references.ClusterUse(name=name, status=status, owner_id=owner_id)
-            for name, status, owner_id in rows.order_by("name").values_list("name", "status", "owner_id")]
+    return [
+        references.ClusterUse(name=name, status=status, owner_id=owner_id)
+        for name, status, owner_id in rows.order_by("name").values_list("name", "status", "owner_id")
+    ]
 
 
 def register() -> None:

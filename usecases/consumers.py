@@ -12,8 +12,8 @@ from typing import Any
 from django.db.models import Q
 
 from pipelines.consumers import EventStreamConsumer
-from usecases.selectors.deployments import deployment_list
 from usecases.models.deployments import UseCaseDeployment
+from usecases.selectors.deployments import deployment_list
 from usecases.sse_render import RESTING, DeploymentStreamMixin
 
 

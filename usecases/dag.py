@@ -60,8 +60,11 @@ def effective_chart(component: dict[str, Any], selected: str) -> dict[str, Any]:
         return {"ref": chart.get("ref"), "version": chart.get("version"), "values": chart.get("values") or {}}
     entry = resolve_component(selected) or {"chart": {"ref": None, "version": None, "values": {}}}
     chart = entry["chart"]
-    return {"ref": chart["ref"], "version": chart.get("version"),
-            "values": deep_merge(chart.get("values") or {}, component.get("values") or {})}
+    return {
+        "ref": chart["ref"],
+        "version": chart.get("version"),
+        "values": deep_merge(chart.get("values") or {}, component.get("values") or {}),
+    }
 
 
 def referenced_steps(component: dict[str, Any]) -> set[str]:
@@ -79,8 +82,9 @@ def _selections(deployment: UseCaseDeployment) -> dict[str, str]:
     return dict(deployment.components.values_list("component_name", "selected_component"))
 
 
-def _component_step(deployment: UseCaseDeployment, component: dict[str, Any], selected: str,
-                    depends_on: list[str]) -> dict[str, Any]:
+def _component_step(
+    deployment: UseCaseDeployment, component: dict[str, Any], selected: str, depends_on: list[str]
+) -> dict[str, Any]:
     name = component["name"]
     common = {
         "cluster_id": str(deployment.cluster_id),
@@ -95,8 +99,13 @@ def _component_step(deployment: UseCaseDeployment, component: dict[str, Any], se
         if chart.get("version"):
             params["chart_version"] = chart["version"]
         return {"id": name, "action": "helm_deploy", "depends_on": depends_on, "params": params}
-    params = {**common, "component_name": name, "component_type": component["type"],
-              "selected_component": selected, "values": component.get("values") or {}}
+    params = {
+        **common,
+        "component_name": name,
+        "component_type": component["type"],
+        "selected_component": selected,
+        "values": component.get("values") or {},
+    }
     return {"id": name, "action": "deployment_create", "depends_on": depends_on, "params": params}
 
 
@@ -131,8 +140,12 @@ def build_dag(*, deployment: UseCaseDeployment) -> dict[str, Any]:
     """The DAG ``POST …/start`` submits (the engine's DAG format plus ``deployment`` for Jinja's ``deployment.*``)."""
     template = template_from_snapshot(deployment.template_snapshot)
     steps, last_wave = component_steps(deployment, template)
-    health = {"id": HEALTH_STEP, "action": "cluster_health", "depends_on": [],
-              "params": {"cluster_id": str(deployment.cluster_id)}}
+    health = {
+        "id": HEALTH_STEP,
+        "action": "cluster_health",
+        "depends_on": [],
+        "params": {"cluster_id": str(deployment.cluster_id)},
+    }
     return {
         "name": f"deploy-usecase-{deployment.name}",
         "version": "1.0.0",
@@ -148,37 +161,64 @@ def build_dag(*, deployment: UseCaseDeployment) -> dict[str, Any]:
 
 def build_cleanup_dag(*, deployment: UseCaseDeployment, releases: list[str]) -> dict[str, Any]:
     """One ``helm_uninstall`` step: every release of the deployment, then its namespace."""
-    params = {"cluster_id": str(deployment.cluster_id), "releases": releases, "namespace": deployment.namespace,
-              "deployment_id": str(deployment.pk), "delete_namespace": True}
+    params = {
+        "cluster_id": str(deployment.cluster_id),
+        "releases": releases,
+        "namespace": deployment.namespace,
+        "deployment_id": str(deployment.pk),
+        "delete_namespace": True,
+    }
     return {
         "name": f"cleanup-usecase-{deployment.name}",
         "version": "1.0.0",
         "description": f"Uninstall use case: {deployment.name}",
         "settings": {"timeout_seconds": DAG_TIMEOUT_SECONDS, "on_failure": "fail"},
-        "steps": [{"id": "uninstall", "action": "helm_uninstall", "depends_on": [], "params": params,
-                   "retry": dict(CLEANUP_RETRY)}],
+        "steps": [
+            {
+                "id": "uninstall",
+                "action": "helm_uninstall",
+                "depends_on": [],
+                "params": params,
+                "retry": dict(CLEANUP_RETRY),
+            }
+        ],
         "callback_topics": [CALLBACK_TOPIC],
     }
 
 
 # --- the plan: what start would submit, before anything touches the cluster ------------------------
-def component_plan(deployment: UseCaseDeployment, step: dict[str, Any], component: dict[str, Any],
-                   selected: str, values: Any, pending: list[str]) -> dict[str, Any]:
+def component_plan(
+    deployment: UseCaseDeployment,
+    step: dict[str, Any],
+    component: dict[str, Any],
+    selected: str,
+    values: Any,
+    pending: list[str],
+) -> dict[str, Any]:
     chart = effective_chart(component, selected)
     return {
-        "name": component["name"], "type": component["type"], "selected_component": selected,
-        "action": step["action"], "depends_on": step["depends_on"],
-        "release_name": step["params"]["release_name"], "namespace": deployment.namespace,
-        "chart_ref": chart["ref"], "chart_version": chart["version"],
-        "values": values, "pending_refs": pending,
+        "name": component["name"],
+        "type": component["type"],
+        "selected_component": selected,
+        "action": step["action"],
+        "depends_on": step["depends_on"],
+        "release_name": step["params"]["release_name"],
+        "namespace": deployment.namespace,
+        "chart_ref": chart["ref"],
+        "chart_version": chart["version"],
+        "values": values,
+        "pending_refs": pending,
     }
 
 
 def _previewed_values(deployment: UseCaseDeployment, charts: list[dict[str, Any]]) -> list[tuple[Any, list[str]]]:
     """Every component's values with ``parameters.*`` / ``deployment.*`` rendered, in ONE render round-trip
     (one time limit for the whole plan, so a hostile public template cannot make its viewers wait per string)."""
-    context = {"parameters": deployment.parameters, "params": deployment.parameters,
-               "deployment": deployment.deployment_context}
+    context = {
+        "parameters": deployment.parameters,
+        "params": deployment.parameters,
+        "deployment": deployment.deployment_context,
+    }
     try:
         return preview([chart["values"] for chart in charts], context)
     except RenderError as exc:
@@ -192,7 +232,14 @@ def build_plan(*, deployment: UseCaseDeployment) -> dict[str, Any]:
     selections = _selections(deployment)
     steps = [step for step in dag["steps"] if step["id"] in selections]
     charts = [effective_chart(template.component(step["id"]), selections[step["id"]]) for step in steps]
-    components = [component_plan(deployment, step, template.component(step["id"]), selections[step["id"]], *values)
-                  for step, values in zip(steps, _previewed_values(deployment, charts), strict=True)]
-    return {"deployment_id": str(deployment.pk), "namespace": deployment.namespace, "dag": dag,
-            "waves": included_waves(template, set(selections)), "components": components}
+    components = [
+        component_plan(deployment, step, template.component(step["id"]), selections[step["id"]], *values)
+        for step, values in zip(steps, _previewed_values(deployment, charts), strict=True)
+    ]
+    return {
+        "deployment_id": str(deployment.pk),
+        "namespace": deployment.namespace,
+        "dag": dag,
+        "waves": included_waves(template, set(selections)),
+        "components": components,
+    }

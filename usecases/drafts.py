@@ -16,7 +16,7 @@ from django.http import QueryDict
 
 from budportal.errors import ServiceValidationError, dotted
 from usecases.models import UseCaseTemplate
-from usecases.template_schema import COMPONENT_TYPES, DEPLOYMENT_FIELDS, STEP_OUTPUTS, load_json, load_yaml
+from usecases.template_schema import DEPLOYMENT_FIELDS, STEP_OUTPUTS, load_json, load_yaml
 
 Errors = dict[str, list[str]]
 
@@ -152,7 +152,7 @@ class TemplateDraft:
 
     @classmethod
     def empty(cls) -> TemplateDraft:
-        fields = {name: "" for name in (*TEXT_FIELDS, *DATA_FIELDS)}
+        fields = dict.fromkeys((*TEXT_FIELDS, *DATA_FIELDS), "")
         fields.update(version="1.0.0", visibility=UseCaseTemplate.Visibility.PRIVATE)
         return cls(fields=fields, components=[ComponentDraft(key=new_key())])
 
@@ -285,7 +285,9 @@ class WizardRequest:
         try:
             self.parameters[name] = _typed(spec, raw)
         except ValueError:
-            self.errors.setdefault(f"parameters.{name}", []).append(f"expected {'an integer' if spec['type'] == 'integer' else 'a number'}, got {raw!r}")
+            self.errors.setdefault(f"parameters.{name}", []).append(
+                f"expected {'an integer' if spec['type'] == 'integer' else 'a number'}, got {raw!r}"
+            )
 
     def attach_errors(self, errors: list[dict[str, Any]]) -> None:
         for error in errors:

@@ -14,10 +14,10 @@ from django.utils import timezone
 
 from budportal.errors import ConflictError, ServiceValidationError
 from clusterjobs import services as cluster_services
-from usecases.actions.deployment_create import COMPONENT_TYPE_TO_JOB_TYPE
 from clusterjobs.models import Job, JobStatus, JobType
 from pipelines.models import StepStatus
 from pipelines.params import RenderError, render
+from usecases.actions.deployment_create import COMPONENT_TYPE_TO_JOB_TYPE
 from usecases.dag import effective_chart, included_waves, release_name, template_from_snapshot
 from usecases.models.deployments import ComponentDeployment, ComponentStatus, DeploymentStatus, UseCaseDeployment
 
@@ -33,19 +33,28 @@ def _ordered(deployment: UseCaseDeployment) -> list[ComponentDeployment]:
 
 
 def _context(deployment: UseCaseDeployment, rows: list[ComponentDeployment]) -> dict[str, Any]:
-    steps = {c.component_name: {"outputs": c.outputs, "status": StepStatus.COMPLETED} for c in rows if c.status == C.RUNNING}
-    return {"steps": steps, "parameters": deployment.parameters, "params": deployment.parameters,
-            "deployment": deployment.deployment_context}
+    steps = {
+        c.component_name: {"outputs": c.outputs, "status": StepStatus.COMPLETED} for c in rows if c.status == C.RUNNING
+    }
+    return {
+        "steps": steps,
+        "parameters": deployment.parameters,
+        "params": deployment.parameters,
+        "deployment": deployment.deployment_context,
+    }
 
 
 def _job_config(deployment: UseCaseDeployment, component: ComponentDeployment, context: dict) -> dict[str, Any]:
     template = template_from_snapshot(deployment.template_snapshot)
     chart = effective_chart(template.component(component.component_name), component.selected_component)
     return {
-        "chart_ref": chart["ref"], "chart_version": chart["version"],
+        "chart_ref": chart["ref"],
+        "chart_version": chart["version"],
         "release_name": release_name(deployment.name, component.component_name),
-        "namespace": deployment.namespace, "values": render(chart["values"], context, ("values",)),
-        "deployment_id": str(deployment.pk), "component_name": component.component_name,
+        "namespace": deployment.namespace,
+        "values": render(chart["values"], context, ("values",)),
+        "deployment_id": str(deployment.pk),
+        "component_name": component.component_name,
     }
 
 
@@ -63,9 +72,13 @@ def _launch(deployment: UseCaseDeployment, component: ComponentDeployment, rows:
     try:
         config = _job_config(deployment, component, _context(deployment, rows))
         job = cluster_services.job_create(
-            owner=deployment.owner, cluster=deployment.cluster, config=config, source=JOB_SOURCE,
+            owner=deployment.owner,
+            cluster=deployment.cluster,
+            config=config,
+            source=JOB_SOURCE,
             job_type=COMPONENT_TYPE_TO_JOB_TYPE.get(component.component_type, JobType.USECASE_COMPONENT),
-            source_id=str(deployment.pk), name=f"{deployment.name}-{component.component_name}",
+            source_id=str(deployment.pk),
+            name=f"{deployment.name}-{component.component_name}",
         )
         cluster_services.job_execute(job_id=job.pk)
     except (RenderError, ServiceValidationError) as exc:
@@ -85,8 +98,9 @@ def _refresh_from_job(component: ComponentDeployment) -> None:
     if job.status == JobStatus.COMPLETED:
         result = job.result or {}
         outputs = {**result, "job_id": str(job.pk), "status": "running"}
-        open_rows.update(status=C.RUNNING, endpoint_url=result.get("endpoint_url") or "", outputs=outputs,
-                         completed_at=now)
+        open_rows.update(
+            status=C.RUNNING, endpoint_url=result.get("endpoint_url") or "", outputs=outputs, completed_at=now
+        )
     else:
         open_rows.update(status=C.FAILED, error=job.error or f"job {job.status.lower()}", completed_at=now)
 
@@ -136,8 +150,9 @@ def legacy_retry(*, deployment: UseCaseDeployment) -> UseCaseDeployment:
         )
         if not won:
             raise ConflictError(f"deployment is {deployment.status}; only a failed deployment can be retried")
-        deployment.components.exclude(status=C.RUNNING).update(status=C.DEPLOYING, job_id="", error="",
-                                                                  completed_at=None)
+        deployment.components.exclude(status=C.RUNNING).update(
+            status=C.DEPLOYING, job_id="", error="", completed_at=None
+        )
         _advance(deployment)
     deployment.refresh_from_db()
     return deployment

@@ -17,9 +17,9 @@ from django.db.models import Q
 from pipelines.events import EventType
 from pipelines.events import subscribe as bus_subscribe
 from pipelines.models import Event, ExecutionStatus
-from usecases.services import deployments as services
 from usecases.dag import CALLBACK_TOPIC
 from usecases.models.deployments import UseCaseDeployment
+from usecases.services import deployments as services
 
 logger = logging.getLogger(__name__)
 
@@ -48,16 +48,22 @@ def handle_event(event: Event) -> None:
         return
     if event.type == EventType.EXECUTION_COMPLETED:
         services.deployment_apply_execution_finished(
-            deployment=deployment, status=str(payload.get("status") or ""), error=payload.get("error") or "",
+            deployment=deployment,
+            status=str(payload.get("status") or ""),
+            error=payload.get("error") or "",
             event_id=event.pk,
         )
         return
     step_id = event.step_id or payload.get("step_id")
     if step_id and deployment.components.filter(component_name=step_id).exists():
         services.component_apply_step_event(
-            deployment=deployment, component_name=step_id, event_type=event.type,
-            step_status=str(payload.get("status") or ""), outputs=payload.get("outputs") or {},
-            error=payload.get("error") or "", event_id=event.pk,
+            deployment=deployment,
+            component_name=step_id,
+            event_type=event.type,
+            step_status=str(payload.get("status") or ""),
+            outputs=payload.get("outputs") or {},
+            error=payload.get("error") or "",
+            event_id=event.pk,
         )
 
 

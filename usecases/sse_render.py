@@ -24,8 +24,8 @@ from pipelines.consumers import sse_message
 from pipelines.models import Event, ExecutionStatus, PipelineExecution, StepStatus
 from pipelines.selectors import event_list
 from pipelines.services import execution_progress
-from usecases.services import deployments as deployment_services
 from usecases.models.deployments import ComponentDeployment, ComponentStatus, DeploymentStatus, UseCaseDeployment
+from usecases.services import deployments as deployment_services
 
 S = DeploymentStatus
 # States in which nothing moves until the user acts: the stream may stop.
@@ -38,8 +38,10 @@ SKIPPED_IN_LOG = ("workflow_progress",)
 def _step_rows(deployment: UseCaseDeployment) -> list[dict[str, Any]]:
     """One row per pipeline step (components and the portal's own steps), or per component before start."""
     components = {c.component_name: c for c in deployment.components.all()}
-    jobs = {str(j.pk): j for j in job_list(user=deployment.owner).filter(
-        pk__in=[c.job_id for c in components.values() if c.job_id])}
+    jobs = {
+        str(j.pk): j
+        for j in job_list(user=deployment.owner).filter(pk__in=[c.job_id for c in components.values() if c.job_id])
+    }
     execution = PipelineExecution.objects.filter(pk=deployment.pipeline_execution_id or None).first()
     steps = execution_progress(execution=execution)["steps"] if execution is not None else []
     rows = []
@@ -64,8 +66,10 @@ def _row(name: str, component, step: dict[str, Any] | None, jobs: dict[str, Any]
         "action": (step or {}).get("action", ""),
         "error": error,
         "helm_output": job.error if job is not None and job.error and job.error != error else "",
-        "seconds": _seconds((step or {}).get("started_at") or getattr(component, "started_at", None),
-                            (step or {}).get("completed_at") or getattr(component, "completed_at", None)),
+        "seconds": _seconds(
+            (step or {}).get("started_at") or getattr(component, "started_at", None),
+            (step or {}).get("completed_at") or getattr(component, "completed_at", None),
+        ),
     }
 
 
@@ -104,8 +108,13 @@ def log_line(event: Event) -> dict[str, Any]:
     if event.type.startswith("job_"):
         subject, what = f"helm job {str(inner.get('job_id', ''))[:8]}", what.removeprefix("job ")
     text = " ".join(part for part in (subject, what, f"({status})" if status else "") if part)
-    return {"id": event.pk, "created_at": event.created_at, "text": text, "error": error,
-            "bad": "fail" in event.type or status in ("FAILED", "failed", "TIMEOUT")}
+    return {
+        "id": event.pk,
+        "created_at": event.created_at,
+        "text": text,
+        "error": error,
+        "bad": "fail" in event.type or status in ("FAILED", "failed", "TIMEOUT"),
+    }
 
 
 def log_history(*, user, deployment: UseCaseDeployment) -> tuple[list[dict[str, Any]], int]:
@@ -125,8 +134,11 @@ def prerender(deployment: UseCaseDeployment, events: list[Event]) -> list[Event]
     if not events:
         return events
     for event in events:
-        line = "" if event.type in SKIPPED_IN_LOG else render_to_string(
-            "usecases/partials/event_line.html", {"line": log_line(event)})
+        line = (
+            ""
+            if event.type in SKIPPED_IN_LOG
+            else render_to_string("usecases/partials/event_line.html", {"line": log_line(event)})
+        )
         event.sse = sse_message(event.pk, "log", line) if line else b""
     _attach_state(deployment, events[-1])
     return events
@@ -147,7 +159,9 @@ def _attach_state(deployment: UseCaseDeployment, last: Event) -> None:
 
 def _execution_finished(deployment: UseCaseDeployment) -> bool:
     ids = [i for i in (deployment.pipeline_execution_id, deployment.cleanup_execution_id) if i]
-    return not PipelineExecution.objects.filter(pk__in=ids, status__in=(ExecutionStatus.PENDING, ExecutionStatus.RUNNING)).exists()
+    return not PipelineExecution.objects.filter(
+        pk__in=ids, status__in=(ExecutionStatus.PENDING, ExecutionStatus.RUNNING)
+    ).exists()
 
 
 def rendered(event: Event) -> bytes:

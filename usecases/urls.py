@@ -19,6 +19,7 @@ urlpatterns = [
     path("deployments/<uuid:deployment_id>/", deployment_views.deployment_detail, name="deployment-detail"),
     path("deployments/<uuid:deployment_id>/state", deployment_views.deployment_state, name="deployment-state"),
     path("deployments/<uuid:deployment_id>/delete", deployment_views.deployment_delete, name="deployment-delete"),
-    path("deployments/<uuid:deployment_id>/<slug:action>", deployment_views.deployment_action,
-         name="deployment-action"),
+    path(
+        "deployments/<uuid:deployment_id>/<slug:action>", deployment_views.deployment_action, name="deployment-action"
+    ),
 ]

@@ -31,8 +31,9 @@ def reltime(value: datetime | None) -> SafeString | str:
     """``<time>`` showing "5 minutes ago", with the absolute time on hover and as machine-readable datetime."""
     if not isinstance(value, datetime):
         return ""
-    return format_html('<time datetime="{}" title="{}">{} ago</time>', value.isoformat(), absolute_time(value),
-                       timesince(value))
+    return format_html(
+        '<time datetime="{}" title="{}">{} ago</time>', value.isoformat(), absolute_time(value), timesince(value)
+    )
 
 
 CLUSTER_DOMAIN = ".svc.cluster.local"
@@ -59,8 +60,11 @@ def endpoint(url: str | None) -> dict[str, str | bool]:
         except ValueError:
             port = 80
         local = port if port >= 1024 else 8080  # binding below 1024 needs root on the user's machine
-        info.update(internal=True, local_url=f"{parsed.scheme or 'http'}://127.0.0.1:{local}",
-                    port_forward=f"kubectl port-forward -n {namespace or 'default'} svc/{service} {local}:{port}")
+        info.update(
+            internal=True,
+            local_url=f"{parsed.scheme or 'http'}://127.0.0.1:{local}",
+            port_forward=f"kubectl port-forward -n {namespace or 'default'} svc/{service} {local}:{port}",
+        )
     elif parsed.scheme in ("http", "https") and host:
         info["link"] = True
     return info

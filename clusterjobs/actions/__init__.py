@@ -2,11 +2,10 @@
 
 
 def register_all() -> None:
-    from pipelines.actions.registry import register
-
     from clusterjobs.actions.cluster_health import ClusterHealthAction
     from clusterjobs.actions.helm_deploy import HelmDeployAction
     from clusterjobs.actions.helm_uninstall import HelmUninstallAction
+    from pipelines.actions.registry import register
 
     for action in (ClusterHealthAction, HelmDeployAction, HelmUninstallAction):
         register(action)

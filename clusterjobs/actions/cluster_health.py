@@ -32,6 +32,7 @@ class ClusterHealthAction(Action):
         health = services.cluster_health(cluster=cluster)
         outputs = {key: health[key] for key in self.meta.outputs}
         if not health["healthy"]:
-            return ActionResult(success=False, outputs=outputs,
-                                error=f"cluster {cluster.name!r} is not healthy: {health['error']}")
+            return ActionResult(
+                success=False, outputs=outputs, error=f"cluster {cluster.name!r} is not healthy: {health['error']}"
+            )
         return ActionResult(success=True, outputs=outputs)

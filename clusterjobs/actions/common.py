@@ -11,7 +11,15 @@ from budportal.errors import ConflictError, ServiceValidationError
 from clusterjobs import references, selectors, services, validators
 from clusterjobs.models import Cluster, Job, JobStatus
 from pipelines.actions.base import (
-    Action, ActionContext, ActionMeta, ActionResult, EventAction, EventContext, EventResult, ExecutionMode, ParamSpec,
+    Action,
+    ActionContext,
+    ActionMeta,
+    ActionResult,
+    EventAction,
+    EventContext,
+    EventResult,
+    ExecutionMode,
+    ParamSpec,
 )
 from pipelines.events import EventType
 from pipelines.models import StepStatus
@@ -25,9 +33,17 @@ DEPLOY_OUTPUTS = ("job_id", "namespace", "release_name", "endpoint_url", "servic
 
 def deploy_meta(*, type: str, name: str, description: str, params: tuple[ParamSpec, ...]) -> ActionMeta:
     """The meta every Helm-installing action shares: event-driven, an hour, the deploy outputs."""
-    return ActionMeta(type=type, name=name, description=description, category="Deployment", params=params,
-                      outputs=DEPLOY_OUTPUTS, execution_mode=ExecutionMode.EVENT_DRIVEN, timeout_seconds=3600,
-                      idempotent=False)
+    return ActionMeta(
+        type=type,
+        name=name,
+        description=description,
+        category="Deployment",
+        params=params,
+        outputs=DEPLOY_OUTPUTS,
+        execution_mode=ExecutionMode.EVENT_DRIVEN,
+        timeout_seconds=3600,
+        idempotent=False,
+    )
 
 
 class ActionInputError(Exception):
@@ -84,21 +100,36 @@ def default_namespace(ctx: ActionContext) -> str:
     return validators.deployment_namespace(source)
 
 
-def start_job(ctx: ActionContext, *, job_type: str, config: dict[str, Any], name: str,
-              timeout_seconds: int | None = None) -> ActionResult:
+def start_job(
+    ctx: ActionContext, *, job_type: str, config: dict[str, Any], name: str, timeout_seconds: int | None = None
+) -> ActionResult:
     """Create and queue the job; the step then waits for its ``job_completed`` / ``job_failed`` event."""
     try:
         cluster, owner = cluster_for(ctx)
-        job = services.job_create(owner=owner, cluster=cluster, job_type=job_type, config=config,
-                                  source="budpipeline", source_id=ctx.execution_id, name=name,
-                                  timeout_seconds=timeout_seconds)
+        job = services.job_create(
+            owner=owner,
+            cluster=cluster,
+            job_type=job_type,
+            config=config,
+            source="budpipeline",
+            source_id=ctx.execution_id,
+            name=name,
+            timeout_seconds=timeout_seconds,
+        )
         services.job_execute(job_id=job.pk)
     except (ActionInputError, ServiceValidationError) as exc:
         return ActionResult(success=False, error=str(exc))
     return ActionResult(
-        success=True, awaiting_event=True, external_workflow_id=str(job.pk), timeout_seconds=job.timeout_seconds,
-        outputs={"job_id": str(job.pk), "status": "deploying", "namespace": job.config.get("namespace"),
-                 "release_name": job.config.get("release_name", "")},
+        success=True,
+        awaiting_event=True,
+        external_workflow_id=str(job.pk),
+        timeout_seconds=job.timeout_seconds,
+        outputs={
+            "job_id": str(job.pk),
+            "status": "deploying",
+            "namespace": job.config.get("namespace"),
+            "release_name": job.config.get("release_name", ""),
+        },
     )
 
 
@@ -113,8 +144,12 @@ def job_event_result(ctx: EventContext, outputs_from_result) -> EventResult:
         return EventResult(action=EventAction.COMPLETE, status=StepStatus.COMPLETED, outputs=outputs)
     if event_type == EventType.JOB_FAILED or status in (JobStatus.FAILED, JobStatus.TIMEOUT, JobStatus.CANCELLED):
         error = payload.get("error") or f"cluster job {status.lower() or 'failed'}"
-        return EventResult(action=EventAction.COMPLETE, status=StepStatus.FAILED, error=error,
-                           outputs={"job_id": ctx.external_workflow_id, "status": "failed"})
+        return EventResult(
+            action=EventAction.COMPLETE,
+            status=StepStatus.FAILED,
+            error=error,
+            outputs={"job_id": ctx.external_workflow_id, "status": "failed"},
+        )
     return EventResult(action=EventAction.IGNORE)
 
 

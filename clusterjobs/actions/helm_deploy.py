@@ -6,8 +6,15 @@ from typing import Any
 
 from clusterjobs import validators
 from clusterjobs.actions.common import (
-    CLUSTER_PARAM, NAMESPACE_PARAM, TIMEOUT_PARAM, USER_PARAM, JobAction, default_namespace, deploy_meta,
-    is_template, start_job,
+    CLUSTER_PARAM,
+    NAMESPACE_PARAM,
+    TIMEOUT_PARAM,
+    USER_PARAM,
+    JobAction,
+    default_namespace,
+    deploy_meta,
+    is_template,
+    start_job,
 )
 from clusterjobs.jobconfig import parse_timeout
 from clusterjobs.models import JOB_TYPE_TIMEOUTS, JobType
@@ -27,12 +34,18 @@ class HelmDeployAction(JobAction):
     meta = deploy_meta(
         type="helm_deploy",
         name="Deploy Helm Chart",
-        description=("Deploy any Helm chart (oci://, https:// repo, or a bundled charts/<name>) to a cluster. "
-                     "Event-driven: waits for the cluster job to report completion."),
+        description=(
+            "Deploy any Helm chart (oci://, https:// repo, or a bundled charts/<name>) to a cluster. "
+            "Event-driven: waits for the cluster job to report completion."
+        ),
         params=(
             CLUSTER_PARAM,
-            ParamSpec("chart_ref", "string", required=True,
-                      description="oci://host/path, https://host/path/<chart> or charts/<name>"),
+            ParamSpec(
+                "chart_ref",
+                "string",
+                required=True,
+                description="oci://host/path, https://host/path/<chart> or charts/<name>",
+            ),
             ParamSpec("chart_version", "string", description="Version or constraint, e.g. '1.2.0' or '>=1.0'"),
             ParamSpec("release_name", "string", description="Helm release name (default uc-<execution>)"),
             NAMESPACE_PARAM,
@@ -55,10 +68,19 @@ class HelmDeployAction(JobAction):
         p = ctx.params
         release_name = p.get("release_name") or f"uc-{ctx.execution_id.replace('-', '')[:8]}"
         config = {
-            "chart_ref": p.get("chart_ref"), "chart_version": p.get("chart_version"),
-            "release_name": release_name, "namespace": p.get("namespace") or default_namespace(ctx),
-            "values": p.get("values") or {}, "timeout": p.get("timeout") or None,
-            "deployment_id": p.get("deployment_id"), "step_id": ctx.step_id,
+            "chart_ref": p.get("chart_ref"),
+            "chart_version": p.get("chart_version"),
+            "release_name": release_name,
+            "namespace": p.get("namespace") or default_namespace(ctx),
+            "values": p.get("values") or {},
+            "timeout": p.get("timeout") or None,
+            "deployment_id": p.get("deployment_id"),
+            "step_id": ctx.step_id,
         }
-        return start_job(ctx, job_type=JobType.HELM_DEPLOY, config=config, name=f"helm-{release_name}",
-                         timeout_seconds=job_timeout(p.get("timeout")))
+        return start_job(
+            ctx,
+            job_type=JobType.HELM_DEPLOY,
+            config=config,
+            name=f"helm-{release_name}",
+            timeout_seconds=job_timeout(p.get("timeout")),
+        )

@@ -5,15 +5,24 @@ from __future__ import annotations
 from typing import Any
 
 from clusterjobs.actions.common import (
-    CLUSTER_PARAM, NAMESPACE_PARAM, TIMEOUT_PARAM, JobAction, default_namespace, start_job,
+    CLUSTER_PARAM,
+    NAMESPACE_PARAM,
+    TIMEOUT_PARAM,
+    JobAction,
+    default_namespace,
+    start_job,
 )
 from clusterjobs.models import JobType
 from pipelines.actions.base import ActionContext, ActionMeta, ActionResult, ExecutionMode, ParamSpec
 
 
 def uninstall_outputs(result: dict[str, Any]) -> dict[str, Any]:
-    return {"uninstalled": result.get("uninstalled", []), "namespace": result.get("namespace", ""),
-            "namespace_deleted": bool(result.get("namespace_deleted")), "status": "uninstalled"}
+    return {
+        "uninstalled": result.get("uninstalled", []),
+        "namespace": result.get("namespace", ""),
+        "namespace_deleted": bool(result.get("namespace_deleted")),
+        "status": "uninstalled",
+    }
 
 
 class HelmUninstallAction(JobAction):
@@ -44,9 +53,13 @@ class HelmUninstallAction(JobAction):
 
     def execute(self, ctx: ActionContext) -> ActionResult:
         p = ctx.params
-        config = {"releases": p.get("releases"), "namespace": p.get("namespace") or default_namespace(ctx),
-                  "delete_namespace": p.get("delete_namespace", True), "timeout": p.get("timeout") or None,
-                  "deployment_id": p.get("deployment_id")}
+        config = {
+            "releases": p.get("releases"),
+            "namespace": p.get("namespace") or default_namespace(ctx),
+            "delete_namespace": p.get("delete_namespace", True),
+            "timeout": p.get("timeout") or None,
+            "deployment_id": p.get("deployment_id"),
+        }
         return start_job(ctx, job_type=JobType.HELM_UNINSTALL, config=config, name=f"uninstall-{config['namespace']}")
 
     def outputs_from_result(self, result: dict[str, Any]) -> dict[str, Any]:

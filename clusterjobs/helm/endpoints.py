@@ -13,7 +13,8 @@ def _ports(service: dict[str, Any]) -> list[dict[str, Any]]:
     ports = (service.get("spec") or {}).get("ports") or []
     return [
         {"name": p.get("name") or "", "port": p.get("port"), "protocol": p.get("protocol") or "TCP"}
-        for p in ports if isinstance(p, dict) and p.get("port")
+        for p in ports
+        if isinstance(p, dict) and p.get("port")
     ]
 
 

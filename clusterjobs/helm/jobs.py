@@ -15,7 +15,7 @@ from django.views.decorators.debug import sensitive_variables
 from clusterjobs.helm.runner import ChartSource, HelmError, HelmRunner
 from clusterjobs.kube import KubeClient, KubeError
 from clusterjobs.kubeconfig import parse_kubeconfig
-from clusterjobs.models import Job, JobStatus, JobType
+from clusterjobs.models import Job, JobType
 from clusterjobs.policy.pss import Level
 from pipelines import outbound
 
@@ -56,15 +56,21 @@ def run_job_helm(job: Job, config: dict[str, Any], should_cancel: Callable[[], b
         except OSError as exc:  # OutboundRefused, or a host that does not resolve
             raise HelmError(f"chart ref refused: {exc}") from None
     cluster = job.cluster
-    runner = HelmRunner(kubeconfig=cluster.kubeconfig, level=Level(cluster.pod_security_level),
-                        allowed_cluster_kinds=frozenset(cluster.allowed_cluster_kinds or ()))
+    runner = HelmRunner(
+        kubeconfig=cluster.kubeconfig,
+        level=Level(cluster.pod_security_level),
+        allowed_cluster_kinds=frozenset(cluster.allowed_cluster_kinds or ()),
+    )
     try:
         if job.job_type == JobType.HELM_UNINSTALL:
             return uninstall_releases(runner, config, timeout, should_cancel)
         return runner.deploy(
             chart=ChartSource(config["chart_ref"], config.get("chart_version")),
-            release_name=config["release_name"], namespace=config["namespace"],
-            values=config.get("values") or {}, timeout_seconds=timeout, should_cancel=should_cancel,
+            release_name=config["release_name"],
+            namespace=config["namespace"],
+            values=config.get("values") or {},
+            timeout_seconds=timeout,
+            should_cancel=should_cancel,
         )
     except HelmError as exc:
         if capped and any(marker in str(exc) for marker in HELM_TIMEOUT_MARKERS):
@@ -72,12 +78,14 @@ def run_job_helm(job: Job, config: dict[str, Any], should_cancel: Callable[[], b
         raise
 
 
-def uninstall_releases(runner: HelmRunner, config: dict[str, Any], timeout: int,
-                       should_cancel: Callable[[], bool]) -> dict[str, Any]:
+def uninstall_releases(
+    runner: HelmRunner, config: dict[str, Any], timeout: int, should_cancel: Callable[[], bool]
+) -> dict[str, Any]:
     namespace = config["namespace"]
     for release in config["releases"]:
-        runner.uninstall(release_name=release, namespace=namespace, timeout_seconds=timeout,
-                         should_cancel=should_cancel)
+        runner.uninstall(
+            release_name=release, namespace=namespace, timeout_seconds=timeout, should_cancel=should_cancel
+        )
     deleted = config["delete_namespace"] and delete_namespace_if_unused(runner.kubeconfig, namespace)
     return {"namespace": namespace, "uninstalled": config["releases"], "namespace_deleted": bool(deleted)}
 
@@ -88,8 +96,9 @@ def delete_namespace_if_unused(kubeconfig: str, namespace: str) -> bool:
     ``owner=helm``). Returns whether it was deleted; a namespace that is already gone counts as not deleted."""
     client = KubeClient(parse_kubeconfig(kubeconfig))
     try:
-        secrets = client.get_json(f"/api/v1/namespaces/{namespace}/secrets", query={"labelSelector": "owner=helm"},
-                                  allow_404=True)
+        secrets = client.get_json(
+            f"/api/v1/namespaces/{namespace}/secrets", query={"labelSelector": "owner=helm"}, allow_404=True
+        )
         if secrets and secrets.get("items"):
             return False
         return client.delete(f"/api/v1/namespaces/{namespace}")

@@ -18,13 +18,33 @@ from clusterjobs.policy.pss import Level
 from clusterjobs.policy.scope import Policy
 
 # Built-in cluster-scoped kinds, for the early check only (the proxy asks the API server's discovery).
-CLUSTER_SCOPED_KINDS = frozenset({
-    "Namespace", "Node", "PersistentVolume", "ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition",
-    "StorageClass", "PriorityClass", "RuntimeClass", "IngressClass", "CSIDriver", "CSINode", "VolumeAttachment",
-    "ValidatingWebhookConfiguration", "MutatingWebhookConfiguration", "ValidatingAdmissionPolicy",
-    "ValidatingAdmissionPolicyBinding", "MutatingAdmissionPolicy", "MutatingAdmissionPolicyBinding",
-    "APIService", "CertificateSigningRequest", "FlowSchema", "PriorityLevelConfiguration",
-})
+CLUSTER_SCOPED_KINDS = frozenset(
+    {
+        "Namespace",
+        "Node",
+        "PersistentVolume",
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "CustomResourceDefinition",
+        "StorageClass",
+        "PriorityClass",
+        "RuntimeClass",
+        "IngressClass",
+        "CSIDriver",
+        "CSINode",
+        "VolumeAttachment",
+        "ValidatingWebhookConfiguration",
+        "MutatingWebhookConfiguration",
+        "ValidatingAdmissionPolicy",
+        "ValidatingAdmissionPolicyBinding",
+        "MutatingAdmissionPolicy",
+        "MutatingAdmissionPolicyBinding",
+        "APIService",
+        "CertificateSigningRequest",
+        "FlowSchema",
+        "PriorityLevelConfiguration",
+    }
+)
 
 
 def _scope_problems(obj: dict[str, Any], policy: Policy) -> list[str]:
@@ -32,11 +52,17 @@ def _scope_problems(obj: dict[str, Any], policy: Policy) -> list[str]:
     kind = str(obj.get("kind") or "")
     group = str(obj.get("apiVersion") or "").rpartition("/")[0]
     if kind == "Namespace" and group == "":
-        return [] if metadata.get("name") == policy.namespace else [
-            f"only the deployment's own namespace {policy.namespace} may be created"]
+        return (
+            []
+            if metadata.get("name") == policy.namespace
+            else [f"only the deployment's own namespace {policy.namespace} may be created"]
+        )
     if kind in CLUSTER_SCOPED_KINDS:
-        return [] if policy.allows_cluster_kind(kind, group) else [
-            f"cluster-scoped {kind} is not allowed on this cluster (the cluster's admin can allow a kind)"]
+        return (
+            []
+            if policy.allows_cluster_kind(kind, group)
+            else [f"cluster-scoped {kind} is not allowed on this cluster (the cluster's admin can allow a kind)"]
+        )
     namespace = metadata.get("namespace")
     if namespace not in (None, "", policy.namespace):
         return [f"metadata.namespace {namespace!r} is outside the deployment's namespace {policy.namespace}"]

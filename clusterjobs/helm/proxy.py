@@ -63,8 +63,17 @@ JSON_PATCH = "application/json-patch+json"
 
 
 def status_body(code: int, reason: str, message: str) -> bytes:
-    return json.dumps({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-                       "message": message, "reason": reason, "code": code}).encode()
+    return json.dumps(
+        {
+            "kind": "Status",
+            "apiVersion": "v1",
+            "metadata": {},
+            "status": "Failure",
+            "message": message,
+            "reason": reason,
+            "code": code,
+        }
+    ).encode()
 
 
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -105,8 +114,7 @@ class _Server(ThreadingHTTPServer):
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         # socketserver calls this from its exception handler: exc_info is the connection's error.
-        logger.debug("policy proxy: connection from %s ended with an error", client_address,
-                     exc_info=True)  # noqa: LOG014
+        logger.debug("policy proxy: connection from %s ended with an error", client_address, exc_info=True)  # noqa: LOG014
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -213,8 +221,10 @@ class _Handler(BaseHTTPRequestHandler):
             raise Refused(f"the body of a {method} must be an object")
         problems: list[str] = []
         for obj in objects:
-            for problem in [*body_scope_problems(obj, target, self.proxy.policy),
-                            *object_problems(obj, level=self.proxy.policy.level, kind=target.kind)]:
+            for problem in [
+                *body_scope_problems(obj, target, self.proxy.policy),
+                *object_problems(obj, level=self.proxy.policy.level, kind=target.kind),
+            ]:
                 if problem not in problems:
                     problems.append(problem)
         if problems:
@@ -245,8 +255,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     # ---- upstream ---------------------------------------------------------------------------------------
 
-    def _request(self, method: str, path: str, body: bytes, *, accept: str | None = None,
-                 stream: bool = False) -> tuple[http.client.HTTPResponse, http.client.HTTPConnection]:
+    def _request(
+        self, method: str, path: str, body: bytes, *, accept: str | None = None, stream: bool = False
+    ) -> tuple[http.client.HTTPResponse, http.client.HTTPConnection]:
         headers = {h: self.headers[h] for h in FORWARDED_REQUEST_HEADERS if self.headers.get(h)}
         if accept:
             headers["Accept"] = accept
@@ -314,8 +325,13 @@ class _Handler(BaseHTTPRequestHandler):
             for value in response.headers.get_all(header) or []:
                 self.send_header(header, value)
 
-    def _send(self, code: int, body: bytes, content_type: str | None = "application/json",
-              response: http.client.HTTPResponse | None = None) -> None:
+    def _send(
+        self,
+        code: int,
+        body: bytes,
+        content_type: str | None = "application/json",
+        response: http.client.HTTPResponse | None = None,
+    ) -> None:
         self.send_response(code)
         if response is not None:
             self._copy_headers(response)
@@ -376,14 +392,34 @@ class PolicyProxy:
 
     def kubeconfig(self) -> str:
         """A kubeconfig for Helm: this proxy, this job's token; no real credential in it."""
-        return yaml.safe_dump({
-            "apiVersion": "v1", "kind": "Config", "current-context": "policy-proxy",
-            "clusters": [{"name": "policy-proxy", "cluster": {
-                "server": self.url, "certificate-authority-data": base64.b64encode(self._cert_pem).decode()}}],
-            "users": [{"name": "policy-proxy", "user": {"token": self.token}}],
-            "contexts": [{"name": "policy-proxy", "context": {"cluster": "policy-proxy", "user": "policy-proxy",
-                                                               "namespace": self.policy.namespace}}],
-        }, sort_keys=False)
+        return yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "current-context": "policy-proxy",
+                "clusters": [
+                    {
+                        "name": "policy-proxy",
+                        "cluster": {
+                            "server": self.url,
+                            "certificate-authority-data": base64.b64encode(self._cert_pem).decode(),
+                        },
+                    }
+                ],
+                "users": [{"name": "policy-proxy", "user": {"token": self.token}}],
+                "contexts": [
+                    {
+                        "name": "policy-proxy",
+                        "context": {
+                            "cluster": "policy-proxy",
+                            "user": "policy-proxy",
+                            "namespace": self.policy.namespace,
+                        },
+                    }
+                ],
+            },
+            sort_keys=False,
+        )
 
     def resolve(self, group_version: str, plural: str) -> tuple[str, bool] | None:
         """``(kind, namespaced)`` of a resource, from the API server's discovery (asked once per version)."""
@@ -421,8 +457,11 @@ def _resource_map(document: Any) -> dict[str, tuple[str, bool]] | None:
     entries = document.get("resources")
     if not isinstance(entries, list):
         return None
-    return {e["name"]: (str(e.get("kind")), bool(e.get("namespaced"))) for e in entries
-            if isinstance(e, dict) and isinstance(e.get("name"), str) and "/" not in e["name"]}
+    return {
+        e["name"]: (str(e.get("kind")), bool(e.get("namespaced")))
+        for e in entries
+        if isinstance(e, dict) and isinstance(e.get("name"), str) and "/" not in e["name"]
+    }
 
 
 @contextlib.contextmanager

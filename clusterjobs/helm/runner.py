@@ -38,8 +38,8 @@ from pyhelm3.models import Chart
 
 from budportal.errors import ServiceValidationError
 from clusterjobs import validators
-from clusterjobs.helm.endpoints import discover_services, primary_endpoint
 from clusterjobs.helm import subprocess_shim
+from clusterjobs.helm.endpoints import discover_services, primary_endpoint
 from clusterjobs.helm.manifests import check_manifests
 from clusterjobs.helm.proxy import PolicyProxy
 from clusterjobs.kubeconfig import parse_kubeconfig, secret_fragments
@@ -139,8 +139,14 @@ class _Client(Client):
 
 
 class HelmRunner:
-    def __init__(self, *, kubeconfig: str, executable: str | None = None, level: Level = Level.BASELINE,
-                 allowed_cluster_kinds: frozenset[str] = frozenset()):
+    def __init__(
+        self,
+        *,
+        kubeconfig: str,
+        executable: str | None = None,
+        level: Level = Level.BASELINE,
+        allowed_cluster_kinds: frozenset[str] = frozenset(),
+    ):
         self.kubeconfig = kubeconfig
         self._executable = executable or settings.HELM_BINARY
         self._level = Level(level)
@@ -163,15 +169,23 @@ class HelmRunner:
                 proxy = stack.enter_context(PolicyProxy(parse_kubeconfig(self.kubeconfig), self.policy(namespace)))
                 text = proxy.kubeconfig()
             path = stack.enter_context(kubeconfig_file(text))
-            yield _Client(executable=self._executable, kubeconfig=path,
-                          default_timeout=f"{settings.HELM_DEFAULT_TIMEOUT_SECONDS}s")
+            yield _Client(
+                executable=self._executable,
+                kubeconfig=path,
+                default_timeout=f"{settings.HELM_DEFAULT_TIMEOUT_SECONDS}s",
+            )
 
     def _error(self, exc: BaseException) -> HelmError:
         text = str(exc).strip() or exc.__class__.__name__
         return HelmError(redact(text, self._secrets).removeprefix("Error: "))
 
-    def _run(self, make: Callable[[Client], Coroutine[Any, Any, Any]],
-             should_cancel: Callable[[], bool] | None = None, *, namespace: str | None) -> Any:
+    def _run(
+        self,
+        make: Callable[[Client], Coroutine[Any, Any, Any]],
+        should_cancel: Callable[[], bool] | None = None,
+        *,
+        namespace: str | None,
+    ) -> Any:
         try:
             with self._client(namespace) as client:
                 return run_cancellable(make(client), should_cancel)
@@ -183,17 +197,29 @@ class HelmRunner:
             raise HelmError(f"the cluster's kubeconfig is not usable: {exc.errors[0]['msg']}") from None
 
     # --- public ------------------------------------------------------------------------------------
-    def render(self, *, chart: ChartSource, release_name: str, namespace: str,
-               values: dict[str, Any]) -> list[dict[str, Any]]:
+    def render(
+        self, *, chart: ChartSource, release_name: str, namespace: str, values: dict[str, Any]
+    ) -> list[dict[str, Any]]:
         """``helm template``: the objects the release would create."""
+
         async def go(client: Client) -> list[dict[str, Any]]:
             resolved = await self._resolve(client, chart)
             return await self._template(client, resolved, release_name, namespace, values)
+
         return self._run(go, namespace=None)  # helm template does not contact the cluster
 
-    def deploy(self, *, chart: ChartSource, release_name: str, namespace: str, values: dict[str, Any],
-               timeout_seconds: int, should_cancel: Callable[[], bool] | None = None) -> dict[str, Any]:
+    def deploy(
+        self,
+        *,
+        chart: ChartSource,
+        release_name: str,
+        namespace: str,
+        values: dict[str, Any],
+        timeout_seconds: int,
+        should_cancel: Callable[[], bool] | None = None,
+    ) -> dict[str, Any]:
         """Render and check, then ``upgrade --install``; returns the job result (release, revision, endpoints)."""
+
         async def go(client: Client) -> dict[str, Any]:
             resolved = await self._resolve(client, chart)
             rendered = await self._template(client, resolved, release_name, namespace, values)
@@ -202,18 +228,32 @@ class HelmRunner:
                 raise ManifestRejected(problems)
             revision = await self._install(client, resolved, release_name, namespace, values, timeout_seconds)
             services = discover_services(await revision.resources(), namespace)
-            return {"namespace": namespace, "release_name": release_name, "revision": revision.revision,
-                    "status": revision.status.value, "chart": chart.ref,
-                    "chart_version": resolved.metadata.version, "services": services,
-                    "endpoint_url": primary_endpoint(services)}
+            return {
+                "namespace": namespace,
+                "release_name": release_name,
+                "revision": revision.revision,
+                "status": revision.status.value,
+                "chart": chart.ref,
+                "chart_version": resolved.metadata.version,
+                "services": services,
+                "endpoint_url": primary_endpoint(services),
+            }
+
         return self._run(go, should_cancel, namespace=namespace)
 
-    def uninstall(self, *, release_name: str, namespace: str, timeout_seconds: int,
-                  should_cancel: Callable[[], bool] | None = None) -> None:
+    def uninstall(
+        self,
+        *,
+        release_name: str,
+        namespace: str,
+        timeout_seconds: int,
+        should_cancel: Callable[[], bool] | None = None,
+    ) -> None:
         """``helm uninstall --wait``; a release that is already gone is not an error."""
+
         async def go(client: Client) -> None:
-            await client.uninstall_release(release_name, namespace=namespace, wait=True,
-                                           timeout=f"{timeout_seconds}s")
+            await client.uninstall_release(release_name, namespace=namespace, wait=True, timeout=f"{timeout_seconds}s")
+
         self._run(go, should_cancel, namespace=namespace)
 
     # --- internals ---------------------------------------------------------------------------------
@@ -231,8 +271,9 @@ class HelmRunner:
         return await client.get_chart(chart.ref, version=chart.version)
 
     @staticmethod
-    async def _template(client: Client, chart: Chart, release_name: str, namespace: str,
-                        values: dict[str, Any]) -> list[Any]:
+    async def _template(
+        client: Client, chart: Chart, release_name: str, namespace: str, values: dict[str, Any]
+    ) -> list[Any]:
         """``helm template`` (CRDs and hooks included, as an install sends them), read as the API server reads
         YAML; pyhelm3's own parser would take ``privileged: y`` for a string."""
         command = ["template", release_name, chart.ref, "--include-crds", "--values", "-", "--namespace", namespace]
@@ -246,8 +287,15 @@ class HelmRunner:
         except yaml11.YAMLBodyError as exc:
             raise ManifestRejected([f"the rendered chart cannot be read unambiguously: {exc}"]) from None
 
-    async def _install(self, client: Client, chart: Chart, release_name: str, namespace: str,
-                       values: dict[str, Any], timeout_seconds: int):
+    async def _install(
+        self,
+        client: Client,
+        chart: Chart,
+        release_name: str,
+        namespace: str,
+        values: dict[str, Any],
+        timeout_seconds: int,
+    ):
         # Helm 4 renamed --atomic to --rollback-on-failure; pyhelm3 maps either, but warns unless asked right.
         rollback = {"atomic": True} if client.version.major < 4 else {"rollback_on_failure": True}
         kwargs = dict(namespace=namespace, create_namespace=True, wait=True, timeout=f"{timeout_seconds}s", **rollback)

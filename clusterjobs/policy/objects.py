@@ -83,8 +83,13 @@ def pod_problems(obj: dict[str, Any], *, level: Level, kind: str | None = None) 
     for path, spec in found.items():
         meta_path = (*path[:-1], "metadata")
         metadata = _dig(obj, tuple(str(p) for p in meta_path)) if all(isinstance(p, str) for p in meta_path) else None
-        problems += pod_spec_problems(spec, at=_dotted(path) or "(root)", metadata=metadata if isinstance(
-            metadata, dict) else None, meta_at=_dotted(meta_path), level=level)
+        problems += pod_spec_problems(
+            spec,
+            at=_dotted(path) or "(root)",
+            metadata=metadata if isinstance(metadata, dict) else None,
+            meta_at=_dotted(meta_path),
+            level=level,
+        )
     return problems
 
 
@@ -92,15 +97,21 @@ def node_problems(obj: dict[str, Any], kind: str) -> list[str]:
     """What is not a pod but still reaches the node or weakens enforcement."""
     if kind == "PersistentVolume":
         spec = mapping(obj.get("spec"))
-        return [f"spec.{source} (a volume on the node's filesystem)" for source in ("hostPath", "local")
-                if spec.get(source) is not None]
+        return [
+            f"spec.{source} (a volume on the node's filesystem)"
+            for source in ("hostPath", "local")
+            if spec.get(source) is not None
+        ]
     if kind == "Service" and mapping(obj.get("spec")).get("externalIPs"):
         # Any IP, the cluster's own included, would be intercepted on every node (CVE-2020-8554).
         return ["spec.externalIPs (a Service may not claim external IPs)"]
     if kind == "Namespace":
         labels = _dig(obj, ("metadata", "labels"))
-        return [f"metadata.labels[{key}] (only the cluster's admin sets pod-security labels)"
-                for key in (labels if isinstance(labels, dict) else {}) if str(key).startswith(POD_SECURITY_LABEL)]
+        return [
+            f"metadata.labels[{key}] (only the cluster's admin sets pod-security labels)"
+            for key in (labels if isinstance(labels, dict) else {})
+            if str(key).startswith(POD_SECURITY_LABEL)
+        ]
     return []
 
 

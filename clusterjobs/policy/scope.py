@@ -69,8 +69,13 @@ def _split(parts: list[str]) -> tuple[str, list[str]]:
 
 def parse_target(path: str, resolve: Resolver) -> Target | None:
     """The resource a path names, or None for discovery/health; ``Refused`` for anything else."""
-    if not path.startswith("/") or "%" in path or "\\" in path or any(
-            segment in (".", "..") for segment in path.split("/")) or "//" in path.rstrip("/"):
+    if (
+        not path.startswith("/")
+        or "%" in path
+        or "\\" in path
+        or any(segment in (".", "..") for segment in path.split("/"))
+        or "//" in path.rstrip("/")
+    ):
         # The API server decodes and cleans paths; a path that needs either could name something else there.
         raise Refused(f"the path {path!r} is not in canonical form")
     path = "/" + path.strip("/")
@@ -96,11 +101,12 @@ def parse_target(path: str, resolve: Resolver) -> Target | None:
 
 def _check_namespaced(method: str, target: Target, policy: Policy) -> None:
     if not target.namespace:
-        raise Refused(f"{target.kind} across all namespaces is outside the deployment's namespace "
-                      f"{policy.namespace}")
+        raise Refused(f"{target.kind} across all namespaces is outside the deployment's namespace {policy.namespace}")
     if target.namespace != policy.namespace:
-        raise Refused(f"{target.kind} {target.namespace}/{target.name or '*'} is outside the deployment's "
-                      f"namespace {policy.namespace}")
+        raise Refused(
+            f"{target.kind} {target.namespace}/{target.name or '*'} is outside the deployment's "
+            f"namespace {policy.namespace}"
+        )
     if method == "DELETE" and not target.name:
         raise Refused(f"deleting every {target.kind} at once is not something a Helm release needs")
 
@@ -116,8 +122,10 @@ def _check_cluster_scoped(method: str, target: Target, policy: Policy) -> None:
         return
     if method == "GET" and target.kind in READABLE_CLUSTER_KINDS:
         return
-    raise Refused(f"cluster-scoped {target.kind} {target.name or ''} is not allowed on this cluster: a release may "
-                  f"only create objects in its own namespace (the cluster's admin can allow a kind)".replace("  ", " "))
+    raise Refused(
+        f"cluster-scoped {target.kind} {target.name or ''} is not allowed on this cluster: a release may "
+        f"only create objects in its own namespace (the cluster's admin can allow a kind)".replace("  ", " ")
+    )
 
 
 def check_request(method: str, path: str, policy: Policy, resolve: Resolver) -> Target | None:

@@ -20,7 +20,9 @@ _BOOL = re.compile("^(?:" + "|".join(sorted(TRUE_WORDS | FALSE_WORDS)) + ")$")
 _NULL = re.compile(r"^(?:~|null|Null|NULL|)$")
 # strconv.ParseInt(s, 0, 64) after go-yaml removed every underscore.
 _INT = re.compile(r"^[-+]?(?:0[bB][01_]+|0[oO][0-7_]+|0[xX][0-9a-fA-F_]+|[0-9][0-9_]*)$")
-_FLOAT = re.compile(r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$")
+_FLOAT = re.compile(
+    r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
+)
 _OCTAL = re.compile(r"^[-+]?0[0-7]+$")
 
 

@@ -33,8 +33,14 @@ def _meta(obj: dict[str, Any]) -> dict[str, Any]:
 
 def _condition(obj: dict[str, Any], kind: str, status: bool, reason: str, message: str = "") -> dict[str, Any]:
     when = _meta(obj).get("creationTimestamp")
-    return {"type": kind, "status": "True" if status else "False", "reason": reason, "message": message,
-            "lastUpdateTime": when, "lastTransitionTime": when}
+    return {
+        "type": kind,
+        "status": "True" if status else "False",
+        "reason": reason,
+        "message": message,
+        "lastUpdateTime": when,
+        "lastTransitionTime": when,
+    }
 
 
 def template_hash(template: dict[str, Any]) -> str:
@@ -87,8 +93,13 @@ class Controllers:
     def _reconcile_all(self) -> None:
         self._waiting = False
         handlers: dict[str, Callable[[dict[str, Any]], None]] = {
-            "Deployment": self._deployment, "StatefulSet": self._statefulset, "DaemonSet": self._daemonset,
-            "Job": self._job, "PersistentVolumeClaim": self._pvc, "Pod": self._pod, "Service": self._service,
+            "Deployment": self._deployment,
+            "StatefulSet": self._statefulset,
+            "DaemonSet": self._daemonset,
+            "Job": self._job,
+            "PersistentVolumeClaim": self._pvc,
+            "Pod": self._pod,
+            "Service": self._service,
         }
         for kind, handler in handlers.items():
             for obj in self.store.list_objects(resource_for_kind(kind), "", lambda o: True)[0]:
@@ -131,25 +142,46 @@ class Controllers:
         if ready:
             self._proven.add((_meta(dep)["uid"], _meta(current)["name"]))
         available = replicas if ready else 0
-        self._write("ReplicaSet", current, {
-            "replicas": replicas, "fullyLabeledReplicas": replicas, "readyReplicas": available,
-            "availableReplicas": available, "observedGeneration": _meta(current).get("generation", 1)})
+        self._write(
+            "ReplicaSet",
+            current,
+            {
+                "replicas": replicas,
+                "fullyLabeledReplicas": replicas,
+                "readyReplicas": available,
+                "availableReplicas": available,
+                "observedGeneration": _meta(current).get("generation", 1),
+            },
+        )
         self._write("Deployment", dep, self._deployment_status(dep, current, replicas, available))
 
     @staticmethod
     def _deployment_status(dep: dict[str, Any], rs: dict[str, Any], replicas: int, available: int) -> dict[str, Any]:
         done = available >= replicas
-        progress = (f'ReplicaSet "{_meta(rs)["name"]}" has successfully progressed.' if done
-                    else f'ReplicaSet "{_meta(rs)["name"]}" is progressing.')
+        progress = (
+            f'ReplicaSet "{_meta(rs)["name"]}" has successfully progressed.'
+            if done
+            else f'ReplicaSet "{_meta(rs)["name"]}" is progressing.'
+        )
         status = {
-            "observedGeneration": _meta(dep).get("generation", 1), "replicas": replicas,
-            "updatedReplicas": replicas, "readyReplicas": available, "availableReplicas": available,
+            "observedGeneration": _meta(dep).get("generation", 1),
+            "replicas": replicas,
+            "updatedReplicas": replicas,
+            "readyReplicas": available,
+            "availableReplicas": available,
             "conditions": [
-                _condition(dep, "Available", done, "MinimumReplicasAvailable" if done else "MinimumReplicasUnavailable",
-                           "Deployment has minimum availability." if done
-                           else "Deployment does not have minimum availability."),
-                _condition(dep, "Progressing", True, "NewReplicaSetAvailable" if done else "ReplicaSetUpdated",
-                           progress),
+                _condition(
+                    dep,
+                    "Available",
+                    done,
+                    "MinimumReplicasAvailable" if done else "MinimumReplicasUnavailable",
+                    "Deployment has minimum availability."
+                    if done
+                    else "Deployment does not have minimum availability.",
+                ),
+                _condition(
+                    dep, "Progressing", True, "NewReplicaSetAvailable" if done else "ReplicaSetUpdated", progress
+                ),
             ],
         }
         if not done:
@@ -181,13 +213,24 @@ class Controllers:
         template.setdefault("metadata", {}).setdefault("labels", {})["pod-template-hash"] = pod_hash
         selector = json.loads(json.dumps(spec.get("selector") or {}))
         selector.setdefault("matchLabels", {})["pod-template-hash"] = pod_hash
-        owner = {"apiVersion": "apps/v1", "kind": "Deployment", "name": meta["name"], "uid": meta["uid"],
-                 "controller": True, "blockOwnerDeletion": True}
+        owner = {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "name": meta["name"],
+            "uid": meta["uid"],
+            "controller": True,
+            "blockOwnerDeletion": True,
+        }
         return {
-            "apiVersion": "apps/v1", "kind": "ReplicaSet",
-            "metadata": {"name": f"{meta['name']}-{pod_hash}", "namespace": meta["namespace"],
-                         "labels": template["metadata"]["labels"], "ownerReferences": [owner],
-                         "annotations": {"deployment.kubernetes.io/revision": str(meta.get("generation", 1))}},
+            "apiVersion": "apps/v1",
+            "kind": "ReplicaSet",
+            "metadata": {
+                "name": f"{meta['name']}-{pod_hash}",
+                "namespace": meta["namespace"],
+                "labels": template["metadata"]["labels"],
+                "ownerReferences": [owner],
+                "annotations": {"deployment.kubernetes.io/revision": str(meta.get("generation", 1))},
+            },
             "spec": {"replicas": replicas, "selector": selector, "template": template},
         }
 
@@ -197,16 +240,33 @@ class Controllers:
         replicas = sts["spec"].get("replicas", 1)
         ready = replicas if self._ready(sts) else 0
         revision = f"{_meta(sts)['name']}-{template_hash(sts['spec'].get('template') or {})}"
-        self._write("StatefulSet", sts, {
-            "observedGeneration": _meta(sts).get("generation", 1), "replicas": replicas, "readyReplicas": ready,
-            "currentReplicas": replicas, "updatedReplicas": replicas, "availableReplicas": ready,
-            "currentRevision": revision, "updateRevision": revision, "collisionCount": 0})
+        self._write(
+            "StatefulSet",
+            sts,
+            {
+                "observedGeneration": _meta(sts).get("generation", 1),
+                "replicas": replicas,
+                "readyReplicas": ready,
+                "currentReplicas": replicas,
+                "updatedReplicas": replicas,
+                "availableReplicas": ready,
+                "currentRevision": revision,
+                "updateRevision": revision,
+                "collisionCount": 0,
+            },
+        )
 
     def _daemonset(self, ds: dict[str, Any]) -> None:
         ready = 1 if self._ready(ds) else 0
-        status = {"observedGeneration": _meta(ds).get("generation", 1), "desiredNumberScheduled": 1,
-                  "currentNumberScheduled": 1, "updatedNumberScheduled": 1, "numberMisscheduled": 0,
-                  "numberReady": ready, "numberAvailable": ready}
+        status = {
+            "observedGeneration": _meta(ds).get("generation", 1),
+            "desiredNumberScheduled": 1,
+            "currentNumberScheduled": 1,
+            "updatedNumberScheduled": 1,
+            "numberMisscheduled": 0,
+            "numberReady": ready,
+            "numberAvailable": ready,
+        }
         if not ready:
             status["numberUnavailable"] = 1
         self._write("DaemonSet", ds, status)
@@ -216,11 +276,21 @@ class Controllers:
         if not self._ready(job):
             self._write("Job", job, {"startTime": started, "active": 1, "ready": 0})
             return
-        self._write("Job", job, {
-            "startTime": started, "completionTime": started, "active": 0, "ready": 0,
-            "succeeded": job["spec"].get("completions") or 1,
-            "conditions": [_condition(job, "SuccessCriteriaMet", True, "CompletionsReached"),
-                           _condition(job, "Complete", True, "CompletionsReached")]})
+        self._write(
+            "Job",
+            job,
+            {
+                "startTime": started,
+                "completionTime": started,
+                "active": 0,
+                "ready": 0,
+                "succeeded": job["spec"].get("completions") or 1,
+                "conditions": [
+                    _condition(job, "SuccessCriteriaMet", True, "CompletionsReached"),
+                    _condition(job, "Complete", True, "CompletionsReached"),
+                ],
+            },
+        )
 
     def _pvc(self, pvc: dict[str, Any]) -> None:
         if not self._ready(pvc):
@@ -228,8 +298,11 @@ class Controllers:
             return
         spec = pvc.get("spec") or {}
         capacity = ((spec.get("resources") or {}).get("requests") or {}).get("storage", "1Gi")
-        self._write("PersistentVolumeClaim", pvc, {"phase": "Bound", "accessModes": spec.get("accessModes", []),
-                                                   "capacity": {"storage": capacity}})
+        self._write(
+            "PersistentVolumeClaim",
+            pvc,
+            {"phase": "Bound", "accessModes": spec.get("accessModes", []), "capacity": {"storage": capacity}},
+        )
 
     def _pod(self, pod: dict[str, Any]) -> None:
         """Pods that are meant to finish (``helm test`` hooks) succeed; the others run and are ready."""
@@ -239,16 +312,29 @@ class Controllers:
         spec, started = pod.get("spec") or {}, _meta(pod).get("creationTimestamp")
         finishes = spec.get("restartPolicy") in ("Never", "OnFailure")
         state = {"terminated": {"exitCode": 0, "reason": "Completed", "startedAt": started, "finishedAt": started}}
-        containers = [{"name": c.get("name"), "ready": not finishes, "started": not finishes, "restartCount": 0,
-                       "state": state if finishes else {"running": {"startedAt": started}}}
-                      for c in spec.get("containers") or []]
+        containers = [
+            {
+                "name": c.get("name"),
+                "ready": not finishes,
+                "started": not finishes,
+                "restartCount": 0,
+                "state": state if finishes else {"running": {"startedAt": started}},
+            }
+            for c in spec.get("containers") or []
+        ]
         kinds = ("PodScheduled", "Initialized", "ContainersReady", "Ready")
-        self._write("Pod", pod, {
-            "phase": "Succeeded" if finishes else "Running", "podIP": "10.244.0.10", "startTime": started,
-            "conditions": [_condition(pod, k, not finishes or k in kinds[:2], "") for k in kinds],
-            "containerStatuses": containers})
+        self._write(
+            "Pod",
+            pod,
+            {
+                "phase": "Succeeded" if finishes else "Running",
+                "podIP": "10.244.0.10",
+                "startTime": started,
+                "conditions": [_condition(pod, k, not finishes or k in kinds[:2], "") for k in kinds],
+                "containerStatuses": containers,
+            },
+        )
 
     def _service(self, svc: dict[str, Any]) -> None:
         if (svc.get("spec") or {}).get("type") == "LoadBalancer" and self._ready(svc):
             self._write("Service", svc, {"loadBalancer": {"ingress": [{"ip": "127.0.0.1"}]}})
-

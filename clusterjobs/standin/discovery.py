@@ -73,8 +73,15 @@ RESOURCES: tuple[Resource, ...] = (
     Resource("rbac.authorization.k8s.io", "v1", "clusterroles", "ClusterRole", False),
     Resource("rbac.authorization.k8s.io", "v1", "clusterrolebindings", "ClusterRoleBinding", False),
     Resource("autoscaling", "v2", "horizontalpodautoscalers", "HorizontalPodAutoscaler", True, ("hpa",), _STATUS),
-    Resource("apiextensions.k8s.io", "v1", "customresourcedefinitions", "CustomResourceDefinition", False,
-             ("crd", "crds"), _STATUS),
+    Resource(
+        "apiextensions.k8s.io",
+        "v1",
+        "customresourcedefinitions",
+        "CustomResourceDefinition",
+        False,
+        ("crd", "crds"),
+        _STATUS,
+    ),
 )
 GROUPS: tuple[str, ...] = tuple(dict.fromkeys(r.group for r in RESOURCES if r.group))
 
@@ -107,8 +114,7 @@ def api_versions(server_address: str) -> dict[str, Any]:
 def api_group(group: str) -> dict[str, Any]:
     versions = list(dict.fromkeys(r.version for r in RESOURCES if r.group == group))
     entries = [{"groupVersion": f"{group}/{v}", "version": v} for v in versions]
-    return {"kind": "APIGroup", "apiVersion": "v1", "name": group, "versions": entries,
-            "preferredVersion": entries[0]}
+    return {"kind": "APIGroup", "apiVersion": "v1", "name": group, "versions": entries, "preferredVersion": entries[0]}
 
 
 def api_group_list() -> dict[str, Any]:
@@ -126,8 +132,16 @@ def _resource_entries(resource: Resource) -> list[dict[str, Any]]:
         "shortNames": list(resource.short_names),
         "storageVersionHash": resource.key[:12],
     }
-    subs = [{"name": f"{resource.plural}/{sub}", "singularName": "", "namespaced": resource.namespaced,
-             "kind": resource.kind, "verbs": ["get", "patch", "update"]} for sub in resource.subresources]
+    subs = [
+        {
+            "name": f"{resource.plural}/{sub}",
+            "singularName": "",
+            "namespaced": resource.namespaced,
+            "kind": resource.kind,
+            "verbs": ["get", "patch", "update"],
+        }
+        for sub in resource.subresources
+    ]
     return [main, *subs]
 
 

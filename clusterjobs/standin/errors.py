@@ -36,8 +36,10 @@ def already_exists(resource: Resource, name: str) -> ApiError:
 
 
 def conflict(resource: Resource, name: str) -> ApiError:
-    message = (f'Operation cannot be fulfilled on {resource.key} "{name}": the object has been modified; '
-               "please apply your changes to the latest version and try again")
+    message = (
+        f'Operation cannot be fulfilled on {resource.key} "{name}": the object has been modified; '
+        "please apply your changes to the latest version and try again"
+    )
     return ApiError(409, "Conflict", message, _details(resource, name))
 
 

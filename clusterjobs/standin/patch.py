@@ -47,6 +47,7 @@ def merge_patch(target: Any, patch: Any) -> Any:
 
 # ---- strategic merge ---------------------------------------------------------------------------------------
 
+
 def _merge_key(field: str, items: list[Any]) -> str | None:
     if field == "ports":
         sample = next((i for i in items if isinstance(i, dict)), {})
@@ -112,6 +113,7 @@ def strategic_merge(live: Any, patch: Any) -> Any:
 
 # ---- server-side apply ------------------------------------------------------------------------------------
 
+
 def _list_removals(field: str, old: list[Any], new: list[Any]) -> list[dict[str, Any]]:
     key = _merge_key(field, old + new)
     if key is None or not all(isinstance(i, dict) for i in old + new):
@@ -148,6 +150,7 @@ def server_side_apply(live: dict[str, Any], applied: dict[str, Any], last_applie
 
 
 # ---- JSON patch --------------------------------------------------------------------------------------------
+
 
 def _pointer(path: str) -> list[str]:
     if path == "":

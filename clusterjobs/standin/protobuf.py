@@ -64,8 +64,12 @@ DELETE_OPTIONS: Schema = {
     5: ("dryRun", ("repeated", "string")),
 }
 TYPE_META: Schema = {1: ("apiVersion", "string"), 2: ("kind", "string")}
-UNKNOWN: Schema = {1: ("typeMeta", TYPE_META), 2: ("raw", "bytes"), 3: ("contentEncoding", "string"),
-                   4: ("contentType", "string")}
+UNKNOWN: Schema = {
+    1: ("typeMeta", TYPE_META),
+    2: ("raw", "bytes"),
+    3: ("contentEncoding", "string"),
+    4: ("contentType", "string"),
+}
 KINDS: dict[str, Schema] = {
     "Secret": SECRET,
     "ConfigMap": CONFIG_MAP,
@@ -79,6 +83,7 @@ class ProtobufError(ValueError):
 
 
 # ---- wire level --------------------------------------------------------------------------------------------
+
 
 def _read_varint(data: bytes, pos: int) -> tuple[int, int]:
     result = shift = 0
@@ -104,10 +109,10 @@ def _fields(data: bytes) -> list[tuple[int, int | bytes]]:
             value, pos = _read_varint(data, pos)
         elif wire == 2:
             size, pos = _read_varint(data, pos)
-            value, pos = data[pos:pos + size], pos + size
+            value, pos = data[pos : pos + size], pos + size
         elif wire in (1, 5):
             width = 8 if wire == 1 else 4
-            value, pos = int.from_bytes(data[pos:pos + width], "little"), pos + width
+            value, pos = int.from_bytes(data[pos : pos + width], "little"), pos + width
         else:
             raise ProtobufError(f"unsupported wire type {wire}")
         out.append((number, value))
@@ -137,6 +142,7 @@ def _length_delimited(number: int, payload: bytes) -> bytes:
 
 # ---- schema level: decode ----------------------------------------------------------------------------------
 
+
 def _decode_scalar(kind: Any, raw: int | bytes) -> Any:
     if kind == "string":
         return raw.decode() if isinstance(raw, bytes) else str(raw)
@@ -161,7 +167,8 @@ def decode_message(data: bytes, schema: Schema) -> dict[str, Any]:
         if isinstance(kind, tuple) and kind[0] == "map":
             entry = dict(_fields(raw))
             out.setdefault(name, {})[_decode_scalar("string", entry.get(1, b""))] = _decode_scalar(
-                kind[1], entry.get(2, b""))
+                kind[1], entry.get(2, b"")
+            )
         elif isinstance(kind, tuple) and kind[0] == "repeated":
             out.setdefault(name, []).append(_decode_scalar(kind[1], raw))
         else:
@@ -173,7 +180,7 @@ def decode(body: bytes) -> dict[str, Any]:
     """Decode a ``k8s\\x00``-framed object into its JSON form (with apiVersion and kind)."""
     if not body.startswith(MAGIC):
         raise ProtobufError("missing k8s protobuf magic")
-    envelope = decode_message(body[len(MAGIC):], UNKNOWN)
+    envelope = decode_message(body[len(MAGIC) :], UNKNOWN)
     type_meta = envelope.get("typeMeta", {})
     kind = type_meta.get("kind", "")
     if kind not in KINDS:
@@ -183,6 +190,7 @@ def decode(body: bytes) -> dict[str, Any]:
 
 
 # ---- schema level: encode ----------------------------------------------------------------------------------
+
 
 def _encode_scalar(number: int, kind: Any, value: Any) -> bytes:
     if kind in ("int", "bool"):
@@ -221,6 +229,8 @@ def encode(obj: dict[str, Any]) -> bytes:
     if kind not in KINDS:
         raise ProtobufError(f"cannot encode kind {kind!r} as protobuf")
     raw = encode_message(obj, KINDS[kind])
-    envelope = {"typeMeta": {"apiVersion": obj.get("apiVersion", "v1"), "kind": kind},
-                "raw": base64.b64encode(raw).decode()}
+    envelope = {
+        "typeMeta": {"apiVersion": obj.get("apiVersion", "v1"), "kind": kind},
+        "raw": base64.b64encode(raw).decode(),
+    }
     return MAGIC + encode_message(envelope, UNKNOWN)

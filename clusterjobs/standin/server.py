@@ -13,8 +13,8 @@ import yaml
 from . import controllers, discovery, protobuf
 from .discovery import Resource
 from .errors import ApiError, bad_request, not_found
-from .patch import PatchError, json_patch, merge_patch, server_side_apply, strategic_merge
 from .label_selectors import field_selector, label_selector
+from .patch import PatchError, json_patch, merge_patch, server_side_apply, strategic_merge
 
 if TYPE_CHECKING:
     from .standin import KubeStandIn
@@ -207,8 +207,9 @@ class Handler(BaseHTTPRequestHandler):
         raise ApiError(405, "MethodNotAllowed", f"{method} is not supported on this path")
 
     def _replace(self, route: Route, obj: dict[str, Any], dry_run: bool) -> dict[str, Any]:
-        return self.standin.store.replace(route.resource, route.namespace, route.name, obj,
-                                          status_only=route.subresource == "status", dry_run=dry_run)
+        return self.standin.store.replace(
+            route.resource, route.namespace, route.name, obj, status_only=route.subresource == "status", dry_run=dry_run
+        )
 
     def _read(self, route: Route, query: dict[str, str]) -> None:
         store = self.standin.store
@@ -221,8 +222,15 @@ class Handler(BaseHTTPRequestHandler):
             self._watch(route, query, match)
             return
         items, rv = store.list_objects(route.resource, route.namespace, match)
-        self._send_json(200, {"kind": route.resource.list_kind, "apiVersion": route.resource.group_version,
-                              "metadata": {"resourceVersion": str(rv)}, "items": items})
+        self._send_json(
+            200,
+            {
+                "kind": route.resource.list_kind,
+                "apiVersion": route.resource.group_version,
+                "metadata": {"resourceVersion": str(rv)},
+                "items": items,
+            },
+        )
 
     def _patch(self, route: Route, raw: bytes, query: dict[str, str]) -> tuple[int, dict[str, Any]]:
         store, content_type = self.standin.store, self.headers.get("Content-Type", "")
@@ -234,13 +242,18 @@ class Handler(BaseHTTPRequestHandler):
         merged = self._merge(content_type, live, json.loads(raw or b"{}"))
         return 200, self._replace(route, merged, query.get("dryRun") == "All")
 
-    def _apply(self, route: Route, live: dict[str, Any] | None, applied: dict[str, Any],
-               query: dict[str, str]) -> tuple[int, dict[str, Any]]:
+    def _apply(
+        self, route: Route, live: dict[str, Any] | None, applied: dict[str, Any], query: dict[str, str]
+    ) -> tuple[int, dict[str, Any]]:
         """Server-side apply: create, or merge for this field manager (see ``patch.server_side_apply``)."""
         store, manager, dry_run = self.standin.store, query.get("fieldManager", ""), query.get("dryRun") == "All"
         if live is None:
-            result, code = store.create(route.resource, route.namespace,
-                                        merge_patch(applied, {"metadata": {"name": route.name}}), dry_run), 201
+            result, code = (
+                store.create(
+                    route.resource, route.namespace, merge_patch(applied, {"metadata": {"name": route.name}}), dry_run
+                ),
+                201,
+            )
         else:
             last = store.last_applied(live["metadata"]["uid"], manager)
             result, code = self._replace(route, server_side_apply(live, applied, last), dry_run), 200
@@ -271,9 +284,14 @@ class Handler(BaseHTTPRequestHandler):
         since = int(rv) if rv not in ("", "0") else None
         explicit_initial = query.get("sendInitialEvents") == "true"
         events = self.standin.store.watch(
-            route.resource, route.namespace, match, since=since, initial=explicit_initial or since is None,
+            route.resource,
+            route.namespace,
+            match,
+            since=since,
+            initial=explicit_initial or since is None,
             bookmark=explicit_initial and query.get("allowWatchBookmarks") == "true",
-            timeout=min(float(query.get("timeoutSeconds") or MAX_WATCH_SECONDS), MAX_WATCH_SECONDS))
+            timeout=min(float(query.get("timeoutSeconds") or MAX_WATCH_SECONDS), MAX_WATCH_SECONDS),
+        )
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Transfer-Encoding", "chunked")

@@ -35,8 +35,9 @@ class KubeStandIn:
     # ---- lifecycle ---------------------------------------------------------------------------------------
 
     def start(self) -> "KubeStandIn":
-        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.1},
-                                        name="kube-standin-http", daemon=True)
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.1}, name="kube-standin-http", daemon=True
+        )
         self._thread.start()
         self.controllers.start()
         return self
@@ -67,15 +68,18 @@ class KubeStandIn:
         context: dict[str, Any] = {"cluster": "kube-standin", "user": "kube-standin"}
         if namespace:
             context["namespace"] = namespace
-        return yaml.safe_dump({
-            "apiVersion": "v1",
-            "kind": "Config",
-            "clusters": [{"name": "kube-standin", "cluster": {"server": self.url}}],
-            "users": [{"name": "kube-standin", "user": {"token": "kube-standin"}}],
-            "contexts": [{"name": "kube-standin", "context": context}],
-            "current-context": "kube-standin",
-            "preferences": {},
-        }, sort_keys=False)
+        return yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "clusters": [{"name": "kube-standin", "cluster": {"server": self.url}}],
+                "users": [{"name": "kube-standin", "user": {"token": "kube-standin"}}],
+                "contexts": [{"name": "kube-standin", "context": context}],
+                "current-context": "kube-standin",
+                "preferences": {},
+            },
+            sort_keys=False,
+        )
 
     def write_kubeconfig(self, path: str | os.PathLike[str], namespace: str | None = None) -> Path:
         """Write the kubeconfig with mode 0600 (helm warns about group/world-readable kubeconfigs)."""
@@ -89,8 +93,9 @@ class KubeStandIn:
 
     # ---- reading objects back ----------------------------------------------------------------------------
 
-    def objects(self, kind: str, namespace: str | None = None,
-                label_selector: str | None = None) -> list[dict[str, Any]]:
+    def objects(
+        self, kind: str, namespace: str | None = None, label_selector: str | None = None
+    ) -> list[dict[str, Any]]:
         """Stored objects of a kind (``"Deployment"``, ``"deployments"``), optionally by namespace and labels."""
         match = parse_label_selector(label_selector)
         return self.store.list_objects(resource_for_kind(kind), namespace or "", match)[0]
@@ -101,7 +106,7 @@ class KubeStandIn:
     def log_request(self, method: str, path: str) -> None:
         self.request_log.append((method, path))
         if self.request_log_limit is not None and len(self.request_log) > 2 * self.request_log_limit:
-            del self.request_log[:-self.request_log_limit]
+            del self.request_log[: -self.request_log_limit]
 
     # ---- switches ----------------------------------------------------------------------------------------
 
@@ -120,4 +125,3 @@ class KubeStandIn:
     @install_delay_seconds.setter
     def install_delay_seconds(self, seconds: float) -> None:
         self.controllers.install_delay_seconds = float(seconds)
-

@@ -81,8 +81,11 @@ class Store:
 
     def list_objects(self, resource: Resource, namespace: str, match: Predicate) -> tuple[list[dict[str, Any]], int]:
         with self._cond:
-            items = [copy.deepcopy(o) for k, o in self._objects.items()
-                     if self._in_scope(k, resource, namespace) and match(o)]
+            items = [
+                copy.deepcopy(o)
+                for k, o in self._objects.items()
+                if self._in_scope(k, resource, namespace) and match(o)
+            ]
             return sorted(items, key=lambda o: (o["metadata"].get("namespace", ""), o["metadata"]["name"])), self._rv
 
     # ---- writes ------------------------------------------------------------------------------------------
@@ -103,8 +106,16 @@ class Store:
             self._default(resource, obj, None)
             return obj if dry_run else self._put(resource, key, obj, "ADDED")
 
-    def replace(self, resource: Resource, namespace: str, name: str, body: dict[str, Any], *,
-                status_only: bool = False, dry_run: bool = False) -> dict[str, Any]:
+    def replace(
+        self,
+        resource: Resource,
+        namespace: str,
+        name: str,
+        body: dict[str, Any],
+        *,
+        status_only: bool = False,
+        dry_run: bool = False,
+    ) -> dict[str, Any]:
         """PUT semantics: optimistic concurrency on a given resourceVersion; status kept unless ``status_only``."""
         obj = copy.deepcopy(body)
         meta = obj.setdefault("metadata", {})
@@ -130,8 +141,9 @@ class Store:
             if live is not None and live.get("status") != status:
                 self.replace(resource, namespace, name, {**live, "status": status}, status_only=True)
 
-    def delete(self, resource: Resource, namespace: str, name: str, *, orphan: bool = False,
-               dry_run: bool = False) -> dict[str, Any]:
+    def delete(
+        self, resource: Resource, namespace: str, name: str, *, orphan: bool = False, dry_run: bool = False
+    ) -> dict[str, Any]:
         with self._cond:
             key = self._key(resource, namespace, name)
             live = self._objects.get(key)
@@ -166,8 +178,17 @@ class Store:
             self.closed = True
             self._cond.notify_all()
 
-    def watch(self, resource: Resource, namespace: str, match: Predicate, *, since: int | None,
-              initial: bool, bookmark: bool, timeout: float) -> Iterator[dict[str, Any] | None]:
+    def watch(
+        self,
+        resource: Resource,
+        namespace: str,
+        match: Predicate,
+        *,
+        since: int | None,
+        initial: bool,
+        bookmark: bool,
+        timeout: float,
+    ) -> Iterator[dict[str, Any] | None]:
         """Yield watch events: the current objects first when ``initial``, then changes until ``timeout``.
 
         ``None`` is yielded about once a second while nothing happens.
@@ -187,8 +208,9 @@ class Store:
             yield self._initial_events_end(resource, cursor)
         yield from self._follow(resource, namespace, match, cursor, time.monotonic() + timeout)
 
-    def _follow(self, resource: Resource, namespace: str, match: Predicate, cursor: int,
-                deadline: float) -> Iterator[dict[str, Any] | None]:
+    def _follow(
+        self, resource: Resource, namespace: str, match: Predicate, cursor: int, deadline: float
+    ) -> Iterator[dict[str, Any] | None]:
         while True:
             with self._cond:
                 wait = min(HEARTBEAT_SECONDS, max(0.0, deadline - time.monotonic()))
@@ -218,8 +240,10 @@ class Store:
     @staticmethod
     def _initial_events_end(resource: Resource, rv: int) -> dict[str, Any]:
         meta = {"resourceVersion": str(rv), "annotations": {"k8s.io/initial-events-end": "true"}}
-        return {"type": "BOOKMARK", "object": {"kind": resource.kind, "apiVersion": resource.group_version,
-                                                "metadata": meta}}
+        return {
+            "type": "BOOKMARK",
+            "object": {"kind": resource.kind, "apiVersion": resource.group_version, "metadata": meta},
+        }
 
     @staticmethod
     def _expired(since: int) -> dict[str, Any]:
@@ -251,8 +275,9 @@ class Store:
             raise invalid(resource, "", "metadata.name: Required value: name or generateName is required")
         return meta["generateName"] + secrets.token_hex(3)[:5]
 
-    def _merge_write(self, resource: Resource, live: dict[str, Any], obj: dict[str, Any],
-                     status_only: bool) -> dict[str, Any]:
+    def _merge_write(
+        self, resource: Resource, live: dict[str, Any], obj: dict[str, Any], status_only: bool
+    ) -> dict[str, Any]:
         if status_only:
             obj = {**live, "status": obj.get("status")}
         elif "status" in live:

@@ -7,8 +7,8 @@ import urllib.error
 import urllib.request
 from typing import Any
 
-from pipelines.actions.base import Action, ActionContext, ActionMeta, ActionResult, ParamSpec
 from pipelines import outbound
+from pipelines.actions.base import Action, ActionContext, ActionMeta, ActionResult, ParamSpec
 from pipelines.actions.http import check_url, guarded_opener
 from pipelines.actions.registry import register
 

@@ -11,8 +11,8 @@ import urllib.request
 from django.conf import settings
 from django.contrib.auth import get_user_model
 
-from pipelines.actions.base import Action, ActionContext, ActionMeta, ActionResult, ParamSpec
 from pipelines import outbound
+from pipelines.actions.base import Action, ActionContext, ActionMeta, ActionResult, ParamSpec
 from pipelines.actions.http import check_url, guarded_opener
 from pipelines.actions.registry import register
 from pipelines.models import NotificationLevel
@@ -91,16 +91,25 @@ class NotificationAction(Action):
         if user is None:
             return ActionResult(success=False, error="no user to notify")
         note = notification_create(
-            user=user, message=str(ctx.params["message"]), level=ctx.params.get("level", "info"),
-            link=ctx.params.get("link"), title=str(ctx.params.get("title") or ""),
+            user=user,
+            message=str(ctx.params["message"]),
+            level=ctx.params.get("level", "info"),
+            link=ctx.params.get("link"),
+            title=str(ctx.params.get("title") or ""),
         )
         outputs = {"notification_id": note.pk, "webhook_status": None}
         url = ctx.params.get("webhook_url")
         if url:
             if problem := check_url(url):
                 return ActionResult(success=False, error=f"webhook_url: {problem}", outputs=outputs)
-            body = {"message": note.message, "level": note.level, "title": note.title, "link": note.link,
-                    "execution_id": ctx.execution_id, "step_id": ctx.step_id}
+            body = {
+                "message": note.message,
+                "level": note.level,
+                "title": note.title,
+                "link": note.link,
+                "execution_id": ctx.execution_id,
+                "step_id": ctx.step_id,
+            }
             status, error = post_webhook(url, body)
             outputs["webhook_status"] = status
             if status is None or status >= 400:

@@ -65,9 +65,16 @@ def test_it_lists_a_huge_integer_as_a_validation_problem(owner_api):
 
 
 def test_it_shows_a_huge_integer_as_a_preview_error(owner_browser):
-    post = {"name": "web-agent", "display_name": "Web agent", "component_keys": ["k1"], "c-k1-name": "agent",
-            "c-k1-type": "helm", "c-k1-chart_ref": "charts/agent-runtime", "c-k1-values": f"port: {HUGE}\n",
-            "key": "k1"}
+    post = {
+        "name": "web-agent",
+        "display_name": "Web agent",
+        "component_keys": ["k1"],
+        "c-k1-name": "agent",
+        "c-k1-type": "helm",
+        "c-k1-chart_ref": "charts/agent-runtime",
+        "c-k1-values": f"port: {HUGE}\n",
+        "key": "k1",
+    }
     response = owner_browser.post("/editor/preview", post, HTTP_HX_REQUEST="true")
 
     assert response.status_code == 200
@@ -76,8 +83,7 @@ def test_it_shows_a_huge_integer_as_a_preview_error(owner_browser):
 
 def test_it_refuses_a_kubeconfig_with_a_huge_integer(cluster_adder, owner_api):
     kubeconfig = f"apiVersion: v1\nclusters: []\ncontexts: []\nusers: []\nport: {HUGE}\n"
-    response = owner_api.post("/api/clusters", {"name": "c", "kubeconfig": kubeconfig},
-                              content_type="application/json")
+    response = owner_api.post("/api/clusters", {"name": "c", "kubeconfig": kubeconfig}, content_type="application/json")
     assert response.status_code == 422, response.content[:300]
     assert not Cluster.objects.exists()
 

@@ -12,7 +12,6 @@ from django.test import Client
 
 from budportal.api import api
 from pipelines.models import PipelineExecution, StepExecution
-from tests.security.test_scoping import all_routes
 from usecases.models import UseCaseTemplate
 
 pytestmark = pytest.mark.django_db
@@ -23,9 +22,14 @@ QUICK_SECONDS = 2.0
 
 
 def _template(ref: str = "charts/valkey", values: dict[str, Any] | None = None, **extra: Any) -> dict[str, Any]:
-    return {"name": "hostile", "display_name": "Hostile", "version": "1.0.0", "description": "x", **extra,
-            "components": [
-        {"name": "cache", "type": "helm", "chart": {"ref": ref, "values": values or {"port": 6379}}}]}
+    return {
+        "name": "hostile",
+        "display_name": "Hostile",
+        "version": "1.0.0",
+        "description": "x",
+        **extra,
+        "components": [{"name": "cache", "type": "helm", "chart": {"ref": ref, "values": values or {"port": 6379}}}],
+    }
 
 
 def _timed(call, *args, **kwargs):
@@ -65,7 +69,7 @@ def test_it_refuses_an_oversized_page_post(owner_browser):
 
 # --- YAML bombs -------------------------------------------------------------------------------------------
 BILLION_LAUGHS = "\n".join(
-    ['name: laughs', 'version: "1.0.0"', 'a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    ["name: laughs", 'version: "1.0.0"', 'a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
     + [f"{c}: &{c} [*{p},*{p},*{p},*{p},*{p},*{p},*{p},*{p},*{p}]" for p, c in zip("abcdefgh", "bcdefghi")]
 )
 DEEP_FLOW = "name: deep\nvalues: " + "[" * 2000 + "]" * 2000  # past PyYAML's recursion limit
@@ -74,11 +78,18 @@ DEEP_JSON = '{"name": "deep", "v": ' + "[" * 100_000 + "]" * 100_000 + "}"
 
 
 @pytest.mark.parametrize("path", ["/api/templates/validate", "/api/templates"])
-@pytest.mark.parametrize("body, content_type", [
-    (BILLION_LAUGHS, "application/yaml"), (DEEP_FLOW, "application/yaml"), (DEEP_BLOCK, "application/yaml"),
-    (DEEP_JSON, "application/json"), ("a: !!python/object/apply:os.system ['id']", "application/yaml"),
-    ("a: &x [*x]", "application/yaml"),
-], ids=["billion-laughs", "deep-flow", "deep-block", "deep-json", "python-tag", "self-alias"])
+@pytest.mark.parametrize(
+    "body, content_type",
+    [
+        (BILLION_LAUGHS, "application/yaml"),
+        (DEEP_FLOW, "application/yaml"),
+        (DEEP_BLOCK, "application/yaml"),
+        (DEEP_JSON, "application/json"),
+        ("a: !!python/object/apply:os.system ['id']", "application/yaml"),
+        ("a: &x [*x]", "application/yaml"),
+    ],
+    ids=["billion-laughs", "deep-flow", "deep-block", "deep-json", "python-tag", "self-alias"],
+)
 def test_it_refuses_yaml_bombs_quickly(owner_api, path, body, content_type):
     owner_api.post(path, "name: warm", content_type="application/yaml")  # time the bomb, not first-use imports
     response, seconds = _timed(owner_api.post, path, body, content_type=content_type)
@@ -112,8 +123,11 @@ ESCAPES = [
 
 
 def _submit(client: Client, message: str, call) -> Any:
-    dag = {"name": "escape", "parameters": {"a": "b"},
-           "steps": [{"id": "s", "action": "log", "params": {"message": message}}]}
+    dag = {
+        "name": "escape",
+        "parameters": {"a": "b"},
+        "steps": [{"id": "s", "action": "log", "params": {"message": message}}],
+    }
     return call(client.post, "/api/executions", dag)
 
 
@@ -133,14 +147,18 @@ def test_it_refuses_jinja_sandbox_escapes_in_executions(owner_api, call, source)
 
 @pytest.mark.parametrize("source", ESCAPES[:9])
 def test_it_never_renders_jinja_sandbox_escapes_in_template_values(owner_api, sandbox, call, source):
-    saved = owner_api.post("/api/templates", _template(values={"port": 6379, "evil": source}),
-                           content_type="application/json")
+    saved = owner_api.post(
+        "/api/templates", _template(values={"port": 6379, "evil": source}), content_type="application/json"
+    )
     if saved.status_code == 422:  # refused when saved
         assert any("evil" in str(loc) for loc in _locs(saved)), saved.json()
         return
     assert saved.status_code == 201, saved.content
-    created = owner_api.post("/api/deployments", {"name": "esc", "template": "hostile", "cluster_id": str(sandbox.pk)},
-                             content_type="application/json")
+    created = owner_api.post(
+        "/api/deployments",
+        {"name": "esc", "template": "hostile", "cluster_id": str(sandbox.pk)},
+        content_type="application/json",
+    )
     if created.status_code == 422:  # refused when the deployment is created
         return
     deployment_id = created.json()["id"]
@@ -159,8 +177,7 @@ def test_it_never_renders_jinja_sandbox_escapes_in_template_values(owner_api, sa
 RESOURCE_BOMBS = [
     pytest.param("{{ range(10**9)|list|length }}", id="range"),
     # 10**8 iterations (~4 s here); 10**5 x 10**5 would hold a worker for hours.
-    pytest.param("{% for i in range(10**4) %}{% for j in range(10**4) %}{% endfor %}{% endfor %}",
-                 id="nested-loops"),
+    pytest.param("{% for i in range(10**4) %}{% for j in range(10**4) %}{% endfor %}{% endfor %}", id="nested-loops"),
     pytest.param("{{ 'x' * 10**7 }}", id="str-mul"),
     pytest.param("{{ [0] * 10**6 }}", id="list-mul"),
     pytest.param("{{ 'x'|center(10**7)|length }}", id="center"),
@@ -180,12 +197,32 @@ def test_it_refuses_jinja_resource_bombs_in_executions(owner_api, call, source):
 
 # --- chart refs built to inject ----------------------------------------------------------------------------
 INJECTED_REFS = [
-    "charts/valkey; rm -rf /", "charts/valkey && id", "charts/valkey | sh", "charts/$(id)", "charts/`id`",
-    "charts/valkey\n--post-renderer=/bin/sh", "charts/valkey --post-renderer /bin/sh", "--kubeconfig=/etc/passwd",
-    "-h", "charts/../../../etc", "../charts/valkey", "/etc/passwd", "file:///etc/passwd", "http://evil.example/x",
-    "ftp://evil.example/x", "git://evil.example/x.git", "oci://", "https://", "oci://host/path;id",
-    "https://host/chart$(id)", "oci://host/path with space", "charts/valkey\x00", "charts/Valkey%2e%2e",
-    "charts/" + "a" * 600, "oci://user:pass@host/path?x=1#frag", "charts/valkey/../valkey",
+    "charts/valkey; rm -rf /",
+    "charts/valkey && id",
+    "charts/valkey | sh",
+    "charts/$(id)",
+    "charts/`id`",
+    "charts/valkey\n--post-renderer=/bin/sh",
+    "charts/valkey --post-renderer /bin/sh",
+    "--kubeconfig=/etc/passwd",
+    "-h",
+    "charts/../../../etc",
+    "../charts/valkey",
+    "/etc/passwd",
+    "file:///etc/passwd",
+    "http://evil.example/x",
+    "ftp://evil.example/x",
+    "git://evil.example/x.git",
+    "oci://",
+    "https://",
+    "oci://host/path;id",
+    "https://host/chart$(id)",
+    "oci://host/path with space",
+    "charts/valkey\x00",
+    "charts/Valkey%2e%2e",
+    "charts/" + "a" * 600,
+    "oci://user:pass@host/path?x=1#frag",
+    "charts/valkey/../valkey",
 ]
 
 
@@ -198,16 +235,37 @@ def test_it_refuses_injected_chart_refs_in_templates(owner_api, ref):
 
 @pytest.mark.parametrize("ref", INJECTED_REFS)
 def test_it_refuses_injected_chart_refs_in_helm_steps(owner_api, ref, owned):
-    dag = {"name": "inject", "steps": [{"id": "h", "action": "helm_deploy", "params": {
-        "cluster_id": owned["cluster_id"], "chart_ref": ref, "release_name": "r", "namespace": "uc-0123abcd"}}]}
+    dag = {
+        "name": "inject",
+        "steps": [
+            {
+                "id": "h",
+                "action": "helm_deploy",
+                "params": {
+                    "cluster_id": owned["cluster_id"],
+                    "chart_ref": ref,
+                    "release_name": "r",
+                    "namespace": "uc-0123abcd",
+                },
+            }
+        ],
+    }
     response = owner_api.post("/api/executions", dag, content_type="application/json")
     assert response.status_code == 422, (ref, response.content)
     assert ["steps", 0, "params", "chart_ref"] in _locs(response) or any(
-        "chart_ref" in d["msg"] for d in response.json()["detail"]), response.json()
+        "chart_ref" in d["msg"] for d in response.json()["detail"]
+    ), response.json()
 
 
 @pytest.mark.parametrize("ref", INJECTED_REFS[:8])
 def test_it_refuses_injected_chart_refs_in_jobs(owner_api, ref, owned):
-    response = owner_api.post("/api/jobs", {"job_type": "helm_deploy", "cluster_id": owned["cluster_id"], "config": {
-        "chart_ref": ref, "release_name": "r", "namespace": "uc-0123abcd"}}, content_type="application/json")
+    response = owner_api.post(
+        "/api/jobs",
+        {
+            "job_type": "helm_deploy",
+            "cluster_id": owned["cluster_id"],
+            "config": {"chart_ref": ref, "release_name": "r", "namespace": "uc-0123abcd"},
+        },
+        content_type="application/json",
+    )
     assert response.status_code == 422, (ref, response.content)

@@ -20,8 +20,9 @@ from schemathesis.checks import not_a_server_error
 from budportal.models import ApiToken
 
 EXAMPLES_PER_OPERATION = 15
-FUZZ_SETTINGS = settings(max_examples=EXAMPLES_PER_OPERATION, deadline=None, derandomize=True,
-                         suppress_health_check=list(HealthCheck))
+FUZZ_SETTINGS = settings(
+    max_examples=EXAMPLES_PER_OPERATION, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck)
+)
 
 schema = schemathesis.openapi.from_wsgi("/api/openapi.json", WSGIHandler())
 

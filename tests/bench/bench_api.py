@@ -18,8 +18,9 @@ REQUESTS_PER_CLIENT = 40
 
 def _deployment(stack, standin) -> str:
     _, cluster = stack.api("POST", "/api/clusters", json={"name": "bench", "kubeconfig": standin.kubeconfig()})
-    _, created = stack.api("POST", "/api/deployments", json={"name": "bench", "template": "valkey-cache",
-                                                            "cluster_id": cluster["id"]})
+    _, created = stack.api(
+        "POST", "/api/deployments", json={"name": "bench", "template": "valkey-cache", "cluster_id": cluster["id"]}
+    )
     stack.api("POST", f"/api/deployments/{created['id']}/start")
     path = f"/api/deployments/{created['id']}"
     stack.wait_for(lambda: stack.api("GET", path)[1]["status"] == "running", timeout=120)
@@ -63,9 +64,11 @@ def measure(stack, path: str) -> list:
 def run() -> list[Table]:
     from clusterjobs.standin import KubeStandIn
 
-    table = Table(f"GET /api/deployments/{{id}}, {CLIENTS} concurrent clients (LiveStack: daphne, 2 workers)",
-                  ["config", "p50 (ms)", "p99 (ms)", "requests/s", "errors"],
-                  note=f"{CLIENTS} × {REQUESTS_PER_CLIENT} requests, keep-alive. Target: p99 ≤ 50 ms.")
+    table = Table(
+        f"GET /api/deployments/{{id}}, {CLIENTS} concurrent clients (LiveStack: daphne, 2 workers)",
+        ["config", "p50 (ms)", "p99 (ms)", "requests/s", "errors"],
+        note=f"{CLIENTS} × {REQUESTS_PER_CLIENT} requests, keep-alive. Target: p99 ≤ 50 ms.",
+    )
     for config in available_configs():
         with KubeStandIn().start() as standin, live_stack(config) as stack:
             path = _deployment(stack, standin)

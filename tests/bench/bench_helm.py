@@ -37,9 +37,26 @@ CHART = "charts/qdrant"
 def _bare_install(helm: str, kubeconfig: Path, chart_dir: Path, release: str, namespace: str) -> float:
     started = time.perf_counter()
     subprocess.run(
-        [helm, "upgrade", release, str(chart_dir), "--install", "--namespace", namespace, "--create-namespace",
-         "--atomic", "--wait", "--timeout", "120s", "--kubeconfig", str(kubeconfig), "--output", "json"],
-        check=True, capture_output=True,
+        [
+            helm,
+            "upgrade",
+            release,
+            str(chart_dir),
+            "--install",
+            "--namespace",
+            namespace,
+            "--create-namespace",
+            "--atomic",
+            "--wait",
+            "--timeout",
+            "120s",
+            "--kubeconfig",
+            str(kubeconfig),
+            "--output",
+            "json",
+        ],
+        check=True,
+        capture_output=True,
     )
     return time.perf_counter() - started
 
@@ -50,8 +67,12 @@ def _portal_install_inprocess(owner, cluster, release: str, namespace: str, deli
     from clusterjobs import services, tasks
 
     started = time.perf_counter()
-    job = services.job_create(owner=owner, cluster=cluster, job_type="helm_deploy",
-                              config={"chart_ref": CHART, "release_name": release, "namespace": namespace})
+    job = services.job_create(
+        owner=owner,
+        cluster=cluster,
+        job_type="helm_deploy",
+        config={"chart_ref": CHART, "release_name": release, "namespace": namespace},
+    )
     with transaction.atomic():
         services.job_execute(job_id=job.pk)
     tasks.execute_job(str(job.pk))  # what the django-q2 worker runs
@@ -68,8 +89,12 @@ def _portal_install_qcluster(owner, cluster, release: str, namespace: str) -> fl
     from pipelines.models import Event
 
     started = time.perf_counter()
-    job = services.job_create(owner=owner, cluster=cluster, job_type="helm_deploy",
-                              config={"chart_ref": CHART, "release_name": release, "namespace": namespace})
+    job = services.job_create(
+        owner=owner,
+        cluster=cluster,
+        job_type="helm_deploy",
+        config={"chart_ref": CHART, "release_name": release, "namespace": namespace},
+    )
     with transaction.atomic():
         services.job_execute(job_id=job.pk)
     while True:
@@ -85,8 +110,9 @@ def _portal_install_qcluster(owner, cluster, release: str, namespace: str) -> fl
 
 def _start_qcluster() -> subprocess.Popen:
     env = {**os.environ, "Q_WORKERS": "1"}
-    return subprocess.Popen([sys.executable, "manage.py", "qcluster"], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return subprocess.Popen(
+        [sys.executable, "manage.py", "qcluster"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
 
 
 def _row(name: str, samples: list[float], bare: float) -> list:
@@ -98,8 +124,11 @@ def run() -> list[Table]:
     from pipelines.events import subscribe
 
     delivered: dict[str, float] = {}
-    subscribe("budpipelineEvents", lambda e: delivered.setdefault(e.payload["workflow_id"], time.perf_counter()),
-              name="bench.delivered")
+    subscribe(
+        "budpipelineEvents",
+        lambda e: delivered.setdefault(e.payload["workflow_id"], time.perf_counter()),
+        name="bench.delivered",
+    )
     return [_measure(delay, delivered) for delay in INSTALL_DELAYS]
 
 
@@ -136,10 +165,11 @@ def _measure(delay: float, delivered: dict[str, float]) -> Table:
     return Table(
         title=f"One Helm install of {CHART} into the stand-in (install delay {standin.install_delay_seconds:g} s)",
         columns=["arm", "n", "median s", "min s", "overhead s", "overhead %"],
-        rows=[["bare helm upgrade --install --wait", len(bare), bare_median, min(bare), 0.0, 0.0],
-              _row("portal, in-process worker (job_create → event delivered)", inproc, bare_median),
-              _row(f"portal, qcluster worker (ORM broker, poll {settings.Q_CLUSTER.get('poll')} s)", queued,
-                   bare_median)],
+        rows=[
+            ["bare helm upgrade --install --wait", len(bare), bare_median, min(bare), 0.0, 0.0],
+            _row("portal, in-process worker (job_create → event delivered)", inproc, bare_median),
+            _row(f"portal, qcluster worker (ORM broker, poll {settings.Q_CLUSTER.get('poll')} s)", queued, bare_median),
+        ],
         note=f"ratio portal/bare (in-process) = {statistics.median(inproc) / bare_median:.3f}; "
-             f"(qcluster) = {statistics.median(queued) / bare_median:.3f}; target overhead ≤ 5 %",
+        f"(qcluster) = {statistics.median(queued) / bare_median:.3f}; target overhead ≤ 5 %",
     )

@@ -49,9 +49,11 @@ def submit_table() -> Table:
     from pipelines.validation import validate_dag
 
     user, _ = get_user_model().objects.get_or_create(username="bench")
-    table = Table("DAG validation and submit (in-process)",
-                  ["steps", "validate (s)", "validate+submit (s)", "µs per step (submit)"],
-                  note="Target: 5,000 steps ≤ 1 s, growing linearly.")
+    table = Table(
+        "DAG validation and submit (in-process)",
+        ["steps", "validate (s)", "validate+submit (s)", "µs per step (submit)"],
+        note="Target: 5,000 steps ≤ 1 s, growing linearly.",
+    )
     for n in SIZES:
         dag = layered_dag(n)
         assert validate_dag(dag) == []
@@ -88,28 +90,37 @@ def _run(stack, dag: dict) -> dict:
 
 
 def overhead_rows(stack, target: str) -> list[list]:
-    chain = {"name": "bench-chain", "steps": [
-        {"id": f"c{i}", "action": "log", "params": {"message": "x"}, **({"depends_on": [f"c{i - 1}"]} if i else {})}
-        for i in range(CHAIN_STEPS)
-    ]}
+    chain = {
+        "name": "bench-chain",
+        "steps": [
+            {"id": f"c{i}", "action": "log", "params": {"message": "x"}, **({"depends_on": [f"c{i - 1}"]} if i else {})}
+            for i in range(CHAIN_STEPS)
+        ],
+    }
     steps = {s["step_id"]: s for s in _run(stack, chain)["steps"]}
     gaps = [
         (_ts(steps[f"c{i}"]["started_at"]) - _ts(steps[f"c{i - 1}"]["completed_at"])).total_seconds() * 1000
         for i in range(1, CHAIN_STEPS)
     ]
-    return [["per-step overhead p50 (ms)", statistics.median(gaps), target],
-            ["per-step overhead p95 (ms)", _percentile(gaps, 95), ""]]
+    return [
+        ["per-step overhead p50 (ms)", statistics.median(gaps), target],
+        ["per-step overhead p95 (ms)", _percentile(gaps, 95), ""],
+    ]
 
 
 def throughput_rows(stack, target: str) -> list[list]:
-    wide = {"name": "bench-wide", "steps": [{"id": f"w{i}", "action": "log", "params": {"message": "x"}}
-                                            for i in range(WIDE_STEPS)]}
+    wide = {
+        "name": "bench-wide",
+        "steps": [{"id": f"w{i}", "action": "log", "params": {"message": "x"}} for i in range(WIDE_STEPS)],
+    }
     submitted = time.monotonic()
     steps = _run(stack, wide)["steps"]
     wall = time.monotonic() - submitted
     span = (max(_ts(s["completed_at"]) for s in steps) - min(_ts(s["started_at"]) for s in steps)).total_seconds()
-    return [["no-op steps/s, 2 workers (first start → last finish)", WIDE_STEPS / span, target],
-            ["no-op steps/s incl. submit and polling the API", WIDE_STEPS / wall, ""]]
+    return [
+        ["no-op steps/s, 2 workers (first start → last finish)", WIDE_STEPS / span, target],
+        ["no-op steps/s incl. submit and polling the API", WIDE_STEPS / wall, ""],
+    ]
 
 
 def _configs() -> list[tuple[str, dict[str, str], tuple[str, str]]]:
@@ -134,7 +145,12 @@ def run() -> list[Table]:
         fair = {"PIPELINE_MAX_RUNNING_STEPS_PER_USER": "2"}
         with LiveStack(workers=2, env={"LOG_LEVEL": "WARNING", **PRODUCTION_LIKE_ENV, **fair, **env}) as stack:
             rows = overhead_rows(stack, overhead_target) + throughput_rows(stack, throughput_target)
-        tables.append(Table(f"Orchestration on real workers (LiveStack, 2 workers, {label})",
-                            ["metric", "value", "target"], rows,
-                            note=f"Chain of {CHAIN_STEPS} log steps; {WIDE_STEPS} independent log steps."))
+        tables.append(
+            Table(
+                f"Orchestration on real workers (LiveStack, 2 workers, {label})",
+                ["metric", "value", "target"],
+                rows,
+                note=f"Chain of {CHAIN_STEPS} log steps; {WIDE_STEPS} independent log steps.",
+            )
+        )
     return tables

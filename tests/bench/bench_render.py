@@ -35,9 +35,13 @@ def _context() -> dict:
 
 
 STEP_PARAMS = {
-    "release_name": "d-agent", "namespace": "{{ deployment.namespace }}",
-    "values": {"replicaCount": "{{ parameters.replicas }}", "llm": "{{ steps.s1.outputs.endpoint_url }}/v1",
-               "env": {f"K{i}": f"{{{{ steps.s{i}.outputs.endpoint_url }}}}" for i in range(8)}},
+    "release_name": "d-agent",
+    "namespace": "{{ deployment.namespace }}",
+    "values": {
+        "replicaCount": "{{ parameters.replicas }}",
+        "llm": "{{ steps.s1.outputs.endpoint_url }}/v1",
+        "env": {f"K{i}": f"{{{{ steps.s{i}.outputs.endpoint_url }}}}" for i in range(8)},
+    },
 }
 
 
@@ -67,14 +71,23 @@ def round_trip_table() -> Table:
     context = _context()
     plan = [{"values": STEP_PARAMS["values"], "n": "{{ parameters.chunk_size }}"} for _ in range(3)]
     render("{{ 1 }}", {})
-    table = Table("Render round-trip (ms)", ["render", "p50", "p95", "max"],
-                  note=f"{CALLS} calls each; workers warm; in-process = the same sandbox without a worker or limits")
+    table = Table(
+        "Render round-trip (ms)",
+        ["render", "p50", "p95", "max"],
+        note=f"{CALLS} calls each; workers warm; in-process = the same sandbox without a worker or limits",
+    )
     table.rows.append(_row("trivial `{{ 1 }}`, in-process", _times(lambda: render_local({"a": "{{ 1 }}"}, {}), CALLS)))
     table.rows.append(_row("trivial `{{ 1 }}`, worker", _times(lambda: render({"a": "{{ 1 }}"}, {}), CALLS)))
-    table.rows.append(_row("step params (11 strings, 20 steps in scope), in-process",
-                           _times(lambda: render_local(STEP_PARAMS, context), CALLS)))
+    table.rows.append(
+        _row(
+            "step params (11 strings, 20 steps in scope), in-process",
+            _times(lambda: render_local(STEP_PARAMS, context), CALLS),
+        )
+    )
     table.rows.append(_row("step params, worker", _times(lambda: render(STEP_PARAMS, context), CALLS)))
-    table.rows.append(_row("plan of 3 components, worker (one round-trip)", _times(lambda: preview(plan, context), CALLS)))
+    table.rows.append(
+        _row("plan of 3 components, worker (one round-trip)", _times(lambda: preview(plan, context), CALLS))
+    )
 
     def cold() -> None:
         render_pool.pool().shutdown()
@@ -89,9 +102,11 @@ def bomb_table() -> Table:
 
     from pipelines.params import RenderError, render
 
-    table = Table("Bombs: time to fail and caller RSS growth", ["template", "seconds", "RSS +MB", "error"],
-                  note=f"RENDER_TIMEOUT_SECONDS={settings.RENDER_TIMEOUT_SECONDS}, "
-                       f"RENDER_MEMORY_MB={settings.RENDER_MEMORY_MB}")
+    table = Table(
+        "Bombs: time to fail and caller RSS growth",
+        ["template", "seconds", "RSS +MB", "error"],
+        note=f"RENDER_TIMEOUT_SECONDS={settings.RENDER_TIMEOUT_SECONDS}, RENDER_MEMORY_MB={settings.RENDER_MEMORY_MB}",
+    )
     for source in BOMBS:
         rss, started = _rss_mb(), time.perf_counter()
         try:

@@ -25,13 +25,20 @@ def run() -> list[Table]:
     from tests.reliability.test_restarts import ALL_RESTARTS, run_trial
 
     helm = os.environ.get("HELM_BINARY") or os.path.abspath(".venv/bin/helm")
-    env = {"HELM_BINARY": helm, "PIPELINE_STEP_LEASE_SECONDS": "3", "HELM_DEFAULT_TIMEOUT_SECONDS": "30",
-           "LOG_LEVEL": "WARNING"}
+    env = {
+        "HELM_BINARY": helm,
+        "PIPELINE_STEP_LEASE_SECONDS": "3",
+        "HELM_DEFAULT_TIMEOUT_SECONDS": "30",
+        "LOG_LEVEL": "WARNING",
+    }
     rows = []
     for service in ALL_RESTARTS:
         rng, times, failures = random.Random(f"{service}-bench"), [], []
-        with KubeStandIn().start() as standin, isolated_services() as urls, \
-                LiveStack(workers=2, env={**env, **urls}) as stack:
+        with (
+            KubeStandIn().start() as standin,
+            isolated_services() as urls,
+            LiveStack(workers=2, env={**env, **urls}) as stack,
+        ):
             live = DeployStack(stack, standin)
             stack.manage("sync_templates")
             standin.install_delay_seconds = 1.5
@@ -40,7 +47,18 @@ def run() -> list[Table]:
                     times.append(run_trial(live, service, trial, rng))
                 except (AssertionError, TimeoutError) as exc:
                     failures.append(f"{trial}: {exc}"[:200])
-        rows.append([service, f"{TRIALS - len(failures)}/{TRIALS}",
-                     f"{statistics.median(times):.1f}" if times else "—", "; ".join(failures) or "—"])
-    return [Table(f"Restart trials: agent-rag in flight, {TRIALS} random restarts per service",
-                  ["restarted", "reached running", "median wall time (s)", "failures"], rows)]
+        rows.append(
+            [
+                service,
+                f"{TRIALS - len(failures)}/{TRIALS}",
+                f"{statistics.median(times):.1f}" if times else "—",
+                "; ".join(failures) or "—",
+            ]
+        )
+    return [
+        Table(
+            f"Restart trials: agent-rag in flight, {TRIALS} random restarts per service",
+            ["restarted", "reached running", "median wall time (s)", "failures"],
+            rows,
+        )
+    ]

@@ -20,9 +20,11 @@ ROUNDS = int(os.environ.get("SOAK_ROUNDS", "20"))
 WIDTH = 500
 RETENTION_SECONDS = 30
 
-_COUNT = ("from pipelines.models import Event, PipelineExecution, StepExecution; import json; "
-          "print('COUNTS' + json.dumps([PipelineExecution.objects.count(), StepExecution.objects.count(), "
-          "Event.objects.count()]))")
+_COUNT = (
+    "from pipelines.models import Event, PipelineExecution, StepExecution; import json; "
+    "print('COUNTS' + json.dumps([PipelineExecution.objects.count(), StepExecution.objects.count(), "
+    "Event.objects.count()]))"
+)
 
 
 def _ts(value: str) -> datetime:
@@ -37,8 +39,10 @@ def _worker_rss_mib(stack) -> float:
 
 
 def _fan_out(stack) -> float:
-    dag = {"name": "soak", "steps": [{"id": f"s{i}", "action": "log", "params": {"message": "x"}}
-                                     for i in range(WIDTH)]}
+    dag = {
+        "name": "soak",
+        "steps": [{"id": f"s{i}", "action": "log", "params": {"message": "x"}} for i in range(WIDTH)],
+    }
     status, body = stack.api("POST", "/api/executions", json=dag)
     assert status == 201, body
     path = f"/api/executions/{body['execution_id']}"
@@ -65,9 +69,13 @@ def run() -> list[Table]:
 
     tables = []
     for label, urls in _configs():
-        env = {"LOG_LEVEL": "WARNING", **PRODUCTION_LIKE_ENV, **urls,
-               "PIPELINE_MAX_RUNNING_STEPS_PER_USER": "2",  # one user's fan-out on both workers
-               "PIPELINE_RETENTION_SECONDS": str(RETENTION_SECONDS)}
+        env = {
+            "LOG_LEVEL": "WARNING",
+            **PRODUCTION_LIKE_ENV,
+            **urls,
+            "PIPELINE_MAX_RUNNING_STEPS_PER_USER": "2",  # one user's fan-out on both workers
+            "PIPELINE_RETENTION_SECONDS": str(RETENTION_SECONDS),
+        }
         rows = []
         with LiveStack(workers=2, env=env) as stack:
             for round_ in range(1, ROUNDS + 1):
@@ -76,11 +84,17 @@ def run() -> list[Table]:
                 executions, steps, events = _counts(stack)
                 rows.append([round_, f"{rate:.0f}", f"{_worker_rss_mib(stack):.0f}", executions, steps, events])
         first, last = float(rows[0][1]), float(rows[-1][1])
-        tables.append(Table(
-            f"Soak: {ROUNDS} fan-outs of {WIDTH} log steps in a row ({label}, 2 workers)",
-            ["round", "steps/s", "worker RSS (MiB)", "executions", "steps", "events"], rows,
-            note=(f"Last ÷ first throughput: {last / first:.2f} (target ≥ 0.90). Retention "
-                  f"{RETENTION_SECONDS} s: table sizes stay bounded by what {RETENTION_SECONDS} s of fan-outs "
-                  f"leave. Timings on a shared 2-core machine are noisy.")))
+        tables.append(
+            Table(
+                f"Soak: {ROUNDS} fan-outs of {WIDTH} log steps in a row ({label}, 2 workers)",
+                ["round", "steps/s", "worker RSS (MiB)", "executions", "steps", "events"],
+                rows,
+                note=(
+                    f"Last ÷ first throughput: {last / first:.2f} (target ≥ 0.90). Retention "
+                    f"{RETENTION_SECONDS} s: table sizes stay bounded by what {RETENTION_SECONDS} s of fan-outs "
+                    f"leave. Timings on a shared 2-core machine are noisy."
+                ),
+            )
+        )
         time.sleep(1)
     return tables

@@ -30,15 +30,19 @@ def _stream(stack, execution_id: str, arrivals: dict[int, float], connected: thr
 
 def _created(stack, execution_id: str) -> dict[int, float]:
     _, events = stack.api("GET", "/api/events?limit=1000")
-    return {e["id"]: datetime.fromisoformat(e["created_at"].replace("Z", "+00:00")).timestamp()
-            for e in events if e["execution_id"] == execution_id}
+    return {
+        e["id"]: datetime.fromisoformat(e["created_at"].replace("Z", "+00:00")).timestamp()
+        for e in events
+        if e["execution_id"] == execution_id
+    }
 
 
 def measure(stack) -> list:
     # Submitted paused behind a first delay so the stream is connected (and has replayed nothing) first.
     steps = [{"id": "s0", "action": "delay", "params": {"seconds": 1.0}}] + [
         {"id": f"s{i}", "action": "delay", "params": {"seconds": SPACING_SECONDS}, "depends_on": [f"s{i - 1}"]}
-        for i in range(1, STEPS)]
+        for i in range(1, STEPS)
+    ]
     _, body = stack.api("POST", "/api/executions", json={"name": "bench-sse", "steps": steps})
     execution_id = body["execution_id"]
     arrivals: dict[int, float] = {}
@@ -55,10 +59,12 @@ def measure(stack) -> list:
 
 
 def run() -> list[Table]:
-    table = Table("Event committed → SSE client receives it (LiveStack: daphne, 2 workers)",
-                  ["config", "events", "p50 (ms)", "p95 (ms)", "max (ms)", "target p50"],
-                  note=f"{STEPS} chained delay steps, {SPACING_SECONDS} s apart. Embedded: daphne re-reads the event "
-                       "log every SSE_POLL_SECONDS (1 s); with Redis a channel-layer wake-up delivers at once.")
+    table = Table(
+        "Event committed → SSE client receives it (LiveStack: daphne, 2 workers)",
+        ["config", "events", "p50 (ms)", "p95 (ms)", "max (ms)", "target p50"],
+        note=f"{STEPS} chained delay steps, {SPACING_SECONDS} s apart. Embedded: daphne re-reads the event "
+        "log every SSE_POLL_SECONDS (1 s); with Redis a channel-layer wake-up delivers at once.",
+    )
     targets = {"embedded": "≤ 1,100", "postgresql+redis": "≤ 50"}
     for config in available_configs():
         with live_stack(config) as stack:

@@ -53,9 +53,26 @@ def _bare_install(helm: str, standin) -> float:
     with tempfile.TemporaryDirectory() as tmp:
         kubeconfig = standin.write_kubeconfig(Path(tmp) / "kubeconfig")
         started = time.perf_counter()
-        subprocess.run([helm, "upgrade", "bare-qdrant", "charts/qdrant", "--install", "--namespace", "bare",
-                        "--create-namespace", "--atomic", "--wait", "--timeout", "120s", "--kubeconfig",
-                        str(kubeconfig)], check=True, capture_output=True)
+        subprocess.run(
+            [
+                helm,
+                "upgrade",
+                "bare-qdrant",
+                "charts/qdrant",
+                "--install",
+                "--namespace",
+                "bare",
+                "--create-namespace",
+                "--atomic",
+                "--wait",
+                "--timeout",
+                "120s",
+                "--kubeconfig",
+                str(kubeconfig),
+            ],
+            check=True,
+            capture_output=True,
+        )
         return time.perf_counter() - started
 
 
@@ -98,6 +115,7 @@ def run() -> list[Table]:
     )
     for arm, (_, depth) in ARMS.items():
         critical = depth * install
-        table.rows.append([arm, depth, critical, medians[arm], medians[arm] / critical,
-                           " ".join(f"{w:.2f}" for w in walls[arm])])
+        table.rows.append(
+            [arm, depth, critical, medians[arm], medians[arm] / critical, " ".join(f"{w:.2f}" for w in walls[arm])]
+        )
     return [table]

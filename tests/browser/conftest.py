@@ -48,8 +48,9 @@ def standin() -> Iterator[KubeStandIn]:
 @pytest.fixture(scope="module")
 def live(standin: KubeStandIn) -> Iterator[LiveStack]:
     with LiveStack(workers=3) as stack:
-        out = stack.manage("shell", "-c", _REGISTER.format(owner=stack.username, url=standin.url,
-                                                           kubeconfig=standin.kubeconfig())).stdout
+        out = stack.manage(
+            "shell", "-c", _REGISTER.format(owner=stack.username, url=standin.url, kubeconfig=standin.kubeconfig())
+        ).stdout
         stack.cluster_id = json.loads(out.split("REGISTERED", 1)[1].strip())["cluster_id"]
         yield stack
 

@@ -36,6 +36,7 @@ def users(live):
 def watched(page):
     """The page, recording CSP violations and console errors from the first script on."""
     console: list[str] = []
+
     def on_console(message) -> None:
         # The browser's own favicon.ico request is a 404 (the portal has none); that is not a page error.
         if message.type in ("error", "warning") and not message.location.get("url", "").endswith("/favicon.ico"):
@@ -82,8 +83,14 @@ def test_it_keeps_the_portal_pages_working_under_the_csp(watched, live, users):
     page.wait_for_load_state("networkidle")
     _assert_clean(page, "/")
 
-    for path in ("/templates/agent-rag/", "/deployments/", "/deployments/new?template=agent-rag", "/clusters/",
-                 "/notifications/", "/api/docs"):
+    for path in (
+        "/templates/agent-rag/",
+        "/deployments/",
+        "/deployments/new?template=agent-rag",
+        "/clusters/",
+        "/notifications/",
+        "/api/docs",
+    ):
         _visit(page, live, path)
     page.locator("#swagger-ui .info .title").filter(has_text="Bud Portal API").wait_for()  # Swagger UI ran
     _assert_clean(page, "/api/docs after render")
@@ -106,8 +113,9 @@ def test_it_keeps_the_editor_interactions_working_under_the_csp(watched, live, u
     page.click("text=+ Add component")
     rows.nth(1).wait_for()
     # The new row's first field has the focus (was an hx-on handler, now portal.js).
-    assert page.evaluate("document.activeElement.closest('.component-row') === "
-                         "document.querySelectorAll('.component-row')[1]")
+    assert page.evaluate(
+        "document.activeElement.closest('.component-row') === document.querySelectorAll('.component-row')[1]"
+    )
     rows.nth(1).locator("text=Remove component").click()  # confirm() is accepted by the fixture
     _wait_until(page, "document.querySelectorAll('.component-row').length === 1")
     rows.first.locator("input[name$='-chart_ref']").fill("charts/valkey")
@@ -117,8 +125,9 @@ def test_it_keeps_the_editor_interactions_working_under_the_csp(watched, live, u
 
 def test_it_streams_a_deployment_and_draws_its_progress_under_the_csp(watched, live, users):
     page = watched
-    status, body = live.api("POST", "/api/deployments",
-                            json={"name": "csp-rag", "template": "agent-rag", "cluster_id": live.cluster_id})
+    status, body = live.api(
+        "POST", "/api/deployments", json={"name": "csp-rag", "template": "agent-rag", "cluster_id": live.cluster_id}
+    )
     assert status == 201, body
     log_in(page, live, live.username, "live-pw-123", next_path=f"/deployments/{body['id']}/")
     assert page.locator(".progress svg.bar rect").get_attribute("width") == "0%"
@@ -135,8 +144,12 @@ def test_it_keeps_the_admin_working_under_the_csp(watched, live, users):
     page = watched
     log_in(page, live, "csp-staff", "csp-staff-pw-123", next_path="/admin/")
     _assert_clean(page, "/admin/")
-    for path in ("/admin/usecases/usecasetemplate/", "/admin/axes/accessattempt/", "/admin/budportal/apitoken/add/",
-                 "/admin/auth/user/"):
+    for path in (
+        "/admin/usecases/usecasetemplate/",
+        "/admin/axes/accessattempt/",
+        "/admin/budportal/apitoken/add/",
+        "/admin/auth/user/",
+    ):
         _visit(page, live, path)
     page.goto(f"{live.url}/admin/usecases/usecasetemplate/")
     page.locator("#result_list tbody a").first.click()
@@ -162,6 +175,13 @@ def test_it_answers_a_locked_out_login_with_the_form_and_a_message(watched, live
     assert answer.value.status == 429
     assert "Try again in 15 minutes" in page.locator("#lockout").inner_text()
     assert page.input_value("#id_username") == "locked"
-    assert json.loads(live.manage("shell", "-c", "from axes.models import AccessAttempt; import json; "
-                                  "print(json.dumps(list(AccessAttempt.objects.values_list('username', 'ip_address'))))"
-                                  ).stdout.strip().splitlines()[-1]) == [["locked", "127.0.0.1"]]
+    assert json.loads(
+        live.manage(
+            "shell",
+            "-c",
+            "from axes.models import AccessAttempt; import json; "
+            "print(json.dumps(list(AccessAttempt.objects.values_list('username', 'ip_address'))))",
+        )
+        .stdout.strip()
+        .splitlines()[-1]
+    ) == [["locked", "127.0.0.1"]]

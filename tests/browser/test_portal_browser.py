@@ -111,8 +111,9 @@ def test_it_deploys_agent_rag_to_the_sandbox_live_and_stops_it(page, live):
 
 
 def test_it_shows_another_users_deployment_as_not_found(page, live):
-    status, body = live.api("POST", "/api/deployments",
-                            json={"name": "private-rag", "template": "agent-rag", "cluster_id": live.cluster_id})
+    status, body = live.api(
+        "POST", "/api/deployments", json={"name": "private-rag", "template": "agent-rag", "cluster_id": live.cluster_id}
+    )
     assert status == 201, body
     url = f"{live.url}/deployments/{body['id']}/"
     log_in(page, live, "intruder", "intruder-pw-123")

@@ -44,8 +44,9 @@ def live(standin: KubeStandIn) -> Iterator[LiveStack]:
     # DEBUG on explicitly: it is the default of scripts/portal.sh, and the mode in which Django would show its
     # own 404 page listing every URL pattern.
     with LiveStack(workers=1, env={"DEBUG": "true"}) as stack:
-        out = stack.manage("shell", "-c", _REGISTER.format(owner=stack.username, url=standin.url,
-                                                           kubeconfig=standin.kubeconfig())).stdout
+        out = stack.manage(
+            "shell", "-c", _REGISTER.format(owner=stack.username, url=standin.url, kubeconfig=standin.kubeconfig())
+        ).stdout
         stack.cluster_id = json.loads(out.split("REGISTERED", 1)[1].strip())["cluster_id"]
         stack.manage("sync_templates")
         yield stack
@@ -90,23 +91,37 @@ def test_it_follows_the_system_dark_mode_with_readable_badges(page, live):
     backgrounds = {}
     for scheme in ("light", "dark"):
         page.emulate_media(color_scheme=scheme)
-        for path in ("/templates/", "/templates/agent-rag/", "/deployments/new?template=agent-rag", "/clusters/",
-                     "/"):
+        for path in ("/templates/", "/templates/agent-rag/", "/deployments/new?template=agent-rag", "/clusters/", "/"):
             page.goto(f"{live.url}{path}")
             page.locator(".chip, .badge").first.wait_for()
             page.locator(".badge.pending").first.wait_for(state="detached")  # health checks answered
             backgrounds[scheme] = page.evaluate("getComputedStyle(document.body).backgroundColor")
-            low = [(name, round(ratio, 2)) for name, ratio in page.evaluate(
-                CONTRAST_JS, ".badge, .chip, button, .button, .meta, .hint, a, .stat, mark, code, .y-key, "
-                             "legend, label, .empty") if ratio < 4.5]
+            low = [
+                (name, round(ratio, 2))
+                for name, ratio in page.evaluate(
+                    CONTRAST_JS,
+                    ".badge, .chip, button, .button, .meta, .hint, a, .stat, mark, code, .y-key, legend, label, .empty",
+                )
+                if ratio < 4.5
+            ]
             assert low == [], (scheme, path, low)
             name = path.strip("/").replace("/", "-").replace("?", "-").replace("=", "-") or "dashboard"
             screenshot(page, f"{scheme}-{name}.png")
     assert backgrounds == {"light": "rgb(245, 246, 248)", "dark": "rgb(15, 20, 27)"}
 
 
-@pytest.mark.parametrize("path", ["/", "/templates/", "/deployments/", "/clusters/", "/notifications/",
-                                  "/templates/agent-rag/", "/deployments/new?template=agent-rag"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/",
+        "/templates/",
+        "/deployments/",
+        "/clusters/",
+        "/notifications/",
+        "/templates/agent-rag/",
+        "/deployments/new?template=agent-rag",
+    ],
+)
 def test_it_screenshots_the_main_pages_at_desktop_and_phone_width(page, live, path):
     log_in(page, live, live.username, LIVE_PASSWORD, next_path=path.split("?")[0])
     page.goto(f"{live.url}{path}")
@@ -175,8 +190,10 @@ def test_it_moves_the_focus_to_the_first_error_after_a_failed_submit(page, live)
     screenshot(page, "wizard-error-focus.png")
 
 
-STRICT_CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-              "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'")
+STRICT_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
+)
 
 
 def test_it_renders_the_api_docs_under_a_strict_content_security_policy(page, live):

@@ -10,8 +10,11 @@ from usecases.models import UseCaseTemplate
 
 pytestmark = pytest.mark.django_db
 
-TEMPLATE = {"name": "bearer-made", "display_name": "Bearer made",
-            "components": [{"name": "cache", "type": "helm", "chart": {"ref": "charts/valkey"}}]}
+TEMPLATE = {
+    "name": "bearer-made",
+    "display_name": "Bearer made",
+    "components": [{"name": "cache", "type": "helm", "chart": {"ref": "charts/valkey"}}],
+}
 
 
 @pytest.fixture(autouse=True)
@@ -50,8 +53,7 @@ def test_it_never_refuses_a_valid_token_after_bad_ones_from_the_same_address(own
     settings.API_TOKEN_FAILURES_PER_MINUTE = 30
     _, raw = ApiToken.issue(user=owner, name="ci")
     proxy = {"REMOTE_ADDR": "10.1.1.1"}
-    statuses = [Client(HTTP_AUTHORIZATION="Bearer bud_guess").get("/api/me", **proxy).status_code
-                for _ in range(32)]
+    statuses = [Client(HTTP_AUTHORIZATION="Bearer bud_guess").get("/api/me", **proxy).status_code for _ in range(32)]
     assert statuses == [401] * 30 + [429] * 2
 
     valid = Client(HTTP_AUTHORIZATION=f"Bearer {raw}")
@@ -83,18 +85,21 @@ def test_it_honours_forwarded_addresses_from_a_trusted_proxy(settings):
     assert guesser.get("/api/me", HTTP_X_FORWARDED_FOR="203.0.113.10").status_code == 401
 
 
-@pytest.mark.parametrize("peer, forwarded, trusted, expected", [
-    ("203.0.113.9", "1.2.3.4", [], "203.0.113.9"),
-    ("203.0.113.9", "1.2.3.4", ["10.0.0.0/8"], "203.0.113.9"),  # the peer is no proxy of ours
-    ("10.0.0.2", "1.2.3.4", ["10.0.0.0/8"], "1.2.3.4"),
-    ("10.0.0.2", "6.6.6.6, 1.2.3.4", ["10.0.0.0/8"], "1.2.3.4"),  # the left part is the client's own text
-    ("10.0.0.2", "1.2.3.4, 10.0.0.7", ["10.0.0.0/8"], "1.2.3.4"),  # two proxies of ours
-    ("10.0.0.2", "not-an-ip", ["10.0.0.0/8"], "10.0.0.2"),
-    ("10.0.0.2", "", ["10.0.0.0/8"], "10.0.0.2"),
-    ("::1", "2001:db8::5", ["::1/128"], "2001:db8::5"),
-    ("", "1.2.3.4", ["10.0.0.0/8"], None),  # no peer address (a unix socket)
-    ("unix:/run/daphne.sock", "1.2.3.4", [], None),
-])
+@pytest.mark.parametrize(
+    "peer, forwarded, trusted, expected",
+    [
+        ("203.0.113.9", "1.2.3.4", [], "203.0.113.9"),
+        ("203.0.113.9", "1.2.3.4", ["10.0.0.0/8"], "203.0.113.9"),  # the peer is no proxy of ours
+        ("10.0.0.2", "1.2.3.4", ["10.0.0.0/8"], "1.2.3.4"),
+        ("10.0.0.2", "6.6.6.6, 1.2.3.4", ["10.0.0.0/8"], "1.2.3.4"),  # the left part is the client's own text
+        ("10.0.0.2", "1.2.3.4, 10.0.0.7", ["10.0.0.0/8"], "1.2.3.4"),  # two proxies of ours
+        ("10.0.0.2", "not-an-ip", ["10.0.0.0/8"], "10.0.0.2"),
+        ("10.0.0.2", "", ["10.0.0.0/8"], "10.0.0.2"),
+        ("::1", "2001:db8::5", ["::1/128"], "2001:db8::5"),
+        ("", "1.2.3.4", ["10.0.0.0/8"], None),  # no peer address (a unix socket)
+        ("unix:/run/daphne.sock", "1.2.3.4", [], None),
+    ],
+)
 def test_it_works_out_the_client_address(settings, peer, forwarded, trusted, expected):
     settings.TRUSTED_PROXIES = trusted
     request = RequestFactory().get("/", REMOTE_ADDR=peer, HTTP_X_FORWARDED_FOR=forwarded)

@@ -42,13 +42,22 @@ def checkout(tmp_path: Path) -> Path:
 def test_it_creates_a_missing_data_dir_and_starts(checkout: Path, tmp_path: Path):
     data_dir = tmp_path / "fresh" / "portal-data"
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "DJANGO_SETTINGS_MODULE",
-                                                             "SQLITE_PATH")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("DATABASE_URL", "REDIS_URL", "DJANGO_SETTINGS_MODULE", "SQLITE_PATH")
+    }
     env.update(BUDPORTAL_DATA_DIR=str(data_dir), PORT=str(port), SANDBOX="0", Q_WORKERS="1")
     log = tmp_path / "portal.log"
     with open(log, "wb") as out:
-        proc = subprocess.Popen(["bash", str(checkout / "scripts" / "portal.sh")], cwd=checkout, env=env,
-                                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            ["bash", str(checkout / "scripts" / "portal.sh")],
+            cwd=checkout,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     try:
         deadline = time.monotonic() + 180
         healthy = False

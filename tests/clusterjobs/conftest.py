@@ -49,8 +49,9 @@ def kubeconfig_text() -> str:
 
 @pytest.fixture
 def cluster(owner, kubeconfig_text):
-    return services.cluster_create(owner=owner, name="prod", kubeconfig=kubeconfig_text,
-                                   ingress_url="https://apps.example.com")
+    return services.cluster_create(
+        owner=owner, name="prod", kubeconfig=kubeconfig_text, ingress_url="https://apps.example.com"
+    )
 
 
 @pytest.fixture
@@ -89,8 +90,15 @@ def run_job(django_capture_on_commit_callbacks):
     """Create and execute a job; the django-q2 task runs inline (sync) when the transaction commits."""
 
     def _run(cluster, *, job_type: str = "helm_deploy", timeout_seconds: int | None = None, **config):
-        job = services.job_create(owner=cluster.owner, cluster=cluster, job_type=job_type, config=config,
-                                  source="tests", source_id="src-1", timeout_seconds=timeout_seconds)
+        job = services.job_create(
+            owner=cluster.owner,
+            cluster=cluster,
+            job_type=job_type,
+            config=config,
+            source="tests",
+            source_id="src-1",
+            timeout_seconds=timeout_seconds,
+        )
         with django_capture_on_commit_callbacks(execute=True):
             services.job_execute(job_id=job.pk)
         job.refresh_from_db()
@@ -103,10 +111,14 @@ def self_signed(tmp_path: Path) -> bytes:
     """A self-signed CA certificate for 127.0.0.1 (``cert.pem`` / ``key.pem`` in ``tmp_path``); its PEM."""
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "budportal-test-ca")])
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     cert = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-        .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=1))
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=1))
         .not_valid_after(now + datetime.timedelta(hours=1))
         .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
@@ -114,8 +126,9 @@ def self_signed(tmp_path: Path) -> bytes:
     )
     cert_pem = cert.public_bytes(serialization.Encoding.PEM)
     (tmp_path / "cert.pem").write_bytes(cert_pem)
-    (tmp_path / "key.pem").write_bytes(key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    (tmp_path / "key.pem").write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
     return cert_pem
 
 

@@ -4,13 +4,13 @@ import uuid
 
 import pytest
 
-from usecases.actions.deployment_create import COMPONENT_TYPE_TO_JOB_TYPE, DeploymentCreateAction
 from clusterjobs.actions.helm_deploy import HelmDeployAction
 from clusterjobs.actions.helm_uninstall import HelmUninstallAction
 from clusterjobs.models import Job, JobStatus
 from pipelines.actions.registry import get_action
 from pipelines.models import Event, StepExecution
 from pipelines.services import execution_submit
+from usecases.actions.deployment_create import COMPONENT_TYPE_TO_JOB_TYPE, DeploymentCreateAction
 
 pytestmark = pytest.mark.django_db
 
@@ -38,11 +38,25 @@ def test_it_registers_the_cluster_actions():
 def test_it_runs_health_then_helm_deploy_woken_by_the_job_event(sandbox, run_dag, test_charts):
     execution, steps = run_dag(
         {"id": "health", "action": "cluster_health", "params": {"cluster_id": str(sandbox.pk)}},
-        {"id": "web", "action": "helm_deploy", "depends_on": ["health"],
-         "params": {"cluster_id": str(sandbox.pk), "chart_ref": "charts/demo", "release_name": "web",
-                    "namespace": NS, "values": {"port": 9100}, "timeout": "60s"}},
-        {"id": "after", "action": "set_output", "depends_on": ["web"],
-         "params": {"values": {"url": "{{ steps.web.outputs.endpoint_url }}"}}},
+        {
+            "id": "web",
+            "action": "helm_deploy",
+            "depends_on": ["health"],
+            "params": {
+                "cluster_id": str(sandbox.pk),
+                "chart_ref": "charts/demo",
+                "release_name": "web",
+                "namespace": NS,
+                "values": {"port": 9100},
+                "timeout": "60s",
+            },
+        },
+        {
+            "id": "after",
+            "action": "set_output",
+            "depends_on": ["web"],
+            "params": {"values": {"url": "{{ steps.web.outputs.endpoint_url }}"}},
+        },
     )
 
     assert execution.status == "COMPLETED", {s: (v.status, v.error) for s, v in steps.items()}
@@ -62,9 +76,17 @@ def test_it_fails_the_helm_deploy_step_with_helms_error(sandbox, run_dag, test_c
     sandbox.standin.fail_release("web")
 
     execution, steps = run_dag(
-        {"id": "web", "action": "helm_deploy",
-         "params": {"cluster_id": str(sandbox.pk), "chart_ref": "charts/demo", "release_name": "web",
-                    "namespace": NS, "timeout": "2s"}},
+        {
+            "id": "web",
+            "action": "helm_deploy",
+            "params": {
+                "cluster_id": str(sandbox.pk),
+                "chart_ref": "charts/demo",
+                "release_name": "web",
+                "namespace": NS,
+                "timeout": "2s",
+            },
+        },
     )
 
     assert execution.status == "FAILED"
@@ -81,9 +103,16 @@ def test_it_fails_cluster_health_for_an_unreachable_cluster(cluster, run_dag):
 def test_it_does_not_let_a_pipeline_use_another_users_cluster(sandbox, other_user, run_dag):
     # A literal id is refused at submit (tests/security/test_cluster_ownership.py); a Jinja one when it runs.
     execution, steps = run_dag(
-        {"id": "web", "action": "helm_deploy",
-         "params": {"cluster_id": "{{ '" + str(sandbox.pk) + "' }}", "chart_ref": "charts/qdrant", "release_name": "db",
-                    "namespace": NS}},
+        {
+            "id": "web",
+            "action": "helm_deploy",
+            "params": {
+                "cluster_id": "{{ '" + str(sandbox.pk) + "' }}",
+                "chart_ref": "charts/qdrant",
+                "release_name": "db",
+                "namespace": NS,
+            },
+        },
         user=other_user,
     )
 
@@ -96,8 +125,9 @@ def owners_deployment(owner):
     """A deployment row of the owner's with ``DEPLOYMENT_ID``: jobs may only name their owner's deployments."""
     from usecases.models.deployments import UseCaseDeployment
 
-    return UseCaseDeployment.objects.create(id=DEPLOYMENT_ID, name="vec", owner=owner, template_name="t",
-                                            template_version="1.0.0", namespace=NS)
+    return UseCaseDeployment.objects.create(
+        id=DEPLOYMENT_ID, name="vec", owner=owner, template_name="t", template_version="1.0.0", namespace=NS
+    )
 
 
 def test_it_deploys_a_catalog_component_then_uninstalls_it(sandbox, run_dag, test_charts, owners_deployment):
@@ -107,12 +137,28 @@ def test_it_deploys_a_catalog_component_then_uninstalls_it(sandbox, run_dag, tes
     assert component and component["chart"]["ref"] == "charts/qdrant"
 
     execution, steps = run_dag(
-        {"id": "vector_db", "action": "deployment_create",
-         "params": {"cluster_id": str(sandbox.pk), "component_name": "vector_db", "component_type": "vector_db",
-                    "selected_component": "qdrant", "deployment_id": DEPLOYMENT_ID, "values": {"port": 7333}}},
-        {"id": "cleanup", "action": "helm_uninstall", "depends_on": ["vector_db"],
-         "params": {"cluster_id": str(sandbox.pk), "releases": ["{{ steps.vector_db.outputs.release_name }}"],
-                    "deployment_id": DEPLOYMENT_ID}},
+        {
+            "id": "vector_db",
+            "action": "deployment_create",
+            "params": {
+                "cluster_id": str(sandbox.pk),
+                "component_name": "vector_db",
+                "component_type": "vector_db",
+                "selected_component": "qdrant",
+                "deployment_id": DEPLOYMENT_ID,
+                "values": {"port": 7333},
+            },
+        },
+        {
+            "id": "cleanup",
+            "action": "helm_uninstall",
+            "depends_on": ["vector_db"],
+            "params": {
+                "cluster_id": str(sandbox.pk),
+                "releases": ["{{ steps.vector_db.outputs.release_name }}"],
+                "deployment_id": DEPLOYMENT_ID,
+            },
+        },
     )
 
     assert execution.status == "COMPLETED", {s: (v.status, v.error) for s, v in steps.items()}
@@ -129,9 +175,13 @@ def test_it_deploys_a_catalog_component_then_uninstalls_it(sandbox, run_dag, tes
 
 def test_it_maps_component_types_to_job_types_as_the_seed():
     assert COMPONENT_TYPE_TO_JOB_TYPE == {
-        "model": "model_deployment", "llm": "model_deployment", "embedder": "model_deployment",
-        "reranker": "model_deployment", "vector_db": "vector_db_deployment",
-        "memory_store": "memory_store_deployment", "helm": "helm_deploy",
+        "model": "model_deployment",
+        "llm": "model_deployment",
+        "embedder": "model_deployment",
+        "reranker": "model_deployment",
+        "vector_db": "vector_db_deployment",
+        "memory_store": "memory_store_deployment",
+        "helm": "helm_deploy",
     }
 
 
@@ -140,12 +190,17 @@ def test_it_maps_component_types_to_job_types_as_the_seed():
     [
         (HelmDeployAction(), {"chart_ref": "charts/x"}, "cluster_id: required"),
         (HelmDeployAction(), {"cluster_id": "c", "chart_ref": "ftp://x/y"}, "chart_ref: invalid chart ref"),
-        (HelmDeployAction(), {"cluster_id": "c", "chart_ref": "charts/qdrant", "values": {"hostIPC": True}},
-         "hostIPC"),
-        (HelmDeployAction(), {"cluster_id": "c", "chart_ref": "charts/qdrant", "namespace": "default"},
-         "not a deployment namespace"),
-        (DeploymentCreateAction(), {"cluster_id": "c", "component_name": "x", "component_type": "gpu_miner",
-                                    "deployment_id": "d"}, "component_type"),
+        (HelmDeployAction(), {"cluster_id": "c", "chart_ref": "charts/qdrant", "values": {"hostIPC": True}}, "hostIPC"),
+        (
+            HelmDeployAction(),
+            {"cluster_id": "c", "chart_ref": "charts/qdrant", "namespace": "default"},
+            "not a deployment namespace",
+        ),
+        (
+            DeploymentCreateAction(),
+            {"cluster_id": "c", "component_name": "x", "component_type": "gpu_miner", "deployment_id": "d"},
+            "component_type",
+        ),
         (HelmUninstallAction(), {"cluster_id": "c", "releases": 3}, "releases"),
     ],
 )
@@ -156,19 +211,26 @@ def test_it_validates_params_before_the_run(action, params, expected):
 
 
 def test_it_accepts_jinja_params_it_can_only_check_when_rendered():
-    params = {"cluster_id": "{{ parameters.cluster_id }}", "chart_ref": "{{ parameters.chart }}",
-              "namespace": "{{ parameters.ns }}", "values": "{{ parameters.values }}"}
+    params = {
+        "cluster_id": "{{ parameters.cluster_id }}",
+        "chart_ref": "{{ parameters.chart }}",
+        "namespace": "{{ parameters.ns }}",
+        "values": "{{ parameters.values }}",
+    }
 
     assert HelmDeployAction().validate_params(params) == []
 
 
 def test_it_cancels_the_job_when_the_step_is_cancelled(sandbox):
+    from clusterjobs import services
     from pipelines.actions.base import ActionContext
 
-    from clusterjobs import services
-
-    job = services.job_create(owner=sandbox.owner, cluster=sandbox, job_type="helm_deploy",
-                              config={"chart_ref": "charts/qdrant", "release_name": "db", "namespace": NS})
+    job = services.job_create(
+        owner=sandbox.owner,
+        cluster=sandbox,
+        job_type="helm_deploy",
+        config={"chart_ref": "charts/qdrant", "release_name": "db", "namespace": NS},
+    )
     ctx = ActionContext(execution_id=str(uuid.uuid4()), step_id="s", params={}, external_workflow_id=str(job.pk))
 
     HelmDeployAction().cancel(ctx)

@@ -116,8 +116,9 @@ def test_it_registers_the_sandbox_cluster_once_and_updates_it_in_place(owner, ku
     from clusterjobs import services
 
     first = services.cluster_register_sandbox(url=kube_standin.url, kubeconfig=kube_standin.kubeconfig(), owner=owner)
-    again = services.cluster_register_sandbox(url=kube_standin.url, owner=owner,
-                                              kubeconfig=kube_standin.kubeconfig(namespace="uc-0a1b2c3d"))
+    again = services.cluster_register_sandbox(
+        url=kube_standin.url, owner=owner, kubeconfig=kube_standin.kubeconfig(namespace="uc-0a1b2c3d")
+    )
 
     assert again.pk == first.pk and Cluster.objects.filter(owner=owner).count() == 1
     assert again.is_sandbox and again.name == "sandbox" and again.server_url == kube_standin.url
@@ -136,10 +137,17 @@ def test_it_adds_a_cluster_in_the_admin_and_stores_the_pasted_kubeconfig_encrypt
     admin = _superuser_client(staff, client)
     kubeconfig = make_kubeconfig(server="https://k8s.example.com")
 
-    response = admin.post("/admin/clusterjobs/cluster/add/", {
-        "name": "from-admin", "owner": owner.pk, "ingress_url": "", "new_kubeconfig": kubeconfig,
-        "pod_security_level": "baseline", "allowed_cluster_kinds": "[]",
-    })
+    response = admin.post(
+        "/admin/clusterjobs/cluster/add/",
+        {
+            "name": "from-admin",
+            "owner": owner.pk,
+            "ingress_url": "",
+            "new_kubeconfig": kubeconfig,
+            "pod_security_level": "baseline",
+            "allowed_cluster_kinds": "[]",
+        },
+    )
 
     assert response.status_code == 302, response.content.decode()[:2000]
     cluster = Cluster.objects.get(name="from-admin")
@@ -150,8 +158,7 @@ def test_it_refuses_a_bad_kubeconfig_in_the_admin_without_echoing_it(staff, owne
     admin = _superuser_client(staff, client)
     bad = make_kubeconfig().replace("current-context: dev", "current-context: missing")
 
-    response = admin.post("/admin/clusterjobs/cluster/add/", {"name": "bad", "owner": owner.pk,
-                                                              "new_kubeconfig": bad})
+    response = admin.post("/admin/clusterjobs/cluster/add/", {"name": "bad", "owner": owner.pk, "new_kubeconfig": bad})
 
     assert response.status_code == 200 and "is not among the kubeconfig" in response.content.decode()
     assert SECRET_TOKEN not in response.content.decode()
@@ -162,10 +169,17 @@ def test_it_keeps_the_stored_kubeconfig_when_the_admin_leaves_the_field_empty(st
     admin = _superuser_client(staff, client)
     before = cluster.kubeconfig
 
-    response = admin.post(f"/admin/clusterjobs/cluster/{cluster.pk}/change/", {
-        "name": "renamed", "owner": cluster.owner.pk, "ingress_url": "", "new_kubeconfig": "",
-        "pod_security_level": "baseline", "allowed_cluster_kinds": "[]",
-    })
+    response = admin.post(
+        f"/admin/clusterjobs/cluster/{cluster.pk}/change/",
+        {
+            "name": "renamed",
+            "owner": cluster.owner.pk,
+            "ingress_url": "",
+            "new_kubeconfig": "",
+            "pod_security_level": "baseline",
+            "allowed_cluster_kinds": "[]",
+        },
+    )
 
     assert response.status_code == 302
     cluster.refresh_from_db()

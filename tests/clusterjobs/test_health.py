@@ -47,8 +47,7 @@ def api_server(tmp_path):
 
 
 def _with_ca(url, ca_pem, token=SECRET_TOKEN):
-    return make_kubeconfig(server=url, token=token,
-                           **{"certificate-authority-data": base64.b64encode(ca_pem).decode()})
+    return make_kubeconfig(server=url, token=token, **{"certificate-authority-data": base64.b64encode(ca_pem).decode()})
 
 
 def test_it_reports_version_and_latency_of_a_healthy_cluster(api_server):
@@ -99,7 +98,6 @@ def test_it_answers_health_through_the_api_for_the_sandbox(owner_api, owner, kub
     body = owner_api.get(f"/api/clusters/{cluster.pk}/health").json()
 
     assert body["healthy"] is True and body["server_version"].startswith("v1.")
-
 
 
 def test_it_skips_verification_only_when_the_kubeconfig_says_so(api_server):

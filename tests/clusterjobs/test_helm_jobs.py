@@ -56,8 +56,13 @@ def test_it_publishes_the_seed_shaped_job_completed_event(sandbox, run_job):
 
 
 def test_it_passes_values_to_the_rendered_objects(sandbox, run_job, test_charts):
-    job = run_job(sandbox, chart_ref="charts/demo", release_name="web", namespace=NS,
-                  values={"port": 9000, "message": "from values", "replicaCount": 2})
+    job = run_job(
+        sandbox,
+        chart_ref="charts/demo",
+        release_name="web",
+        namespace=NS,
+        values={"port": 9000, "message": "from values", "replicaCount": 2},
+    )
 
     assert job.status == JobStatus.COMPLETED, job.error
     service = sandbox.standin.get("Service", NS, "web")
@@ -167,8 +172,14 @@ def _stop_helm_mid_install(sandbox) -> float:
     runner = HelmRunner(kubeconfig=sandbox.kubeconfig)
     started = time.monotonic()
     with pytest.raises(HelmCancelled):
-        runner.deploy(chart=ChartSource("charts/demo"), release_name="web", namespace=NS, values={},
-                      timeout_seconds=60, should_cancel=lambda: time.monotonic() - started > 1)
+        runner.deploy(
+            chart=ChartSource("charts/demo"),
+            release_name="web",
+            namespace=NS,
+            values={},
+            timeout_seconds=60,
+            should_cancel=lambda: time.monotonic() - started > 1,
+        )
     sandbox.standin.set_controllers(True)
     return time.monotonic() - started
 
@@ -186,8 +197,12 @@ def test_it_recovers_a_release_left_pending_by_a_killed_worker(sandbox, run_job,
 
 
 def test_it_cancels_a_pending_job_and_tells_the_waiting_step(sandbox):
-    job = services.job_create(owner=sandbox.owner, cluster=sandbox, job_type="helm_deploy",
-                              config={"chart_ref": "charts/qdrant", "release_name": "db", "namespace": NS})
+    job = services.job_create(
+        owner=sandbox.owner,
+        cluster=sandbox,
+        job_type="helm_deploy",
+        config={"chart_ref": "charts/qdrant", "release_name": "db", "namespace": NS},
+    )
 
     services.job_cancel(job_id=job.pk)
 
@@ -220,17 +235,26 @@ def _orphan_job_left_by_a_dead_worker(sandbox, attempts: int) -> Job:
     from django.utils import timezone
 
     _stop_helm_mid_install(sandbox)
-    job = services.job_create(owner=sandbox.owner, cluster=sandbox, job_type="helm_deploy",
-                              config={"chart_ref": "charts/demo", "release_name": "web", "namespace": NS})
+    job = services.job_create(
+        owner=sandbox.owner,
+        cluster=sandbox,
+        job_type="helm_deploy",
+        config={"chart_ref": "charts/demo", "release_name": "web", "namespace": NS},
+    )
     now = timezone.now()
-    Job.objects.filter(pk=job.pk).update(status=JobStatus.RUNNING, started_at=now, attempts=attempts,
-                                         deadline=now + timedelta(hours=1),
-                                         lease_expires_at=now - timedelta(seconds=1))
+    Job.objects.filter(pk=job.pk).update(
+        status=JobStatus.RUNNING,
+        started_at=now,
+        attempts=attempts,
+        deadline=now + timedelta(hours=1),
+        lease_expires_at=now - timedelta(seconds=1),
+    )
     return job
 
 
 def test_it_runs_again_a_job_whose_worker_died_and_installs_the_release_once(
-        sandbox, test_charts, django_capture_on_commit_callbacks):
+    sandbox, test_charts, django_capture_on_commit_callbacks
+):
     job = _orphan_job_left_by_a_dead_worker(sandbox, attempts=1)
 
     with django_capture_on_commit_callbacks(execute=True):

@@ -10,8 +10,13 @@ NS = "uc-0a1b2c3d"
 
 def _job_body(cluster, **config):
     base = {"chart_ref": "charts/qdrant", "release_name": "vector_db", "namespace": NS, "values": {"port": 7000}}
-    return {"job_type": "helm_deploy", "cluster_id": str(cluster.pk), "config": {**base, **config},
-            "source": "budpipeline", "source_id": "exec-1"}
+    return {
+        "job_type": "helm_deploy",
+        "cluster_id": str(cluster.pk),
+        "config": {**base, **config},
+        "source": "budpipeline",
+        "source_id": "exec-1",
+    }
 
 
 def _post(client, body):
@@ -45,8 +50,11 @@ def test_it_takes_a_per_job_timeout_over_the_type_default(owner_api, cluster):
         ({"chart_ref": "charts/nope"}, ["config", "chart_ref"], "no bundled chart"),
         ({"namespace": "kube-system"}, ["config", "namespace"], "uc-<8 hex digits>"),
         ({"release_name": "Ünïcode!" * 10}, ["config", "release_name"], "not a valid name"),
-        ({"values": {"sidecars": [{"securityContext": {"privileged": True}}]}},
-         ["config", "values", "sidecars", 0, "securityContext", "privileged"], "privileged"),
+        (
+            {"values": {"sidecars": [{"securityContext": {"privileged": True}}]}},
+            ["config", "values", "sidecars", 0, "securityContext", "privileged"],
+            "privileged",
+        ),
         ({"values": {"hostNetwork": True}}, ["config", "values", "hostNetwork"], "hostNetwork"),
         ({"timeout": "forever"}, ["config", "timeout"], "timeout"),
     ],
@@ -129,8 +137,12 @@ def test_it_cancels_a_job_and_refuses_to_cancel_a_completed_one(owner_api, clust
 def test_it_fails_a_job_whose_stored_config_became_unsafe_when_the_worker_revalidates(owner, cluster):
     from clusterjobs import services
 
-    job = services.job_create(owner=owner, cluster=cluster, job_type="helm_deploy",
-                              config={"chart_ref": "charts/qdrant", "release_name": "db", "namespace": NS})
+    job = services.job_create(
+        owner=owner,
+        cluster=cluster,
+        job_type="helm_deploy",
+        config={"chart_ref": "charts/qdrant", "release_name": "db", "namespace": NS},
+    )
     Job.objects.filter(pk=job.pk).update(config={**job.config, "values": {"hostPID": True}})
 
     services.job_run(job_id=job.pk)
@@ -156,12 +168,24 @@ def test_it_times_out_jobs_past_their_deadline_and_tells_the_waiting_step(owner,
     from clusterjobs import tasks
     from pipelines.models import Event
 
-    job = Job.objects.create(owner=owner, cluster=cluster, job_type="helm_deploy", status=JobStatus.RUNNING,
-                             config={"namespace": NS}, timeout_seconds=60,
-                             deadline=timezone.now() - timedelta(seconds=1))
-    fresh = Job.objects.create(owner=owner, cluster=cluster, job_type="helm_deploy", status=JobStatus.RUNNING,
-                               config={"namespace": NS}, timeout_seconds=60,
-                               deadline=timezone.now() + timedelta(seconds=60))
+    job = Job.objects.create(
+        owner=owner,
+        cluster=cluster,
+        job_type="helm_deploy",
+        status=JobStatus.RUNNING,
+        config={"namespace": NS},
+        timeout_seconds=60,
+        deadline=timezone.now() - timedelta(seconds=1),
+    )
+    fresh = Job.objects.create(
+        owner=owner,
+        cluster=cluster,
+        job_type="helm_deploy",
+        status=JobStatus.RUNNING,
+        config={"namespace": NS},
+        timeout_seconds=60,
+        deadline=timezone.now() + timedelta(seconds=60),
+    )
 
     assert tasks.expire_overdue_jobs() == 1
 
@@ -179,9 +203,15 @@ def test_it_sweeps_overdue_jobs_on_the_pipeline_sweep(owner, cluster):
 
     from pipelines.sweep import sweep
 
-    job = Job.objects.create(owner=owner, cluster=cluster, job_type="helm_deploy", status=JobStatus.RUNNING,
-                             config={"namespace": NS}, timeout_seconds=60,
-                             deadline=timezone.now() - timedelta(seconds=1))
+    job = Job.objects.create(
+        owner=owner,
+        cluster=cluster,
+        job_type="helm_deploy",
+        status=JobStatus.RUNNING,
+        config={"namespace": NS},
+        timeout_seconds=60,
+        deadline=timezone.now() - timedelta(seconds=1),
+    )
 
     counts = sweep()
 

@@ -36,8 +36,9 @@ def test_the_same_chart_installs_on_a_baseline_cluster(sandbox, run_job, test_ch
 
 
 def test_it_fails_the_job_with_a_readable_reason_for_an_injected_object(sandbox, run_job, test_charts):
-    job = run_job(sandbox, chart_ref="charts/unquoted", release_name="web", namespace=NS,
-                  values={"image": INJECTED_IMAGE})
+    job = run_job(
+        sandbox, chart_ref="charts/unquoted", release_name="web", namespace=NS, values={"image": INJECTED_IMAGE}
+    )
 
     assert job.status == JobStatus.FAILED
     assert "ClusterRoleBinding/pwn: cluster-scoped ClusterRoleBinding is not allowed on this cluster" in job.error
@@ -61,8 +62,13 @@ def test_it_lets_a_job_write_the_cluster_scoped_kinds_its_cluster_allows(sandbox
 
 
 def test_the_proxy_refuses_a_lookup_the_rendered_chart_never_showed(sandbox, run_job, test_charts):
-    job = run_job(sandbox, chart_ref="charts/objects", release_name="spy", namespace=NS,
-                  values={"lookupSecret": {"namespace": "kube-system", "name": "admin-token"}})
+    job = run_job(
+        sandbox,
+        chart_ref="charts/objects",
+        release_name="spy",
+        namespace=NS,
+        values={"lookupSecret": {"namespace": "kube-system", "name": "admin-token"}},
+    )
 
     assert job.status == JobStatus.FAILED
     assert "refused by the portal's policy: Secret kube-system/admin-token is outside" in job.error
@@ -71,12 +77,20 @@ def test_the_proxy_refuses_a_lookup_the_rendered_chart_never_showed(sandbox, run
 
 # ---- API and admin -------------------------------------------------------------------------------------------
 
+
 def test_the_api_shows_the_policy_but_does_not_let_the_owner_set_it(cluster_adder, owner_api):
     from tests.clusterjobs.conftest import make_kubeconfig
 
-    response = owner_api.post("/api/clusters", {
-        "name": "mine", "kubeconfig": make_kubeconfig(), "pod_security_level": "privileged",
-        "allowed_cluster_kinds": ["ClusterRoleBinding"]}, content_type="application/json")
+    response = owner_api.post(
+        "/api/clusters",
+        {
+            "name": "mine",
+            "kubeconfig": make_kubeconfig(),
+            "pod_security_level": "privileged",
+            "allowed_cluster_kinds": ["ClusterRoleBinding"],
+        },
+        content_type="application/json",
+    )
 
     assert response.status_code == 201, response.content
     body = response.json()
@@ -93,10 +107,17 @@ def _admin(staff, client):
 
 
 def test_staff_set_the_level_and_allowed_kinds_in_the_admin(staff, cluster, client):
-    response = _admin(staff, client).post(f"/admin/clusterjobs/cluster/{cluster.pk}/change/", {
-        "name": cluster.name, "owner": cluster.owner.pk, "ingress_url": "", "new_kubeconfig": "",
-        "pod_security_level": "restricted", "allowed_cluster_kinds": '["ClusterRole", "StorageClass.storage.k8s.io"]',
-    })
+    response = _admin(staff, client).post(
+        f"/admin/clusterjobs/cluster/{cluster.pk}/change/",
+        {
+            "name": cluster.name,
+            "owner": cluster.owner.pk,
+            "ingress_url": "",
+            "new_kubeconfig": "",
+            "pod_security_level": "restricted",
+            "allowed_cluster_kinds": '["ClusterRole", "StorageClass.storage.k8s.io"]',
+        },
+    )
 
     assert response.status_code == 302, response.content.decode()[:1000]
     cluster.refresh_from_db()
@@ -104,14 +125,24 @@ def test_staff_set_the_level_and_allowed_kinds_in_the_admin(staff, cluster, clie
     assert cluster.allowed_cluster_kinds == ["ClusterRole", "StorageClass.storage.k8s.io"]
 
 
-@pytest.mark.parametrize(("field", "value", "message"), [
-    ("pod_security_level", "privileged", "Select a valid choice"),
-    ("allowed_cluster_kinds", '["cluster role"]', "is not a Kubernetes kind"),
-    ("allowed_cluster_kinds", '{"ClusterRole": true}', "Enter a list"),
-])
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("pod_security_level", "privileged", "Select a valid choice"),
+        ("allowed_cluster_kinds", '["cluster role"]', "is not a Kubernetes kind"),
+        ("allowed_cluster_kinds", '{"ClusterRole": true}', "Enter a list"),
+    ],
+)
 def test_the_admin_refuses_a_bad_policy_setting(staff, cluster, client, field, value, message):
-    data = {"name": cluster.name, "owner": cluster.owner.pk, "ingress_url": "", "new_kubeconfig": "",
-            "pod_security_level": "baseline", "allowed_cluster_kinds": "[]", field: value}
+    data = {
+        "name": cluster.name,
+        "owner": cluster.owner.pk,
+        "ingress_url": "",
+        "new_kubeconfig": "",
+        "pod_security_level": "baseline",
+        "allowed_cluster_kinds": "[]",
+        field: value,
+    }
 
     response = _admin(staff, client).post(f"/admin/clusterjobs/cluster/{cluster.pk}/change/", data)
 

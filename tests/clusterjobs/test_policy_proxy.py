@@ -59,16 +59,26 @@ spec:
 
 def deployment(spec, name="web", namespace=None, annotations=None):
     metadata = {"name": name, **({"namespace": namespace} if namespace else {})}
-    return {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": metadata, "spec": {
-        "selector": {"matchLabels": {"app": name}},
-        "template": {"metadata": {"labels": {"app": name}, **({"annotations": annotations} if annotations else {})},
-                     "spec": spec}}}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": metadata,
+        "spec": {
+            "selector": {"matchLabels": {"app": name}},
+            "template": {
+                "metadata": {"labels": {"app": name}, **({"annotations": annotations} if annotations else {})},
+                "spec": spec,
+            },
+        },
+    }
 
 
 class Helm:
     def __init__(self, binary, standin, tmp_path: Path):
         self.binary, self.standin, self.tmp_path = binary, standin, tmp_path
-        self.major = subprocess.run([binary, "version", "--short"], capture_output=True, text=True, check=True).stdout[1]
+        self.major = subprocess.run([binary, "version", "--short"], capture_output=True, text=True, check=True).stdout[
+            1
+        ]
 
     def install(self, chart: Path, values: dict, *, policy: Policy | None = None, release: str = "r"):
         """``helm upgrade --install --wait`` with rollback, through a policy proxy; (process, proxy)."""
@@ -80,9 +90,29 @@ class Helm:
             kubeconfig.chmod(0o600)
             rollback = "--atomic" if self.major == "3" else "--rollback-on-failure"
             process = subprocess.run(
-                [self.binary, "--kubeconfig", str(kubeconfig), "upgrade", "--install", release, str(chart), "-n", NS,
-                 "--create-namespace", "--wait", "--timeout", "20s", rollback, "-f", str(values_file)],
-                capture_output=True, text=True, timeout=120, check=False)
+                [
+                    self.binary,
+                    "--kubeconfig",
+                    str(kubeconfig),
+                    "upgrade",
+                    "--install",
+                    release,
+                    str(chart),
+                    "-n",
+                    NS,
+                    "--create-namespace",
+                    "--wait",
+                    "--timeout",
+                    "20s",
+                    rollback,
+                    "-f",
+                    str(values_file),
+                ],
+                capture_output=True,
+                text=True,
+                timeout=120,
+                check=False,
+            )
         return process, proxy
 
     def refused(self, chart: Path, values: dict, **kwargs) -> str:
@@ -109,6 +139,7 @@ def nothing_deployed(standin) -> bool:
 
 # ---- Pod Security Standards, one test per control -----------------------------------------------------------
 
+
 @pytest.mark.parametrize(("control", "spec", "expected"), BASELINE_VIOLATIONS, ids=[v[0] for v in BASELINE_VIOLATIONS])
 def test_it_refuses_each_baseline_control_in_what_helm_sends(helm, kube_standin, control, spec, expected):
     error = helm.refused(OBJECTS, {"objects": [deployment(spec)]})
@@ -119,19 +150,20 @@ def test_it_refuses_each_baseline_control_in_what_helm_sends(helm, kube_standin,
     assert nothing_deployed(kube_standin)
 
 
-@pytest.mark.parametrize(("control", "spec", "expected"), RESTRICTED_VIOLATIONS,
-                         ids=[v[0] for v in RESTRICTED_VIOLATIONS])
+@pytest.mark.parametrize(
+    ("control", "spec", "expected"), RESTRICTED_VIOLATIONS, ids=[v[0] for v in RESTRICTED_VIOLATIONS]
+)
 def test_it_refuses_each_restricted_control_on_a_restricted_cluster(helm, kube_standin, control, spec, expected):
-    error = helm.refused(OBJECTS, {"objects": [deployment(spec)]},
-                         policy=Policy(namespace=NS, level=Level.RESTRICTED))
+    error = helm.refused(OBJECTS, {"objects": [deployment(spec)]}, policy=Policy(namespace=NS, level=Level.RESTRICTED))
 
     assert expected in error, error
     assert nothing_deployed(kube_standin)
 
 
 def test_it_installs_a_pod_that_meets_restricted_on_a_restricted_cluster(helm, kube_standin):
-    process, proxy = helm.install(OBJECTS, {"objects": [deployment(RESTRICTED_POD)]},
-                                  policy=Policy(namespace=NS, level=Level.RESTRICTED))
+    process, proxy = helm.install(
+        OBJECTS, {"objects": [deployment(RESTRICTED_POD)]}, policy=Policy(namespace=NS, level=Level.RESTRICTED)
+    )
 
     assert process.returncode == 0, process.stderr
     assert proxy.refusals == [] and kube_standin.get("Deployment", NS, "web") is not None
@@ -147,9 +179,14 @@ def test_it_refuses_an_unconfined_apparmor_annotation(helm, kube_standin):
 
 # ---- what helm template cannot show: hooks, List wrappers, lookup ------------------------------------------
 
+
 def test_it_refuses_a_privileged_hook(helm, kube_standin):
-    hook = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "hook", "annotations": {
-        "helm.sh/hook": "pre-install"}}, "spec": pod(pod={"hostPID": True})}
+    hook = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "hook", "annotations": {"helm.sh/hook": "pre-install"}},
+        "spec": pod(pod={"hostPID": True}),
+    }
 
     error = helm.refused(OBJECTS, {"objects": [hook]})
 
@@ -167,9 +204,17 @@ def test_it_refuses_the_items_of_a_list_wrapper(helm, kube_standin):
 
 
 def test_it_refuses_a_lookup_of_another_namespaces_secret(helm, kube_standin):
-    kube_standin.store.create(resource_for_kind("Secret"), "kube-system", {
-        "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "admin-token"},
-        "data": {"token": base64.b64encode(b"cluster-admin-token").decode()}}, False)
+    kube_standin.store.create(
+        resource_for_kind("Secret"),
+        "kube-system",
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": "admin-token"},
+            "data": {"token": base64.b64encode(b"cluster-admin-token").decode()},
+        },
+        False,
+    )
 
     error = helm.refused(OBJECTS, {"lookupSecret": {"namespace": "kube-system", "name": "admin-token"}})
 
@@ -179,6 +224,7 @@ def test_it_refuses_a_lookup_of_another_namespaces_secret(helm, kube_standin):
 
 # ---- namespaces and cluster-scoped kinds ---------------------------------------------------------------------
 
+
 def test_it_refuses_an_object_in_another_namespace(helm, kube_standin):
     error = helm.refused(OBJECTS, {"objects": [deployment(pod(), namespace="kube-system")]})
 
@@ -187,18 +233,38 @@ def test_it_refuses_an_object_in_another_namespace(helm, kube_standin):
 
 
 CLUSTER_OBJECTS = [
-    {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding", "metadata": {"name": "pwn"},
-     "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-admin"},
-     "subjects": [{"kind": "ServiceAccount", "name": "default", "namespace": NS}]},
-    {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": {"name": "all"},
-     "rules": [{"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]}]},
-    {"apiVersion": "v1", "kind": "PersistentVolume", "metadata": {"name": "root"},
-     "spec": {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"], "hostPath": {"path": "/"}}},
-    {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
-     "metadata": {"name": "things.example.com"},
-     "spec": {"group": "example.com", "names": {"kind": "Thing", "plural": "things"}, "scope": "Namespaced",
-              "versions": [{"name": "v1", "served": True, "storage": True,
-                            "schema": {"openAPIV3Schema": {"type": "object"}}}]}},
+    {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "ClusterRoleBinding",
+        "metadata": {"name": "pwn"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-admin"},
+        "subjects": [{"kind": "ServiceAccount", "name": "default", "namespace": NS}],
+    },
+    {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "ClusterRole",
+        "metadata": {"name": "all"},
+        "rules": [{"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]}],
+    },
+    {
+        "apiVersion": "v1",
+        "kind": "PersistentVolume",
+        "metadata": {"name": "root"},
+        "spec": {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"], "hostPath": {"path": "/"}},
+    },
+    {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": "things.example.com"},
+        "spec": {
+            "group": "example.com",
+            "names": {"kind": "Thing", "plural": "things"},
+            "scope": "Namespaced",
+            "versions": [
+                {"name": "v1", "served": True, "storage": True, "schema": {"openAPIV3Schema": {"type": "object"}}}
+            ],
+        },
+    },
 ]
 
 
@@ -229,8 +295,11 @@ def test_it_refuses_a_host_path_volume_even_where_persistent_volumes_are_allowed
 
 
 def test_it_refuses_pod_security_labels_on_the_namespace(helm, kube_standin):
-    namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {
-        "name": NS, "labels": {"pod-security.kubernetes.io/enforce": "privileged"}}}
+    namespace = {
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": {"name": NS, "labels": {"pod-security.kubernetes.io/enforce": "privileged"}},
+    }
 
     error = helm.refused(OBJECTS, {"objects": [namespace]})
 
@@ -238,6 +307,7 @@ def test_it_refuses_pod_security_labels_on_the_namespace(helm, kube_standin):
 
 
 # ---- the injection of the issue, through a chart that renders a value unquoted ----------------------------
+
 
 def test_it_refuses_objects_injected_through_an_unquoted_value(helm, kube_standin):
     error = helm.refused(UNQUOTED, {"image": INJECTED_IMAGE})
@@ -265,8 +335,15 @@ def test_it_installs_the_unquoted_chart_with_helm_4_and_its_watch_based_wait(hel
 
 # ---- requests that helm does not send but a client could -----------------------------------------------------
 
-def _request(proxy: PolicyProxy, method: str, path: str, body: bytes | None = None,
-             content_type: str = "application/json", token: str | None = None):
+
+def _request(
+    proxy: PolicyProxy,
+    method: str,
+    path: str,
+    body: bytes | None = None,
+    content_type: str = "application/json",
+    token: str | None = None,
+):
     context = ssl.create_default_context(cadata=proxy._cert_pem.decode())
     connection = http.client.HTTPSConnection("127.0.0.1", int(proxy.url.rsplit(":", 1)[1]), context=context)
     headers = {"Content-Type": content_type, "Authorization": f"Bearer {proxy.token if token is None else token}"}
@@ -285,10 +362,17 @@ def proxy(kube_standin):
 
 def test_it_reads_an_apply_patch_in_yaml_with_yaml_1_1_booleans(proxy, kube_standin):
     body = yaml.safe_dump(deployment(RESTRICTED_POD)).replace("hostNetwork", "x").encode()
-    body = body.replace(b"allowPrivilegeEscalation: false", b"allowPrivilegeEscalation: false\n          privileged: on")
+    body = body.replace(
+        b"allowPrivilegeEscalation: false", b"allowPrivilegeEscalation: false\n          privileged: on"
+    )
 
-    status, answer = _request(proxy, "PATCH", f"/apis/apps/v1/namespaces/{NS}/deployments/web?fieldManager=x",
-                              body, "application/apply-patch+yaml")
+    status, answer = _request(
+        proxy,
+        "PATCH",
+        f"/apis/apps/v1/namespaces/{NS}/deployments/web?fieldManager=x",
+        body,
+        "application/apply-patch+yaml",
+    )
 
     assert status == 403 and answer["reason"] == "Forbidden"
     assert "securityContext.privileged: True (privileged containers)" in answer["message"]
@@ -300,8 +384,7 @@ def test_it_judges_a_merge_patch_by_the_object_it_would_produce(proxy, kube_stan
     assert _request(proxy, "POST", path, json.dumps(deployment(RESTRICTED_POD)).encode())[0] == 201
     unset = {"spec": {"template": {"spec": {"securityContext": {"runAsNonRoot": None}}}}}
 
-    status, answer = _request(proxy, "PATCH", f"{path}/web", json.dumps(unset).encode(),
-                              "application/merge-patch+json")
+    status, answer = _request(proxy, "PATCH", f"{path}/web", json.dumps(unset).encode(), "application/merge-patch+json")
 
     assert status == 403 and "runAsNonRoot: must be true" in answer["message"]
     stored = kube_standin.get("Deployment", NS, "web")
@@ -352,9 +435,27 @@ def test_it_reaches_a_tls_api_server_with_the_clusters_own_credentials(helm_bina
                 kubeconfig.write_text(proxy.kubeconfig())
                 kubeconfig.chmod(0o600)
                 process = subprocess.run(
-                    [helm_binary, "--kubeconfig", str(kubeconfig), "upgrade", "--install", "db", "charts/qdrant",
-                     "-n", NS, "--create-namespace", "--wait", "--atomic", "--timeout", "20s"],
-                    capture_output=True, text=True, timeout=120, check=False)
+                    [
+                        helm_binary,
+                        "--kubeconfig",
+                        str(kubeconfig),
+                        "upgrade",
+                        "--install",
+                        "db",
+                        "charts/qdrant",
+                        "-n",
+                        NS,
+                        "--create-namespace",
+                        "--wait",
+                        "--atomic",
+                        "--timeout",
+                        "20s",
+                    ],
+                    capture_output=True,
+                    text=True,
+                    timeout=120,
+                    check=False,
+                )
     finally:
         standin.store.close()
         standin.controllers.join()
@@ -371,8 +472,12 @@ def test_it_answers_400_to_a_content_length_that_is_not_one(proxy, length):
 
     context = ssl.create_default_context(cadata=proxy._cert_pem.decode())
     port = int(proxy.url.rsplit(":", 1)[1])
-    with socket.create_connection(("127.0.0.1", port), timeout=5) as raw, \
-            context.wrap_socket(raw, server_hostname="127.0.0.1") as tls:
-        tls.sendall(b"POST /api/v1/namespaces/" + NS.encode() + b"/configmaps HTTP/1.1\r\nHost: x\r\n"
-                    b"Authorization: Bearer " + proxy.token.encode() + b"\r\nContent-Length: " + length + b"\r\n\r\n")
+    with (
+        socket.create_connection(("127.0.0.1", port), timeout=5) as raw,
+        context.wrap_socket(raw, server_hostname="127.0.0.1") as tls,
+    ):
+        tls.sendall(
+            b"POST /api/v1/namespaces/" + NS.encode() + b"/configmaps HTTP/1.1\r\nHost: x\r\n"
+            b"Authorization: Bearer " + proxy.token.encode() + b"\r\nContent-Length: " + length + b"\r\n\r\n"
+        )
         assert tls.recv(64).startswith(b"HTTP/1.1 400")

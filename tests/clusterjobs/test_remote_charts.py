@@ -25,8 +25,11 @@ def https_repo(tmp_path, helm_binary, monkeypatch):
     repo = tmp_path / "www" / "charts"
     repo.mkdir(parents=True)
     for version in ("0.1.0", "0.2.0"):
-        subprocess.run([helm_binary, "package", str(TEST_CHARTS / "demo"), "--version", version, "-d", str(repo)],
-                       check=True, capture_output=True)
+        subprocess.run(
+            [helm_binary, "package", str(TEST_CHARTS / "demo"), "--version", version, "-d", str(repo)],
+            check=True,
+            capture_output=True,
+        )
     subprocess.run([helm_binary, "repo", "index", str(repo)], check=True, capture_output=True)
     self_signed(tmp_path)
     monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "cert.pem"))  # Go's TLS honours it: helm trusts our CA
@@ -36,8 +39,14 @@ def https_repo(tmp_path, helm_binary, monkeypatch):
 
 
 def test_it_installs_a_chart_from_an_https_repository_with_a_version_constraint(sandbox, run_job, https_repo):
-    job = run_job(sandbox, chart_ref=f"{https_repo}/demo", chart_version="<0.2.0", release_name="web", namespace=NS,
-                  values={"port": 9200})
+    job = run_job(
+        sandbox,
+        chart_ref=f"{https_repo}/demo",
+        chart_version="<0.2.0",
+        release_name="web",
+        namespace=NS,
+        values={"port": 9200},
+    )
 
     assert job.status == JobStatus.COMPLETED, job.error
     assert job.result["chart_version"] == "0.1.0"

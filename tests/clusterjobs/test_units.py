@@ -17,27 +17,41 @@ def _deployment(pod_spec, kind="Deployment", name="web"):
     if kind == "Pod":
         return {"kind": "Pod", "metadata": {"name": name}, "spec": pod_spec}
     if kind == "CronJob":
-        return {"kind": kind, "metadata": {"name": name},
-                "spec": {"jobTemplate": {"spec": {"template": {"spec": pod_spec}}}}}
+        return {
+            "kind": kind,
+            "metadata": {"name": name},
+            "spec": {"jobTemplate": {"spec": {"template": {"spec": pod_spec}}}},
+        }
     return {"kind": kind, "metadata": {"name": name}, "spec": {"template": {"spec": pod_spec}}}
 
 
 @pytest.mark.parametrize(
     ("resource", "expected"),
     [
-        (_deployment({"containers": [{"name": "a", "securityContext": {"privileged": True}}]}),
-         "Deployment/web: spec.template.spec.containers[0].securityContext.privileged"),
-        (_deployment({"initContainers": [{"securityContext": {"allowPrivilegeEscalation": True}}]}, "StatefulSet"),
-         "StatefulSet/web: spec.template.spec.initContainers[0].securityContext.allowPrivilegeEscalation"),
+        (
+            _deployment({"containers": [{"name": "a", "securityContext": {"privileged": True}}]}),
+            "Deployment/web: spec.template.spec.containers[0].securityContext.privileged",
+        ),
+        (
+            _deployment({"initContainers": [{"securityContext": {"allowPrivilegeEscalation": True}}]}, "StatefulSet"),
+            "StatefulSet/web: spec.template.spec.initContainers[0].securityContext.allowPrivilegeEscalation",
+        ),
         (_deployment({"hostPID": True, "containers": []}, "Pod"), "Pod/web: spec.hostPID"),
         (_deployment({"hostIPC": True}, "CronJob"), "CronJob/web: spec.jobTemplate.spec.template.spec.hostIPC"),
-        (_deployment({"volumes": [{"name": "ok", "emptyDir": {}}, {"name": "root", "hostPath": {"path": "/"}}]}),
-         "Deployment/web: spec.template.spec.volumes[1].hostPath (root)"),
-        (_deployment({"containers": [{}, {"securityContext": {"capabilities": {"add": ["CHOWN", "CAP_SYS_ADMIN"]}}}]},
-                     "Job"),
-         "Job/web: spec.template.spec.containers[1].securityContext.capabilities.add[1]: 'CAP_SYS_ADMIN'"),
-        (_deployment({"containers": [{"securityContext": {"capabilities": {"add": ["net_admin"]}}}]}),
-         "capabilities.add[0]: 'net_admin'"),
+        (
+            _deployment({"volumes": [{"name": "ok", "emptyDir": {}}, {"name": "root", "hostPath": {"path": "/"}}]}),
+            "Deployment/web: spec.template.spec.volumes[1].hostPath (root)",
+        ),
+        (
+            _deployment(
+                {"containers": [{}, {"securityContext": {"capabilities": {"add": ["CHOWN", "CAP_SYS_ADMIN"]}}}]}, "Job"
+            ),
+            "Job/web: spec.template.spec.containers[1].securityContext.capabilities.add[1]: 'CAP_SYS_ADMIN'",
+        ),
+        (
+            _deployment({"containers": [{"securityContext": {"capabilities": {"add": ["net_admin"]}}}]}),
+            "capabilities.add[0]: 'net_admin'",
+        ),
     ],
 )
 def test_it_names_the_object_and_field_of_each_refused_setting(resource, expected):
@@ -47,19 +61,36 @@ def test_it_names_the_object_and_field_of_each_refused_setting(resource, expecte
 
 
 def test_it_accepts_ordinary_workloads_and_non_workload_objects():
-    safe = _deployment({"containers": [{"securityContext": {"privileged": False, "runAsNonRoot": True,
-                                                            "capabilities": {"drop": ["ALL"], "add": ["CHOWN"]}}}],
-                        "volumes": [{"name": "data", "persistentVolumeClaim": {"claimName": "x"}}]})
+    safe = _deployment(
+        {
+            "containers": [
+                {
+                    "securityContext": {
+                        "privileged": False,
+                        "runAsNonRoot": True,
+                        "capabilities": {"drop": ["ALL"], "add": ["CHOWN"]},
+                    }
+                }
+            ],
+            "volumes": [{"name": "data", "persistentVolumeClaim": {"claimName": "x"}}],
+        }
+    )
 
     assert check_manifests([safe, None, {"kind": "ConfigMap", "data": {"privileged": "true"}}]) == []
 
 
 def test_it_turns_services_into_cluster_urls_preferring_http_ports():
     resources = [
-        {"kind": "Service", "metadata": {"name": "db-headless"},
-         "spec": {"ports": [{"name": "grpc-raft", "port": 6335}]}},
-        {"kind": "Service", "metadata": {"name": "db"},
-         "spec": {"ports": [{"name": "grpc", "port": 6334}, {"name": "http", "port": 6333}]}},
+        {
+            "kind": "Service",
+            "metadata": {"name": "db-headless"},
+            "spec": {"ports": [{"name": "grpc-raft", "port": 6335}]},
+        },
+        {
+            "kind": "Service",
+            "metadata": {"name": "db"},
+            "spec": {"ports": [{"name": "grpc", "port": 6334}, {"name": "http", "port": 6333}]},
+        },
         {"kind": "Deployment", "metadata": {"name": "db"}},
     ]
 
@@ -73,9 +104,11 @@ def test_it_turns_services_into_cluster_urls_preferring_http_ports():
 
 
 def test_it_redacts_credentials_from_helm_errors():
-    text = (f'Error: cannot reach server with token {SECRET_TOKEN}; values: password=hunter2hunter2 '
-            '"apiKey": "sk-live-abc" Authorization: Bearer abcdefghijklmnop '
-            "-----BEGIN RSA PRIVATE KEY-----\nMIIE\n-----END RSA PRIVATE KEY----- ca " + "QUJD" * 30)
+    text = (
+        f"Error: cannot reach server with token {SECRET_TOKEN}; values: password=hunter2hunter2 "
+        '"apiKey": "sk-live-abc" Authorization: Bearer abcdefghijklmnop '
+        "-----BEGIN RSA PRIVATE KEY-----\nMIIE\n-----END RSA PRIVATE KEY----- ca " + "QUJD" * 30
+    )
 
     out = redact(text, [SECRET_TOKEN])
 
@@ -85,7 +118,7 @@ def test_it_redacts_credentials_from_helm_errors():
 
 
 def test_it_keeps_ordinary_helm_messages_readable():
-    message = 'release web failed, and has been uninstalled due to atomic being set: context deadline exceeded'
+    message = "release web failed, and has been uninstalled due to atomic being set: context deadline exceeded"
 
     assert redact(message) == message
 
@@ -114,8 +147,10 @@ def test_it_encrypts_with_a_key_derived_from_the_settings(settings):
         crypto.decrypt(token)
 
 
-@pytest.mark.parametrize(("value", "seconds"), [(600, 600), ("600", 600), ("600s", 600), ("10m", 600),
-                                                 ("1h30m", 5400), ("soon", None), (0, None), (None, None)])
+@pytest.mark.parametrize(
+    ("value", "seconds"),
+    [(600, 600), ("600", 600), ("600s", 600), ("10m", 600), ("1h30m", 5400), ("soon", None), (0, None), (None, None)],
+)
 def test_it_parses_helm_style_timeouts(value, seconds):
     assert parse_timeout(value) == seconds
 

@@ -12,8 +12,17 @@ HELM_TEMPLATE = {
     "tags": ["mine"],
     "components": [
         {"name": "store", "type": "memory_store", "default_component": "valkey", "compatible_components": ["valkey"]},
-        {"name": "agent", "type": "helm", "chart": {"ref": "charts/agent-runtime", "values": {
-            "replicaCount": "{{ parameters.replicas }}", "memory_url": "{{ steps.store.outputs.endpoint_url }}"}}},
+        {
+            "name": "agent",
+            "type": "helm",
+            "chart": {
+                "ref": "charts/agent-runtime",
+                "values": {
+                    "replicaCount": "{{ parameters.replicas }}",
+                    "memory_url": "{{ steps.store.outputs.endpoint_url }}",
+                },
+            },
+        },
     ],
     "parameters": {"replicas": {"type": "integer", "default": 1, "min": 1, "max": 5}},
     "deployment_order": ["store", "agent"],

@@ -9,8 +9,9 @@ pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("cluster_adder")]
 
 
 def test_it_adds_a_cluster_from_a_pasted_kubeconfig(owner_browser, owner, kube_standin):
-    response = owner_browser.post(reverse("clusterjobs:cluster-list"),
-                                  {"name": "lab", "kubeconfig": kube_standin.kubeconfig()})
+    response = owner_browser.post(
+        reverse("clusterjobs:cluster-list"), {"name": "lab", "kubeconfig": kube_standin.kubeconfig()}
+    )
     assert response.status_code == 302
     cluster = Cluster.objects.get(owner=owner, name="lab")
     assert cluster.server_url == kube_standin.url
@@ -26,7 +27,9 @@ def test_it_adds_a_cluster_from_an_uploaded_kubeconfig(owner_browser, owner, kub
 
 
 def test_it_shows_why_a_kubeconfig_is_refused(owner_browser, owner):
-    response = owner_browser.post(reverse("clusterjobs:cluster-list"), {"name": "bad", "kubeconfig": "not: [a kubeconfig"})
+    response = owner_browser.post(
+        reverse("clusterjobs:cluster-list"), {"name": "bad", "kubeconfig": "not: [a kubeconfig"}
+    )
     assert response.status_code == 422
     assert 'class="field-error"' in response.content.decode()
     assert not Cluster.objects.filter(owner=owner).exists()
@@ -57,5 +60,7 @@ def test_it_deletes_a_cluster(owner_browser, sandbox):
 
 
 def test_it_enforces_csrf_when_adding_a_cluster(csrf_browser, owner, kube_standin):
-    response = csrf_browser.post(reverse("clusterjobs:cluster-list"), {"name": "x", "kubeconfig": kube_standin.kubeconfig()})
+    response = csrf_browser.post(
+        reverse("clusterjobs:cluster-list"), {"name": "x", "kubeconfig": kube_standin.kubeconfig()}
+    )
     assert response.status_code == 403 and not Cluster.objects.filter(owner=owner).exists()

@@ -18,8 +18,8 @@ def test_it_sends_anonymous_visitors_to_the_login_page(client):
 
 
 def test_it_counts_deployments_by_status(owner_browser, owner, catalog, sandbox):
-    from usecases.services.deployments import deployment_create
     from usecases.models import UseCaseDeployment
+    from usecases.services.deployments import deployment_create
 
     for name in ("a", "b", "c"):
         deployment_create(owner=owner, name=name, template="valkey-cache", cluster_id=sandbox.pk)
@@ -28,6 +28,6 @@ def test_it_counts_deployments_by_status(owner_browser, owner, catalog, sandbox)
     html = owner_browser.get("/").content.decode()
 
     assert '<span class="stat">3</span> deployments' in html
-    chips = html[html.index('class="chips"'):].split("</p>", 1)[0]
+    chips = html[html.index('class="chips"') :].split("</p>", 1)[0]
     assert chips.count('<span class="meta">') == 2  # one chip per status
     assert '<span class="meta">1</span>' in chips and '<span class="meta">2</span>' in chips

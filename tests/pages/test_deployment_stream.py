@@ -8,9 +8,9 @@ from django.db.models import Q
 from pipelines.consumers import EventStreamConsumer
 from pipelines.events import publish
 from tests.pipelines.test_sse import open_stream, read_until_closed
+from usecases.models.deployments import UseCaseDeployment
 from usecases.selectors.deployments import deployment_list
 from usecases.services.deployments import deployment_create
-from usecases.models.deployments import UseCaseDeployment
 from usecases.sse_render import RESTING, DeploymentStreamMixin
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -32,10 +32,20 @@ class StreamConsumer(DeploymentStreamMixin, EventStreamConsumer):
 
 def scope_for(user, deployment_id, query: bytes = b"") -> dict:
     path = f"/deployments/{deployment_id}/events"
-    return {"type": "http", "http_version": "1.1", "method": "GET", "scheme": "http", "path": path,
-            "raw_path": path.encode(), "query_string": query, "headers": [], "user": user,
-            "client": ("127.0.0.1", 1), "server": ("testserver", 80),
-            "url_route": {"args": (), "kwargs": {"deployment_id": deployment_id}}}
+    return {
+        "type": "http",
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": query,
+        "headers": [],
+        "user": user,
+        "client": ("127.0.0.1", 1),
+        "server": ("testserver", 80),
+        "url_route": {"args": (), "kwargs": {"deployment_id": deployment_id}},
+    }
 
 
 @pytest.fixture
@@ -43,8 +53,9 @@ def running_deployment(owner, catalog, sandbox):
     deployment = deployment_create(owner=owner, name="rag-s", template="agent-rag", cluster_id=sandbox.pk)
     UseCaseDeployment.objects.filter(pk=deployment.pk).update(status="running")
     deployment.components.update(status="running")
-    first = publish("budusecasesEvents", "step_completed", {"status": "COMPLETED"}, step_id="llm",
-                    deployment_id=deployment.pk)
+    first = publish(
+        "budusecasesEvents", "step_completed", {"status": "COMPLETED"}, step_id="llm", deployment_id=deployment.pk
+    )
     second = publish("budusecasesEvents", "execution_completed", {"status": "COMPLETED"}, deployment_id=deployment.pk)
     return deployment, first.pk, second.pk
 

@@ -4,8 +4,8 @@ from django.urls import reverse
 from pipelines.events import publish
 from tests.pages.conftest import htmx
 from usecases import sse_render
-from usecases.services.deployments import deployment_create
 from usecases.models.deployments import UseCaseDeployment
+from usecases.services.deployments import deployment_create
 
 pytestmark = pytest.mark.django_db
 
@@ -16,8 +16,15 @@ def deployment(owner, catalog, sandbox):
 
 
 def _wizard_post(sandbox, **overrides) -> dict:
-    data = {"template": "agent-rag", "name": "rag-web", "cluster_id": str(sandbox.pk), "component-vector_db": "qdrant",
-            "component-llm": "mistral-7b", "param-chunk_size": "1024", "param-agent_concurrency": ""}
+    data = {
+        "template": "agent-rag",
+        "name": "rag-web",
+        "cluster_id": str(sandbox.pk),
+        "component-vector_db": "qdrant",
+        "component-llm": "mistral-7b",
+        "param-chunk_size": "1024",
+        "param-agent_concurrency": "",
+    }
     data.update(overrides)
     return data
 
@@ -39,7 +46,9 @@ def test_it_swaps_the_wizard_form_when_the_template_changes(owner_browser, catal
 def test_it_creates_a_pending_deployment_and_shows_its_plan(owner_browser, owner, catalog, sandbox):
     response = owner_browser.post(reverse("usecases:deployment-create"), _wizard_post(sandbox))
     deployment = UseCaseDeployment.objects.get(owner=owner, name="rag-web")
-    assert response.status_code == 302 and response["Location"] == reverse("usecases:deployment-detail", args=[deployment.pk])
+    assert response.status_code == 302 and response["Location"] == reverse(
+        "usecases:deployment-detail", args=[deployment.pk]
+    )
     assert deployment.status == "pending" and deployment.parameters == {"chunk_size": 1024, "agent_concurrency": 4}
     assert deployment.components.get(component_name="llm").selected_component == "mistral-7b"
     html = owner_browser.get(response["Location"]).content.decode()
@@ -49,10 +58,14 @@ def test_it_creates_a_pending_deployment_and_shows_its_plan(owner_browser, owner
 
 
 def test_it_shows_parameter_errors_at_the_field(owner_browser, owner, catalog, sandbox):
-    response = owner_browser.post(reverse("usecases:deployment-create"), _wizard_post(sandbox, **{"param-chunk_size": "99999"}))
+    response = owner_browser.post(
+        reverse("usecases:deployment-create"), _wizard_post(sandbox, **{"param-chunk_size": "99999"})
+    )
     html = response.content.decode()
     assert response.status_code == 422 and "above the maximum 2048" in html
-    response = owner_browser.post(reverse("usecases:deployment-create"), _wizard_post(sandbox, **{"param-chunk_size": "abc"}))
+    response = owner_browser.post(
+        reverse("usecases:deployment-create"), _wizard_post(sandbox, **{"param-chunk_size": "abc"})
+    )
     assert response.status_code == 422 and "expected an integer" in response.content.decode()
     assert not UseCaseDeployment.objects.filter(owner=owner).exists()
 
@@ -117,18 +130,25 @@ def test_it_enforces_csrf_on_deployment_actions(csrf_browser, deployment):
 def test_it_prerenders_sse_log_state_and_done_for_the_stream(deployment, owner):
     UseCaseDeployment.objects.filter(pk=deployment.pk).update(status="running")
     deployment.components.update(status="running", endpoint_url="http://x.uc.svc.cluster.local:8080")
-    event = publish("budusecasesEvents", "step_completed", {"status": "COMPLETED", "step_id": "llm"},
-                    step_id="llm", deployment_id=deployment.pk)
+    event = publish(
+        "budusecasesEvents",
+        "step_completed",
+        {"status": "COMPLETED", "step_id": "llm"},
+        step_id="llm",
+        deployment_id=deployment.pk,
+    )
     [out] = sse_render.prerender(deployment, [event])
     text = sse_render.rendered(out).decode()
-    assert f"id: {event.pk}\nevent: log\ndata: <li id=\"ev-{event.pk}\"" in text
+    assert f'id: {event.pk}\nevent: log\ndata: <li id="ev-{event.pk}"' in text
     assert "event: state\n" in text and '<code class="endpoint">http://x.uc.svc.cluster.local:8080</code>' in text
     assert text.endswith("event: done\ndata: \n\n")  # running and nothing executing: the page may close
 
 
 def test_it_does_not_send_done_while_a_deployment_moves(deployment):
     UseCaseDeployment.objects.filter(pk=deployment.pk).update(status="deploying")
-    event = publish("budusecasesEvents", "step_started", {"status": "RUNNING"}, step_id="llm", deployment_id=deployment.pk)
+    event = publish(
+        "budusecasesEvents", "step_started", {"status": "RUNNING"}, step_id="llm", deployment_id=deployment.pk
+    )
     text = sse_render.rendered(sse_render.prerender(deployment, [event])[0]).decode()
     assert "event: state" in text and "event: done" not in text
 
@@ -136,11 +156,18 @@ def test_it_does_not_send_done_while_a_deployment_moves(deployment):
 def test_it_shows_the_error_helm_output_and_retry_of_a_failed_component(owner_browser, deployment, owner, sandbox):
     from clusterjobs.models import Job
 
-    job = Job.objects.create(owner=owner, cluster=sandbox, job_type="helm_deploy", status="FAILED", timeout_seconds=60,
-                             error="Error: INSTALLATION FAILED: context deadline exceeded")
+    job = Job.objects.create(
+        owner=owner,
+        cluster=sandbox,
+        job_type="helm_deploy",
+        status="FAILED",
+        timeout_seconds=60,
+        error="Error: INSTALLATION FAILED: context deadline exceeded",
+    )
     UseCaseDeployment.objects.filter(pk=deployment.pk).update(status="failed", error="agent_runtime failed")
     deployment.components.filter(component_name="agent_runtime").update(
-        status="failed", error="helm install of rag-1-agent-runtime failed", job_id=str(job.pk))
+        status="failed", error="helm install of rag-1-agent-runtime failed", job_id=str(job.pk)
+    )
     html = owner_browser.get(reverse("usecases:deployment-detail", args=[deployment.pk])).content.decode()
     assert 'id="step-agent_runtime" data-status="failed"' in html
     assert "helm install of rag-1-agent-runtime failed" in html

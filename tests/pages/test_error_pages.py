@@ -31,8 +31,9 @@ def test_it_offers_anonymous_visitors_the_login_page_on_a_404(client, settings):
     assert 'href="/accounts/login/"' in html
 
 
-def test_it_shows_the_branded_page_for_another_users_deployment_in_debug(other_browser, settings, owner, catalog,
-                                                                         sandbox):
+def test_it_shows_the_branded_page_for_another_users_deployment_in_debug(
+    other_browser, settings, owner, catalog, sandbox
+):
     from usecases.services.deployments import deployment_create
 
     settings.DEBUG = True

@@ -18,8 +18,9 @@ pytestmark = pytest.mark.django_db
 def test_it_explains_the_portal_and_offers_the_sandbox_demo(owner_browser, catalog, sandbox):
     html = owner_browser.get("/").content.decode()
     assert "Bud Portal deploys multi-component AI use cases" in html
-    assert ('id="deploy-demo" href="/deployments/new?template=valkey-cache">Deploy the demo to the sandbox cluster'
-            in html)
+    assert (
+        'id="deploy-demo" href="/deployments/new?template=valkey-cache">Deploy the demo to the sandbox cluster' in html
+    )
     # The link leads to the wizard of that template with the sandbox cluster preselected.
     wizard = owner_browser.get("/deployments/new?template=valkey-cache").content.decode()
     clusters = wizard.split('name="cluster_id"', 1)[1].split("</select>", 1)[0]
@@ -61,8 +62,7 @@ def test_it_opens_the_bell_dropdown_with_the_latest_notifications(owner_browser,
     old = notification_create(user=owner, message="the oldest one")
     Notification.objects.filter(pk=old.pk).update(created_at=timezone.now() - timedelta(days=2))
     for n in range(7):
-        notification_create(user=owner, message=f"fresh {n}", title=f"Deployment {n} is running",
-                            link="/deployments/")
+        notification_create(user=owner, message=f"fresh {n}", title=f"Deployment {n} is running", link="/deployments/")
     notification_create(user=other_user, message="someone else's")
 
     page = owner_browser.get("/").content.decode()

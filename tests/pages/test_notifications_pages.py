@@ -10,8 +10,9 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def note(owner):
-    return notification_create(user=owner, message="Deployment x is running", level="success", title="x",
-                               link="/deployments/")
+    return notification_create(
+        user=owner, message="Deployment x is running", level="success", title="x", link="/deployments/"
+    )
 
 
 def test_it_counts_unread_notifications_in_the_bell(owner_browser, note, other_user):

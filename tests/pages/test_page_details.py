@@ -53,12 +53,20 @@ def test_it_offers_no_command_for_a_name_kubectl_would_not_take(deployment):
 def test_it_humanises_parameter_labels_and_keeps_their_description(owner_browser, owner, catalog, sandbox):
     from usecases.services.templates import template_create
 
-    template_create(owner=owner, document={
-        "name": "chunky", "display_name": "Chunky", "components": [
-            {"name": "cache", "type": "helm", "chart": {"ref": "charts/valkey", "values": {"port": 6379}}}],
-        "parameters": {
-            "chunk_size": {"type": "integer", "default": 512, "description": "Tokens per chunk."},
-            "replicaCount": {"type": "integer", "default": 1, "display_name": "Replicas (pods)"}}})
+    template_create(
+        owner=owner,
+        document={
+            "name": "chunky",
+            "display_name": "Chunky",
+            "components": [
+                {"name": "cache", "type": "helm", "chart": {"ref": "charts/valkey", "values": {"port": 6379}}}
+            ],
+            "parameters": {
+                "chunk_size": {"type": "integer", "default": 512, "description": "Tokens per chunk."},
+                "replicaCount": {"type": "integer", "default": 1, "display_name": "Replicas (pods)"},
+            },
+        },
+    )
     wizard = owner_browser.get(reverse("usecases:deployment-create") + "?template=chunky").content.decode()
     assert '">Chunk size\n' in wizard and '<span class="hint">Tokens per chunk.' in wizard
     assert '">Replicas (pods)\n' in wizard  # a display name is kept as the author wrote it
@@ -72,5 +80,6 @@ def test_it_puts_the_absolute_time_with_its_zone_on_relative_times(owner_browser
     assert f'<time datetime="{deployment.created_at.isoformat()}" title="' in html
     assert "CET" in html or "CEST" in html  # the zone is named, in the portal's TIME_ZONE
     rendered = Template("{% load ui %}{{ when|absolute_time }}|{{ nothing|reltime }}").render(
-        Context({"when": deployment.created_at, "nothing": None}))
+        Context({"when": deployment.created_at, "nothing": None})
+    )
     assert rendered.endswith("|") and rendered.split(" ")[-1].startswith(("CET", "CEST"))

@@ -62,10 +62,20 @@ def test_it_refuses_to_edit_a_system_template(owner_browser, catalog):
 
 def _editor_post(**overrides) -> dict:
     data = {
-        "name": "web-agent", "display_name": "Web agent", "version": "1.0.0", "visibility": "private",
-        "component_keys": ["k1"], "c-k1-name": "agent", "c-k1-type": "helm", "c-k1-required": "on",
-        "c-k1-chart_ref": "charts/agent-runtime", "c-k1-values": "replicaCount: 2\nport: 8080\n",
-        "parameters": "", "resources": "", "deployment_order": "", "tags": "web, demo",
+        "name": "web-agent",
+        "display_name": "Web agent",
+        "version": "1.0.0",
+        "visibility": "private",
+        "component_keys": ["k1"],
+        "c-k1-name": "agent",
+        "c-k1-type": "helm",
+        "c-k1-required": "on",
+        "c-k1-chart_ref": "charts/agent-runtime",
+        "c-k1-values": "replicaCount: 2\nport: 8080\n",
+        "parameters": "",
+        "resources": "",
+        "deployment_order": "",
+        "tags": "web, demo",
     }
     data.update(overrides)
     return data
@@ -76,11 +86,16 @@ def test_it_creates_a_template_through_the_editor(owner_browser, owner):
     assert response.status_code == 302
     template = UseCaseTemplate.objects.get(name="web-agent")
     assert template.owner == owner and template.tags == ["web", "demo"]
-    assert template.components[0]["chart"] == {"ref": "charts/agent-runtime", "values": {"replicaCount": 2, "port": 8080}}
+    assert template.components[0]["chart"] == {
+        "ref": "charts/agent-runtime",
+        "values": {"replicaCount": 2, "port": 8080},
+    }
 
 
 def test_it_shows_a_bad_chart_ref_and_blocked_values_at_their_fields(owner_browser):
-    post = _editor_post(**{"c-k1-chart_ref": "http://evil/chart", "c-k1-values": "securityContext:\n  privileged: true\n"})
+    post = _editor_post(
+        **{"c-k1-chart_ref": "http://evil/chart", "c-k1-values": "securityContext:\n  privileged: true\n"}
+    )
     response = owner_browser.post(reverse("usecases:template-create"), post)
     html = response.content.decode()
     assert response.status_code == 422
@@ -109,24 +124,29 @@ def test_it_validates_a_chart_ref_inline(owner_browser):
     url = reverse("usecases:editor-chart-ref")
     bad = owner_browser.post(url, {"key": "k1", "c-k1-chart_ref": "charts/nope"}, **htmx()).content.decode()
     assert 'id="ref-status-k1"' in bad and "no bundled chart" in bad
-    good = owner_browser.post(url, {"key": "k1", "c-k1-chart_ref": "oci://ghcr.io/org/chart"}, **htmx()).content.decode()
+    good = owner_browser.post(
+        url, {"key": "k1", "c-k1-chart_ref": "oci://ghcr.io/org/chart"}, **htmx()
+    ).content.decode()
     assert "valid chart ref" in good
 
 
 def test_it_adds_a_component_row_and_switches_its_type(owner_browser, catalog):
     row = owner_browser.get(reverse("usecases:editor-component"), **htmx()).content.decode()
     assert 'class="component-row"' in row and "chart_ref" in row
-    switched = owner_browser.post(reverse("usecases:editor-component"),
-                                  {"key": "k9", "c-k9-name": "db", "c-k9-type": "vector_db"}, **htmx()).content.decode()
+    switched = owner_browser.post(
+        reverse("usecases:editor-component"), {"key": "k9", "c-k9-name": "db", "c-k9-type": "vector_db"}, **htmx()
+    ).content.decode()
     assert 'id="row-k9"' in switched and "chart_ref" not in switched and 'value="qdrant"' in switched
 
 
 def test_it_previews_resolved_values_with_parameter_defaults(owner_browser):
-    post = _editor_post(**{
-        "parameters": "replicas: {type: integer, default: 3}",
-        "c-k1-values": "replicaCount: '{{ parameters.replicas }}'\nurl: '{{ steps.agent.outputs.endpoint_url }}'\n",
-        "key": "k1",
-    })
+    post = _editor_post(
+        **{
+            "parameters": "replicas: {type: integer, default: 3}",
+            "c-k1-values": "replicaCount: '{{ parameters.replicas }}'\nurl: '{{ steps.agent.outputs.endpoint_url }}'\n",
+            "key": "k1",
+        }
+    )
     html = owner_browser.post(reverse("usecases:editor-preview"), post, **htmx()).content.decode()
     assert "replicaCount</span>: 3" in html
     assert '<mark class="jinja placeholder">&lt;agent.endpoint_url&gt;</mark>' in html

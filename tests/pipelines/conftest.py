@@ -60,8 +60,13 @@ class WaitForJobAction(Action):
     )
 
     def execute(self, ctx: ActionContext) -> ActionResult:
-        return ActionResult(success=True, awaiting_event=True, external_workflow_id=str(ctx.params["job_id"]),
-                            timeout_seconds=ctx.timeout_seconds, outputs={"job_id": ctx.params["job_id"], "status": "deploying"})
+        return ActionResult(
+            success=True,
+            awaiting_event=True,
+            external_workflow_id=str(ctx.params["job_id"]),
+            timeout_seconds=ctx.timeout_seconds,
+            outputs={"job_id": ctx.params["job_id"], "status": "deploying"},
+        )
 
     def on_event(self, ctx: EventContext) -> EventResult:
         payload = ctx.event_data.get("payload", {})
@@ -69,8 +74,11 @@ class WaitForJobAction(Action):
         if ctx.event_type == "job_progress":
             return EventResult(EventAction.UPDATE_PROGRESS, progress=float(payload.get("percent", 0)))
         if ctx.event_type == "job_completed" and content.get("status") == "COMPLETED":
-            return EventResult(EventAction.COMPLETE, status="COMPLETED",
-                               outputs={"endpoint_url": content.get("result", {}).get("endpoint_url", ""), "status": "running"})
+            return EventResult(
+                EventAction.COMPLETE,
+                status="COMPLETED",
+                outputs={"endpoint_url": content.get("result", {}).get("endpoint_url", ""), "status": "running"},
+            )
         if ctx.event_type == "job_failed":
             return EventResult(EventAction.COMPLETE, status="FAILED", error=payload.get("error", "job failed"))
         return EventResult(EventAction.IGNORE)
@@ -84,8 +92,15 @@ def job_event(job_id: str, event_type: str = "job_completed", endpoint_url: str 
     return {
         "type": event_type,
         "workflow_id": job_id,
-        "payload": {"job_id": job_id, "job_type": "helm_deploy", "source": "budpipeline", "source_id": "x",
-                    "status": status, "content": {"result": {"endpoint_url": endpoint_url}, "status": status}, **extra},
+        "payload": {
+            "job_id": job_id,
+            "job_type": "helm_deploy",
+            "source": "budpipeline",
+            "source_id": "x",
+            "status": status,
+            "content": {"result": {"endpoint_url": endpoint_url}, "status": status},
+            **extra,
+        },
     }
 
 

@@ -61,8 +61,12 @@ def server():
 
 
 def test_http_request_returns_status_and_parsed_json(run, server):
-    execution = run(dag(step("call", "http_request", params={"url": f"{server}/json"}),
-                        step("use", "log", ["call"], params={"message": "n={{ steps.call.outputs.json.n }}"})))
+    execution = run(
+        dag(
+            step("call", "http_request", params={"url": f"{server}/json"}),
+            step("use", "log", ["call"], params={"message": "n={{ steps.call.outputs.json.n }}"}),
+        )
+    )
     assert execution.status == "COMPLETED"
     call, use = execution.steps.order_by("position")
     assert (call.outputs["status_code"], call.outputs["json"]) == (200, {"ok": True, "n": 2})
@@ -83,12 +87,27 @@ def test_http_request_fails_on_error_status(run, server):
 
 def test_http_request_refuses_other_schemes_at_submit():
     errors = validate_dag(dag(step("c", "http_request", params={"url": "file:///etc/passwd", "timeout_seconds": 600})))
-    assert {tuple(e["loc"]) for e in errors} == {("steps", 0, "params", "url"), ("steps", 0, "params", "timeout_seconds")}
+    assert {tuple(e["loc"]) for e in errors} == {
+        ("steps", 0, "params", "url"),
+        ("steps", 0, "params", "timeout_seconds"),
+    }
 
 
 def test_notification_goes_to_the_owner_not_to_another_user(run, owner, other_user):
-    execution = run(dag(step("n", "notification", params={"message": "Deployed", "level": "success",
-                                                           "user_id": str(other_user.pk), "link": "/deployments/1"})))
+    execution = run(
+        dag(
+            step(
+                "n",
+                "notification",
+                params={
+                    "message": "Deployed",
+                    "level": "success",
+                    "user_id": str(other_user.pk),
+                    "link": "/deployments/1",
+                },
+            )
+        )
+    )
     assert execution.status == "COMPLETED"
     note = Notification.objects.get()
     assert (note.user, note.message, note.level, note.link) == (owner, "Deployed", "success", "/deployments/1")
@@ -113,4 +132,9 @@ def test_delay_waits_and_refuses_unbounded_values(run):
     execution = run(dag(step("d", "delay", params={"seconds": 0.05})))
     d = execution.steps.get()
     assert d.outputs == {"slept_seconds": 0.05} and (d.completed_at - d.started_at).total_seconds() >= 0.05
-    assert validate_dag(dag(step("d", "delay", params={"seconds": 10_000})))[0]["loc"] == ["steps", 0, "params", "seconds"]
+    assert validate_dag(dag(step("d", "delay", params={"seconds": 10_000})))[0]["loc"] == [
+        "steps",
+        0,
+        "params",
+        "seconds",
+    ]

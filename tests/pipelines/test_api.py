@@ -48,7 +48,9 @@ def test_it_scopes_executions_to_their_owner(submit, owner_api, other_api, staff
 
 
 def test_it_reports_progress_with_step_detail(submit, owner_api):
-    execution_id = submit(dag(step("a"), step("b", "test_wait_for_job", ["a"], params={"job_id": "j1"}))).json()["execution_id"]
+    execution_id = submit(dag(step("a"), step("b", "test_wait_for_job", ["a"], params={"job_id": "j1"}))).json()[
+        "execution_id"
+    ]
     body = owner_api.get(f"/api/executions/{execution_id}/progress?detail=steps").json()
     assert body["percent"] == 50.0 and body["current_steps"] == ["b"] and body["status"] == "RUNNING"
     assert [(s["step_id"], s["status"]) for s in body["steps"]] == [("a", "COMPLETED"), ("b", "AWAITING_EVENT")]
@@ -69,8 +71,13 @@ def test_it_lists_actions_with_params_and_outputs(owner_api):
     assert {"log", "set_output", "fail", "delay", "notification", "http_request"} <= set(actions)
     assert actions["log"]["outputs"] == ["message"] and actions["log"]["execution_mode"] == "sync"
     assert actions["test_wait_for_job"]["execution_mode"] == "event_driven"
-    assert {"name": "message", "type": "string", "required": True, "default": None,
-            "description": "Text to log (Jinja allowed)."} in actions["log"]["params"]
+    assert {
+        "name": "message",
+        "type": "string",
+        "required": True,
+        "default": None,
+        "description": "Text to log (Jinja allowed).",
+    } in actions["log"]["params"]
 
 
 def test_it_pages_the_event_log_of_my_executions_only(submit, owner_api, other_api):
@@ -115,8 +122,9 @@ def test_it_accepts_a_bearer_token_post_without_csrf(owner, django_capture_on_co
     assert browser.post("/api/executions", dag(step("a")), content_type="application/json").status_code == 403
 
 
-def test_it_shows_deployment_events_to_the_owner_of_executions_of_that_deployment(owner, owner_api, other_api,
-                                                                                  django_capture_on_commit_callbacks):
+def test_it_shows_deployment_events_to_the_owner_of_executions_of_that_deployment(
+    owner, owner_api, other_api, django_capture_on_commit_callbacks
+):
     import uuid
 
     from pipelines.events import publish

@@ -36,8 +36,12 @@ def test_it_passes_outputs_through_jinja_keeping_their_type(run):
     execution = run(
         dag(
             step("a", "set_output", params={"values": {"replicas": 3, "url": "http://llm:8000"}}),
-            step("b", "set_output", ["a"], params={"values": {"n": "{{ steps.a.outputs.replicas }}",
-                                                              "u": "{{ steps.a.outputs.url }}/v1"}}),
+            step(
+                "b",
+                "set_output",
+                ["a"],
+                params={"values": {"n": "{{ steps.a.outputs.replicas }}", "u": "{{ steps.a.outputs.url }}/v1"}},
+            ),
             outputs={"total": "{{ steps.b.outputs.n + 1 }}"},
         )
     )
@@ -63,29 +67,46 @@ def test_it_retries_with_backoff_then_succeeds(run):
 
 
 def test_it_fails_after_the_last_attempt(run):
-    execution = run(dag(step("bad", "fail", params={"message": "boom"}, retry={"max_attempts": 2, "backoff_seconds": 0})))
+    execution = run(
+        dag(step("bad", "fail", params={"message": "boom"}, retry={"max_attempts": 2, "backoff_seconds": 0}))
+    )
     bad = steps_of(execution)["bad"]
     assert (bad.status, bad.attempt, bad.error) == ("FAILED", 2, "boom")
     assert execution.status == "FAILED"
 
 
 def test_it_continues_independent_branches_when_on_failure_is_continue(run):
-    execution = run(dag(step("bad", "fail"), step("after_bad", depends_on=["bad"]), step("other"),
-                        settings={"on_failure": "continue"}))
+    execution = run(
+        dag(
+            step("bad", "fail"),
+            step("after_bad", depends_on=["bad"]),
+            step("other"),
+            settings={"on_failure": "continue"},
+        )
+    )
     assert statuses(execution) == {"bad": "FAILED", "after_bad": "CANCELLED", "other": "COMPLETED"}
     assert execution.status == "FAILED"
 
 
 def test_it_skips_a_step_whose_condition_is_false_and_runs_its_dependents(run):
-    execution = run(dag(step("a", "set_output", params={"values": {"go": False}}),
-                        step("b", depends_on=["a"], condition="steps.a.outputs.go"), step("c", depends_on=["b"])))
+    execution = run(
+        dag(
+            step("a", "set_output", params={"values": {"go": False}}),
+            step("b", depends_on=["a"], condition="steps.a.outputs.go"),
+            step("c", depends_on=["b"]),
+        )
+    )
     assert statuses(execution) == {"a": "COMPLETED", "b": "SKIPPED", "c": "COMPLETED"}
     assert execution.status == "COMPLETED"
 
 
 def test_it_completes_an_event_driven_step_from_a_published_job_event(run, publish_job):
-    execution = run(dag(step("deploy", "test_wait_for_job", params={"job_id": "job-1"}),
-                        step("use", "log", ["deploy"], params={"message": "at {{ steps.deploy.outputs.endpoint_url }}"})))
+    execution = run(
+        dag(
+            step("deploy", "test_wait_for_job", params={"job_id": "job-1"}),
+            step("use", "log", ["deploy"], params={"message": "at {{ steps.deploy.outputs.endpoint_url }}"}),
+        )
+    )
     assert statuses(execution)["deploy"] == "AWAITING_EVENT"
     publish_job("job-1", endpoint_url="http://llm.uc-1:8000")
     execution.refresh_from_db()
@@ -113,7 +134,9 @@ def test_it_uses_a_job_event_that_arrived_before_the_step_waited(run, publish_jo
 
 
 def test_it_fails_the_step_on_a_job_failed_event(run, publish_job):
-    execution = run(dag(step("deploy", "test_wait_for_job", params={"job_id": "job-3"}), step("next", depends_on=["deploy"])))
+    execution = run(
+        dag(step("deploy", "test_wait_for_job", params={"job_id": "job-3"}), step("next", depends_on=["deploy"]))
+    )
     publish_job("job-3", "job_failed", error="chart not found")
     execution.refresh_from_db()
     assert statuses(execution) == {"deploy": "FAILED", "next": "CANCELLED"}
@@ -145,8 +168,13 @@ def test_it_times_out_a_waiting_step_and_cancels_its_job(run, django_capture_on_
 
 
 def test_it_times_out_the_whole_execution(run, django_capture_on_commit_callbacks):
-    execution = run(dag(step("deploy", "test_wait_for_job", params={"job_id": "job-x"}), step("b", depends_on=["deploy"]),
-                        settings={"timeout_seconds": 60}))
+    execution = run(
+        dag(
+            step("deploy", "test_wait_for_job", params={"job_id": "job-x"}),
+            step("b", depends_on=["deploy"]),
+            settings={"timeout_seconds": 60},
+        )
+    )
     PipelineExecution.objects.filter(pk=execution.pk).update(deadline=timezone.now() - timedelta(seconds=1))
     with django_capture_on_commit_callbacks(execute=True):
         tasks.sweep()
@@ -156,7 +184,9 @@ def test_it_times_out_the_whole_execution(run, django_capture_on_commit_callback
 
 
 def test_it_cancels_pending_and_waiting_steps(run, django_capture_on_commit_callbacks):
-    execution = run(dag(step("deploy", "test_wait_for_job", params={"job_id": "job-c"}), step("b", depends_on=["deploy"])))
+    execution = run(
+        dag(step("deploy", "test_wait_for_job", params={"job_id": "job-c"}), step("b", depends_on=["deploy"]))
+    )
     with django_capture_on_commit_callbacks(execute=True):
         cancelled = execution_cancel(execution_id=execution.pk)
     assert cancelled.status == "CANCELLED" and cancelled.completed_at
@@ -187,8 +217,9 @@ def test_it_recovers_a_stale_running_step_of_a_killed_worker(owner, django_captu
     # Submitted but the queued task is "lost" with the worker: the step sits RUNNING with an expired lease.
     execution = execution_submit(dag=dag(step("a"), step("b", depends_on=["a"])), owner=owner)
     a = StepExecution.objects.get(execution=execution, step_id="a")
-    StepExecution.objects.filter(pk=a.pk).update(status="RUNNING", attempt=1, started_at=timezone.now(),
-                                                 lease_expires_at=timezone.now() - timedelta(seconds=1))
+    StepExecution.objects.filter(pk=a.pk).update(
+        status="RUNNING", attempt=1, started_at=timezone.now(), lease_expires_at=timezone.now() - timedelta(seconds=1)
+    )
     with django_capture_on_commit_callbacks(execute=True):
         counts = tasks.sweep()
     assert counts["stale_steps_recovered"] == 1
@@ -212,8 +243,15 @@ def test_it_publishes_seed_shaped_events_to_callback_topics(run):
     events = list(Event.objects.filter(execution=execution, topic="budusecasesEvents"))
     assert [e.type for e in events] == ["step_started", "step_completed", "workflow_progress", "execution_completed"]
     completed = events[1].payload
-    assert completed == {"type": "step_completed", "execution_id": str(execution.pk), "step_id": "a",
-                         "status": "COMPLETED", "outputs": {"message": "a"}, "error": None, "progress": None}
+    assert completed == {
+        "type": "step_completed",
+        "execution_id": str(execution.pk),
+        "step_id": "a",
+        "status": "COMPLETED",
+        "outputs": {"message": "a"},
+        "error": None,
+        "progress": None,
+    }
     assert events[2].payload["progress"] == 100.0 and "eta_seconds" in events[2].payload
     assert events[3].payload["status"] == "COMPLETED"
 
@@ -223,4 +261,8 @@ def test_it_registers_the_periodic_sweep_as_a_django_q_schedule():
 
     schedule = Schedule.objects.get(name="pipelines.sweep")
     assert (schedule.func, schedule.schedule_type, schedule.minutes, schedule.repeats) == (
-        "pipelines.tasks.sweep", Schedule.MINUTES, 1, -1)
+        "pipelines.tasks.sweep",
+        Schedule.MINUTES,
+        1,
+        -1,
+    )

@@ -81,8 +81,9 @@ def test_it_runs_held_steps_when_the_users_other_execution_is_cancelled(owner, q
 @pytest.mark.django_db(transaction=True)
 @override_settings(PIPELINE_MAX_RUNNING_STEPS_PER_USER=2)
 def test_it_keeps_max_parallel_steps_below_the_users_limit(owner, queue):
-    execution = execution_submit(dag=dag(*[step(f"s{i}") for i in range(5)], settings={"max_parallel_steps": 1}),
-                                 owner=owner)
+    execution = execution_submit(
+        dag=dag(*[step(f"s{i}") for i in range(5)], settings={"max_parallel_steps": 1}), owner=owner
+    )
     assert len(queue) == 1
     _drain(queue, [owner])
     execution.refresh_from_db()

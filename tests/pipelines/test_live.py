@@ -36,12 +36,16 @@ def run_to_end(stack: LiveStack, dag: dict, timeout: float = 60) -> dict:
 
 def diamond(**settings) -> dict:
     delay = {"seconds": 1.0}
-    return {"name": "diamond", "settings": settings, "steps": [
-        {"id": "a", "action": "log", "params": {"message": "start"}},
-        {"id": "b", "action": "delay", "depends_on": ["a"], "params": delay},
-        {"id": "c", "action": "delay", "depends_on": ["a"], "params": delay},
-        {"id": "d", "action": "log", "depends_on": ["b", "c"], "params": {"message": "joined"}},
-    ]}
+    return {
+        "name": "diamond",
+        "settings": settings,
+        "steps": [
+            {"id": "a", "action": "log", "params": {"message": "start"}},
+            {"id": "b", "action": "delay", "depends_on": ["a"], "params": delay},
+            {"id": "c", "action": "delay", "depends_on": ["a"], "params": delay},
+            {"id": "d", "action": "log", "depends_on": ["b", "c"], "params": {"message": "joined"}},
+        ],
+    }
 
 
 def test_it_runs_the_branches_of_a_diamond_concurrently(stack):
@@ -93,8 +97,13 @@ def test_it_streams_events_over_sse_while_the_execution_runs(stack):
 
 
 def test_it_recovers_a_step_whose_worker_was_killed(stack):
-    dag = {"name": "killed", "steps": [{"id": "slow", "action": "delay", "params": {"seconds": 4}},
-                                       {"id": "after", "action": "log", "depends_on": ["slow"], "params": {"message": "ok"}}]}
+    dag = {
+        "name": "killed",
+        "steps": [
+            {"id": "slow", "action": "delay", "params": {"seconds": 4}},
+            {"id": "after", "action": "log", "depends_on": ["slow"], "params": {"message": "ok"}},
+        ],
+    }
     status, body = stack.api("POST", "/api/executions", json=dag)
     path = f"/api/executions/{body['execution_id']}"
     stack.wait_for(lambda: stack.api("GET", path)[1]["steps"][0]["status"] == "RUNNING", timeout=30)
@@ -106,4 +115,6 @@ def test_it_recovers_a_step_whose_worker_was_killed(stack):
     execution = stack.api("GET", path)[1]
     assert execution["status"] == "COMPLETED"
     assert [(s["step_id"], s["status"], s["attempt"]) for s in execution["steps"]] == [
-        ("slow", "COMPLETED", 2), ("after", "COMPLETED", 1)]
+        ("slow", "COMPLETED", 2),
+        ("after", "COMPLETED", 1),
+    ]

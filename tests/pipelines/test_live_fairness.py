@@ -21,14 +21,19 @@ def test_it_runs_another_users_step_while_one_user_has_more_long_steps_than_work
     with LiveStack(workers=2) as stack:
         out = stack.manage("shell", "-c", _SETUP_USER.format(username="second", staff=False)).stdout
         second_token = json.loads(out.split("LIVESTACK", 1)[1].strip())["token"]
-        sleepy = {"name": "sleepy", "steps": [
-            {"id": f"nap{i}", "action": "delay", "params": {"seconds": DELAY}} for i in range(4)]}
+        sleepy = {
+            "name": "sleepy",
+            "steps": [{"id": f"nap{i}", "action": "delay", "params": {"seconds": DELAY}} for i in range(4)],
+        }
         status, mine = stack.api("POST", "/api/executions", json=sleepy)
         assert status == 201, mine
 
         first_token, stack.token = stack.token, second_token
-        status, theirs = stack.api("POST", "/api/executions", json={"name": "quick", "steps": [
-            {"id": "hello", "action": "log", "params": {"message": "hi"}}]})
+        status, theirs = stack.api(
+            "POST",
+            "/api/executions",
+            json={"name": "quick", "steps": [{"id": "hello", "action": "log", "params": {"message": "hi"}}]},
+        )
         assert status == 201, theirs
         path = f"/api/executions/{theirs['execution_id']}"
         stack.wait_for(lambda: stack.api("GET", path)[1]["completed_at"], timeout=60)

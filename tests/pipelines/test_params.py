@@ -12,7 +12,9 @@ CTX = {
 
 
 def test_it_keeps_the_type_of_single_expression_strings():
-    rendered = render({"r": "{{ parameters.replicas }}", "d": "{{ params.debug }}", "c": "{{ steps.llm.outputs.cfg }}"}, CTX)
+    rendered = render(
+        {"r": "{{ parameters.replicas }}", "d": "{{ params.debug }}", "c": "{{ steps.llm.outputs.cfg }}"}, CTX
+    )
     assert rendered == {"r": 3, "d": True, "c": {"a": [1, 2]}}
 
 
@@ -29,7 +31,9 @@ def test_it_fails_on_undefined_names_instead_of_rendering_empty(source):
     assert "undefined" in str(exc.value).lower() or "no attribute" in str(exc.value)
 
 
-@pytest.mark.parametrize("source", ["{{ ''.__class__.__mro__ }}", "{{ steps.__class__ }}", "{{ ''.__class__.__mro__[1].__subclasses__() }}"])
+@pytest.mark.parametrize(
+    "source", ["{{ ''.__class__.__mro__ }}", "{{ steps.__class__ }}", "{{ ''.__class__.__mro__[1].__subclasses__() }}"]
+)
 def test_it_refuses_sandbox_escapes(source):
     with pytest.raises(RenderError) as exc:
         render(source, CTX)
@@ -53,7 +57,10 @@ BOMBS = [
     ("{{ '%0100000000d' % 1 }}", "formatted field"),
     ("{{ '{:>100000000}'.format(1) }}", "formatted field"),
     ("{{ ('x' * 1000)|replace('x', 'y' * 10000) }}", "str.replace()"),
-    ("{% set ns = namespace(a='x') %}{% for i in range(60) %}{% set ns.a = ns.a ~ ns.a %}{% endfor %}", "concatenation"),
+    (
+        "{% set ns = namespace(a='x') %}{% for i in range(60) %}{% set ns.a = ns.a ~ ns.a %}{% endfor %}",
+        "concatenation",
+    ),
     ("{% for i in range(10000) %}{{ 'x' * 1000 }}{% endfor %}", "rendered text"),
 ]
 
@@ -67,7 +74,11 @@ def test_it_refuses_resource_bombs_with_a_clear_error(source, message):
 
 
 def test_it_still_renders_ordinary_arithmetic_formatting_and_loops():
-    value = {"a": "{{ 'r' ~ parameters.replicas ~ '-' ~ ('ab' * 2) }}", "b": "{{ '%03d' % parameters.replicas }}",
-             "c": "{% for i in range(3) %}{{ i }}{% endfor %}", "d": "{{ 2 ** 10 + 7 // 2 }}",
-             "e": "{{ ['x', 'y']|join(',') }}|{{ 'ab'|center(6) }}|{{ '{:>4}'.format('z') }}"}
+    value = {
+        "a": "{{ 'r' ~ parameters.replicas ~ '-' ~ ('ab' * 2) }}",
+        "b": "{{ '%03d' % parameters.replicas }}",
+        "c": "{% for i in range(3) %}{{ i }}{% endfor %}",
+        "d": "{{ 2 ** 10 + 7 // 2 }}",
+        "e": "{{ ['x', 'y']|join(',') }}|{{ 'ab'|center(6) }}|{{ '{:>4}'.format('z') }}",
+    }
     assert render(value, CTX) == {"a": "r3-abab", "b": "003", "c": "012", "d": 1027, "e": "x,y|  ab  |   z"}

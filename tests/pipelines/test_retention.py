@@ -29,8 +29,15 @@ def _age(execution: PipelineExecution, days: float) -> None:
 
 
 def _deployment(owner, status: str, **fields) -> UseCaseDeployment:
-    return UseCaseDeployment.objects.create(name=f"d-{status}", owner=owner, template_name="t", template_version="1",
-                                            namespace="uc-1", status=status, **fields)
+    return UseCaseDeployment.objects.create(
+        name=f"d-{status}",
+        owner=owner,
+        template_name="t",
+        template_version="1",
+        namespace="uc-1",
+        status=status,
+        **fields,
+    )
 
 
 def test_it_prunes_old_finished_executions_with_their_steps_and_events_and_keeps_recent_and_running(run, owner):
@@ -60,7 +67,8 @@ def test_it_keeps_the_runs_of_a_deployment_in_flight_and_the_run_a_deployment_po
     for execution in (in_flight, at_rest, pointed_at):
         _age(execution, 3)
     Event.objects.filter(pk__in=[busy_event.pk, calm_event.pk]).update(
-        created_at=timezone.now() - timedelta(days=3), delivered=True)
+        created_at=timezone.now() - timedelta(days=3), delivered=True
+    )
 
     sweep.sweep()
 

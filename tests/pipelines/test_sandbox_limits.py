@@ -118,8 +118,9 @@ def test_it_renders_a_whole_plan_in_one_round_trip_under_one_time_limit(settings
     with pytest.raises(RenderError, match="exceeded 0.3 s"):
         preview([{"a": slow}, {"b": slow}, {"c": slow}], {})
     assert time.monotonic() - started < 5
-    values = preview([{"a": "{{ parameters.n }}", "b": "{{ steps.x.outputs.y }}"}, {"c": "{{ nope }}"}],
-                     {"parameters": {"n": 3}})
+    values = preview(
+        [{"a": "{{ parameters.n }}", "b": "{{ steps.x.outputs.y }}"}, {"c": "{{ nope }}"}], {"parameters": {"n": 3}}
+    )
     assert values == [({"a": 3, "b": "{{ steps.x.outputs.y }}"}, ["steps.x.outputs.y"]), ({"c": "{{ nope }}"}, [])]
 
 
@@ -150,12 +151,21 @@ def test_it_replaces_a_worker_killed_while_idle():
 
 
 def test_it_kills_its_render_workers_when_the_process_exits():
-    script = ("import django, os; os.environ['DJANGO_SETTINGS_MODULE'] = 'tests.settings'; django.setup()\n"
-              "from pipelines import render_pool; from pipelines.params import render\n"
-              "assert render('{{ 1 }}', {}) == 1; print(*[w.pid for w in render_pool.pool().workers])\n")
+    script = (
+        "import django, os; os.environ['DJANGO_SETTINGS_MODULE'] = 'tests.settings'; django.setup()\n"
+        "from pipelines import render_pool; from pipelines.params import render\n"
+        "assert render('{{ 1 }}', {}) == 1; print(*[w.pid for w in render_pool.pool().workers])\n"
+    )
     root = Path(__file__).resolve().parents[2]
-    out = subprocess.run([sys.executable, "-c", script], cwd=root, capture_output=True, text=True, timeout=120,
-                         env={**os.environ, "PYTHONPATH": str(root)}, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": str(root)},
+        check=True,
+    ).stdout
     pids = [int(pid) for pid in out.split()]
     assert pids
     time.sleep(0.2)
@@ -204,13 +214,24 @@ def test_it_answers_422_for_execution_parameters_nested_too_deep(owner_api):
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("source", ["{{ " + "(" * 3000 + "1" + ")" * 3000 + " }}", "{{ 1" + " + 1" * 1000 + " }}",
-                                    "x {{ " + "-" * 500 + "steps.a.outputs.b }}", "{% if 1 %}" * 2000 + "{% endif %}" * 2000])
+@pytest.mark.parametrize(
+    "source",
+    [
+        "{{ " + "(" * 3000 + "1" + ")" * 3000 + " }}",
+        "{{ 1" + " + 1" * 1000 + " }}",
+        "x {{ " + "-" * 500 + "steps.a.outputs.b }}",
+        "{% if 1 %}" * 2000 + "{% endif %}" * 2000,
+    ],
+)
 def test_it_answers_422_for_an_expression_nested_too_deep_instead_of_a_500(owner_api, source):
-    response = owner_api.post("/api/executions", dag(step("a", params={"message": source})),
-                              content_type="application/json")
+    response = owner_api.post(
+        "/api/executions", dag(step("a", params={"message": source})), content_type="application/json"
+    )
     assert response.status_code == 422
-    assert response.json()["detail"] == [{"loc": ["steps", 0, "params", "message"],
-                                          "msg": "template syntax error: the expression is nested deeper than 100 "
-                                                 "levels\n  line 1"}]
+    assert response.json()["detail"] == [
+        {
+            "loc": ["steps", 0, "params", "message"],
+            "msg": "template syntax error: the expression is nested deeper than 100 levels\n  line 1",
+        }
+    ]
     assert PipelineExecution.objects.count() == 0

@@ -18,9 +18,17 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 def scope_for(user, execution_id, headers=(), query=b"") -> dict:
     return {
-        "type": "http", "http_version": "1.1", "method": "GET", "scheme": "http",
-        "path": f"/executions/{execution_id}/events", "raw_path": f"/executions/{execution_id}/events".encode(),
-        "query_string": query, "headers": list(headers), "user": user, "client": ("127.0.0.1", 1), "server": ("testserver", 80),
+        "type": "http",
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": f"/executions/{execution_id}/events",
+        "raw_path": f"/executions/{execution_id}/events".encode(),
+        "query_string": query,
+        "headers": list(headers),
+        "user": user,
+        "client": ("127.0.0.1", 1),
+        "server": ("testserver", 80),
         "url_route": {"args": (), "kwargs": {"execution_id": execution_id}},
     }
 
@@ -51,16 +59,22 @@ async def test_it_replays_a_finished_execution_and_closes(owner):
     assert start["status"] == 200 and (b"Content-Type", b"text/event-stream") in start["headers"]
     text = await read_until_closed(communicator)
     assert text.startswith(": connected")
-    expected = await sync_to_async(lambda: list(Event.objects.filter(execution=execution).values_list("id", flat=True)))()
+    expected = await sync_to_async(
+        lambda: list(Event.objects.filter(execution=execution).values_list("id", flat=True))
+    )()
     assert ids_in(text) == expected
     assert "event: execution_completed\ndata: {" in text and '"status": "COMPLETED"' in text
 
 
 async def test_it_replays_only_events_after_last_event_id(owner):
     execution = await sync_to_async(execution_submit)(dag=dag(step("a"), step("b", depends_on=["a"])), owner=owner)
-    all_ids = await sync_to_async(lambda: list(Event.objects.filter(execution=execution).values_list("id", flat=True)))()
-    for scope in (scope_for(owner, execution.pk, headers=[(b"last-event-id", str(all_ids[2]).encode())]),
-                  scope_for(owner, execution.pk, query=f"last_event_id={all_ids[2]}".encode())):
+    all_ids = await sync_to_async(
+        lambda: list(Event.objects.filter(execution=execution).values_list("id", flat=True))
+    )()
+    for scope in (
+        scope_for(owner, execution.pk, headers=[(b"last-event-id", str(all_ids[2]).encode())]),
+        scope_for(owner, execution.pk, query=f"last_event_id={all_ids[2]}".encode()),
+    ):
         communicator, _ = await open_stream(ExecutionEventsConsumer.as_asgi(), scope)
         assert ids_in(await read_until_closed(communicator)) == all_ids[3:]
 

@@ -1,4 +1,3 @@
-
 import pytest
 
 from budportal.errors import ServiceValidationError
@@ -15,8 +14,18 @@ def locs(errors: list[dict]) -> list[list]:
 
 
 def test_it_accepts_the_seed_shape_with_parallel_branches():
-    assert validate_dag(dag(step("a"), step("b", depends_on=["a"]), step("c", depends_on=["a"]),
-                            step("d", depends_on=["b", "c"]), settings={"on_failure": "fail"})) == []
+    assert (
+        validate_dag(
+            dag(
+                step("a"),
+                step("b", depends_on=["a"]),
+                step("c", depends_on=["a"]),
+                step("d", depends_on=["b", "c"]),
+                settings={"on_failure": "fail"},
+            )
+        )
+        == []
+    )
 
 
 def test_it_refuses_a_cycle_and_names_it():
@@ -52,7 +61,9 @@ def test_it_reports_the_actions_own_param_errors_at_the_param():
 
 
 def test_it_refuses_references_to_steps_that_are_not_ancestors():
-    the_dag = dag(step("a"), step("b"), step("c", "set_output", ["a"], params={"values": {"x": "{{ steps.b.outputs.message }}"}}))
+    the_dag = dag(
+        step("a"), step("b"), step("c", "set_output", ["a"], params={"values": {"x": "{{ steps.b.outputs.message }}"}})
+    )
     errors = validate_dag(the_dag)
     assert locs(errors) == [["steps", 2, "params", "values", "x"]]
     assert "not an ancestor" in errors[0]["msg"]
@@ -66,13 +77,18 @@ def test_it_refuses_references_to_undeclared_outputs():
 
 
 def test_it_accepts_references_to_set_output_values_of_a_grandparent():
-    the_dag = dag(step("a", "set_output", params={"values": {"port": 8080}}), step("b", depends_on=["a"]),
-                  step("c", "log", ["b"], params={"message": "port {{ steps.a.outputs.port }}"}))
+    the_dag = dag(
+        step("a", "set_output", params={"values": {"port": 8080}}),
+        step("b", depends_on=["a"]),
+        step("c", "log", ["b"], params={"message": "port {{ steps.a.outputs.port }}"}),
+    )
     assert validate_dag(the_dag) == []
 
 
 def test_it_refuses_unknown_names_and_bad_syntax_in_templates():
-    errors = validate_dag(dag(step("a", params={"message": "{{ os.environ }}"}), step("b", params={"message": "{{ oops"})))
+    errors = validate_dag(
+        dag(step("a", params={"message": "{{ os.environ }}"}), step("b", params={"message": "{{ oops"}))
+    )
     assert locs(errors) == [["steps", 0, "params", "message"], ["steps", 1, "params", "message"]]
 
 

@@ -55,8 +55,9 @@ def test_it_cancels_fan_outs_while_their_steps_complete_and_no_step_starts_after
         try:
             stack.wait_for(lambda: _completed_steps(stack, execution_id) >= 5 + trial, timeout=60, interval=0.02)
         except TimeoutError:
-            raise AssertionError(f"trial {trial}: {_detail(stack, execution_id)['status']}\n"
-                                 + stack.log("qcluster")[-4000:]) from None
+            raise AssertionError(
+                f"trial {trial}: {_detail(stack, execution_id)['status']}\n" + stack.log("qcluster")[-4000:]
+            ) from None
         status, body = stack.api("POST", f"/api/executions/{execution_id}/cancel")
         assert 200 <= status < 300, f"trial {trial}: cancel answered {status}: {body}"
         assert body["status"] == "CANCELLED", body
@@ -69,7 +70,9 @@ def test_it_cancels_fan_outs_while_their_steps_complete_and_no_step_starts_after
         cancelled_at = datetime.fromisoformat(detail["completed_at"])
         steps = detail["steps"]
         assert {s["status"] for s in steps} <= {"COMPLETED", "CANCELLED"}, {s["status"] for s in steps}
-        late = [s["step_id"] for s in steps if s["started_at"] and datetime.fromisoformat(s["started_at"]) > cancelled_at]
+        late = [
+            s["step_id"] for s in steps if s["started_at"] and datetime.fromisoformat(s["started_at"]) > cancelled_at
+        ]
         assert not late, f"{len(late)} step(s) started after the cancel committed: {late[:5]}"
         assert any(s["status"] == "CANCELLED" for s in steps)
     assert "Traceback" not in stack.log("daphne"), stack.log("daphne")[-3000:]

@@ -24,18 +24,35 @@ SECRET_KEYS = {"SECRET_KEY", "DATABASE_URL", "REDIS_URL", "KUBECONFIG_ENCRYPTION
 def _helm(helm_binary: str, kubeconfig: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [helm_binary, "--kubeconfig", str(kubeconfig), "--namespace", NAMESPACE, *args],
-        capture_output=True, text=True, timeout=120, check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
 
 
 def _install(helm_binary: str, kubeconfig: Path, *values: str) -> subprocess.CompletedProcess[str]:
-    return _helm(helm_binary, kubeconfig, "upgrade", "--install", RELEASE, str(CHART), "--create-namespace",
-                 "-f", str(CHART / "ci" / "test-values.yaml"), "--wait", "--timeout", "60s", *values)
+    return _helm(
+        helm_binary,
+        kubeconfig,
+        "upgrade",
+        "--install",
+        RELEASE,
+        str(CHART),
+        "--create-namespace",
+        "-f",
+        str(CHART / "ci" / "test-values.yaml"),
+        "--wait",
+        "--timeout",
+        "60s",
+        *values,
+    )
 
 
 def _template(helm_binary: str, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([helm_binary, "template", RELEASE, str(CHART), *args],
-                          capture_output=True, text=True, timeout=60, check=False)
+    return subprocess.run(
+        [helm_binary, "template", RELEASE, str(CHART), *args], capture_output=True, text=True, timeout=60, check=False
+    )
 
 
 def _docs(result: subprocess.CompletedProcess[str]) -> list[dict[str, Any]]:
@@ -48,15 +65,17 @@ def _pod_spec(deployment: dict[str, Any]) -> dict[str, Any]:
 
 
 def _secret_refs(container: dict[str, Any]) -> dict[str, str]:
-    return {item["name"]: item["valueFrom"]["secretKeyRef"]["name"]
-            for item in container["env"] if "valueFrom" in item}
+    return {item["name"]: item["valueFrom"]["secretKeyRef"]["name"] for item in container["env"] if "valueFrom" in item}
 
 
 def _writes(standin: KubeStandIn, plural: str) -> list[int]:
     """Positions in the request log of the creates of ``plural`` objects (POST; Helm 4 applies with PATCH)."""
     pattern = re.compile(rf"/namespaces/{NAMESPACE}/{plural}(/|$)")
-    return [index for index, (method, path) in enumerate(standin.request_log)
-            if method in ("POST", "PATCH") and pattern.search(path.split("?")[0])]
+    return [
+        index
+        for index, (method, path) in enumerate(standin.request_log)
+        if method in ("POST", "PATCH") and pattern.search(path.split("?")[0])
+    ]
 
 
 @pytest.mark.parametrize("helm", ["helm_binary", "helm4_binary"])
@@ -117,9 +136,19 @@ def test_it_refuses_to_render_without_a_database_url(helm_binary) -> None:
 
 
 def test_it_routes_the_ingress_to_the_web_service_when_enabled(helm_binary) -> None:
-    docs = _docs(_template(
-        helm_binary, "-f", str(CHART / "ci" / "test-values.yaml"), "--set", "ingress.enabled=true",
-        "--set", "settings.allowedHosts=portal.example.org\\,alt.example.org", "--set", "ingress.tlsSecretName=portal-tls"))
+    docs = _docs(
+        _template(
+            helm_binary,
+            "-f",
+            str(CHART / "ci" / "test-values.yaml"),
+            "--set",
+            "ingress.enabled=true",
+            "--set",
+            "settings.allowedHosts=portal.example.org\\,alt.example.org",
+            "--set",
+            "ingress.tlsSecretName=portal-tls",
+        )
+    )
     ingress = next(doc for doc in docs if doc["kind"] == "Ingress")
     rule = ingress["spec"]["rules"][0]
     assert rule["host"] == "portal.example.org"
@@ -136,8 +165,9 @@ def test_it_gives_the_pre_install_migration_its_own_earlier_secret(helm_binary) 
     secret, job = hooks["Secret"], hooks["Job"]
     for hook in (secret, job):
         assert hook["metadata"]["annotations"]["helm.sh/hook"] == "pre-install,pre-upgrade"
-    assert int(secret["metadata"]["annotations"]["helm.sh/hook-weight"]) < \
-        int(job["metadata"]["annotations"]["helm.sh/hook-weight"])
+    assert int(secret["metadata"]["annotations"]["helm.sh/hook-weight"]) < int(
+        job["metadata"]["annotations"]["helm.sh/hook-weight"]
+    )
     container = job["spec"]["template"]["spec"]["containers"][0]
     assert _secret_refs(container) == dict.fromkeys(SECRET_KEYS, secret["metadata"]["name"])
     assert "manage.py migrate --noinput" in container["args"][0]

@@ -20,7 +20,10 @@ def _chart_env(helm_binary: str, *args: str) -> dict[str, str]:
     """The web container's environment as the pods would see it, Secret references resolved."""
     result = subprocess.run(
         [helm_binary, "template", "rel", str(CHART), "-f", str(CHART / "ci" / "test-values.yaml"), *args],
-        capture_output=True, text=True, timeout=60, check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert result.returncode == 0, result.stderr
     docs = [doc for doc in yaml.safe_load_all(result.stdout) if doc]
@@ -39,9 +42,13 @@ def _resolve(item: dict[str, Any], secrets: dict[str, dict[str, str]]) -> tuple[
 
 def _check_deploy(env: dict[str, str], tmp_path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [PYTHON, "manage.py", "check", "--deploy", "--fail-level", "WARNING"], cwd=ROOT,
+        [PYTHON, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT,
         env=clean_env(**{**env, "BUDPORTAL_DATA_DIR": str(tmp_path), "HOME": str(tmp_path)}),
-        capture_output=True, text=True, timeout=120, check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
 
 

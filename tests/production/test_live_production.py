@@ -4,7 +4,6 @@ processes (two "worker machines"), and channels-redis carrying wake-ups from the
 Runs in the production pass of ``scripts/test.sh`` only (marker ``production``).
 """
 
-import json
 import signal
 import subprocess
 import sys
@@ -29,15 +28,19 @@ SLOW_SSE_POLL = "60"
 
 def _fan_out_dag() -> dict:
     steps = [{"id": f"s{i}", "action": "delay", "params": {"seconds": 1}} for i in range(PARALLEL_STEPS)]
-    steps.append({"id": "done", "action": "log", "params": {"message": "all done"},
-                  "depends_on": [step["id"] for step in steps]})
+    steps.append(
+        {"id": "done", "action": "log", "params": {"message": "all done"}, "depends_on": [step["id"] for step in steps]}
+    )
     return {"name": "fan-out", "version": "1.0.0", "steps": steps}
 
 
 @pytest.fixture
 def stack() -> Iterator[LiveStack]:
-    env = {"SSE_POLL_SECONDS": SLOW_SSE_POLL, "SSE_HEARTBEAT_SECONDS": SLOW_SSE_POLL,
-           "PIPELINE_MAX_RUNNING_STEPS_PER_USER": "4"}  # one user's fan-out on all four workers of two machines
+    env = {
+        "SSE_POLL_SECONDS": SLOW_SSE_POLL,
+        "SSE_HEARTBEAT_SECONDS": SLOW_SSE_POLL,
+        "PIPELINE_MAX_RUNNING_STEPS_PER_USER": "4",
+    }  # one user's fan-out on all four workers of two machines
     with isolated_services() as services, LiveStack(workers=2, env={**env, **services}) as live:
         yield live
 
@@ -46,8 +49,14 @@ def stack() -> Iterator[LiveStack]:
 def second_worker_machine(stack: LiveStack) -> Iterator[subprocess.Popen]:
     """Another qcluster on the same PostgreSQL + Redis, as a second worker machine would run it."""
     log = open(stack.dir / "qcluster-2.log", "wb")
-    process = subprocess.Popen([sys.executable, "manage.py", "qcluster"], cwd=ROOT, env=stack.env,
-                               stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    process = subprocess.Popen(
+        [sys.executable, "manage.py", "qcluster"],
+        cwd=ROOT,
+        env=stack.env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     log.close()
     yield process
     process.send_signal(signal.SIGTERM)
@@ -59,8 +68,9 @@ def second_worker_machine(stack: LiveStack) -> Iterator[subprocess.Popen]:
 
 
 def _read_stream(stack: LiveStack, execution_id: str, into: list[str]) -> None:
-    request = urllib.request.Request(f"{stack.url}/executions/{execution_id}/events",
-                                     headers={"Cookie": stack.session_cookie})
+    request = urllib.request.Request(
+        f"{stack.url}/executions/{execution_id}/events", headers={"Cookie": stack.session_cookie}
+    )
     with urllib.request.urlopen(request, timeout=float(SLOW_SSE_POLL) * 2) as response:
         for raw in response:
             into.append(raw.decode())
@@ -88,8 +98,11 @@ def test_it_runs_a_fan_out_on_two_worker_machines_and_streams_it_through_redis(s
     assert "event: execution_completed" in streamed
     steps = _steps(stack, execution["execution_id"])
     assert {step["status"] for step in steps.values()} == {"COMPLETED"}
-    spans = sorted((datetime.fromisoformat(s["started_at"]), datetime.fromisoformat(s["completed_at"]))
-                   for name, s in steps.items() if name != "done")
+    spans = sorted(
+        (datetime.fromisoformat(s["started_at"]), datetime.fromisoformat(s["completed_at"]))
+        for name, s in steps.items()
+        if name != "done"
+    )
     assert any(later[0] < earlier[1] for earlier, later in zip(spans, spans[1:])), "no two steps overlapped"
     # Each running cluster keeps its status under the Redis broker's stat key: both machines joined one broker.
     broker = redis.Redis.from_url(stack.env["REDIS_URL"])

@@ -17,8 +17,13 @@ DUMP = (
 
 def _import_settings(tmp_path, **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [PYTHON, "-c", DUMP], cwd=ROOT, env=clean_env(BUDPORTAL_DATA_DIR=str(tmp_path), **env),
-        capture_output=True, text=True, timeout=60, check=False,
+        [PYTHON, "-c", DUMP],
+        cwd=ROOT,
+        env=clean_env(BUDPORTAL_DATA_DIR=str(tmp_path), **env),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
 
 
@@ -34,7 +39,12 @@ def test_it_uses_postgresql_with_the_parsed_url_fields(tmp_path) -> None:
 
     assert db["ENGINE"] == "django.db.backends.postgresql"
     assert (db["NAME"], db["USER"], db["PASSWORD"], db["HOST"], db["PORT"]) == (
-        "portal", "bud@ops", "p:ss", "db.internal", "6543")
+        "portal",
+        "bud@ops",
+        "p:ss",
+        "db.internal",
+        "6543",
+    )
     assert db["OPTIONS"] == {"sslmode": "require"}
     assert db["CONN_HEALTH_CHECKS"] is True
     # The database alone does not switch the broker or the channel layer.
@@ -46,7 +56,9 @@ def test_it_uses_channels_redis_and_the_redis_broker_only_with_redis_url(tmp_pat
     found = _settings(tmp_path, REDIS_URL="redis://cache.internal:6380/2", DATABASE_URL="postgres://u:p@h/d")
 
     assert found["layers"]["default"] == {
-        "BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": ["redis://cache.internal:6380/2"]}}
+        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "CONFIG": {"hosts": ["redis://cache.internal:6380/2"]},
+    }
     assert found["q"]["redis"] == "redis://cache.internal:6380/2"
     # django-q2 prefers "orm" over "redis" when both keys exist, so "orm" must be absent.
     assert "orm" not in found["q"]

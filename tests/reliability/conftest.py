@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 
 from clusterjobs.standin import KubeStandIn
-from tests.usecases.deployments.conftest import call, catalog, create, deploy_settings, sandbox  # noqa: F401 (fixtures)
 from tests.livestack import LiveStack
+from tests.usecases.deployments.conftest import call, catalog, create, deploy_settings, sandbox  # noqa: F401 (fixtures)
 
 PRODUCTION = bool(os.environ.get("DATABASE_URL") and os.environ.get("REDIS_URL"))
 TERMINAL = {"running", "failed", "stopped"}
@@ -38,13 +38,16 @@ class DeployStack:
 
     def __init__(self, stack: LiveStack, standin: KubeStandIn) -> None:
         self.stack, self.standin = stack, standin
-        status, cluster = stack.api("POST", "/api/clusters", json={"name": "sandbox", "kubeconfig": standin.kubeconfig()})
+        status, cluster = stack.api(
+            "POST", "/api/clusters", json={"name": "sandbox", "kubeconfig": standin.kubeconfig()}
+        )
         assert status == 201, cluster
         self.cluster_id = cluster["id"]
 
     def create(self, name: str, template: str = "valkey-cache") -> dict[str, Any]:
-        status, body = self.stack.api("POST", "/api/deployments",
-                                      json={"name": name, "template": template, "cluster_id": self.cluster_id})
+        status, body = self.stack.api(
+            "POST", "/api/deployments", json={"name": name, "template": template, "cluster_id": self.cluster_id}
+        )
         assert status == 201, body
         return body
 
@@ -70,8 +73,11 @@ def restart_daphne(stack: LiveStack) -> None:
     """Kill daphne (SIGKILL: no goodbye to open streams) and start a new one; ``stack.url`` gets its new port."""
     stack.kill("daphne", signal.SIGKILL)
     (stack.dir / "daphne.log").unlink()
-    stack._spawn("daphne", [sys.executable, "-m", "daphne", "-e", "tcp:0:interface=127.0.0.1",
-                            "budportal.asgi:application"], LOG_LEVEL="INFO")
+    stack._spawn(
+        "daphne",
+        [sys.executable, "-m", "daphne", "-e", "tcp:0:interface=127.0.0.1", "budportal.asgi:application"],
+        LOG_LEVEL="INFO",
+    )
     stack.url = f"http://127.0.0.1:{stack._wait_for_port()}"
     stack._wait_until_healthy()
 
@@ -79,7 +85,11 @@ def restart_daphne(stack: LiveStack) -> None:
 @pytest.fixture
 def live_deploy(helm_binary: str) -> Iterator[DeployStack]:
     """Real qcluster (2 workers) + daphne on their own database, deploying into a fresh stand-in."""
-    env = {"HELM_BINARY": helm_binary, "PIPELINE_STEP_LEASE_SECONDS": "3", "HELM_DEFAULT_TIMEOUT_SECONDS": "30",
-           "LOG_LEVEL": "INFO"}
+    env = {
+        "HELM_BINARY": helm_binary,
+        "PIPELINE_STEP_LEASE_SECONDS": "3",
+        "HELM_DEFAULT_TIMEOUT_SECONDS": "30",
+        "LOG_LEVEL": "INFO",
+    }
     with KubeStandIn().start() as standin, services() as urls, LiveStack(workers=2, env={**env, **urls}) as stack:
         yield DeployStack(stack, standin)

@@ -35,8 +35,14 @@ def snapshot(deployment: UseCaseDeployment) -> tuple:
     deployment.refresh_from_db()
     component = deployment.components.get()
     steps = StepExecution.objects.filter(execution_id=deployment.pipeline_execution_id).order_by("step_id")
-    return (deployment.status, deployment.completed_at, component.status, component.endpoint_url,
-            component.completed_at, [(s.step_id, s.status, s.attempt, s.completed_at) for s in steps])
+    return (
+        deployment.status,
+        deployment.completed_at,
+        component.status,
+        component.endpoint_url,
+        component.completed_at,
+        [(s.step_id, s.status, s.attempt, s.completed_at) for s in steps],
+    )
 
 
 @pytest.fixture
@@ -68,31 +74,51 @@ def test_it_does_not_move_a_running_deployment_back_on_a_late_job_failed_event(d
     deployment = deploy()
     before = snapshot(deployment)
     job = Job.objects.get()
-    late = {"type": "job_failed", "workflow_id": str(job.pk), "payload": {
-        "job_id": str(job.pk), "status": "FAILED", "error": "late", "content": {"result": {}, "status": "FAILED"}}}
+    late = {
+        "type": "job_failed",
+        "workflow_id": str(job.pk),
+        "payload": {
+            "job_id": str(job.pk),
+            "status": "FAILED",
+            "error": "late",
+            "content": {"result": {}, "status": "FAILED"},
+        },
+    }
 
     replay(JOB_EVENTS_TOPIC, "job_failed", late, deployment_id=deployment.pk)
     # Reordered callbacks too: a step_started and a failed execution_completed after the deployment finished.
     execution_id = deployment.pipeline_execution_id
-    replay(CALLBACK_TOPIC, "step_started", {"execution_id": str(execution_id), "step_id": "cache",
-                                            "status": "RUNNING"}, execution_id=execution_id, step_id="cache")
-    replay(CALLBACK_TOPIC, "step_failed", {"execution_id": str(execution_id), "step_id": "cache",
-                                           "status": "FAILED", "error": "late"}, execution_id=execution_id,
-           step_id="cache")
+    replay(
+        CALLBACK_TOPIC,
+        "step_started",
+        {"execution_id": str(execution_id), "step_id": "cache", "status": "RUNNING"},
+        execution_id=execution_id,
+        step_id="cache",
+    )
+    replay(
+        CALLBACK_TOPIC,
+        "step_failed",
+        {"execution_id": str(execution_id), "step_id": "cache", "status": "FAILED", "error": "late"},
+        execution_id=execution_id,
+        step_id="cache",
+    )
 
     assert snapshot(deployment) == before
     job.refresh_from_db()
     assert job.status == "COMPLETED"
 
 
-@pytest.mark.parametrize("topic, event_type, payload", [
-    (JOB_EVENTS_TOPIC, "job_exploded", {"workflow_id": "not-a-job", "payload": {}}),
-    (JOB_EVENTS_TOPIC, "job_completed", {"workflow_id": "00000000-0000-0000-0000-000000000000"}),
-    (JOB_EVENTS_TOPIC, "job_completed", {}),
-    (CALLBACK_TOPIC, "step_teleported", {"execution_id": "00000000-0000-0000-0000-000000000000"}),
-    (CALLBACK_TOPIC, "execution_completed", {"execution_id": "not-a-uuid", "status": "COMPLETED"}),
-    ("noSuchTopic", "whatever", {"x": [1, 2, 3]}),
-])
+@pytest.mark.parametrize(
+    "topic, event_type, payload",
+    [
+        (JOB_EVENTS_TOPIC, "job_exploded", {"workflow_id": "not-a-job", "payload": {}}),
+        (JOB_EVENTS_TOPIC, "job_completed", {"workflow_id": "00000000-0000-0000-0000-000000000000"}),
+        (JOB_EVENTS_TOPIC, "job_completed", {}),
+        (CALLBACK_TOPIC, "step_teleported", {"execution_id": "00000000-0000-0000-0000-000000000000"}),
+        (CALLBACK_TOPIC, "execution_completed", {"execution_id": "not-a-uuid", "status": "COMPLETED"}),
+        ("noSuchTopic", "whatever", {"x": [1, 2, 3]}),
+    ],
+)
 def test_it_accepts_unknown_and_malformed_events_harmlessly(deploy, replay, topic, event_type, payload):
     deployment = deploy()
     before = snapshot(deployment)

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.reliability.conftest import PRODUCTION, DeployStack, restart_daphne
+from tests.reliability.conftest import PRODUCTION, restart_daphne
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -39,12 +39,27 @@ def _submit(stack, dag: dict) -> str:
 
 def test_it_finishes_an_execution_whose_worker_was_killed_mid_step_and_installs_the_release_once(live_deploy):
     stack = live_deploy.stack
-    execution_id = _submit(stack, {"name": "killed-mid-step", "steps": [
-        {"id": "slow", "action": "delay", "params": {"seconds": 4}},
-        {"id": "web", "action": "helm_deploy", "depends_on": ["slow"],
-         "params": {"cluster_id": live_deploy.cluster_id, "chart_ref": "charts/valkey", "release_name": "web",
-                    "namespace": NAMESPACE, "timeout": "30s"}},
-    ]})
+    execution_id = _submit(
+        stack,
+        {
+            "name": "killed-mid-step",
+            "steps": [
+                {"id": "slow", "action": "delay", "params": {"seconds": 4}},
+                {
+                    "id": "web",
+                    "action": "helm_deploy",
+                    "depends_on": ["slow"],
+                    "params": {
+                        "cluster_id": live_deploy.cluster_id,
+                        "chart_ref": "charts/valkey",
+                        "release_name": "web",
+                        "namespace": NAMESPACE,
+                        "timeout": "30s",
+                    },
+                },
+            ],
+        },
+    )
     stack.wait_for(lambda: _steps(_execution(stack, execution_id))["slow"]["status"] == "RUNNING", timeout=30)
 
     stack.kill("qcluster", signal.SIGKILL)  # the worker machine dies with the step RUNNING
@@ -59,7 +74,8 @@ def test_it_finishes_an_execution_whose_worker_was_killed_mid_step_and_installs_
     assert (steps["slow"]["attempt"], steps["web"]["attempt"]) == (2, 1)
     records = live_deploy.release_records(NAMESPACE, "web")
     assert [(r["metadata"]["labels"]["version"], r["metadata"]["labels"]["status"]) for r in records] == [
-        ("1", "deployed")], "the release was installed more than once"
+        ("1", "deployed")
+    ], "the release was installed more than once"
     status, jobs = stack.api("GET", "/api/jobs")
     assert status == 200 and len(jobs) == 1, jobs
 
@@ -105,8 +121,14 @@ def test_it_runs_twenty_deployments_started_at_once_on_two_workers(live_deploy):
     assert status == 200 and len(jobs) == 20 and {j["status"] for j in jobs} == {"COMPLETED"}
 
 
-def _sse_events(stack, execution_id: str, last_event_id: int | None = None, *,
-                into: list[tuple[int, str]] | None = None, timeout: float = 60) -> list[tuple[int, str]]:
+def _sse_events(
+    stack,
+    execution_id: str,
+    last_event_id: int | None = None,
+    *,
+    into: list[tuple[int, str]] | None = None,
+    timeout: float = 60,
+) -> list[tuple[int, str]]:
     """Read ``(id, event type)`` pairs from the execution's stream, appending to ``into``, until it ends."""
     url = urlsplit(stack.url)
     conn = http.client.HTTPConnection(url.hostname, url.port, timeout=timeout)
@@ -135,15 +157,24 @@ def _sse_events(stack, execution_id: str, last_event_id: int | None = None, *,
 
 def test_it_resumes_an_sse_stream_from_last_event_id_across_a_daphne_restart(live_deploy):
     stack = live_deploy.stack
-    execution_id = _submit(stack, {"name": "streamed", "steps": [
-        # The later steps are longer so that the restart lands mid-execution even on a loaded machine.
-        {"id": f"s{i}", "action": "delay", "params": {"seconds": 0.7 if i < 3 else 3},
-         **({"depends_on": [f"s{i - 1}"]} if i else {})}
-        for i in range(6)
-    ]})
+    execution_id = _submit(
+        stack,
+        {
+            "name": "streamed",
+            "steps": [
+                # The later steps are longer so that the restart lands mid-execution even on a loaded machine.
+                {
+                    "id": f"s{i}",
+                    "action": "delay",
+                    "params": {"seconds": 0.7 if i < 3 else 3},
+                    **({"depends_on": [f"s{i - 1}"]} if i else {}),
+                }
+                for i in range(6)
+            ],
+        },
+    )
     before: list[tuple[int, str]] = []
-    reader = threading.Thread(target=_sse_events, args=(stack, execution_id), kwargs={"into": before},
-                              daemon=True)
+    reader = threading.Thread(target=_sse_events, args=(stack, execution_id), kwargs={"into": before}, daemon=True)
     reader.start()
     stack.wait_for(lambda: len(before) >= 3, timeout=30, interval=0.05)
 

@@ -26,8 +26,11 @@ import redis
 
 from tests.reliability.conftest import PRODUCTION, DeployStack, restart_daphne
 
-pytestmark = [pytest.mark.production, pytest.mark.timeout(900),
-              pytest.mark.skipif(not PRODUCTION, reason="restarts the PostgreSQL and Redis of the production pass")]
+pytestmark = [
+    pytest.mark.production,
+    pytest.mark.timeout(900),
+    pytest.mark.skipif(not PRODUCTION, reason="restarts the PostgreSQL and Redis of the production pass"),
+]
 
 TRIALS = 2
 
@@ -54,9 +57,28 @@ def restart_redis(stack, during=None) -> None:
     time.sleep(0.5)
     if during:
         during()
-    subprocess.run(["redis-server", "--bind", "127.0.0.1", "--port", str(url.port), "--save", "", "--appendonly",
-                    "no", "--daemonize", "yes", "--dir", config["dir"], "--pidfile", config["pidfile"],
-                    "--logfile", config["logfile"]], check=True)
+    subprocess.run(
+        [
+            "redis-server",
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            str(url.port),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--daemonize",
+            "yes",
+            "--dir",
+            config["dir"],
+            "--pidfile",
+            config["pidfile"],
+            "--logfile",
+            config["logfile"],
+        ],
+        check=True,
+    )
     for _ in range(50):
         try:
             if redis.Redis(host=url.hostname, port=url.port).ping():
@@ -78,9 +100,24 @@ def restart_postgres(stack, during=None) -> None:
     subprocess.run([*as_owner, pg_ctl, "-D", data, "-m", "fast", "-w", "stop"], check=True, capture_output=True)
     if during:
         during()
-    subprocess.run([*as_owner, pg_ctl, "-D", data, "-w", "-t", "60", "-l",
-                    os.path.join(os.path.dirname(data), "server.log"), "-o", options, "start"],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [
+            *as_owner,
+            pg_ctl,
+            "-D",
+            data,
+            "-w",
+            "-t",
+            "60",
+            "-l",
+            os.path.join(os.path.dirname(data), "server.log"),
+            "-o",
+            options,
+            "start",
+        ],
+        check=True,
+        capture_output=True,
+    )
 
 
 def restart_workers(stack, during=None) -> None:
@@ -146,6 +183,8 @@ def run_trial(live_deploy: DeployStack, service: str, trial: int, rng: random.Ra
         statuses = [r["metadata"]["labels"]["status"] for r in records]
         # Re-running an install after a lost message is an upgrade of the same release, never a second
         # install beside the first: one release, its latest revision deployed, none left half-done.
-        assert statuses and statuses[-1] == "deployed" and not {"pending-install", "pending-upgrade"} & set(
-            statuses), (component["release_name"], statuses)
+        assert statuses and statuses[-1] == "deployed" and not {"pending-install", "pending-upgrade"} & set(statuses), (
+            component["release_name"],
+            statuses,
+        )
     return time.monotonic() - started

@@ -16,9 +16,9 @@ from tests.clusterjobs.conftest import helm_settings, run_job, sandbox  # noqa: 
 from tests.clusterjobs.test_remote_charts import https_repo  # noqa: F401
 from tests.pipelines.conftest import run  # noqa: F401
 from tests.usecases.deployments.conftest import call, catalog, deploy_settings  # noqa: F401
+from usecases.catalog_sync import template_sync_catalog
 from usecases.services import templates as template_services
 from usecases.services.deployments import deployment_create
-from usecases.catalog_sync import template_sync_catalog
 
 KUBECONFIG_TOKEN = "s3cr3t-kube-token-do-not-leak"
 
@@ -33,7 +33,10 @@ def kubeconfig(server: str = "https://127.0.0.1:6443") -> str:
 
 
 TEMPLATE_DOCUMENT: dict[str, Any] = {
-    "name": "owners-secret-template", "display_name": "Private", "version": "1.0.0", "description": "mine",
+    "name": "owners-secret-template",
+    "display_name": "Private",
+    "version": "1.0.0",
+    "description": "mine",
     "components": [{"name": "cache", "type": "helm", "chart": {"ref": "charts/valkey", "values": {"port": 6379}}}],
 }
 
@@ -52,14 +55,29 @@ def owned(db, owner, execution_delay_seconds) -> dict[str, Any]:
     template = template_services.template_create(owner=owner, document=TEMPLATE_DOCUMENT)
     cluster = cluster_services.cluster_create(owner=owner, name="prod", kubeconfig=kubeconfig())
     deployment = deployment_create(owner=owner, name="mine", template="valkey-cache", cluster_id=cluster.pk)
-    execution = execution_submit(owner=owner, dag={"name": "mine", "steps": [
-        {"id": "wait", "action": "delay", "params": {"seconds": execution_delay_seconds}}]})
-    job = cluster_services.job_create(owner=owner, cluster=cluster, job_type=JobType.HELM_UNINSTALL,
-                                      config={"namespace": "uc-0123abcd", "releases": ["x"]})
+    execution = execution_submit(
+        owner=owner,
+        dag={
+            "name": "mine",
+            "steps": [{"id": "wait", "action": "delay", "params": {"seconds": execution_delay_seconds}}],
+        },
+    )
+    job = cluster_services.job_create(
+        owner=owner,
+        cluster=cluster,
+        job_type=JobType.HELM_UNINSTALL,
+        config={"namespace": "uc-0123abcd", "releases": ["x"]},
+    )
     notification = notification_create(user=owner, message="for the owner only")
-    return {"name": template.name, "cluster_id": str(cluster.pk), "deployment_id": str(deployment.pk),
-            "execution_id": str(execution.pk), "job_id": str(job.pk), "notification_id": notification.pk,
-            "_job": job}
+    return {
+        "name": template.name,
+        "cluster_id": str(cluster.pk),
+        "deployment_id": str(deployment.pk),
+        "execution_id": str(execution.pk),
+        "job_id": str(job.pk),
+        "notification_id": notification.pk,
+        "_job": job,
+    }
 
 
 def job_status(job: Job) -> str:

@@ -32,7 +32,7 @@ class ChattyServer(BaseHTTPRequestHandler):
         if self.path == "/version":
             body, status = f"<html>{INTERNAL_BODY}</html>".encode(), 200
         else:
-            body, status = f"{{\"detail\": \"{INTERNAL_BODY}\"}}".encode(), 500
+            body, status = f'{{"detail": "{INTERNAL_BODY}"}}'.encode(), 500
         self.send_response(status, f"Oops {INTERNAL_BODY}")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()

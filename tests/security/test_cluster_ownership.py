@@ -29,8 +29,7 @@ pytestmark = pytest.mark.django_db
 
 # --- registering is a permission ----------------------------------------------------------------------
 def test_it_refuses_to_register_a_cluster_without_the_permission(owner, owner_api, owner_browser):
-    api = owner_api.post("/api/clusters", {"name": "mine", "kubeconfig": kubeconfig()},
-                         content_type="application/json")
+    api = owner_api.post("/api/clusters", {"name": "mine", "kubeconfig": kubeconfig()}, content_type="application/json")
     page = owner_browser.post("/clusters/", {"name": "mine", "kubeconfig": kubeconfig()})
 
     assert api.status_code == 403 and "clusterjobs.add_cluster" in api.json()["detail"]
@@ -42,10 +41,12 @@ def test_it_refuses_to_register_a_cluster_without_the_permission(owner, owner_ap
 def test_it_registers_clusters_for_users_granted_the_permission_and_staff(owner, owner_api, staff_api):
     grant_add_cluster(owner)
 
-    mine = owner_api.post("/api/clusters", {"name": "mine", "kubeconfig": kubeconfig()},
-                          content_type="application/json")
-    staffs = staff_api.post("/api/clusters", {"name": "staffs", "kubeconfig": kubeconfig()},
-                            content_type="application/json")
+    mine = owner_api.post(
+        "/api/clusters", {"name": "mine", "kubeconfig": kubeconfig()}, content_type="application/json"
+    )
+    staffs = staff_api.post(
+        "/api/clusters", {"name": "staffs", "kubeconfig": kubeconfig()}, content_type="application/json"
+    )
 
     assert (mine.status_code, staffs.status_code) == (201, 201)
     assert set(Cluster.objects.values_list("name", flat=True)) == {"mine", "staffs"}
@@ -70,8 +71,9 @@ def team(owner, other_user) -> Group:
 
 @pytest.fixture
 def shared(owner, team, kube_standin) -> Cluster:
-    cluster = cluster_services.cluster_create(owner=owner, name="team-cluster", kubeconfig=kube_standin.kubeconfig(),
-                                              shared_with_groups=[team.pk])
+    cluster = cluster_services.cluster_create(
+        owner=owner, name="team-cluster", kubeconfig=kube_standin.kubeconfig(), shared_with_groups=[team.pk]
+    )
     cluster.standin = kube_standin
     return cluster
 
@@ -79,13 +81,19 @@ def shared(owner, team, kube_standin) -> Cluster:
 def test_a_group_member_can_use_a_shared_cluster_but_not_change_it(shared, other_api, other_user, catalog):
     listed = other_api.get("/api/clusters").json()
     health = other_api.get(f"/api/clusters/{shared.pk}/health")
-    deployment = other_api.post("/api/deployments", {"name": "theirs", "template": "valkey-cache",
-                                                     "cluster_id": str(shared.pk)}, content_type="application/json")
+    deployment = other_api.post(
+        "/api/deployments",
+        {"name": "theirs", "template": "valkey-cache", "cluster_id": str(shared.pk)},
+        content_type="application/json",
+    )
     delete = other_api.delete(f"/api/clusters/{shared.pk}")
-    unshare = other_api.put(f"/api/clusters/{shared.pk}/groups", {"shared_with_groups": []},
-                            content_type="application/json")
+    unshare = other_api.put(
+        f"/api/clusters/{shared.pk}/groups", {"shared_with_groups": []}, content_type="application/json"
+    )
 
-    assert [c["id"] for c in listed] == [str(shared.pk)] and listed[0]["shared_with_groups"] == [shared.shared_with_groups.get().pk]
+    assert [c["id"] for c in listed] == [str(shared.pk)] and listed[0]["shared_with_groups"] == [
+        shared.shared_with_groups.get().pk
+    ]
     assert health.status_code == 200 and health.json()["healthy"] is True
     assert deployment.status_code == 201, deployment.content
     assert (delete.status_code, unshare.status_code) == (403, 403)
@@ -101,8 +109,9 @@ def test_a_shared_cluster_runs_the_members_pipeline_steps_and_nobody_elses(share
     member = run(health_dag, user=other_user).steps.get()
     with pytest.raises(ServiceValidationError) as refused:
         run(health_dag, user=outsider)
-    late = run(dag(step("health", "cluster_health", params={"cluster_id": "{{ '" + str(shared.pk) + "' }}"})),
-               user=outsider).steps.get()
+    late = run(
+        dag(step("health", "cluster_health", params={"cluster_id": "{{ '" + str(shared.pk) + "' }}"})), user=outsider
+    ).steps.get()
 
     assert member.status == StepStatus.COMPLETED, member.error
     assert refused.value.errors[0]["loc"] == ["steps", 0, "params", "cluster_id"]
@@ -125,23 +134,25 @@ def test_the_clusters_page_shows_a_shared_cluster_without_its_delete_button(shar
 def test_the_owner_shares_only_with_their_own_groups(owner_api, shared):
     foreign = Group.objects.create(name="not-mine")
 
-    response = owner_api.put(f"/api/clusters/{shared.pk}/groups", {"shared_with_groups": [foreign.pk]},
-                             content_type="application/json")
+    response = owner_api.put(
+        f"/api/clusters/{shared.pk}/groups", {"shared_with_groups": [foreign.pk]}, content_type="application/json"
+    )
 
     assert response.status_code == 422 and response.json()["detail"][0]["loc"][-1] == "shared_with_groups"
     assert list(shared.shared_with_groups.all()) == list(Group.objects.filter(name="ml-team"))
 
 
-def test_a_group_is_not_unshared_while_a_members_deployment_runs_on_the_cluster(owner_api, shared, other_user,
-                                                                                 catalog, deploy_settings, call):
-    other_deployment = deployment_create(owner=other_user, name="theirs", template="valkey-cache",
-                                         cluster_id=shared.pk)
+def test_a_group_is_not_unshared_while_a_members_deployment_runs_on_the_cluster(
+    owner_api, shared, other_user, catalog, deploy_settings, call
+):
+    other_deployment = deployment_create(owner=other_user, name="theirs", template="valkey-cache", cluster_id=shared.pk)
     from usecases.models.deployments import UseCaseDeployment
 
     UseCaseDeployment.objects.filter(pk=other_deployment.pk).update(status="running")
 
-    response = owner_api.put(f"/api/clusters/{shared.pk}/groups", {"shared_with_groups": []},
-                             content_type="application/json")
+    response = owner_api.put(
+        f"/api/clusters/{shared.pk}/groups", {"shared_with_groups": []}, content_type="application/json"
+    )
 
     assert response.status_code == 409 and "theirs (running)" in response.json()["detail"]
     assert shared.shared_with_groups.count() == 1
@@ -151,10 +162,14 @@ def test_a_group_is_not_unshared_while_a_members_deployment_runs_on_the_cluster(
 @pytest.fixture
 def running(owner, owner_api, kube_standin, deploy_settings, catalog, call):
     grant_add_cluster(owner)
-    cluster = owner_api.post("/api/clusters", {"name": "sb", "kubeconfig": kube_standin.kubeconfig()},
-                             content_type="application/json").json()
-    created = owner_api.post("/api/deployments", {"name": "shop", "template": "valkey-cache",
-                                                  "cluster_id": cluster["id"]}, content_type="application/json")
+    cluster = owner_api.post(
+        "/api/clusters", {"name": "sb", "kubeconfig": kube_standin.kubeconfig()}, content_type="application/json"
+    ).json()
+    created = owner_api.post(
+        "/api/deployments",
+        {"name": "shop", "template": "valkey-cache", "cluster_id": cluster["id"]},
+        content_type="application/json",
+    )
     call(owner_api.post, f"/api/deployments/{created.json()['id']}/start")
     deployment = owner_api.get(f"/api/deployments/{created.json()['id']}").json()
     assert deployment["status"] == "running", deployment
@@ -197,8 +212,11 @@ def others_cluster(other_user) -> Cluster:
 def _job(api, cluster: Cluster, **extra):
     config = {"chart_ref": "charts/valkey", "release_name": "evil", "namespace": "uc-0123abcd"}
     config.update(extra.pop("config", {}))
-    return api.post("/api/jobs", {"job_type": "helm_deploy", "cluster_id": str(cluster.pk), "config": config, **extra},
-                    content_type="application/json")
+    return api.post(
+        "/api/jobs",
+        {"job_type": "helm_deploy", "cluster_id": str(cluster.pk), "config": config, **extra},
+        content_type="application/json",
+    )
 
 
 def test_it_refuses_a_job_attached_to_another_users_deployment_or_execution(owned, other_api, others_cluster):
@@ -212,29 +230,47 @@ def test_it_refuses_a_job_attached_to_another_users_deployment_or_execution(owne
     }
 
     assert {name: a.status_code for name, a in answers.items()} == {
-        "source_id=deployment": 422, "source_id=execution": 422, "source_id=DEPLOYMENT": 422,
-        "config.deployment_id": 422, "config.execution_id": 422, "cluster_id": 404,
+        "source_id=deployment": 422,
+        "source_id=execution": 422,
+        "source_id=DEPLOYMENT": 422,
+        "config.deployment_id": 422,
+        "config.execution_id": 422,
+        "cluster_id": 404,
     }
     assert answers["config.deployment_id"].json()["detail"][0]["loc"][-2:] == ["config", "deployment_id"]
     assert Job.objects.filter(cluster=others_cluster).count() == 0
 
 
 def test_it_accepts_a_job_naming_the_callers_own_deployment(owned, owner_api):
-    response = _job(owner_api, Cluster.objects.get(pk=owned["cluster_id"]), source_id=owned["deployment_id"].upper(),
-                    config={"deployment_id": owned["deployment_id"]})
+    response = _job(
+        owner_api,
+        Cluster.objects.get(pk=owned["cluster_id"]),
+        source_id=owned["deployment_id"].upper(),
+        config={"deployment_id": owned["deployment_id"]},
+    )
 
     assert response.status_code == 201, response.content
     assert response.json()["source_id"] == owned["deployment_id"]  # canonical, as the deployment's stop matches it
 
 
-def test_a_pipeline_step_cannot_attach_its_job_to_another_users_deployment(owned, other_user, other_api, others_cluster,
-                                                                            run):
-    params = {"cluster_id": str(others_cluster.pk), "chart_ref": "charts/valkey", "release_name": "evil",
-              "deployment_id": owned["deployment_id"]}
-    submitted = other_api.post("/api/executions", dag(step("deploy", "helm_deploy", params=params)),
-                               content_type="application/json")
-    late = run(dag(step("deploy", "helm_deploy", params={**params, "deployment_id": "{{ '" + owned["deployment_id"] + "' }}"})),
-               user=other_user).steps.get()
+def test_a_pipeline_step_cannot_attach_its_job_to_another_users_deployment(
+    owned, other_user, other_api, others_cluster, run
+):
+    params = {
+        "cluster_id": str(others_cluster.pk),
+        "chart_ref": "charts/valkey",
+        "release_name": "evil",
+        "deployment_id": owned["deployment_id"],
+    }
+    submitted = other_api.post(
+        "/api/executions", dag(step("deploy", "helm_deploy", params=params)), content_type="application/json"
+    )
+    late = run(
+        dag(
+            step("deploy", "helm_deploy", params={**params, "deployment_id": "{{ '" + owned["deployment_id"] + "' }}"})
+        ),
+        user=other_user,
+    ).steps.get()
 
     assert submitted.status_code == 422
     assert submitted.json()["detail"][0]["loc"][-4:] == ["steps", 0, "params", "deployment_id"]

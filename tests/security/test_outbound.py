@@ -70,8 +70,16 @@ def port() -> Iterator[int]:
 
 # Every spelling of 127.0.0.1 a URL can carry; the Jinja wrapper keeps submit-time validation out of the way,
 # so the refusal tested is the one made when the request is sent.
-LOOPBACK_FORMS = ["127.0.0.1", "localhost", "2130706433", "0x7f.0.0.1", "017700000001", "127.1",
-                  "[::ffff:127.0.0.1]", "[::ffff:7f00:1]"]
+LOOPBACK_FORMS = [
+    "127.0.0.1",
+    "localhost",
+    "2130706433",
+    "0x7f.0.0.1",
+    "017700000001",
+    "127.1",
+    "[::ffff:127.0.0.1]",
+    "[::ffff:7f00:1]",
+]
 
 
 @no_private
@@ -88,11 +96,27 @@ def test_it_refuses_http_request_steps_to_loopback_in_any_spelling(run, port, ho
 
 
 @no_private
-@pytest.mark.parametrize("host", ["127.0.0.1", "2130706433", "[::ffff:127.0.0.1]", "169.254.169.254",
-                                  "[fd00:ec2::254]", "10.1.2.3", "100.64.0.1", "[::]", "0.0.0.0"])
+@pytest.mark.parametrize(
+    "host",
+    [
+        "127.0.0.1",
+        "2130706433",
+        "[::ffff:127.0.0.1]",
+        "169.254.169.254",
+        "[fd00:ec2::254]",
+        "10.1.2.3",
+        "100.64.0.1",
+        "[::]",
+        "0.0.0.0",
+    ],
+)
 def test_it_refuses_literal_private_addresses_at_submit(host):
-    errors = validate_dag(dag(step("c", "http_request", params={"url": f"http://{host}/x"}),
-                              step("n", "notification", params={"message": "m", "webhook_url": f"http://{host}/"})))
+    errors = validate_dag(
+        dag(
+            step("c", "http_request", params={"url": f"http://{host}/x"}),
+            step("n", "notification", params={"message": "m", "webhook_url": f"http://{host}/"}),
+        )
+    )
     assert [e["loc"][-1] for e in errors] == ["url", "webhook_url"]
 
 
@@ -158,17 +182,30 @@ def test_it_allows_what_the_admin_allows_and_public_addresses():
     with no_private:
         assert outbound.refusal("8.8.8.8") is None
         assert outbound.refusal("2606:4700::1111") is None
-        for address, reason in [("::ffff:127.0.0.1", "loopback"), ("::127.0.0.1", "loopback"),
-                                ("2002:7f00:1::", "loopback"), ("64:ff9b::a00:1", "private"),
-                                ("169.254.169.254", "link-local"), ("224.0.0.251", "multicast"),
-                                ("240.0.0.1", "reserved"), ("100.100.100.200", "reserved")]:
+        for address, reason in [
+            ("::ffff:127.0.0.1", "loopback"),
+            ("::127.0.0.1", "loopback"),
+            ("2002:7f00:1::", "loopback"),
+            ("64:ff9b::a00:1", "private"),
+            ("169.254.169.254", "link-local"),
+            ("224.0.0.251", "multicast"),
+            ("240.0.0.1", "reserved"),
+            ("100.100.100.200", "reserved"),
+        ]:
             assert outbound.refusal(address) == reason, address
 
 
 # --- chart refs: helm fetches https:// and oci:// itself, so the host is checked before helm runs -----------
 @no_private
-@pytest.mark.parametrize("ref", ["https://127.0.0.1:{open}/charts/demo", "https://127.0.0.1:{closed}/charts/demo",
-                                 "oci://localhost:{open}/charts/demo", "https://2130706433:{open}/charts/demo"])
+@pytest.mark.parametrize(
+    "ref",
+    [
+        "https://127.0.0.1:{open}/charts/demo",
+        "https://127.0.0.1:{closed}/charts/demo",
+        "oci://localhost:{open}/charts/demo",
+        "https://2130706433:{open}/charts/demo",
+    ],
+)
 def test_it_refuses_chart_refs_on_private_hosts_without_telling_open_from_closed_ports(port, ref):
     closed = socket.socket()
     closed.bind(("127.0.0.1", 0))
@@ -186,8 +223,12 @@ def test_it_refuses_chart_refs_on_private_hosts_without_telling_open_from_closed
 
 def test_it_fails_a_job_whose_chart_repository_is_on_loopback_before_helm_fetches_it(sandbox, run_job, https_repo):
     with no_private:
-        job = run_job(sandbox, chart_ref=f"{https_repo.replace('127.0.0.1', 'localhost')}/demo", release_name="web",
-                      namespace="uc-0a1b2c3d")
+        job = run_job(
+            sandbox,
+            chart_ref=f"{https_repo.replace('127.0.0.1', 'localhost')}/demo",
+            release_name="web",
+            namespace="uc-0a1b2c3d",
+        )
 
     assert job.status == JobStatus.FAILED
     assert job.error == "chart ref refused: localhost is a loopback address; the portal does not connect to it"
@@ -196,11 +237,19 @@ def test_it_fails_a_job_whose_chart_repository_is_on_loopback_before_helm_fetche
 
 @no_private
 def test_it_refuses_a_job_whose_chart_ref_names_a_private_address(owner_api, owned):
-    response = owner_api.post("/api/jobs", {
-        "job_type": "helm_deploy", "cluster_id": owned["cluster_id"],
-        "config": {"chart_ref": "https://[::ffff:169.254.169.254]/charts/x", "release_name": "x",
-                   "namespace": "uc-0123abcd"},
-    }, content_type="application/json")
+    response = owner_api.post(
+        "/api/jobs",
+        {
+            "job_type": "helm_deploy",
+            "cluster_id": owned["cluster_id"],
+            "config": {
+                "chart_ref": "https://[::ffff:169.254.169.254]/charts/x",
+                "release_name": "x",
+                "namespace": "uc-0123abcd",
+            },
+        },
+        content_type="application/json",
+    )
 
     assert response.status_code == 422
     assert response.json()["detail"][0]["loc"][-2:] == ["config", "chart_ref"]
@@ -208,10 +257,16 @@ def test_it_refuses_a_job_whose_chart_ref_names_a_private_address(owner_api, own
 
 @no_private
 def test_it_refuses_a_deployments_webhook_on_a_private_address(owner_api, owned, catalog):
-    response = owner_api.post("/api/deployments", {"name": "hooked", "template": "valkey-cache",
-                                                   "cluster_id": owned["cluster_id"],
-                                                   "notify_webhook_url": "http://169.254.169.254/latest/meta-data/"},
-                              content_type="application/json")
+    response = owner_api.post(
+        "/api/deployments",
+        {
+            "name": "hooked",
+            "template": "valkey-cache",
+            "cluster_id": owned["cluster_id"],
+            "notify_webhook_url": "http://169.254.169.254/latest/meta-data/",
+        },
+        content_type="application/json",
+    )
 
     assert response.status_code == 422
     assert [e["loc"][-1] for e in response.json()["detail"]] == ["notify_webhook_url"]
@@ -239,12 +294,29 @@ def test_it_keeps_pipeline_steps_away_from_a_sandbox_clusters_api(run, kube_stan
     """Another user's sandbox (the stand-in on 127.0.0.1): listing its secrets and writing into kube-system."""
     base = "{{ '" + kube_standin.url + "' }}"
     auth = {"Authorization": "Bearer kube-standin"}
-    read = run(dag(step("read", "http_request", params={"url": base + "/api/v1/secrets", "headers": auth})),
-               user=other_user).steps.get()
-    write = run(dag(step("write", "http_request", params={
-        "url": base + "/api/v1/namespaces/kube-system/configmaps", "method": "POST", "headers": auth,
-        "body": {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "pwned"}, "data": {"a": "b"}}})),
-        user=other_user).steps.get()
+    read = run(
+        dag(step("read", "http_request", params={"url": base + "/api/v1/secrets", "headers": auth})), user=other_user
+    ).steps.get()
+    write = run(
+        dag(
+            step(
+                "write",
+                "http_request",
+                params={
+                    "url": base + "/api/v1/namespaces/kube-system/configmaps",
+                    "method": "POST",
+                    "headers": auth,
+                    "body": {
+                        "apiVersion": "v1",
+                        "kind": "ConfigMap",
+                        "metadata": {"name": "pwned"},
+                        "data": {"a": "b"},
+                    },
+                },
+            )
+        ),
+        user=other_user,
+    ).steps.get()
 
     assert (read.status, write.status) == (StepStatus.FAILED, StepStatus.FAILED)
     assert "loopback address" in read.error and "loopback address" in write.error

@@ -20,9 +20,9 @@ from budportal.api import api
 from clusterjobs.models import Cluster
 from pipelines.models import Notification, PipelineExecution
 from tests.security.conftest import TEMPLATE_DOCUMENT, job_status
-from usecases.views.deployments import ACTIONS
 from usecases.models import UseCaseTemplate
 from usecases.models.deployments import UseCaseDeployment
+from usecases.views.deployments import ACTIONS
 
 pytestmark = pytest.mark.django_db
 
@@ -57,8 +57,10 @@ class Route:
         """The route's URL for each value of its choice parameter (if any), objects filled from ``values``."""
         choice = next((p for p in self.params if p in CHOICE_PARAMS), None)
         options = CHOICE_PARAMS[choice] if choice else [None]
-        return ["/" + PARAM.sub(lambda m: str(({choice: option} | values)[m.group(1) or m.group(2)]), self.pattern)
-                for option in options]
+        return [
+            "/" + PARAM.sub(lambda m: str(({choice: option} | values)[m.group(1) or m.group(2)]), self.pattern)
+            for option in options
+        ]
 
 
 def _walk(resolver: URLResolver, prefix: str = "") -> list[str]:
@@ -105,10 +107,15 @@ def owner_objects_intact(owned: dict[str, Any]) -> None:
 
 
 def test_it_exercises_or_exempts_every_route(owned):
-    unscoped = [r.pattern for r in all_routes()
-                if r.pattern not in EXEMPT and any(p not in owned and p not in CHOICE_PARAMS for p in r.params)]
-    assert not unscoped, (f"routes whose parameters name no known object kind: {unscoped}. Add the kind to the "
-                          "`owned` fixture (tests/security/conftest.py) or exempt the route with a reason.")
+    unscoped = [
+        r.pattern
+        for r in all_routes()
+        if r.pattern not in EXEMPT and any(p not in owned and p not in CHOICE_PARAMS for p in r.params)
+    ]
+    assert not unscoped, (
+        f"routes whose parameters name no known object kind: {unscoped}. Add the kind to the "
+        "`owned` fixture (tests/security/conftest.py) or exempt the route with a reason."
+    )
     assert len([r for r in all_routes() if r.params]) >= 20  # the enumeration really found the object routes
 
 

@@ -51,28 +51,38 @@ def test_it_accepts_session_writes_with_the_csrf_token(owned, owner):
     token = browser.cookies["csrftoken"].value
 
     page = browser.post(f"/notifications/{owned['notification_id']}/read", HTTP_X_CSRFTOKEN=token)
-    api = browser.post("/api/executions", {"name": "x", "steps": [{"id": "a", "action": "log", "params": {
-        "message": "hi"}}]}, content_type="application/json", HTTP_X_CSRFTOKEN=token)
+    api = browser.post(
+        "/api/executions",
+        {"name": "x", "steps": [{"id": "a", "action": "log", "params": {"message": "hi"}}]},
+        content_type="application/json",
+        HTTP_X_CSRFTOKEN=token,
+    )
 
     assert page.status_code in (200, 302) and api.status_code == 201, (page.status_code, api.content)
 
 
 def test_it_lets_bearer_token_clients_write_without_csrf(owner_api):
     # No cookie is sent, so no browser can be tricked into it: CSRF does not apply.
-    response = owner_api.post("/api/executions", {"name": "x", "steps": [
-        {"id": "a", "action": "log", "params": {"message": "hi"}}]}, content_type="application/json")
+    response = owner_api.post(
+        "/api/executions",
+        {"name": "x", "steps": [{"id": "a", "action": "log", "params": {"message": "hi"}}]},
+        content_type="application/json",
+    )
     assert response.status_code == 201, response.content
 
 
 # --- cookies and production settings -------------------------------------------------------------------
 def _settings_in_subprocess(**env: str) -> dict:
-    code = ("import django, json; django.setup(); from django.conf import settings as s; print(json.dumps({k: "
-            "getattr(s, k, None) for k in ('SESSION_COOKIE_SECURE', 'CSRF_COOKIE_SECURE', 'SESSION_COOKIE_HTTPONLY',"
-            " 'SECURE_SSL_REDIRECT', 'SECURE_HSTS_SECONDS', 'SECURE_CONTENT_TYPE_NOSNIFF', 'X_FRAME_OPTIONS',"
-            " 'SESSION_COOKIE_SAMESITE', 'CSRF_COOKIE_SAMESITE', 'DEBUG')}))")
+    code = (
+        "import django, json; django.setup(); from django.conf import settings as s; print(json.dumps({k: "
+        "getattr(s, k, None) for k in ('SESSION_COOKIE_SECURE', 'CSRF_COOKIE_SECURE', 'SESSION_COOKIE_HTTPONLY',"
+        " 'SECURE_SSL_REDIRECT', 'SECURE_HSTS_SECONDS', 'SECURE_CONTENT_TYPE_NOSNIFF', 'X_FRAME_OPTIONS',"
+        " 'SESSION_COOKIE_SAMESITE', 'CSRF_COOKIE_SAMESITE', 'DEBUG')}))"
+    )
     base = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "DJANGO_SETTINGS_MODULE": "budportal.settings"}
-    done = subprocess.run([sys.executable, "-c", code], env={**base, **env}, cwd=ROOT, capture_output=True,
-                          text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-c", code], env={**base, **env}, cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -80,17 +90,34 @@ def _settings_in_subprocess(**env: str) -> dict:
 def test_it_secures_cookies_and_transport_when_debug_is_off():
     production = _settings_in_subprocess(DEBUG="0", SECRET_KEY="a-real-secret-" + "k" * 50)
     assert production == {
-        "SESSION_COOKIE_SECURE": True, "CSRF_COOKIE_SECURE": True, "SESSION_COOKIE_HTTPONLY": True,
-        "SECURE_SSL_REDIRECT": True, "SECURE_HSTS_SECONDS": 3600, "SECURE_CONTENT_TYPE_NOSNIFF": True,
-        "X_FRAME_OPTIONS": "DENY", "SESSION_COOKIE_SAMESITE": "Lax", "CSRF_COOKIE_SAMESITE": "Lax", "DEBUG": False,
+        "SESSION_COOKIE_SECURE": True,
+        "CSRF_COOKIE_SECURE": True,
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SECURE_SSL_REDIRECT": True,
+        "SECURE_HSTS_SECONDS": 3600,
+        "SECURE_CONTENT_TYPE_NOSNIFF": True,
+        "X_FRAME_OPTIONS": "DENY",
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "CSRF_COOKIE_SAMESITE": "Lax",
+        "DEBUG": False,
     }
     assert _settings_in_subprocess(DEBUG="1")["SESSION_COOKIE_SECURE"] is False  # plain-HTTP development works
 
 
 def test_it_refuses_to_start_without_a_secret_key_when_debug_is_off():
-    done = subprocess.run([sys.executable, "-c", "import django; django.setup()"], cwd=ROOT, capture_output=True,
-                          text=True, timeout=60, env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT),
-                                                      "DJANGO_SETTINGS_MODULE": "budportal.settings", "DEBUG": "0"})
+    done = subprocess.run(
+        [sys.executable, "-c", "import django; django.setup()"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={
+            "PATH": "/usr/bin:/bin",
+            "PYTHONPATH": str(ROOT),
+            "DJANGO_SETTINGS_MODULE": "budportal.settings",
+            "DEBUG": "0",
+        },
+    )
     assert done.returncode != 0 and "SECRET_KEY must be set" in done.stderr
 
 
@@ -109,7 +136,7 @@ def _database_text() -> str:
 def test_it_stores_api_tokens_only_as_sha256(owner):
     _, raw = ApiToken.issue(user=owner, name="ci")
     stored = _table_text(ApiToken._meta.db_table)
-    assert raw not in stored and raw[len("bud_"):] not in stored
+    assert raw not in stored and raw[len("bud_") :] not in stored
     assert hashlib.sha256(raw.encode()).hexdigest() in stored
     assert Client(HTTP_AUTHORIZATION=f"Bearer {raw}").get("/api/me").json()["username"] == "owner"
 
@@ -137,12 +164,18 @@ def _secret_kubeconfig(standin) -> str:
 def deployed_with_secret(owner_api, cluster_adder, kube_standin, deploy_settings, catalog, call, caplog):
     """A cluster whose kubeconfig holds SECRET, and valkey-cache deployed on it, with every log record kept."""
     caplog.set_level(logging.DEBUG)
-    response = owner_api.post("/api/clusters", {"name": "secret", "kubeconfig": _secret_kubeconfig(kube_standin)},
-                              content_type="application/json")
+    response = owner_api.post(
+        "/api/clusters",
+        {"name": "secret", "kubeconfig": _secret_kubeconfig(kube_standin)},
+        content_type="application/json",
+    )
     assert response.status_code == 201, response.content
     cluster = response.json()
-    created = owner_api.post("/api/deployments", {"name": "sec", "template": "valkey-cache",
-                                                  "cluster_id": cluster["id"]}, content_type="application/json")
+    created = owner_api.post(
+        "/api/deployments",
+        {"name": "sec", "template": "valkey-cache", "cluster_id": cluster["id"]},
+        content_type="application/json",
+    )
     started = call(owner_api.post, f"/api/deployments/{created.json()['id']}/start")
     assert started.status_code == 200, started.content
     deployment = owner_api.get(f"/api/deployments/{created.json()['id']}").json()
@@ -169,11 +202,20 @@ def test_it_never_logs_the_kubeconfig(deployed_with_secret, caplog):
 def test_it_never_answers_the_kubeconfig(deployed_with_secret, owner_api, owner):
     cluster, deployment = deployed_with_secret
     browser = _browser(owner, enforce=False)
-    answers = [owner_api.get(path) for path in (
-        "/api/clusters", f"/api/clusters/{cluster['id']}", f"/api/deployments/{deployment['id']}",
-        f"/api/deployments/{deployment['id']}/plan", f"/api/executions/{deployment['pipeline_execution_id']}",
-        "/api/jobs", f"/api/jobs/{deployment['components'][0]['job_id']}", "/api/events", "/api/executions",
-    )] + [browser.get(path) for path in ("/clusters/", f"/deployments/{deployment['id']}/", "/deployments/")]
+    answers = [
+        owner_api.get(path)
+        for path in (
+            "/api/clusters",
+            f"/api/clusters/{cluster['id']}",
+            f"/api/deployments/{deployment['id']}",
+            f"/api/deployments/{deployment['id']}/plan",
+            f"/api/executions/{deployment['pipeline_execution_id']}",
+            "/api/jobs",
+            f"/api/jobs/{deployment['components'][0]['job_id']}",
+            "/api/events",
+            "/api/executions",
+        )
+    ] + [browser.get(path) for path in ("/clusters/", f"/deployments/{deployment['id']}/", "/deployments/")]
     assert [a.status_code for a in answers] == [200] * len(answers)
     for answer in answers:
         assert SECRET.encode() not in answer.content and b"kube-standin" not in answer.content

@@ -107,17 +107,31 @@ class Helm:
 
     def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         started = time.monotonic()
-        result = subprocess.run([self.binary, "--kubeconfig", str(self.kubeconfig), *args],
-                                capture_output=True, text=True, timeout=90)
+        result = subprocess.run(
+            [self.binary, "--kubeconfig", str(self.kubeconfig), *args], capture_output=True, text=True, timeout=90
+        )
         self.durations.append(time.monotonic() - started)
         if check and result.returncode != 0:
             raise AssertionError(f"helm {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
         return result
 
-    def install(self, release: str, namespace: str, *extra: str, check: bool = True,
-                timeout: str = "60s") -> subprocess.CompletedProcess[str]:
-        return self.run("upgrade", "--install", release, str(self.chart), "-n", namespace, "--create-namespace",
-                        "--wait", "--timeout", timeout, *extra, check=check)
+    def install(
+        self, release: str, namespace: str, *extra: str, check: bool = True, timeout: str = "60s"
+    ) -> subprocess.CompletedProcess[str]:
+        return self.run(
+            "upgrade",
+            "--install",
+            release,
+            str(self.chart),
+            "-n",
+            namespace,
+            "--create-namespace",
+            "--wait",
+            "--timeout",
+            timeout,
+            *extra,
+            check=check,
+        )
 
     def status(self, release: str, namespace: str) -> dict[str, Any]:
         return json.loads(self.run("status", release, "-n", namespace, "-o", "json").stdout)

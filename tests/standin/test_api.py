@@ -11,14 +11,19 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from clusterjobs.standin import KubeStandIn
-from clusterjobs.standin import protobuf
+from clusterjobs.standin import KubeStandIn, protobuf
 
 NS = "demo"
 
 
-def call(standin: KubeStandIn, method: str, path: str, body: Any = None, content_type: str = "application/json",
-         accept: str = "application/json") -> tuple[int, Any]:
+def call(
+    standin: KubeStandIn,
+    method: str,
+    path: str,
+    body: Any = None,
+    content_type: str = "application/json",
+    accept: str = "application/json",
+) -> tuple[int, Any]:
     url = urlsplit(standin.url)
     conn = http.client.HTTPConnection(url.hostname, url.port, timeout=10)
     raw = body if isinstance(body, bytes) else (json.dumps(body).encode() if body is not None else None)
@@ -37,10 +42,16 @@ def configmap(name: str, labels: dict[str, str] | None = None, **data: str) -> d
 def deployment(name: str, image: str = "nginx:1.27", **annotations: str) -> dict[str, Any]:
     labels = {"app": name}
     container = {"name": "web", "image": image, "ports": [{"containerPort": 80}], "env": [{"name": "A", "value": "1"}]}
-    return {"apiVersion": "apps/v1", "kind": "Deployment",
-            "metadata": {"name": name, "labels": labels, "annotations": annotations},
-            "spec": {"replicas": 2, "selector": {"matchLabels": labels},
-                     "template": {"metadata": {"labels": labels}, "spec": {"containers": [container]}}}}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name, "labels": labels, "annotations": annotations},
+        "spec": {
+            "replicas": 2,
+            "selector": {"matchLabels": labels},
+            "template": {"metadata": {"labels": labels}, "spec": {"containers": [container]}},
+        },
+    }
 
 
 @pytest.fixture
@@ -57,14 +68,24 @@ def test_it_answers_version_health_and_discovery(standin: KubeStandIn) -> None:
     namespaced = {r["name"]: r["namespaced"] for r in core["resources"]}
     assert namespaced["secrets"] is True and namespaced["namespaces"] is False
     groups = {g["name"] for g in call(standin, "GET", "/apis")[1]["groups"]}
-    assert {"apps", "batch", "networking.k8s.io", "policy", "rbac.authorization.k8s.io", "autoscaling",
-            "apiextensions.k8s.io"} <= groups
+    assert {
+        "apps",
+        "batch",
+        "networking.k8s.io",
+        "policy",
+        "rbac.authorization.k8s.io",
+        "autoscaling",
+        "apiextensions.k8s.io",
+    } <= groups
     apps = call(standin, "GET", "/apis/apps/v1")[1]["resources"]
     assert {"name": "deployments", "kind": "Deployment"}.items() <= apps[0].items()
     assert call(standin, "GET", "/apis/autoscaling/v2")[1]["resources"][0]["kind"] == "HorizontalPodAutoscaler"
     crds = call(standin, "GET", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions")[1]
     assert (crds["kind"], crds["items"]) == ("CustomResourceDefinitionList", [])
-    assert call(standin, "GET", "/openapi/v2", accept="application/com.github.proto-openapi.spec.v2@v1.0+protobuf") == (200, b"")
+    assert call(standin, "GET", "/openapi/v2", accept="application/com.github.proto-openapi.spec.v2@v1.0+protobuf") == (
+        200,
+        b"",
+    )
     assert call(standin, "GET", "/openapi/v3") == (200, {"paths": {}})
 
 
@@ -110,12 +131,24 @@ def test_it_filters_lists_by_label_and_field_selectors(standin: KubeStandIn) -> 
 
 def test_it_applies_strategic_merge_patches_by_merge_key(standin: KubeStandIn) -> None:
     call(standin, "POST", f"/apis/apps/v1/namespaces/{NS}/deployments", deployment("web"))
-    patch = {"spec": {"template": {"spec": {
-        "$setElementOrder/containers": [{"name": "web"}],
-        "containers": [{"name": "web", "image": "nginx:1.28", "env": [{"name": "A", "$patch": "delete"}]}]}}}}
+    patch = {
+        "spec": {
+            "template": {
+                "spec": {
+                    "$setElementOrder/containers": [{"name": "web"}],
+                    "containers": [{"name": "web", "image": "nginx:1.28", "env": [{"name": "A", "$patch": "delete"}]}],
+                }
+            }
+        }
+    }
 
-    status, patched = call(standin, "PATCH", f"/apis/apps/v1/namespaces/{NS}/deployments/web", patch,
-                           "application/strategic-merge-patch+json")
+    status, patched = call(
+        standin,
+        "PATCH",
+        f"/apis/apps/v1/namespaces/{NS}/deployments/web",
+        patch,
+        "application/strategic-merge-patch+json",
+    )
 
     [container] = patched["spec"]["template"]["spec"]["containers"]
     assert status == 200
@@ -131,15 +164,29 @@ def test_it_applies_merge_json_and_apply_patches(standin: KubeStandIn) -> None:
     assert standin.get("ConfigMap", NS, "a")["data"] == {"y": "2", "z": "3"}
     call(standin, "PATCH", path, [{"op": "replace", "path": "/data/y", "value": "9"}], "application/json-patch+json")
     assert standin.get("ConfigMap", NS, "a")["data"] == {"y": "9", "z": "3"}
-    status, _ = call(standin, "PATCH", path, [{"op": "test", "path": "/data/y", "value": "0"}],
-                     "application/json-patch+json")
+    status, _ = call(
+        standin, "PATCH", path, [{"op": "test", "path": "/data/y", "value": "0"}], "application/json-patch+json"
+    )
     assert status == 400
 
     applied = b"apiVersion: v1\nkind: ConfigMap\nmetadata: {name: b}\ndata: {k: v}\n"
-    assert call(standin, "PATCH", f"/api/v1/namespaces/{NS}/configmaps/b?fieldManager=helm", applied,
-                "application/apply-patch+yaml")[0] == 201
-    call(standin, "PATCH", f"/api/v1/namespaces/{NS}/configmaps/b?fieldManager=helm",
-         b"apiVersion: v1\nkind: ConfigMap\nmetadata: {name: b}\ndata: {k: w}\n", "application/apply-patch+yaml")
+    assert (
+        call(
+            standin,
+            "PATCH",
+            f"/api/v1/namespaces/{NS}/configmaps/b?fieldManager=helm",
+            applied,
+            "application/apply-patch+yaml",
+        )[0]
+        == 201
+    )
+    call(
+        standin,
+        "PATCH",
+        f"/api/v1/namespaces/{NS}/configmaps/b?fieldManager=helm",
+        b"apiVersion: v1\nkind: ConfigMap\nmetadata: {name: b}\ndata: {k: w}\n",
+        "application/apply-patch+yaml",
+    )
     assert standin.get("ConfigMap", NS, "b")["data"] == {"k": "w"}
 
 
@@ -171,7 +218,9 @@ def test_it_makes_a_deployment_ready_through_an_owned_replicaset(standin: KubeSt
     assert replicaset["status"]["readyReplicas"] == 2
     assert live["status"]["observedGeneration"] == 1 and live["status"]["updatedReplicas"] == 2
     assert [(c["type"], c["reason"]) for c in live["status"]["conditions"]] == [
-        ("Available", "MinimumReplicasAvailable"), ("Progressing", "NewReplicaSetAvailable")]
+        ("Available", "MinimumReplicasAvailable"),
+        ("Progressing", "NewReplicaSetAvailable"),
+    ]
 
     call(standin, "DELETE", f"/apis/apps/v1/namespaces/{NS}/deployments/web")
     assert standin.objects("ReplicaSet", NS) == []
@@ -191,8 +240,12 @@ def test_it_waits_install_delay_seconds_before_a_deployment_is_ready(standin: Ku
 
 
 def test_it_never_readies_an_annotated_deployment_but_readies_its_neighbours(standin: KubeStandIn) -> None:
-    call(standin, "POST", f"/apis/apps/v1/namespaces/{NS}/deployments",
-         deployment("stuck", **{"standin.budportal.dev/never-ready": "true"}))
+    call(
+        standin,
+        "POST",
+        f"/apis/apps/v1/namespaces/{NS}/deployments",
+        deployment("stuck", **{"standin.budportal.dev/never-ready": "true"}),
+    )
     call(standin, "POST", f"/apis/apps/v1/namespaces/{NS}/deployments", deployment("fine"))
 
     assert standin.get("Deployment", NS, "stuck")["status"]["availableReplicas"] == 0
@@ -212,8 +265,10 @@ def _read_watch(standin: KubeStandIn, path: str, events: list, count: int) -> No
 def test_it_streams_initial_events_a_bookmark_then_changes(standin: KubeStandIn) -> None:
     call(standin, "POST", f"/api/v1/namespaces/{NS}/configmaps", configmap("a"))
     events: list = []
-    watch = (f"/api/v1/namespaces/{NS}/configmaps?watch=true&sendInitialEvents=true&allowWatchBookmarks=true"
-             "&resourceVersionMatch=NotOlderThan&timeoutSeconds=10")
+    watch = (
+        f"/api/v1/namespaces/{NS}/configmaps?watch=true&sendInitialEvents=true&allowWatchBookmarks=true"
+        "&resourceVersionMatch=NotOlderThan&timeoutSeconds=10"
+    )
     reader = threading.Thread(target=_read_watch, args=(standin, watch, events, 4))
     reader.start()
     while len(events) < 2:
@@ -224,7 +279,11 @@ def test_it_streams_initial_events_a_bookmark_then_changes(standin: KubeStandIn)
     reader.join(timeout=10)
 
     assert [(e["type"], e["object"]["metadata"].get("name")) for e in events] == [
-        ("ADDED", "a"), ("BOOKMARK", None), ("ADDED", "b"), ("DELETED", "a")]
+        ("ADDED", "a"),
+        ("BOOKMARK", None),
+        ("ADDED", "b"),
+        ("DELETED", "a"),
+    ]
     assert events[1]["object"]["metadata"]["annotations"] == {"k8s.io/initial-events-end": "true"}
 
 
@@ -239,13 +298,19 @@ def test_it_resumes_a_watch_from_a_resource_version(standin: KubeStandIn) -> Non
 
 
 def test_it_accepts_protobuf_secrets_as_helm_sends_them(standin: KubeStandIn) -> None:
-    secret = {"apiVersion": "v1", "kind": "Secret", "type": "helm.sh/release.v1",
-              "metadata": {"name": "sh.helm.release.v1.demo.v1", "labels": {"owner": "helm", "name": "demo"}},
-              "data": {"release": "SDRzSUFBQUFBQUFBLw=="}}
+    secret = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "type": "helm.sh/release.v1",
+        "metadata": {"name": "sh.helm.release.v1.demo.v1", "labels": {"owner": "helm", "name": "demo"}},
+        "data": {"release": "SDRzSUFBQUFBQUFBLw=="},
+    }
     body = protobuf.encode(secret)
     assert body.startswith(b"k8s\x00") and protobuf.decode(body) == secret
 
-    status, stored = call(standin, "POST", f"/api/v1/namespaces/{NS}/secrets", body, "application/vnd.kubernetes.protobuf")
+    status, stored = call(
+        standin, "POST", f"/api/v1/namespaces/{NS}/secrets", body, "application/vnd.kubernetes.protobuf"
+    )
 
     assert status == 201 and stored["data"] == secret["data"]
     assert standin.objects("Secret", NS, "owner=helm,name=demo")[0]["type"] == "helm.sh/release.v1"
@@ -254,8 +319,14 @@ def test_it_accepts_protobuf_secrets_as_helm_sends_them(standin: KubeStandIn) ->
 @pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl (Debian kubernetes-client) not installed")
 def test_it_serves_kubectl(standin: KubeStandIn, kubeconfig_file) -> None:
     def kubectl(*args: str, stdin: str | None = None) -> str:
-        return subprocess.run(["kubectl", "--kubeconfig", str(kubeconfig_file), *args], input=stdin,
-                              capture_output=True, text=True, check=True, timeout=30).stdout
+        return subprocess.run(
+            ["kubectl", "--kubeconfig", str(kubeconfig_file), *args],
+            input=stdin,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=30,
+        ).stdout
 
     kubectl("apply", "-n", NS, "-f", "-", stdin=json.dumps(deployment("web")))
 
@@ -287,8 +358,13 @@ def test_it_drops_fields_a_field_manager_stops_applying(standin: KubeStandIn) ->
     path = f"/apis/apps/v1/namespaces/{NS}/deployments/web?fieldManager=helm"
     first = deployment("web")
     call(standin, "PATCH", path, first, "application/apply-patch+yaml")
-    call(standin, "PATCH", f"/apis/apps/v1/namespaces/{NS}/deployments/web", {"metadata": {"labels": {"mine": "1"}}},
-         "application/merge-patch+json")
+    call(
+        standin,
+        "PATCH",
+        f"/apis/apps/v1/namespaces/{NS}/deployments/web",
+        {"metadata": {"labels": {"mine": "1"}}},
+        "application/merge-patch+json",
+    )
     second = deployment("web", image="nginx:1.28")
     del second["spec"]["template"]["spec"]["containers"][0]["env"]
 
@@ -296,5 +372,6 @@ def test_it_drops_fields_a_field_manager_stops_applying(standin: KubeStandIn) ->
 
     live = standin.get("Deployment", NS, "web")
     assert live["spec"]["template"]["spec"]["containers"] == [
-        {"name": "web", "image": "nginx:1.28", "ports": [{"containerPort": 80}]}]
+        {"name": "web", "image": "nginx:1.28", "ports": [{"containerPort": 80}]}
+    ]
     assert live["metadata"]["labels"] == {"app": "web", "mine": "1"}  # another writer's field stays

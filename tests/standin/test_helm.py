@@ -60,7 +60,10 @@ def test_it_upgrades_in_place_and_rolls_back(helm: Helm, kube_standin: KubeStand
     assert kube_standin.get("ConfigMap", NS, "demo-config")["data"] == {"greeting": "hello"}
     assert _env(kube_standin.get("Deployment", NS, "demo-web")) == {"GREETING": "hello"}
     assert [(h["revision"], h["status"]) for h in helm.history("demo", NS)] == [
-        (1, "superseded"), (2, "superseded"), (3, "deployed")]
+        (1, "superseded"),
+        (2, "superseded"),
+        (3, "deployed"),
+    ]
 
 
 def test_it_removes_what_an_upgrade_no_longer_renders(helm: Helm, kube_standin: KubeStandIn) -> None:

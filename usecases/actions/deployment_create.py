@@ -11,8 +11,15 @@ from typing import Any
 
 from clusterjobs import validators
 from clusterjobs.actions.common import (
-    CLUSTER_PARAM, NAMESPACE_PARAM, TIMEOUT_PARAM, USER_PARAM, JobAction, default_namespace, deploy_meta,
-    is_template, start_job,
+    CLUSTER_PARAM,
+    NAMESPACE_PARAM,
+    TIMEOUT_PARAM,
+    USER_PARAM,
+    JobAction,
+    default_namespace,
+    deploy_meta,
+    is_template,
+    start_job,
 )
 from clusterjobs.models import JobType
 from pipelines.actions.base import ActionContext, ActionResult, ParamSpec
@@ -45,12 +52,16 @@ class DeploymentCreateAction(JobAction):
         type="deployment_create",
         name="Deploy use-case component",
         description="Deploys one component of a use case (model, vector DB, memory store, Helm chart) as a "
-                    "Helm release in the deployment's namespace; waits for the cluster job's event.",
+        "Helm release in the deployment's namespace; waits for the cluster job's event.",
         params=(
             CLUSTER_PARAM,
             ParamSpec("component_name", "string", required=True, description="The component's name in the template"),
-            ParamSpec("component_type", "string", required=True,
-                      description="model | llm | embedder | reranker | vector_db | memory_store | helm"),
+            ParamSpec(
+                "component_type",
+                "string",
+                required=True,
+                description="model | llm | embedder | reranker | vector_db | memory_store | helm",
+            ),
             ParamSpec("selected_component", "string", description="Catalog entry, e.g. qdrant or llama-3-8b"),
             ParamSpec("deployment_id", "string", required=True, description="The use-case deployment"),
             USER_PARAM,
@@ -65,10 +76,12 @@ class DeploymentCreateAction(JobAction):
     def validate_params(self, params: dict[str, Any]) -> list[str]:
         errors = super().validate_params(params)
         component_type = params.get("component_type")
-        if isinstance(component_type, str) and not is_template(component_type) and \
-                component_type not in COMPONENT_TYPE_TO_JOB_TYPE:
-            errors.append(f"component_type: {component_type!r} is not one of "
-                          f"{', '.join(COMPONENT_TYPE_TO_JOB_TYPE)}")
+        if (
+            isinstance(component_type, str)
+            and not is_template(component_type)
+            and component_type not in COMPONENT_TYPE_TO_JOB_TYPE
+        ):
+            errors.append(f"component_type: {component_type!r} is not one of {', '.join(COMPONENT_TYPE_TO_JOB_TYPE)}")
         return errors
 
     def execute(self, ctx: ActionContext) -> ActionResult:
@@ -79,11 +92,15 @@ class DeploymentCreateAction(JobAction):
             return ActionResult(success=False, error=str(exc))
         release_name = p.get("release_name") or validators.dns_label(p.get("component_name") or "component")
         config = {
-            "chart_ref": chart["ref"], "chart_version": chart.get("version"), "release_name": release_name,
+            "chart_ref": chart["ref"],
+            "chart_version": chart.get("version"),
+            "release_name": release_name,
             "namespace": p.get("namespace") or default_namespace(ctx),
             "values": deep_merge(chart.get("values") or {}, p.get("values") or {}),
-            "timeout": p.get("timeout") or None, "deployment_id": p.get("deployment_id"),
-            "component_name": p.get("component_name"), "step_id": ctx.step_id,
+            "timeout": p.get("timeout") or None,
+            "deployment_id": p.get("deployment_id"),
+            "component_name": p.get("component_name"),
+            "step_id": ctx.step_id,
         }
         job_type = COMPONENT_TYPE_TO_JOB_TYPE.get(p.get("component_type"), JobType.USECASE_COMPONENT)
         return start_job(ctx, job_type=job_type, config=config, name=f"{p.get('component_name')}-{release_name}")

@@ -10,10 +10,10 @@ from pydantic import ValidationError
 
 from budportal.errors import ServiceValidationError
 from budportal.http import ApiRequest
-from usecases.selectors import deployments as selectors
-from usecases.services import deployments as services
 from usecases.models.deployments import UseCaseDeployment
 from usecases.schemas.deployments import DeploymentIn, DeploymentOut, PlanOut, ProgressOut, deployment_in_openapi
+from usecases.selectors import deployments as selectors
+from usecases.services import deployments as services
 from usecases.template_schema import load_json, pydantic_errors
 
 router = Router(tags=["deployments"])
@@ -32,8 +32,7 @@ def deployment_list(request: ApiRequest, status: str | None = None, template: st
     return selectors.deployment_list(user=request.auth, status=status, template=template)
 
 
-@router.post("", response={201: DeploymentOut}, summary="Create a deployment",
-             openapi_extra=deployment_in_openapi())
+@router.post("", response={201: DeploymentOut}, summary="Create a deployment", openapi_extra=deployment_in_openapi())
 def deployment_create(request: ApiRequest):
     body = _body(request)
     deployment = services.deployment_create(owner=request.auth, **body.model_dump())
@@ -68,14 +67,18 @@ def deployment_start(request: ApiRequest, deployment_id: uuid.UUID):
     return _act(request, deployment_id, services.deployment_start)
 
 
-@router.post("/{deployment_id}/stop", response=DeploymentOut,
-             summary="Stop: cancel, uninstall every release, remove the namespace")
+@router.post(
+    "/{deployment_id}/stop",
+    response=DeploymentOut,
+    summary="Stop: cancel, uninstall every release, remove the namespace",
+)
 def deployment_stop(request: ApiRequest, deployment_id: uuid.UUID):
     return _act(request, deployment_id, services.deployment_stop)
 
 
-@router.post("/{deployment_id}/retry", response=DeploymentOut,
-             summary="Retry a failed deployment (running components are kept)")
+@router.post(
+    "/{deployment_id}/retry", response=DeploymentOut, summary="Retry a failed deployment (running components are kept)"
+)
 def deployment_retry(request: ApiRequest, deployment_id: uuid.UUID):
     return _act(request, deployment_id, services.deployment_retry)
 
@@ -85,8 +88,11 @@ def deployment_sync(request: ApiRequest, deployment_id: uuid.UUID):
     return _act(request, deployment_id, services.deployment_sync)
 
 
-@router.delete("/{deployment_id}", response={202: DeploymentOut, 204: None},
-               summary="Delete (uninstalls first when something is installed)")
+@router.delete(
+    "/{deployment_id}",
+    response={202: DeploymentOut, 204: None},
+    summary="Delete (uninstalls first when something is installed)",
+)
 def deployment_delete(request: ApiRequest, deployment_id: uuid.UUID):
     """204 when the deployment is gone; 202 with the deployment (status ``deleting``) while its releases are
     being uninstalled — the rows are removed when that finishes."""

@@ -8,10 +8,10 @@ from ninja import Query, Router, Status
 
 from budportal.errors import ServiceValidationError
 from budportal.http import ApiRequest
-from usecases.selectors import templates as selectors
-from usecases.services import templates as services
 from usecases.models import UseCaseTemplate
 from usecases.schemas.templates import TemplateFilters, TemplateOut, TemplateValidationOut, template_document_openapi
+from usecases.selectors import templates as selectors
+from usecases.services import templates as services
 from usecases.template_schema import load_json, load_yaml
 
 router = Router(tags=["templates"])

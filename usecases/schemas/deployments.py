@@ -24,7 +24,7 @@ class DeploymentIn(BaseModel):
     components: dict[str, str | None] = Field(
         default_factory=dict,
         description="Slot → catalog component (default: the slot's default_component); null leaves an optional "
-                    "slot out",
+        "slot out",
     )
     parameters: dict[str, Any] = Field(default_factory=dict, description="Template parameters; defaults merged in")
     notify_webhook_url: str = Field("", description="Optional http(s) URL told when the deployment completes")

@@ -28,8 +28,8 @@ from pipelines.notifications import notification_create
 from pipelines.services import execution_cancel, execution_progress, execution_retry, execution_submit
 from usecases import legacy
 from usecases.dag import build_cleanup_dag, build_dag, build_plan, release_name
-from usecases.validation.deployments import clean_request
 from usecases.models.deployments import ComponentDeployment, ComponentStatus, DeploymentStatus, UseCaseDeployment
+from usecases.validation.deployments import clean_request
 
 logger = logging.getLogger(__name__)
 
@@ -58,34 +58,66 @@ def _transition(deployment: UseCaseDeployment, allowed: tuple[str, ...], to: str
 
 
 def _notify(deployment: UseCaseDeployment, message: str, level: str) -> None:
-    notification_create(user=deployment.owner, message=message, level=level, title=f"Deployment {deployment.name}",
-                        link=reverse("usecases:deployment-detail", args=[deployment.pk]))
+    notification_create(
+        user=deployment.owner,
+        message=message,
+        level=level,
+        title=f"Deployment {deployment.name}",
+        link=reverse("usecases:deployment-detail", args=[deployment.pk]),
+    )
 
 
 # --- create ----------------------------------------------------------------------------------------
-def deployment_create(*, owner, name: str, template: str, cluster_id: Any, components: dict[str, Any] | None = None,
-                      parameters: dict[str, Any] | None = None, notify_webhook_url: str = "") -> UseCaseDeployment:
+def deployment_create(
+    *,
+    owner,
+    name: str,
+    template: str,
+    cluster_id: Any,
+    components: dict[str, Any] | None = None,
+    parameters: dict[str, Any] | None = None,
+    notify_webhook_url: str = "",
+) -> UseCaseDeployment:
     """A PENDING deployment with one PENDING component per included slot (422 naming each wrong field)."""
-    request = clean_request(owner=owner, name=name, template=template, cluster_id=cluster_id,
-                            components=components or {}, parameters=parameters or {},
-                            notify_webhook_url=notify_webhook_url or "")
+    request = clean_request(
+        owner=owner,
+        name=name,
+        template=template,
+        cluster_id=cluster_id,
+        components=components or {},
+        parameters=parameters or {},
+        notify_webhook_url=notify_webhook_url or "",
+    )
     the_template = request.template
     deployment = UseCaseDeployment(
-        name=name, owner=owner, template=the_template, template_name=the_template.name,
-        template_version=the_template.version, template_snapshot=the_template.to_document(),
-        cluster=request.cluster, parameters=request.parameters, notify_webhook_url=notify_webhook_url or "",
+        name=name,
+        owner=owner,
+        template=the_template,
+        template_name=the_template.name,
+        template_version=the_template.version,
+        template_snapshot=the_template.to_document(),
+        cluster=request.cluster,
+        parameters=request.parameters,
+        notify_webhook_url=notify_webhook_url or "",
     )
     deployment.namespace = deployment_namespace(deployment.pk)
     positions = {c["name"]: i for i, c in enumerate(the_template.components)}
     try:
         with transaction.atomic():
             deployment.save()
-            ComponentDeployment.objects.bulk_create([
-                ComponentDeployment(deployment=deployment, component_name=slot, selected_component=choice,
-                                    component_type=the_template.component(slot)["type"], position=positions[slot],
-                                    release_name=release_name(name, slot))
-                for slot, choice in request.selections.items()
-            ])
+            ComponentDeployment.objects.bulk_create(
+                [
+                    ComponentDeployment(
+                        deployment=deployment,
+                        component_name=slot,
+                        selected_component=choice,
+                        component_type=the_template.component(slot)["type"],
+                        position=positions[slot],
+                        release_name=release_name(name, slot),
+                    )
+                    for slot, choice in request.selections.items()
+                ]
+            )
     except IntegrityError:  # a concurrent create with the same name
         raise ServiceValidationError.at(["name"], f"you already have a deployment named '{name}'") from None
     return deployment
@@ -102,8 +134,12 @@ def deployment_start(*, deployment: UseCaseDeployment) -> UseCaseDeployment:
     with transaction.atomic():
         if not _transition(deployment, (S.PENDING,), S.DEPLOYING, started_at=timezone.now(), error=""):
             raise ConflictError(f"deployment is {deployment.status}; only a pending deployment can be started")
-        execution = execution_submit(dag=build_dag(deployment=deployment), owner=deployment.owner,
-                                     parameters=deployment.parameters, deployment_id=deployment.pk)
+        execution = execution_submit(
+            dag=build_dag(deployment=deployment),
+            owner=deployment.owner,
+            parameters=deployment.parameters,
+            deployment_id=deployment.pk,
+        )
         UseCaseDeployment.objects.filter(pk=deployment.pk).update(pipeline_execution_id=str(execution.pk))
         deployment.components.filter(status=C.PENDING).update(status=C.DEPLOYING)
     deployment.refresh_from_db()
@@ -164,8 +200,11 @@ def _start_cleanup(deployment: UseCaseDeployment) -> None:
         cleanup_finished(deployment=deployment, ok=True)
         return
     try:
-        execution = execution_submit(dag=build_cleanup_dag(deployment=deployment, releases=releases),
-                                     owner=deployment.owner, deployment_id=deployment.pk)
+        execution = execution_submit(
+            dag=build_cleanup_dag(deployment=deployment, releases=releases),
+            owner=deployment.owner,
+            deployment_id=deployment.pk,
+        )
     except ServiceValidationError as exc:
         cleanup_finished(deployment=deployment, ok=False, error=f"could not start the uninstall: {exc}")
         return
@@ -216,8 +255,7 @@ def cleanup_finished(*, deployment: UseCaseDeployment, ok: bool, error: str = ""
     or failed with the reason — never silently stopped with releases left behind."""
     now = timezone.now()
     if not ok:
-        if _transition(deployment, (S.STOPPING, S.DELETING), S.FAILED, error=f"stop failed: {error}",
-                       completed_at=now):
+        if _transition(deployment, (S.STOPPING, S.DELETING), S.FAILED, error=f"stop failed: {error}", completed_at=now):
             _notify(deployment, f"Stopping use case '{deployment.name}' failed: {error}", "error")
         return
     if UseCaseDeployment.objects.filter(pk=deployment.pk, status=S.DELETING).delete()[0]:
@@ -234,15 +272,22 @@ def _component_fields(target: str, outputs: dict[str, Any], error: str) -> dict[
         if outputs.get(key):
             fields[key] = str(outputs[key])
     if target == C.RUNNING:
-        fields.update(endpoint_url=str(outputs.get("endpoint_url") or ""), outputs=outputs, error="",
-                      completed_at=now)
+        fields.update(endpoint_url=str(outputs.get("endpoint_url") or ""), outputs=outputs, error="", completed_at=now)
     elif target in (C.FAILED, C.STOPPED):
         fields.update(error=error or "", completed_at=now)
     return fields
 
 
-def component_apply_step_event(*, deployment: UseCaseDeployment, component_name: str, event_type: str,
-                               step_status: str, outputs: dict[str, Any], error: str, event_id: int) -> bool:
+def component_apply_step_event(
+    *,
+    deployment: UseCaseDeployment,
+    component_name: str,
+    event_type: str,
+    step_status: str,
+    outputs: dict[str, Any],
+    error: str,
+    event_id: int,
+) -> bool:
     """A step event moves its component forward only: pending/deploying → deploying/running/failed/stopped.
     An event older than one already applied is ignored, so late and duplicate events are harmless."""
     target = STEP_EVENT_STATUS.get(event_type)
@@ -253,14 +298,19 @@ def component_apply_step_event(*, deployment: UseCaseDeployment, component_name:
     fields = _component_fields(target, outputs or {}, error)
     if target == C.STOPPED and event_type == "step_failed":
         fields.pop("started_at")  # a cancelled step may never have started
-    return bool(ComponentDeployment.objects.filter(
-        deployment=deployment, component_name=component_name, status__in=COMPONENT_OPEN,
-        last_event_id__lt=event_id,
-    ).update(last_event_id=event_id, **fields))
+    return bool(
+        ComponentDeployment.objects.filter(
+            deployment=deployment,
+            component_name=component_name,
+            status__in=COMPONENT_OPEN,
+            last_event_id__lt=event_id,
+        ).update(last_event_id=event_id, **fields)
+    )
 
 
-def deployment_apply_execution_finished(*, deployment: UseCaseDeployment, status: str, error: str,
-                                        event_id: int) -> None:
+def deployment_apply_execution_finished(
+    *, deployment: UseCaseDeployment, status: str, error: str, event_id: int
+) -> None:
     """The deploy execution ended: running, failed (with the failing step's error), or — cancelled outside
     this deployment's own stop — stopped through the same uninstall as a stop."""
     if deployment.last_event_id >= event_id:
@@ -311,6 +361,12 @@ def deployment_progress(*, deployment: UseCaseDeployment) -> dict[str, Any]:
         done = sum(1 for c in components if c["status"] == C.RUNNING)
         percent = round(100.0 * done / len(components), 1) if components else 0.0
         eta, current = None, [c["name"] for c in components if c["status"] == C.DEPLOYING]
-    return {"deployment_id": str(deployment.pk), "status": deployment.status, "percent": percent,
-            "eta_seconds": eta, "current_steps": current, "execution_id": deployment.pipeline_execution_id or None,
-            "components": components}
+    return {
+        "deployment_id": str(deployment.pk),
+        "status": deployment.status,
+        "percent": percent,
+        "eta_seconds": eta,
+        "current_steps": current,
+        "execution_id": deployment.pipeline_execution_id or None,
+        "components": components,
+    }

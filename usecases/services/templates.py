@@ -53,9 +53,7 @@ def template_create(
     return template_save(template=template, validated=validated, visibility=visibility)
 
 
-def template_update(
-    *, template: UseCaseTemplate, document: Any, visibility: str | None = None
-) -> UseCaseTemplate:
+def template_update(*, template: UseCaseTemplate, document: Any, visibility: str | None = None) -> UseCaseTemplate:
     """Replace a custom template's document. The name in the document must stay the template's name."""
     _ensure_custom(template)
     if isinstance(document, dict):

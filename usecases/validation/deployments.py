@@ -73,8 +73,13 @@ def _choice(component: dict[str, Any], given: Any, errors: Errors) -> str | None
         return None
     if component["type"] == "helm":
         if given is not MISSING:
-            errors.append(_err(loc, "a helm component installs its chart; leave it out of 'components' "
-                                    "(or null to skip it when it is optional)"))
+            errors.append(
+                _err(
+                    loc,
+                    "a helm component installs its chart; leave it out of 'components' "
+                    "(or null to skip it when it is optional)",
+                )
+            )
         return ""
     choice = component.get("default_component") if given is MISSING else given
     allowed = component.get("compatible_components") or [c for c in [component.get("default_component")] if c]
@@ -90,8 +95,11 @@ def _choice(component: dict[str, Any], given: Any, errors: Errors) -> str | None
 
 def _selections(template: UseCaseTemplate, components: dict[str, Any], errors: Errors) -> dict[str, str]:
     names = {c["name"] for c in template.components}
-    errors += [_err(["components", slot], f"unknown component '{slot}'; the template has: {', '.join(sorted(names))}")
-               for slot in components if slot not in names]
+    errors += [
+        _err(["components", slot], f"unknown component '{slot}'; the template has: {', '.join(sorted(names))}")
+        for slot in components
+        if slot not in names
+    ]
     selections = {}
     for component in template.components:
         choice = _choice(component, components.get(component["name"], MISSING), errors)
@@ -132,8 +140,16 @@ def _blocked_errors(template: UseCaseTemplate, selections: dict[str, str]) -> Er
     return errors
 
 
-def clean_request(*, owner, name: str, template: str, cluster_id: Any, components: dict[str, Any],
-                  parameters: dict[str, Any], notify_webhook_url: str = "") -> CleanRequest:
+def clean_request(
+    *,
+    owner,
+    name: str,
+    template: str,
+    cluster_id: Any,
+    components: dict[str, Any],
+    parameters: dict[str, Any],
+    notify_webhook_url: str = "",
+) -> CleanRequest:
     """The checked request, or ServiceValidationError naming every field that is wrong."""
     errors = name_errors(owner, name) + depth_errors(parameters, ("parameters",))
     the_template = _template(owner, template, errors)

@@ -21,12 +21,12 @@ from budportal.errors import ConflictError, ServiceValidationError
 from budportal.http import PageRequest
 from clusterjobs.selectors import cluster_list
 from usecases import component_catalog, sse_render
-from usecases.selectors import deployments as deployment_selectors
-from usecases.selectors import templates as selectors
-from usecases.services import deployments as deployment_services
 from usecases.drafts import LEAVE_OUT, WizardRequest
 from usecases.models import UseCaseTemplate
 from usecases.models.deployments import UseCaseDeployment
+from usecases.selectors import deployments as deployment_selectors
+from usecases.selectors import templates as selectors
+from usecases.services import deployments as deployment_services
 from usecases.template_graph import template_graph
 from usecases.views.templates import render_page
 
@@ -56,11 +56,13 @@ def _slots(template: UseCaseTemplate, wizard: WizardRequest | None) -> list[dict
         chosen = (wizard.components.get(component["name"], "") if wizard else "") or component.get("default_component")
         if wizard and component["name"] in wizard.components and wizard.components[component["name"]] is None:
             chosen = LEAVE_OUT
-        slots.append({
-            **component,
-            "choices": [component_catalog.resolve_component(n) or {"name": n, "display_name": n} for n in names],
-            "chosen": chosen,
-        })
+        slots.append(
+            {
+                **component,
+                "choices": [component_catalog.resolve_component(n) or {"name": n, "display_name": n} for n in names],
+                "chosen": chosen,
+            }
+        )
     return slots
 
 
@@ -77,8 +79,9 @@ def _parameters(template: UseCaseTemplate, wizard: WizardRequest | None) -> list
     return params
 
 
-def _wizard(request: PageRequest, template: UseCaseTemplate | None, wizard: WizardRequest | None,
-            status: int = 200) -> HttpResponse:
+def _wizard(
+    request: PageRequest, template: UseCaseTemplate | None, wizard: WizardRequest | None, status: int = 200
+) -> HttpResponse:
     clusters = list(cluster_list(user=request.user))
     default = next((c for c in clusters if c.is_sandbox), clusters[0] if clusters else None)
     context = {
@@ -92,10 +95,17 @@ def _wizard(request: PageRequest, template: UseCaseTemplate | None, wizard: Wiza
         "parameters": _parameters(template, wizard) if template else [],
         "graph": template_graph(template) if template else None,
         "leave_out": LEAVE_OUT,
-        "suggested_name": wizard.name if wizard else (f"{template.name.removeprefix('system-')}"[:30] if template else ""),
+        "suggested_name": wizard.name
+        if wizard
+        else (f"{template.name.removeprefix('system-')}"[:30] if template else ""),
     }
-    return render_page(request, "usecases/deployment_wizard.html", "usecases/partials/deployment_wizard_form.html",
-                       context, status=status)
+    return render_page(
+        request,
+        "usecases/deployment_wizard.html",
+        "usecases/partials/deployment_wizard_form.html",
+        context,
+        status=status,
+    )
 
 
 @login_required
@@ -111,8 +121,13 @@ def deployment_create(request: PageRequest) -> HttpResponse:
         return _wizard(request, template, wizard, status=422)
     try:
         deployment = deployment_services.deployment_create(
-            owner=request.user, name=wizard.name, template=template.name, cluster_id=wizard.cluster_id or None,
-            components=wizard.components, parameters=wizard.parameters)
+            owner=request.user,
+            name=wizard.name,
+            template=template.name,
+            cluster_id=wizard.cluster_id or None,
+            components=wizard.components,
+            parameters=wizard.parameters,
+        )
     except ServiceValidationError as exc:
         wizard.attach_errors(exc.errors)
         return _wizard(request, template, wizard, status=422)

@@ -17,12 +17,13 @@ from django.views.decorators.http import require_http_methods, require_POST
 from budportal.errors import ConflictError, ForbiddenError, ServiceValidationError
 from budportal.http import PageRequest
 from clusterjobs.validators import validate_chart_ref
-from pipelines.params import RenderError, render as render_params
+from pipelines.params import RenderError
+from pipelines.params import render as render_params
 from usecases import component_catalog
-from usecases.selectors import templates as selectors
-from usecases.services import templates as services
 from usecases.drafts import ComponentDraft, TemplateDraft, new_key, preview_context
 from usecases.models import UseCaseTemplate
+from usecases.selectors import templates as selectors
+from usecases.services import templates as services
 from usecases.template_graph import template_graph
 from usecases.template_schema import COMPONENT_TYPES
 
@@ -51,13 +52,23 @@ def _component_view(component: dict[str, Any]) -> dict[str, Any]:
     """A template component as the detail page shows it: helm charts as given; catalog components with the
     chart and default values of their default catalog entry."""
     if component["type"] == "helm":
-        return {**component, "chart_ref": component["chart"]["ref"], "chart_version": component["chart"].get("version"),
-                "default_values": component["chart"].get("values") or {}, "catalog": None}
+        return {
+            **component,
+            "chart_ref": component["chart"]["ref"],
+            "chart_version": component["chart"].get("version"),
+            "default_values": component["chart"].get("values") or {},
+            "catalog": None,
+        }
     entry = component_catalog.resolve_component(component.get("default_component") or "") or {}
     chart = entry.get("chart") or {}
     values = component_catalog.deep_merge(chart.get("values") or {}, component.get("values") or {})
-    return {**component, "chart_ref": chart.get("ref"), "chart_version": chart.get("version"),
-            "default_values": values, "catalog": entry or None}
+    return {
+        **component,
+        "chart_ref": chart.get("ref"),
+        "chart_version": chart.get("version"),
+        "default_values": values,
+        "catalog": entry or None,
+    }
 
 
 @login_required
@@ -147,9 +158,18 @@ def template_delete(request: PageRequest, name: str) -> HttpResponse:
     except ForbiddenError as exc:
         raise PermissionDenied(str(exc)) from None
     except ConflictError as exc:
-        return render(request, "usecases/template_detail.html", {
-            "template": template, "components": [_component_view(c) for c in template.components],
-            "graph": template_graph(template), "can_edit": True, "error": str(exc)}, status=409)
+        return render(
+            request,
+            "usecases/template_detail.html",
+            {
+                "template": template,
+                "components": [_component_view(c) for c in template.components],
+                "graph": template_graph(template),
+                "can_edit": True,
+                "error": str(exc),
+            },
+            status=409,
+        )
     return redirect("usecases:template-list")
 
 

@@ -25,8 +25,12 @@ class Command(BaseCommand):
         parser.add_argument("--port", type=int, default=0, help="0 picks a free port (the cluster is re-registered)")
         parser.add_argument("--name", default="sandbox", help="the cluster's name in the portal")
         parser.add_argument("--owner", help="username owning the cluster (default: the 'admin' superuser)")
-        parser.add_argument("--install-delay", type=float, default=0.0,
-                            help="seconds a new Deployment takes to become ready (to watch progress)")
+        parser.add_argument(
+            "--install-delay",
+            type=float,
+            default=0.0,
+            help="seconds a new Deployment takes to become ready (to watch progress)",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         standin = KubeStandIn(host=options["host"], port=options["port"]).start()
@@ -65,6 +69,7 @@ class Command(BaseCommand):
     @staticmethod
     def _serve_until_interrupted() -> None:
         """Block until Ctrl-C or SIGTERM (how scripts/portal.sh stops it)."""
+
         def interrupt(signum: int, frame: object) -> None:
             raise KeyboardInterrupt
 

@@ -35,8 +35,9 @@ def deploy_settings(settings, helm_binary):
 
 @pytest.fixture
 def sandbox(owner, kube_standin, deploy_settings):
-    cluster = cluster_services.cluster_create(owner=owner, name="sandbox", kubeconfig=kube_standin.kubeconfig(),
-                                              is_sandbox=True)
+    cluster = cluster_services.cluster_create(
+        owner=owner, name="sandbox", kubeconfig=kube_standin.kubeconfig(), is_sandbox=True
+    )
     cluster.standin = kube_standin
     return cluster
 

@@ -34,7 +34,10 @@ def test_it_creates_a_pending_deployment_with_defaults_merged_in(owner_api, base
     assert body["parameters"] == {"chunk_size": 1024, "agent_concurrency": 4}
     assert body["namespace"] == f"uc-{body['id'].replace('-', '')[:8]}"
     assert {c["name"]: c["selected_component"] for c in body["components"]} == {
-        "vector_db": "qdrant", "llm": "llama-3-8b", "agent_runtime": ""}
+        "vector_db": "qdrant",
+        "llm": "llama-3-8b",
+        "agent_runtime": "",
+    }
     assert [c["release_name"] for c in body["components"]] == ["my-rag-vector-db", "my-rag-llm", "my-rag-agent-runtime"]
     assert {c["status"] for c in body["components"]} == {"pending"}
     deployment = UseCaseDeployment.objects.get(pk=body["id"])

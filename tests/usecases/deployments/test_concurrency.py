@@ -11,8 +11,8 @@ from django.db import connection
 
 from budportal.errors import ConflictError
 from pipelines.models import PipelineExecution
-from usecases.services.deployments import deployment_create, deployment_start
 from usecases.models.deployments import UseCaseDeployment
+from usecases.services.deployments import deployment_create, deployment_start
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

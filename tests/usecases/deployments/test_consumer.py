@@ -7,30 +7,45 @@ import uuid
 import pytest
 from asgiref.sync import sync_to_async
 
-from pipelines.events import publish
 from budportal.routing import sse_urlpatterns
+from pipelines.events import publish
 from tests.pipelines.test_sse import open_stream, read_until_closed
 from usecases.consumers import DeploymentEventsConsumer
-from usecases.services.deployments import deployment_create
 from usecases.models.deployments import UseCaseDeployment
+from usecases.services.deployments import deployment_create
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def scope_for(user, deployment_id) -> dict:
     path = f"/deployments/{deployment_id}/events"
-    return {"type": "http", "http_version": "1.1", "method": "GET", "scheme": "http", "path": path,
-            "raw_path": path.encode(), "query_string": b"", "headers": [], "user": user,
-            "client": ("127.0.0.1", 1), "server": ("testserver", 80),
-            "url_route": {"args": (), "kwargs": {"deployment_id": deployment_id}}}
+    return {
+        "type": "http",
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "headers": [],
+        "user": user,
+        "client": ("127.0.0.1", 1),
+        "server": ("testserver", 80),
+        "url_route": {"args": (), "kwargs": {"deployment_id": deployment_id}},
+    }
 
 
 @pytest.fixture
 def failed_deployment(owner, catalog, sandbox):
     deployment = deployment_create(owner=owner, name="rag-s", template="agent-rag", cluster_id=sandbox.pk)
     UseCaseDeployment.objects.filter(pk=deployment.pk).update(status="failed", error="boom")
-    mine = publish("budusecasesEvents", "step_failed", {"status": "FAILED", "error": "boom"}, step_id="llm",
-                   deployment_id=deployment.pk)
+    mine = publish(
+        "budusecasesEvents",
+        "step_failed",
+        {"status": "FAILED", "error": "boom"},
+        step_id="llm",
+        deployment_id=deployment.pk,
+    )
     publish("budusecasesEvents", "step_failed", {"status": "FAILED"}, step_id="llm", deployment_id=uuid.uuid4())
     return deployment, mine.pk
 

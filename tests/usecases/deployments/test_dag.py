@@ -28,7 +28,12 @@ def test_it_builds_health_then_waves_then_notify(create):
     assert [s["id"] for s in dag["steps"]] == ["cluster_health", "vector_db", "llm", "agent_runtime", "notify_complete"]
     assert deps(dag)["notify_complete"] == ["agent_runtime"]
     assert [s["action"] for s in dag["steps"]] == [
-        "cluster_health", "deployment_create", "deployment_create", "helm_deploy", "notification"]
+        "cluster_health",
+        "deployment_create",
+        "deployment_create",
+        "helm_deploy",
+        "notification",
+    ]
     assert dag["callback_topics"] == ["budusecasesEvents"]
     assert dag["deployment"]["name"] == "my-rag"
     assert validate_dag(dag) == []
@@ -37,8 +42,13 @@ def test_it_builds_health_then_waves_then_notify(create):
 def test_it_builds_a_strict_chain_from_a_plain_order(create, owner):
     custom(owner, "rag-chain", deployment_order=["vector_db", "llm", "agent_runtime"])
     dag = build_dag(deployment=UseCaseDeployment.objects.get(pk=create(template="rag-chain")["id"]))
-    assert deps(dag) == {"cluster_health": [], "vector_db": ["cluster_health"], "llm": ["vector_db"],
-                         "agent_runtime": ["llm", "vector_db"], "notify_complete": ["agent_runtime"]}
+    assert deps(dag) == {
+        "cluster_health": [],
+        "vector_db": ["cluster_health"],
+        "llm": ["vector_db"],
+        "agent_runtime": ["llm", "vector_db"],
+        "notify_complete": ["agent_runtime"],
+    }
 
 
 def test_it_adds_an_edge_for_every_referenced_step_beyond_the_previous_wave(create, owner):

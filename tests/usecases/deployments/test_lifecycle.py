@@ -16,8 +16,9 @@ pytestmark = pytest.mark.django_db
 
 
 def agent_env(standin, namespace: str) -> dict[str, Any]:
-    agent = next(d for d in standin.objects("Deployment", namespace)
-                 if d["metadata"]["name"].startswith("my-rag-agent-runtime"))
+    agent = next(
+        d for d in standin.objects("Deployment", namespace) if d["metadata"]["name"].startswith("my-rag-agent-runtime")
+    )
     return {e["name"]: e.get("value") for e in agent["spec"]["template"]["spec"]["containers"][0]["env"]}
 
 
@@ -39,7 +40,10 @@ def test_it_deploys_agent_rag_and_reports_running_with_every_endpoint(deployed, 
     assert deployed["error"] == ""
     by_name = {c["name"]: c for c in deployed["components"]}
     assert {n: c["status"] for n, c in by_name.items()} == {
-        "vector_db": "running", "llm": "running", "agent_runtime": "running"}
+        "vector_db": "running",
+        "llm": "running",
+        "agent_runtime": "running",
+    }
     ns = deployed["namespace"]
     assert by_name["llm"]["endpoint_url"] == f"http://my-rag-llm-vllm.{ns}.svc.cluster.local:8000"
     assert by_name["vector_db"]["release_name"] == "my-rag-vector-db"
@@ -65,17 +69,18 @@ def test_it_runs_vector_db_and_llm_in_one_wave_and_the_agent_only_after_both(dep
     steps = {s.step_id: s for s in StepExecution.objects.filter(execution=execution)}
     agent_started = steps["agent_runtime"].started_at
     assert agent_started >= steps["llm"].completed_at and agent_started >= steps["vector_db"].completed_at
-    order = list(Event.objects.filter(execution=execution, topic="budusecasesEvents")
-                 .values_list("type", "step_id"))
+    order = list(Event.objects.filter(execution=execution, topic="budusecasesEvents").values_list("type", "step_id"))
     assert order.index(("step_started", "agent_runtime")) > max(
-        order.index(("step_completed", "llm")), order.index(("step_completed", "vector_db")))
+        order.index(("step_completed", "llm")), order.index(("step_completed", "vector_db"))
+    )
 
 
 def test_it_updates_component_statuses_from_the_pipeline_events(deployed):
     execution_id = deployed["pipeline_execution_id"]
     for component in deployed["components"]:
-        types = list(Event.objects.filter(execution_id=execution_id, step_id=component["name"])
-                     .values_list("type", flat=True))
+        types = list(
+            Event.objects.filter(execution_id=execution_id, step_id=component["name"]).values_list("type", flat=True)
+        )
         assert types[:3] == ["step_started", "step_awaiting_event", "step_completed"]
         step = StepExecution.objects.get(execution_id=execution_id, step_id=component["name"])
         assert component["job_id"] == step.outputs["job_id"]  # came in through the listener
@@ -113,8 +118,11 @@ def test_it_fails_the_deployment_with_the_failing_components_error_and_never_sta
     assert agent.status == "stopped" and agent.job_id == "" and agent.started_at is None
     step = StepExecution.objects.get(execution_id=body["pipeline_execution_id"], step_id="agent_runtime")
     assert step.status == "CANCELLED" and step.started_at is None
-    assert not [d for d in sandbox.standin.objects("Deployment", body["namespace"])
-                if d["metadata"]["name"].startswith("my-rag-agent")]
+    assert not [
+        d
+        for d in sandbox.standin.objects("Deployment", body["namespace"])
+        if d["metadata"]["name"].startswith("my-rag-agent")
+    ]
     assert Notification.objects.filter(user=owner, level="error").exists()
 
 
@@ -181,8 +189,9 @@ def test_it_cancels_the_execution_when_stopping_a_deployment_still_deploying(own
     assert {c.status for c in deployment.components.all()} == {"stopped"}
 
 
-def test_it_marks_the_deployment_failed_when_the_uninstall_fails(owner_api, deployed, call, sandbox, owner,
-                                                                 monkeypatch):
+def test_it_marks_the_deployment_failed_when_the_uninstall_fails(
+    owner_api, deployed, call, sandbox, owner, monkeypatch
+):
     monkeypatch.setattr("usecases.dag.CLEANUP_RETRY", {"max_attempts": 1})
     sandbox.standin.stop()  # the cluster is gone: helm uninstall cannot reach it
     call(owner_api.post, f"/api/deployments/{deployed['id']}/stop")

@@ -42,8 +42,9 @@ def test_it_moves_a_component_through_its_step_events(started, emit):
     assert components(deployment.pk)["llm"].started_at is not None
     emit(execution, "llm", "step_awaiting_event", "AWAITING_EVENT", outputs={"job_id": "job-1", "release_name": "r"})
     assert components(deployment.pk)["llm"].job_id == "job-1"
-    emit(execution, "llm", "step_completed", "COMPLETED",
-         outputs={"job_id": "job-1", "endpoint_url": "http://llm:8000"})
+    emit(
+        execution, "llm", "step_completed", "COMPLETED", outputs={"job_id": "job-1", "endpoint_url": "http://llm:8000"}
+    )
     llm = components(deployment.pk)["llm"]
     assert (llm.status, llm.endpoint_url) == ("running", "http://llm:8000")
     assert llm.completed_at is not None
@@ -89,9 +90,11 @@ def test_it_ignores_events_of_unknown_executions_and_non_component_steps(
     emit(execution, "cluster_health", "step_failed", "FAILED", error="unhealthy")
     emit(execution, "notify_complete", "step_completed", "COMPLETED")
     with django_capture_on_commit_callbacks(execute=True):
-        publish("budusecasesEvents", "execution_completed",
-                {"type": "execution_completed", "execution_id": "00000000-0000-0000-0000-000000000000",
-                 "status": "FAILED"})
+        publish(
+            "budusecasesEvents",
+            "execution_completed",
+            {"type": "execution_completed", "execution_id": "00000000-0000-0000-0000-000000000000", "status": "FAILED"},
+        )
         publish("budusecasesEvents", "step_failed", {"type": "step_failed", "step_id": "llm", "status": "FAILED"})
     deployment.refresh_from_db()
     assert deployment.status == "deploying"

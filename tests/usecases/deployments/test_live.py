@@ -30,13 +30,17 @@ def stack_and_cluster(helm_binary):
 
 def test_it_installs_the_first_wave_concurrently_and_the_agent_after_both(stack_and_cluster):
     stack, cluster_id = stack_and_cluster
-    status, created = stack.api("POST", "/api/deployments",
-                                {"name": "live-rag", "template": "agent-rag", "cluster_id": cluster_id})
+    status, created = stack.api(
+        "POST", "/api/deployments", {"name": "live-rag", "template": "agent-rag", "cluster_id": cluster_id}
+    )
     assert status == 201, created
     url = f"/api/deployments/{created['id']}"
     assert stack.api("POST", f"{url}/start")[0] == 200
-    body = stack.wait_for(lambda: (lambda b: b if b["status"] in ("running", "failed") else None)(
-        stack.api("GET", url)[1]), timeout=120, interval=0.2)
+    body = stack.wait_for(
+        lambda: (lambda b: b if b["status"] in ("running", "failed") else None)(stack.api("GET", url)[1]),
+        timeout=120,
+        interval=0.2,
+    )
     assert body["status"] == "running", body["error"]
 
     jobs = {c["name"]: stack.api("GET", f"/api/jobs/{c['job_id']}")[1] for c in body["components"]}

@@ -34,13 +34,21 @@ def third_party_charts(deploy_settings, tmp_path) -> Path:
 
 def publish_and_deploy(other_api, owner_api, call, sandbox, *, chart: str, values: dict) -> UseCaseDeployment:
     """``other_user`` publishes a template; ``owner`` deploys it on their own sandbox cluster."""
-    template = {"name": "fast-cache", "display_name": "Fast cache", "version": "1.0.0", "visibility": "public",
-                "description": "A cache.",
-                "components": [{"name": "cache", "type": "helm", "chart": {"ref": chart, "values": values}}]}
+    template = {
+        "name": "fast-cache",
+        "display_name": "Fast cache",
+        "version": "1.0.0",
+        "visibility": "public",
+        "description": "A cache.",
+        "components": [{"name": "cache", "type": "helm", "chart": {"ref": chart, "values": values}}],
+    }
     published = other_api.post("/api/templates", template, content_type="application/json")
     assert published.status_code == 201, published.content
-    created = owner_api.post("/api/deployments", {"name": "cache", "template": "fast-cache",
-                                                  "cluster_id": str(sandbox.pk)}, content_type="application/json")
+    created = owner_api.post(
+        "/api/deployments",
+        {"name": "cache", "template": "fast-cache", "cluster_id": str(sandbox.pk)},
+        content_type="application/json",
+    )
     assert created.status_code == 201, created.content
     call(owner_api.post, f"/api/deployments/{created.json()['id']}/start")
     return UseCaseDeployment.objects.get(pk=created.json()["id"])
@@ -54,14 +62,20 @@ def assert_nothing_escaped(standin) -> None:
             assert (container.get("securityContext") or {}).get("privileged") in (None, False)
 
 
-@pytest.mark.parametrize(("image", "reason"), [
-    (INJECTED_IMAGE, "ClusterRoleBinding/pwn: cluster-scoped ClusterRoleBinding is not allowed on this cluster"),
-    (YAML_1_1_IMAGE, "Deployment/cache-cache: spec.template.spec.containers[0].securityContext.privileged: True"),
-], ids=["injected-objects", "yaml-1.1-boolean"])
+@pytest.mark.parametrize(
+    ("image", "reason"),
+    [
+        (INJECTED_IMAGE, "ClusterRoleBinding/pwn: cluster-scoped ClusterRoleBinding is not allowed on this cluster"),
+        (YAML_1_1_IMAGE, "Deployment/cache-cache: spec.template.spec.containers[0].securityContext.privileged: True"),
+    ],
+    ids=["injected-objects", "yaml-1.1-boolean"],
+)
 def test_another_users_public_template_fails_with_the_reason_and_creates_nothing(
-        other_api, owner_api, call, sandbox, third_party_charts, image, reason):
-    deployment = publish_and_deploy(other_api, owner_api, call, sandbox, chart="charts/unquoted",
-                                    values={"image": image})
+    other_api, owner_api, call, sandbox, third_party_charts, image, reason
+):
+    deployment = publish_and_deploy(
+        other_api, owner_api, call, sandbox, chart="charts/unquoted", values={"image": image}
+    )
 
     assert deployment.status == "failed" and reason in deployment.error, deployment.error
     component = deployment.components.get(component_name="cache")
@@ -72,8 +86,14 @@ def test_another_users_public_template_fails_with_the_reason_and_creates_nothing
 
 
 def test_the_bundled_chart_quotes_the_injected_value_into_a_plain_string(other_api, owner_api, call, sandbox):
-    deployment = publish_and_deploy(other_api, owner_api, call, sandbox, chart="charts/valkey",
-                                    values={"image": {"repository": INJECTED_IMAGE, "tag": "8"}})
+    deployment = publish_and_deploy(
+        other_api,
+        owner_api,
+        call,
+        sandbox,
+        chart="charts/valkey",
+        values={"image": {"repository": INJECTED_IMAGE, "tag": "8"}},
+    )
 
     assert_nothing_escaped(sandbox.standin)
     [stored] = sandbox.standin.objects("Deployment", deployment.namespace)

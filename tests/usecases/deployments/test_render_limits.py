@@ -26,8 +26,9 @@ def _hostile_public_template(author) -> UseCaseTemplate:
     return template_create(owner=author, document=document, visibility="public")
 
 
-def test_it_fails_the_plan_of_a_hostile_template_within_the_time_limit(owner_api, other_user, sandbox, catalog,
-                                                                        settings):
+def test_it_fails_the_plan_of_a_hostile_template_within_the_time_limit(
+    owner_api, other_user, sandbox, catalog, settings
+):
     settings.RENDER_TIMEOUT_SECONDS = 0.5
     _hostile_public_template(other_user)
     body = {"name": "victim", "template": "slow-rag", "cluster_id": str(sandbox.pk)}
@@ -37,12 +38,15 @@ def test_it_fails_the_plan_of_a_hostile_template_within_the_time_limit(owner_api
     response = owner_api.get(f"/api/deployments/{created.json()['id']}/plan")
     assert time.monotonic() - started < 5  # ten such strings used to run one after another, each to its budget
     assert response.status_code == 422, response.content
-    assert response.json()["detail"] == [{"loc": ["values"], "msg": "TemplateLimitError: template render exceeded 0.5 s"}]
+    assert response.json()["detail"] == [
+        {"loc": ["values"], "msg": "TemplateLimitError: template render exceeded 0.5 s"}
+    ]
     assert UseCaseDeployment.objects.get(pk=created.json()["id"]).status == "pending"
 
 
-def test_it_shows_the_plan_error_on_the_deployment_page(owner_browser, owner_api, other_user, sandbox, catalog,
-                                                        settings):
+def test_it_shows_the_plan_error_on_the_deployment_page(
+    owner_browser, owner_api, other_user, sandbox, catalog, settings
+):
     settings.RENDER_TIMEOUT_SECONDS = 0.5
     _hostile_public_template(other_user)
     body = {"name": "victim", "template": "slow-rag", "cluster_id": str(sandbox.pk)}
@@ -51,18 +55,32 @@ def test_it_shows_the_plan_error_on_the_deployment_page(owner_browser, owner_api
     assert "template render exceeded 0.5 s" in html
 
 
-@pytest.mark.parametrize(("values", "message"), [
-    ("v: \"{{ ([[0]*100000]*250)|sum(start=[]) }}\"\n", "sum filter"),
-    ("v: \"{{ '{:0>999999999}'.format(1) }}\"\n", "formatted field"),
-    (f"v: \"{SLOW}\"\n", "exceeded 0.5 s"),
-])
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ('v: "{{ ([[0]*100000]*250)|sum(start=[]) }}"\n', "sum filter"),
+        ("v: \"{{ '{:0>999999999}'.format(1) }}\"\n", "formatted field"),
+        (f'v: "{SLOW}"\n', "exceeded 0.5 s"),
+    ],
+)
 def test_it_shows_a_clear_error_when_the_editor_preview_is_a_bomb(owner_browser, settings, values, message):
     settings.RENDER_TIMEOUT_SECONDS = 0.5
     post = {
-        "name": "web-agent", "display_name": "Web agent", "version": "1.0.0", "visibility": "private",
-        "component_keys": ["k1"], "c-k1-name": "agent", "c-k1-type": "helm", "c-k1-required": "on",
-        "c-k1-chart_ref": "charts/agent-runtime", "c-k1-values": values, "parameters": "", "resources": "",
-        "deployment_order": "", "tags": "", "key": "k1",
+        "name": "web-agent",
+        "display_name": "Web agent",
+        "version": "1.0.0",
+        "visibility": "private",
+        "component_keys": ["k1"],
+        "c-k1-name": "agent",
+        "c-k1-type": "helm",
+        "c-k1-required": "on",
+        "c-k1-chart_ref": "charts/agent-runtime",
+        "c-k1-values": values,
+        "parameters": "",
+        "resources": "",
+        "deployment_order": "",
+        "tags": "",
+        "key": "k1",
     }
     started = time.monotonic()
     response = owner_browser.post(reverse("usecases:editor-preview"), post, HTTP_HX_REQUEST="true")

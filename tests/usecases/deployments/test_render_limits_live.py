@@ -21,12 +21,22 @@ BOMBS = ["{{ ([[0]*100000]*250)|sum(start=[]) }}", "{{ '{:0>999999999}'.format(1
 
 
 def _preview(stack: LiveStack, csrf: str, source: str) -> str:
-    form = {"name": "x", "version": "1.0.0", "visibility": "private", "component_keys": "k1", "c-k1-name": "agent",
-            "c-k1-type": "helm", "c-k1-chart_ref": "charts/agent-runtime", "key": "k1",
-            "c-k1-values": f"v: \"{source}\"\n"}
-    request = urllib.request.Request(stack.url + "/editor/preview", data=urllib.parse.urlencode(form).encode(),
-                                     headers={"Cookie": f"{stack.session_cookie}; csrftoken={csrf}",
-                                              "X-CSRFToken": csrf, "HX-Request": "true"})
+    form = {
+        "name": "x",
+        "version": "1.0.0",
+        "visibility": "private",
+        "component_keys": "k1",
+        "c-k1-name": "agent",
+        "c-k1-type": "helm",
+        "c-k1-chart_ref": "charts/agent-runtime",
+        "key": "k1",
+        "c-k1-values": f'v: "{source}"\n',
+    }
+    request = urllib.request.Request(
+        stack.url + "/editor/preview",
+        data=urllib.parse.urlencode(form).encode(),
+        headers={"Cookie": f"{stack.session_cookie}; csrftoken={csrf}", "X-CSRFToken": csrf, "HX-Request": "true"},
+    )
     with urllib.request.urlopen(request, timeout=120) as response:
         return response.read().decode()
 
