@@ -155,9 +155,10 @@ else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
 # django-q2 prefers "orm" over "redis" when both are present, so exactly one broker key is set.
+Q_WORKERS = env_int("Q_WORKERS", 2)
 Q_CLUSTER = {
     "name": "budportal",
-    "workers": env_int("Q_WORKERS", 2),
+    "workers": Q_WORKERS,
     "timeout": env_int("Q_TIMEOUT", 3900),
     "retry": env_int("Q_RETRY", 4000),
     "max_attempts": 1,
@@ -275,7 +276,7 @@ RENDER_MAX_OUTPUT_BYTES = env_int("RENDER_MAX_OUTPUT_BYTES", 2_000_000)
 RENDER_WORKERS = env_int("RENDER_WORKERS", 2)
 # Fairness: at most this many steps of one user hold (or are queued for) a worker; the rest wait, ready, until
 # one of theirs finishes. The default leaves one worker process free for other users; 0 = no limit.
-PIPELINE_MAX_RUNNING_STEPS_PER_USER = env_int("PIPELINE_MAX_RUNNING_STEPS_PER_USER", max(1, Q_CLUSTER["workers"] - 1))
+PIPELINE_MAX_RUNNING_STEPS_PER_USER = env_int("PIPELINE_MAX_RUNNING_STEPS_PER_USER", max(1, Q_WORKERS - 1))
 # Retention: the sweep deletes finished executions (steps, events) and events older than this, at most
 # PIPELINE_RETENTION_BATCH of each per run; never those of a deployment in flight. 0 keeps everything.
 PIPELINE_RETENTION_SECONDS = env_int("PIPELINE_RETENTION_SECONDS", 30 * 24 * 3600)

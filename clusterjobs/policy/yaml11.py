@@ -2,9 +2,9 @@
 
 PyYAML's ``SafeLoader`` is YAML 1.1 too, but it does not take ``y``/``n`` as booleans and it reads
 ``1:30`` as a sexagesimal int; go-yaml v2 does the first and not the second. Any difference is a way past a
-check, so this loader copies go-yaml v2's scalar table. A request body with a duplicate key is refused outright (which one wins is exactly
-the kind of question two parsers answer differently); ``helm template`` output is read as Helm reads it,
-the last one winning, since that is what Helm will send.
+check, so this loader copies go-yaml v2's scalar table. A request body with a duplicate key is refused
+outright (which one wins is exactly the kind of question two parsers answer differently); ``helm template``
+output is read as Helm reads it, the last one winning, since that is what Helm will send.
 """
 
 from __future__ import annotations
