@@ -16,9 +16,10 @@ from usecases.models import UseCaseTemplate
 
 pytestmark = pytest.mark.django_db
 
-# Measured well under 1 s each on an idle 2-core machine (tests/BAD_INPUT.md); the assertion leaves room for a
-# loaded CI while still catching a bomb that expands (those take many seconds or exhaust memory).
-QUICK_SECONDS = 2.0
+# Measured well under 1 s each on an idle 2-core machine (tests/BAD_INPUT.md), but over 2 s on a loaded one.
+# The bound is not a speed target (tests/bench measures speed): it catches a bomb that expands, which takes
+# minutes or exhausts memory.
+QUICK_SECONDS = 10.0
 
 
 def _template(ref: str = "charts/valkey", values: dict[str, Any] | None = None, **extra: Any) -> dict[str, Any]:
