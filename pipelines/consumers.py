@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 from typing import Any
 from urllib.parse import parse_qs
@@ -27,6 +28,9 @@ from django.db.models import Q
 from pipelines.models import Event, PipelineExecution
 from pipelines.notify import topics
 from pipelines.selectors import execution_list
+
+logger = logging.getLogger(__name__)
+LAYER_TIMEOUT_SECONDS = 2.0
 
 BATCH = 200
 
@@ -89,7 +93,7 @@ class EventStreamConsumer(AsyncHttpConsumer):
             return
         self.group = f"{self.group_prefix}-{self.object.pk}"
         self.wakeup = asyncio.Event()
-        await self.channel_layer.group_add(self.group, self.channel_name)
+        await self._layer(self.channel_layer.group_add(self.group, self.channel_name))
         await self.send_headers(
             headers=[
                 (b"Content-Type", b"text/event-stream"),
@@ -103,7 +107,16 @@ class EventStreamConsumer(AsyncHttpConsumer):
     async def run_stream(self, last_id: int) -> None:
         await self.stream(last_id)
         await self.send_body(b"", more_body=False)
-        await self.channel_layer.send(self.channel_name, {"type": "stream.finished"})
+        await self._layer(self.channel_layer.send(self.channel_name, {"type": "stream.finished"}))
+
+    async def _layer(self, call: Any) -> None:
+        """A channel-layer call that may not hang the stream: right after a Redis restart channels-redis can
+        wait on a dead connection. The layer only wakes the stream early; the log is re-read every
+        ``SSE_POLL_SECONDS`` anyway, so the stream goes on without it."""
+        try:
+            await asyncio.wait_for(call, LAYER_TIMEOUT_SECONDS)
+        except Exception:  # noqa: BLE001 - TimeoutError or the layer's connection error: poll instead
+            logger.warning("SSE %s: channel layer unavailable; polling the event log", getattr(self, "group", "?"))
 
     def last_event_id(self) -> int:
         headers = dict(self.scope.get("headers") or [])

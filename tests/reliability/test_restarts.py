@@ -4,7 +4,9 @@ agent-rag deployment is in flight on the stand-in when Redis or PostgreSQL resta
 Redis here keeps nothing on disk (``--save '' --appendonly no``), so a restart loses every queued task: the
 sweep re-queues the steps whose message was lost, and the workers and daphne reconnect by themselves. While a
 service is down ``/healthz`` says so (503). Two trials per service here (the production pass); the ten-trial
-version, with worker and daphne restarts too, is ``python -m tests.bench restarts``.
+version, with worker and daphne restarts too, is ``python -m tests.bench restarts``. A reader follows the
+execution's SSE stream throughout, reconnecting with ``Last-Event-ID`` as a browser does, and must end with
+exactly the events of a fresh replay.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import random
 import shlex
 import signal
 import subprocess
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -25,6 +28,7 @@ import pytest
 import redis
 
 from tests.reliability.conftest import PRODUCTION, DeployStack, restart_daphne
+from tests.reliability.test_live import _sse_events
 
 pytestmark = [
     pytest.mark.production,
@@ -163,16 +167,38 @@ def test_it_finishes_agent_rag_deployments_across_a_restart_at_a_random_moment(l
     assert _healthz(live_deploy.stack) == 200
 
 
+def _follow(stack, execution_id: str, into: list[tuple[int, str]], stop: threading.Event) -> None:
+    """What a page's EventSource does: read the stream, and when it breaks reconnect with Last-Event-ID."""
+    while not stop.is_set():
+        try:
+            _sse_events(stack, execution_id, into[-1][0] if into else None, into=into, timeout=30)
+        except Exception:  # noqa: BLE001 - the service is down: try again, as the browser does
+            pass
+        if into and into[-1][1] == "execution_completed":
+            return
+        time.sleep(0.3)
+
+
 def run_trial(live_deploy: DeployStack, service: str, trial: int, rng: random.Random) -> float:
     """One agent-rag deployment with ``service`` restarted at a random moment; returns its wall time (s)."""
     started = time.monotonic()
+    stack = live_deploy.stack
     deployment = live_deploy.create(f"rs-{service[:2]}-{trial}", template="agent-rag")
     live_deploy.start(deployment["id"])
+    execution_id = live_deploy.get(deployment["id"])["pipeline_execution_id"]
+    streamed: list[tuple[int, str]] = []
+    stop = threading.Event()
+    reader = threading.Thread(target=_follow, args=(stack, execution_id, streamed, stop), daemon=True)
+    reader.start()
     time.sleep(rng.uniform(0.1, 4.0))
     seen: list[int] = []
-    ALL_RESTARTS[service](live_deploy.stack, during=lambda: seen.append(_healthz(live_deploy.stack)))
+    ALL_RESTARTS[service](stack, during=lambda: seen.append(_healthz(stack)))
 
     finished = _sweep_until_finished(live_deploy, deployment["id"])
+    reader.join(timeout=60)
+    stop.set()
+    # The page's stream, across the restart, against a fresh replay of the whole log: no gap, no duplicate.
+    assert streamed == _sse_events(stack, execution_id), f"{service}: the stream has a gap or a duplicate"
 
     if service in RESTARTS:
         assert seen == [503], f"/healthz answered {seen} while {service} was down"
