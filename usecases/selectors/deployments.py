@@ -7,7 +7,7 @@ import uuid
 from django.db.models import Prefetch, QuerySet
 from django.http import Http404
 
-from usecases.models.deployments import ComponentDeployment, UseCaseDeployment
+from usecases.models.deployments import ComponentDeployment, DeploymentRevision, UseCaseDeployment
 
 
 def deployment_list(*, user, status: str | None = None, template: str | None = None) -> QuerySet[UseCaseDeployment]:
@@ -29,3 +29,16 @@ def deployment_get(*, user, deployment_id: uuid.UUID | str) -> UseCaseDeployment
         return deployment_list(user=user).get(pk=deployment_id)
     except (UseCaseDeployment.DoesNotExist, ValueError, TypeError):
         raise Http404("deployment not found") from None
+
+
+def revision_list(*, user, deployment_id: uuid.UUID | str) -> QuerySet[DeploymentRevision]:
+    """The deployment's revisions, newest first (404 unless ``user`` may see the deployment)."""
+    deployment = deployment_get(user=user, deployment_id=deployment_id)
+    return deployment.revisions.select_related("created_by").order_by("-number")
+
+
+def revision_get(*, user, deployment_id: uuid.UUID | str, number: int) -> DeploymentRevision:
+    try:
+        return revision_list(user=user, deployment_id=deployment_id).get(number=number)
+    except DeploymentRevision.DoesNotExist:
+        raise Http404("revision not found") from None
