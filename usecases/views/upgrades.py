@@ -120,7 +120,7 @@ def deployment_edit(request: PageRequest, deployment_id: uuid.UUID) -> HttpRespo
         draft = upgrades.deployment_update(deployment=deployment, user=request.user, **change)
     except ServiceValidationError as exc:
         for error in exc.errors:
-            errors.setdefault(_field(error["loc"]), []).append(error["msg"])
+            errors.setdefault(_field(list(error["loc"])), []).append(str(error["msg"]))
         return _edit_page(request, deployment, errors, status=422)
     except ConflictError as exc:
         return _edit_page(request, deployment, {"general": [str(exc)]}, status=409)
