@@ -12,8 +12,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from clusterjobs.crypto import mask_tree, sealed_plaintexts, unseal_tree
 from clusterjobs.helm.inspect import release_manifest, render_release
 from clusterjobs.helm.runner import HelmError
+from clusterjobs.redact import redact
 from pipelines.params import RenderError, render
 from usecases.dag import Inputs, build_dag, build_plan, effective_chart, template_from_snapshot
 from usecases.models.deployments import (
@@ -94,8 +96,9 @@ def _manifest_changes(
     """The rendered-manifest diff of one upgraded component, or the reason it could not be computed."""
     if deployment.cluster is None:
         return {"objects": [], "error": "the deployment's cluster was deleted"}
+    secrets = sealed_plaintexts(chart_values) + sealed_plaintexts(context.get("live_values") or {})
     try:
-        values = render(chart_values, context)
+        values = unseal_tree(render(chart_values, {k: v for k, v in context.items() if k != "live_values"}))
         desired = render_release(
             cluster=deployment.cluster,
             chart_ref=component["chart_ref"],
@@ -108,8 +111,10 @@ def _manifest_changes(
             cluster=deployment.cluster, release_name=component["release_name"], namespace=deployment.namespace
         )
     except (HelmError, RenderError) as exc:
-        return {"objects": [], "error": str(exc)}
-    return {"objects": manifest_diff(current, desired), "error": ""}
+        return {"objects": [], "error": redact(str(exc), secrets)}
+    # Rendered objects may quote a secret anywhere (a ConfigMap, an env var): it never reaches the diff.
+    objects = manifest_diff(current, desired)
+    return {"objects": [{**o, "diff": redact(o["diff"], secrets)} for o in objects], "error": ""}
 
 
 def plan_change(
@@ -121,12 +126,16 @@ def plan_change(
     keep = skippable(deployment, plan, live, force=force)
     before = (live.components or {}) if live else {}
     context = _render_context(deployment, inputs.parameters) if with_manifests else {}
+    if live is not None:  # the secrets of the live revision are in the cluster's manifests: redact them too
+        context["live_values"] = live.value_overrides or {}
     charts = {c["name"]: c for c in plan["components"]}
     for component in plan["components"]:
         name = component["name"]
         component["action"] = "skip" if name in keep else "upgrade"
         old = ((before.get(name) or {}).get("fingerprint") or {}).get("values")
-        component["values_diff"] = unified(old, component["values"], old_name=f"live/{name}", new_name=f"plan/{name}")
+        component["values_diff"] = unified(
+            mask_tree(old), mask_tree(component["values"]), old_name=f"live/{name}", new_name=f"plan/{name}"
+        )
         component["manifest"] = {"objects": [], "error": ""}
         if with_manifests and name not in keep:
             component["manifest"] = _manifest_changes(deployment, charts[name], _chart_values(inputs, name), context)

@@ -9,6 +9,7 @@ from typing import Any
 from ninja import Schema
 from pydantic import BaseModel, ConfigDict, Field
 
+from clusterjobs.crypto import mask_tree
 from usecases.models.deployments import DeploymentRevision, RevisionStatus, UseCaseDeployment
 
 
@@ -68,6 +69,10 @@ class DeploymentOut(Schema):
     @staticmethod
     def resolve_owner(obj: UseCaseDeployment) -> str:
         return obj.owner.get_username()
+
+    @staticmethod
+    def resolve_value_overrides(obj: UseCaseDeployment) -> dict[str, Any]:
+        return mask_tree(obj.value_overrides or {})
 
     @staticmethod
     def resolve_live_revision(obj: UseCaseDeployment) -> int | None:
@@ -147,6 +152,11 @@ class DeploymentUpdateIn(BaseModel):
     values: dict[str, Any] | None = Field(
         None, description="Component → Helm value overrides (replaces that component's overrides; null removes them)"
     )
+    secret_values: dict[str, dict[str, Any]] | None = Field(
+        None,
+        description="Component → {dotted.value.path: secret}: stored encrypted, merged into the overrides, never "
+        "shown again (a new value rotates it)",
+    )
     upgrade_template: bool = Field(False, description="Take the template's current version")
 
 
@@ -183,6 +193,14 @@ class RevisionOut(Schema):
     completed_at: datetime | None
 
     @staticmethod
+    def resolve_value_overrides(obj: DeploymentRevision) -> dict[str, Any]:
+        return mask_tree(obj.value_overrides or {})
+
+    @staticmethod
+    def resolve_components(obj: DeploymentRevision) -> dict[str, Any]:
+        return mask_tree(obj.components or {})
+
+    @staticmethod
     def resolve_created_by(obj: DeploymentRevision) -> str | None:
         return obj.created_by.get_username() if obj.created_by else None
 
@@ -193,6 +211,10 @@ class RevisionOut(Schema):
 
 class RevisionDetailOut(RevisionOut):
     dag: dict[str, Any]
+
+    @staticmethod
+    def resolve_dag(obj: DeploymentRevision) -> dict[str, Any]:
+        return mask_tree(obj.dag or {})
 
 
 class ManifestObjectOut(Schema):

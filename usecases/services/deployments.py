@@ -20,6 +20,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from budportal.errors import ConflictError, ServiceValidationError
+from clusterjobs.crypto import mask_tree
 from clusterjobs.models import Job, JobType
 from clusterjobs.validators import deployment_namespace
 from pipelines.events import EventType
@@ -390,7 +391,7 @@ def deployment_sync(*, deployment: UseCaseDeployment) -> UseCaseDeployment:
 def deployment_plan(*, deployment: UseCaseDeployment) -> dict[str, Any]:
     """The DAG start submits, its waves, and each component's chart values with ``parameters.*`` resolved
     and ``steps.*`` references kept as written (listed in ``pending_refs``)."""
-    return build_plan(deployment=deployment)
+    return mask_tree(build_plan(deployment=deployment))
 
 
 def _component_rows(deployment: UseCaseDeployment) -> list[dict[str, Any]]:

@@ -22,6 +22,7 @@ from django.http import Http404
 from django.utils import timezone
 
 from budportal.errors import ConflictError, ServiceValidationError
+from clusterjobs.crypto import mask_tree
 from pipelines.models import Event
 from pipelines.services import execution_submit
 from usecases.dag import Inputs, deployment_inputs
@@ -78,6 +79,7 @@ def deployment_update(
     parameters: dict[str, Any] | None = None,
     components: dict[str, Any] | None = None,
     values: dict[str, Any] | None = None,
+    secret_values: dict[str, Any] | None = None,
     upgrade_template: bool = False,
 ) -> DeploymentRevision | None:
     """``PATCH``: new parameters, slot choices and per-component value overrides, validated (422 with the path
@@ -88,7 +90,14 @@ def deployment_update(
     draft = draft_of(deployment)
     base = revisions.revision_inputs(draft) if draft else deployment_inputs(deployment)
     snapshot = _newer_template(deployment) if upgrade_template else None
-    inputs = clean_update(current=base, snapshot=snapshot, components=components, parameters=parameters, values=values)
+    inputs = clean_update(
+        current=base,
+        snapshot=snapshot,
+        components=components,
+        parameters=parameters,
+        values=values,
+        secrets=secret_values,
+    )
     if deployment.status == S.PENDING:
         _write_inputs(deployment, inputs)
         return None
@@ -303,4 +312,4 @@ def deployment_change_plan(*, deployment: UseCaseDeployment, revision: str) -> d
         target = _revision(deployment, number)
     plan = plan_change(deployment=deployment, inputs=revisions.revision_inputs(target))
     plan["revision"] = target.number
-    return plan
+    return mask_tree(plan)

@@ -17,7 +17,9 @@ import jsonschema
 import yaml
 
 from budportal.errors import ServiceValidationError
+from clusterjobs.crypto import is_sealed, mask_tree, seal
 from clusterjobs.models import Cluster
+from clusterjobs.redact import redact
 from clusterjobs.selectors import cluster_list
 from clusterjobs.validators import bundled_chart_dir, find_blocked_values
 from pipelines.actions.http import check_url
@@ -240,6 +242,54 @@ def _override_errors(inputs: Inputs, name: str, override: Any) -> Errors:
     return schema_errors(deep_merge(defaults, chart["values"]), schema, loc)
 
 
+def restore_masked(new: Any, old: Any) -> Any:
+    """``new`` with each ``<secret #…>`` mask that stands for the secret at the same place in ``old`` put back
+    as that sealed secret: values read from the API or the edit form and sent back keep their secrets."""
+    if isinstance(new, dict):
+        return {k: restore_masked(v, old.get(k) if isinstance(old, dict) else None) for k, v in new.items()}
+    if isinstance(new, list):
+        return [
+            restore_masked(v, old[i] if isinstance(old, list) and i < len(old) else None) for i, v in enumerate(new)
+        ]
+    if isinstance(new, str) and is_sealed(old) and new == mask_tree(old):
+        return old
+    return new
+
+
+def _nested(path: str, value: Any) -> dict[str, Any]:
+    keys = path.split(".")
+    out: dict[str, Any] = {keys[-1]: value}
+    for key in reversed(keys[:-1]):
+        out = {key: out}
+    return out
+
+
+def _secret_errors(secrets: dict[str, Any], selections: dict[str, str]) -> Errors:
+    errors = []
+    for name, paths in secrets.items():
+        if name not in selections:
+            errors.append(_err(["secret_values", name], f"'{name}' is not a component of this deployment"))
+        elif not isinstance(paths, dict):
+            errors.append(_err(["secret_values", name], "must map dotted value paths to secret values"))
+        else:
+            errors += [
+                _err(["secret_values", name, path], "a secret must be a string, a number or a boolean")
+                for path, value in paths.items()
+                if not isinstance(value, (str, int, float, bool)) or not all(path.split("."))
+            ]
+    return errors
+
+
+def _with_secrets(overrides: dict[str, Any], secrets: dict[str, Any], *, sealed: bool) -> dict[str, Any]:
+    """The overrides with each component's secrets merged in at their dotted paths (sealed, or as given for
+    validation)."""
+    out = dict(overrides)
+    for name, paths in secrets.items():
+        for path, value in paths.items():
+            out[name] = deep_merge(out.get(name) or {}, _nested(path, seal(value) if sealed else value))
+    return out
+
+
 def clean_update(
     *,
     current: Inputs,
@@ -247,6 +297,7 @@ def clean_update(
     components: dict[str, Any] | None,
     parameters: dict[str, Any] | None,
     values: dict[str, Any] | None,
+    secrets: dict[str, Any] | None = None,
 ) -> Inputs:
     """New inputs: ``current`` with the given parameters (merged), slot choices and per-component value
     overrides (a component's mapping replaces its overrides; null removes them), and optionally a newer
@@ -271,18 +322,27 @@ def clean_update(
         elif override is None:
             overrides.pop(name, None)
         else:
-            overrides[name] = override
-    inputs = Inputs(
+            overrides[name] = restore_masked(override, current.value_overrides.get(name))
+    secrets = secrets or {}
+    errors += _secret_errors(secrets, selections)
+    plain = Inputs(
         template_snapshot=snapshot or current.template_snapshot,
         parameters=merged,
         selections=selections,
-        value_overrides=overrides,
+        value_overrides=_with_secrets(overrides, secrets, sealed=False) if not errors else overrides,
     )
     if not errors:
-        for name, override in (values or {}).items():
-            if override is not None:
-                errors += _override_errors(inputs, name, override)
+        changed = {name for name, override in (values or {}).items() if override is not None} | set(secrets)
+        for name in sorted(changed):
+            errors += _override_errors(plain, name, plain.value_overrides[name])
         errors += _reference_errors(template, selections) + _blocked_errors(template, selections)
     if errors:
-        raise ServiceValidationError(errors)
-    return inputs
+        hidden = [str(value) for paths in secrets.values() if isinstance(paths, dict) for value in paths.values()]
+        raise ServiceValidationError([{**e, "msg": redact(e["msg"], hidden)} for e in errors])
+    # Only now are the secrets sealed: everything stored from here on holds the ciphertext.
+    return Inputs(
+        template_snapshot=plain.template_snapshot,
+        parameters=merged,
+        selections=selections,
+        value_overrides=_with_secrets(overrides, secrets, sealed=True),
+    )

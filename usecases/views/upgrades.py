@@ -17,6 +17,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from budportal.errors import ConflictError, ServiceValidationError
 from budportal.http import PageRequest
+from clusterjobs.crypto import mask_tree
 from usecases import component_catalog
 from usecases.dag import deployment_inputs, template_from_snapshot
 from usecases.models.deployments import UseCaseDeployment
@@ -51,7 +52,10 @@ def _form(deployment: UseCaseDeployment, post: Any = None) -> dict[str, Any]:
                 "type": component.get("type", ""),
                 "chosen": post.get(f"component-{name}", choice) if post else choice,
                 "choices": [component_catalog.resolve_component(n) or {"name": n, "display_name": n} for n in names],
-                "values": post.get(f"values-{name}", "") if post else _dump(inputs.value_overrides.get(name)),
+                "values": post.get(f"values-{name}", "")
+                if post
+                else _dump(mask_tree(inputs.value_overrides.get(name))),
+                "secrets": post.get(f"secrets-{name}", "") if post else "",
             }
         )
     return {"parameters": params, "slots": slots}
@@ -83,26 +87,39 @@ def _parse(deployment: UseCaseDeployment, post: Any) -> tuple[dict[str, Any], di
     }
     values: dict[str, Any] = {}
     components: dict[str, Any] = {}
+    secrets: dict[str, Any] = {}
     for name, choice in inputs.selections.items():
         if choice and post.get(f"component-{name}") and post[f"component-{name}"] != choice:
             components[name] = post[f"component-{name}"]
         try:
             values[name] = yaml.safe_load(post.get(f"values-{name}", "")) or None
         except yaml.YAMLError as exc:
-            errors[f"values-{name}"] = [f"not valid YAML: {exc}"]
-    return {"parameters": parameters, "components": components, "values": values}, errors
+            errors[f"values-{name}"] = [f"not valid YAML: {exc.__class__.__name__}"]
+        try:
+            secret = yaml.safe_load(post.get(f"secrets-{name}", "")) or None
+        except yaml.YAMLError as exc:  # the message would quote the secret: only its kind is shown
+            errors[f"secrets-{name}"] = [f"not valid YAML: {exc.__class__.__name__}"]
+            continue
+        if secret is not None:
+            secrets[name] = secret
+    change = {"parameters": parameters, "components": components, "values": values, "secret_values": secrets}
+    return change, errors
 
 
 def _field(loc: list[Any]) -> str:
-    if len(loc) >= 2 and loc[0] == "values":
-        return f"values-{loc[1]}"
+    if len(loc) >= 2 and loc[0] in ("values", "secret_values"):
+        return f"{'values' if loc[0] == 'values' else 'secrets'}-{loc[1]}"
     if len(loc) >= 2 and loc[0] in ("parameters", "components"):
         return f"{'param' if loc[0] == 'parameters' else 'component'}-{loc[1]}"
     return "general"
 
 
 def _edit_page(request: PageRequest, deployment: UseCaseDeployment, errors: dict, status: int = 200) -> HttpResponse:
-    context = {"deployment": deployment, "errors": errors, **_form(deployment, request.POST if errors else None)}
+    post = request.POST.copy() if errors else None
+    if post is not None:
+        for key in [k for k in post if k.startswith("secrets-")]:
+            post[key] = ""  # a rejected form never echoes a secret back
+    context = {"deployment": deployment, "errors": errors, **_form(deployment, post)}
     return render(request, "usecases/deployment_edit.html", context, status=status)
 
 
