@@ -80,6 +80,9 @@ class DeploymentOut(Schema):
 
     @staticmethod
     def resolve_last_apply_failed(obj: UseCaseDeployment) -> bool:
+        # The list selector annotates it (one query for the whole list); other callers ask.
+        if hasattr(obj, "latest_revision_status"):
+            return obj.latest_revision_status == RevisionStatus.FAILED
         latest = obj.revisions.exclude(status=RevisionStatus.DRAFT).order_by("-number").first()
         return latest is not None and latest.status == RevisionStatus.FAILED
 

@@ -4,15 +4,23 @@ from __future__ import annotations
 
 import uuid
 
-from django.db.models import Prefetch, QuerySet
+from django.db.models import OuterRef, Prefetch, QuerySet, Subquery
 from django.http import Http404
 
-from usecases.models.deployments import ComponentDeployment, DeploymentRevision, UseCaseDeployment
+from usecases.models.deployments import ComponentDeployment, DeploymentRevision, RevisionStatus, UseCaseDeployment
 
 
 def deployment_list(*, user, status: str | None = None, template: str | None = None) -> QuerySet[UseCaseDeployment]:
-    qs = UseCaseDeployment.objects.select_related("owner").prefetch_related(
-        Prefetch("components", queryset=ComponentDeployment.objects.order_by("position"))
+    latest = (
+        DeploymentRevision.objects.filter(deployment=OuterRef("pk"))
+        .exclude(status=RevisionStatus.DRAFT)
+        .order_by("-number")
+        .values("status")[:1]
+    )
+    qs = (
+        UseCaseDeployment.objects.select_related("owner")
+        .prefetch_related(Prefetch("components", queryset=ComponentDeployment.objects.order_by("position")))
+        .annotate(latest_revision_status=Subquery(latest))
     )
     if not user.is_staff:
         qs = qs.filter(owner=user)
