@@ -8,6 +8,7 @@ when the step runs (``steps``, ``parameters`` and ``deployment`` are in scope).
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.urls import reverse
@@ -28,6 +29,26 @@ CLEANUP_RETRY = {"max_attempts": 3, "backoff_seconds": 5}
 HELM_RELEASE_NAME_MAX = 53  # Helm's own limit on release names
 
 
+@dataclass(frozen=True)
+class Inputs:
+    """What an apply installs: the template document, parameters, slot choices and per-component value
+    overrides. A deployment's current inputs, a draft's, or a recorded revision's."""
+
+    template_snapshot: dict[str, Any]
+    parameters: dict[str, Any]
+    selections: dict[str, str]
+    value_overrides: dict[str, Any] = field(default_factory=dict)
+
+
+def deployment_inputs(deployment: UseCaseDeployment) -> Inputs:
+    return Inputs(
+        template_snapshot=deployment.template_snapshot,
+        parameters=dict(deployment.parameters or {}),
+        selections=dict(deployment.components.values_list("component_name", "selected_component")),
+        value_overrides=dict(deployment.value_overrides or {}),
+    )
+
+
 def template_from_snapshot(snapshot: dict[str, Any]) -> UseCaseTemplate:
     """An unsaved template built from a deployment's snapshot, for its ``waves`` and ``component``."""
     return UseCaseTemplate(
@@ -45,31 +66,41 @@ def release_name(deployment_name: str, component_name: str) -> str:
     return dns_label(f"{deployment_name}-{component_name}")[:HELM_RELEASE_NAME_MAX].rstrip("-")
 
 
-def component_values(component: dict[str, Any]) -> dict[str, Any]:
-    """The values a component's step passes: a helm chart's own values, else the template's overrides."""
+def component_values(component: dict[str, Any], overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The values a component's step passes: a helm chart's own values, else the template's overrides; the
+    deployment's own value overrides for the component merged over either."""
     if component["type"] == "helm":
-        return (component.get("chart") or {}).get("values") or {}
-    return component.get("values") or {}
+        values = (component.get("chart") or {}).get("values") or {}
+    else:
+        values = component.get("values") or {}
+    return deep_merge(values, overrides) if overrides else values
 
 
-def effective_chart(component: dict[str, Any], selected: str) -> dict[str, Any]:
+def effective_chart(
+    component: dict[str, Any], selected: str, overrides: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """``{"ref", "version", "values"}`` the release will install: the helm chart, or the catalog entry's chart
-    with the template's values merged over the catalog's (what ``deployment_create`` does at run time)."""
+    with the template's values merged over the catalog's (what ``deployment_create`` does at run time), and the
+    deployment's value overrides over that."""
     if component["type"] == "helm":
         chart = component.get("chart") or {}
-        return {"ref": chart.get("ref"), "version": chart.get("version"), "values": chart.get("values") or {}}
+        return {
+            "ref": chart.get("ref"),
+            "version": chart.get("version"),
+            "values": component_values(component, overrides),
+        }
     entry = resolve_component(selected) or {"chart": {"ref": None, "version": None, "values": {}}}
     chart = entry["chart"]
     return {
         "ref": chart["ref"],
         "version": chart.get("version"),
-        "values": deep_merge(chart.get("values") or {}, component.get("values") or {}),
+        "values": deep_merge(chart.get("values") or {}, component_values(component, overrides)),
     }
 
 
-def referenced_steps(component: dict[str, Any]) -> set[str]:
-    """Names X of every ``{{ steps.X.outputs.… }}`` in the component's values."""
-    return {step for step, _ in find_references(component_values(component))}
+def referenced_steps(component: dict[str, Any], overrides: dict[str, Any] | None = None) -> set[str]:
+    """Names X of every ``{{ steps.X.outputs.… }}`` in the component's values (overrides included)."""
+    return {step for step, _ in find_references(component_values(component, overrides))}
 
 
 def included_waves(template: UseCaseTemplate, included: set[str]) -> list[list[str]]:
@@ -78,12 +109,17 @@ def included_waves(template: UseCaseTemplate, included: set[str]) -> list[list[s
     return [wave for wave in waves if wave]
 
 
-def _selections(deployment: UseCaseDeployment) -> dict[str, str]:
-    return dict(deployment.components.values_list("component_name", "selected_component"))
+def _kept_step(name: str, outputs: dict[str, Any], depends_on: list[str]) -> dict[str, Any]:
+    """A component an upgrade leaves alone: no Helm call, only its recorded outputs for later steps' Jinja."""
+    return {"id": name, "action": "set_output", "depends_on": depends_on, "params": {"values": outputs}}
 
 
 def _component_step(
-    deployment: UseCaseDeployment, component: dict[str, Any], selected: str, depends_on: list[str]
+    deployment: UseCaseDeployment,
+    component: dict[str, Any],
+    selected: str,
+    depends_on: list[str],
+    overrides: dict[str, Any] | None,
 ) -> dict[str, Any]:
     name = component["name"]
     common = {
@@ -95,7 +131,7 @@ def _component_step(
     }
     if component["type"] == "helm":
         chart = component["chart"]
-        params = {**common, "chart_ref": chart["ref"], "values": chart.get("values") or {}}
+        params = {**common, "chart_ref": chart["ref"], "values": component_values(component, overrides)}
         if chart.get("version"):
             params["chart_version"] = chart["version"]
         return {"id": name, "action": "helm_deploy", "depends_on": depends_on, "params": params}
@@ -104,7 +140,7 @@ def _component_step(
         "component_name": name,
         "component_type": component["type"],
         "selected_component": selected,
-        "values": component.get("values") or {},
+        "values": component_values(component, overrides),
     }
     return {"id": name, "action": "deployment_create", "depends_on": depends_on, "params": params}
 
@@ -122,24 +158,38 @@ def _notify_step(deployment: UseCaseDeployment, depends_on: list[str]) -> dict[s
     return {"id": NOTIFY_STEP, "action": "notification", "depends_on": depends_on, "params": params}
 
 
-def component_steps(deployment: UseCaseDeployment, template: UseCaseTemplate) -> tuple[list[dict], list[str]]:
-    """The component steps in wave order, and the ids of the last wave."""
-    selections = _selections(deployment)
+def component_steps(
+    deployment: UseCaseDeployment, template: UseCaseTemplate, inputs: Inputs, keep: dict[str, dict[str, Any]]
+) -> tuple[list[dict], list[str]]:
+    """The component steps in wave order, and the ids of the last wave. A component in ``keep`` becomes a
+    ``set_output`` step republishing its recorded outputs (an upgrade that leaves it alone)."""
+    selections = inputs.selections
     steps: list[dict[str, Any]] = []
     previous = [HEALTH_STEP]
     for wave in included_waves(template, set(selections)):
         for name in wave:
             component = template.component(name)
-            refs = sorted(referenced_steps(component) & set(selections) - {name} - set(previous))
-            steps.append(_component_step(deployment, component, selections[name], [*previous, *refs]))
+            overrides = inputs.value_overrides.get(name)
+            refs = sorted(referenced_steps(component, overrides) & set(selections) - {name} - set(previous))
+            if name in keep:
+                steps.append(_kept_step(name, keep[name], [*previous, *refs]))
+            else:
+                steps.append(_component_step(deployment, component, selections[name], [*previous, *refs], overrides))
         previous = wave
     return steps, previous
 
 
-def build_dag(*, deployment: UseCaseDeployment) -> dict[str, Any]:
-    """The DAG ``POST …/start`` submits (the engine's DAG format plus ``deployment`` for Jinja's ``deployment.*``)."""
-    template = template_from_snapshot(deployment.template_snapshot)
-    steps, last_wave = component_steps(deployment, template)
+def build_dag(
+    *,
+    deployment: UseCaseDeployment,
+    inputs: Inputs | None = None,
+    keep: dict[str, dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """The DAG ``POST …/start`` (or an apply of ``inputs``) submits: the engine's DAG format plus
+    ``deployment`` for Jinja's ``deployment.*``. Components in ``keep`` are not installed again."""
+    inputs = inputs or deployment_inputs(deployment)
+    template = template_from_snapshot(inputs.template_snapshot)
+    steps, last_wave = component_steps(deployment, template, inputs, keep or {})
     health = {
         "id": HEALTH_STEP,
         "action": "cluster_health",
@@ -149,8 +199,8 @@ def build_dag(*, deployment: UseCaseDeployment) -> dict[str, Any]:
     return {
         "name": f"deploy-usecase-{deployment.name}",
         "version": "1.0.0",
-        "description": f"Deploy use case: {deployment.name} ({deployment.template_name} {deployment.template_version})",
-        "parameters": dict(deployment.parameters or {}),
+        "description": f"Deploy use case: {deployment.name} ({template.name} {template.version})",
+        "parameters": dict(inputs.parameters),
         "deployment": deployment.deployment_context,
         "settings": {"timeout_seconds": DAG_TIMEOUT_SECONDS, "on_failure": "fail"},
         "steps": [health, *steps, _notify_step(deployment, last_wave)],
@@ -192,17 +242,17 @@ def component_plan(
     step: dict[str, Any],
     component: dict[str, Any],
     selected: str,
+    chart: dict[str, Any],
     values: Any,
     pending: list[str],
 ) -> dict[str, Any]:
-    chart = effective_chart(component, selected)
     return {
         "name": component["name"],
         "type": component["type"],
         "selected_component": selected,
         "action": step["action"],
         "depends_on": step["depends_on"],
-        "release_name": step["params"]["release_name"],
+        "release_name": release_name(deployment.name, component["name"]),
         "namespace": deployment.namespace,
         "chart_ref": chart["ref"],
         "chart_version": chart["version"],
@@ -211,12 +261,14 @@ def component_plan(
     }
 
 
-def _previewed_values(deployment: UseCaseDeployment, charts: list[dict[str, Any]]) -> list[tuple[Any, list[str]]]:
+def _previewed_values(
+    deployment: UseCaseDeployment, parameters: dict[str, Any], charts: list[dict[str, Any]]
+) -> list[tuple[Any, list[str]]]:
     """Every component's values with ``parameters.*`` / ``deployment.*`` rendered, in ONE render round-trip
     (one time limit for the whole plan, so a hostile public template cannot make its viewers wait per string)."""
     context = {
-        "parameters": deployment.parameters,
-        "params": deployment.parameters,
+        "parameters": parameters,
+        "params": parameters,
         "deployment": deployment.deployment_context,
     }
     try:
@@ -225,21 +277,30 @@ def _previewed_values(deployment: UseCaseDeployment, charts: list[dict[str, Any]
         raise ServiceValidationError.at(("values",), exc.message) from None
 
 
-def build_plan(*, deployment: UseCaseDeployment) -> dict[str, Any]:
+def build_plan(
+    *, deployment: UseCaseDeployment, inputs: Inputs | None = None, keep: dict[str, dict[str, Any]] | None = None
+) -> dict[str, Any]:
     """The DAG, its waves, and each component's chart and values as they will be installed."""
-    dag = build_dag(deployment=deployment)
-    template = template_from_snapshot(deployment.template_snapshot)
-    selections = _selections(deployment)
+    inputs = inputs or deployment_inputs(deployment)
+    dag = build_dag(deployment=deployment, inputs=inputs, keep=keep)
+    template = template_from_snapshot(inputs.template_snapshot)
+    selections, overrides = inputs.selections, inputs.value_overrides
     steps = [step for step in dag["steps"] if step["id"] in selections]
-    charts = [effective_chart(template.component(step["id"]), selections[step["id"]]) for step in steps]
+    charts = [
+        effective_chart(template.component(step["id"]), selections[step["id"]], overrides.get(step["id"]))
+        for step in steps
+    ]
+    previews = _previewed_values(deployment, inputs.parameters, charts)
     components = [
-        component_plan(deployment, step, template.component(step["id"]), selections[step["id"]], *values)
-        for step, values in zip(steps, _previewed_values(deployment, charts), strict=True)
+        component_plan(deployment, step, template.component(step["id"]), selections[step["id"]], chart, *values)
+        for step, chart, values in zip(steps, charts, previews, strict=True)
     ]
     return {
         "deployment_id": str(deployment.pk),
         "namespace": deployment.namespace,
         "dag": dag,
         "waves": included_waves(template, set(selections)),
+        "template_name": template.name,
+        "template_version": template.version,
         "components": components,
     }

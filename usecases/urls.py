@@ -2,6 +2,7 @@ from django.urls import path
 
 from usecases.views import deployments as deployment_views
 from usecases.views import templates as views
+from usecases.views import upgrades as upgrade_views
 
 app_name = "usecases"
 
@@ -19,6 +20,10 @@ urlpatterns = [
     path("deployments/<uuid:deployment_id>/", deployment_views.deployment_detail, name="deployment-detail"),
     path("deployments/<uuid:deployment_id>/state", deployment_views.deployment_state, name="deployment-state"),
     path("deployments/<uuid:deployment_id>/delete", deployment_views.deployment_delete, name="deployment-delete"),
+    path("deployments/<uuid:deployment_id>/edit", upgrade_views.deployment_edit, name="deployment-edit"),
+    path("deployments/<uuid:deployment_id>/plan", upgrade_views.deployment_change_plan, name="deployment-change-plan"),
+    path("deployments/<uuid:deployment_id>/apply", upgrade_views.deployment_apply, name="deployment-apply"),
+    path("deployments/<uuid:deployment_id>/discard", upgrade_views.deployment_discard, name="deployment-discard"),
     path(
         "deployments/<uuid:deployment_id>/<slug:action>", deployment_views.deployment_action, name="deployment-action"
     ),

@@ -12,11 +12,13 @@ from django.conf import settings
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
+from clusterjobs.crypto import sealed_plaintexts, unseal_tree
 from clusterjobs.helm.runner import ChartSource, HelmError, HelmRunner
 from clusterjobs.kube import KubeClient, KubeError
 from clusterjobs.kubeconfig import parse_kubeconfig
 from clusterjobs.models import Job, JobType
 from clusterjobs.policy.pss import Level
+from clusterjobs.redact import redact
 from pipelines import outbound
 
 HELM_TIMEOUT_MARKERS = ("context deadline exceeded", "timed out waiting")
@@ -61,20 +63,25 @@ def run_job_helm(job: Job, config: dict[str, Any], should_cancel: Callable[[], b
         level=Level(cluster.pod_security_level),
         allowed_cluster_kinds=frozenset(cluster.allowed_cluster_kinds or ()),
     )
+    sealed = config.get("values") or {}
     try:
         if job.job_type == JobType.HELM_UNINSTALL:
             return uninstall_releases(runner, config, timeout, should_cancel)
+        # Secret values are decrypted only here, in memory; Helm reads the values from stdin, never a file.
         return runner.deploy(
             chart=ChartSource(config["chart_ref"], config.get("chart_version")),
             release_name=config["release_name"],
             namespace=config["namespace"],
-            values=config.get("values") or {},
+            values=unseal_tree(sealed),
             timeout_seconds=timeout,
             should_cancel=should_cancel,
         )
     except HelmError as exc:
-        if capped and any(marker in str(exc) for marker in HELM_TIMEOUT_MARKERS):
-            raise JobDeadlineExceeded(f"job exceeded its timeout of {job.timeout_seconds} s: {exc}") from None
+        message = redact(str(exc), sealed_plaintexts(sealed))
+        if capped and any(marker in message for marker in HELM_TIMEOUT_MARKERS):
+            raise JobDeadlineExceeded(f"job exceeded its timeout of {job.timeout_seconds} s: {message}") from None
+        if message != str(exc):  # Helm quoted a secret value
+            raise HelmError(message) from None
         raise
 
 

@@ -256,6 +256,18 @@ class HelmRunner:
 
         self._run(go, should_cancel, namespace=namespace)
 
+    def manifest(self, *, release_name: str, namespace: str) -> list[dict[str, Any]]:
+        """``helm get manifest``: the objects of the release's current revision; empty when there is none."""
+
+        async def go(client: Client) -> list[dict[str, Any]]:
+            try:
+                revision = await client.get_current_revision(release_name, namespace=namespace)
+            except errors.ReleaseNotFoundError:
+                return []
+            return [obj for obj in await revision.resources() if isinstance(obj, dict)]
+
+        return self._run(go, namespace=namespace)
+
     # --- internals ---------------------------------------------------------------------------------
     async def _resolve(self, client: Client, chart: ChartSource) -> Chart:
         if chart.ref.startswith("charts/"):

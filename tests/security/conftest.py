@@ -17,8 +17,11 @@ from tests.clusterjobs.test_remote_charts import https_repo  # noqa: F401
 from tests.pipelines.conftest import run  # noqa: F401
 from tests.usecases.deployments.conftest import call, catalog, deploy_settings  # noqa: F401
 from usecases.catalog_sync import template_sync_catalog
+from usecases.dag import deployment_inputs
+from usecases.models.deployments import RevisionKind
 from usecases.services import templates as template_services
 from usecases.services.deployments import deployment_create
+from usecases.services.revisions import revision_new
 
 KUBECONFIG_TOKEN = "s3cr3t-kube-token-do-not-leak"
 
@@ -69,6 +72,9 @@ def owned(db, owner, execution_delay_seconds) -> dict[str, Any]:
         config={"namespace": "uc-0123abcd", "releases": ["x"]},
     )
     notification = notification_create(user=owner, message="for the owner only")
+    revision = revision_new(
+        deployment=deployment, kind=RevisionKind.INSTALL, inputs=deployment_inputs(deployment), user=owner
+    )
     return {
         "name": template.name,
         "cluster_id": str(cluster.pk),
@@ -76,6 +82,7 @@ def owned(db, owner, execution_delay_seconds) -> dict[str, Any]:
         "execution_id": str(execution.pk),
         "job_id": str(job.pk),
         "notification_id": notification.pk,
+        "number": revision.number,
         "_job": job,
     }
 

@@ -1,6 +1,23 @@
 """The app's models, one module per domain; imported here so Django registers them under the ``usecases`` label."""
 
-from usecases.models.deployments import ComponentDeployment, ComponentStatus, DeploymentStatus, UseCaseDeployment
+from usecases.models.deployments import (
+    ComponentDeployment,
+    ComponentStatus,
+    DeploymentRevision,
+    DeploymentStatus,
+    RevisionKind,
+    RevisionStatus,
+    UseCaseDeployment,
+)
 from usecases.models.templates import UseCaseTemplate
 
-__all__ = ["ComponentDeployment", "ComponentStatus", "DeploymentStatus", "UseCaseDeployment", "UseCaseTemplate"]
+__all__ = [
+    "ComponentDeployment",
+    "ComponentStatus",
+    "DeploymentRevision",
+    "DeploymentStatus",
+    "RevisionKind",
+    "RevisionStatus",
+    "UseCaseDeployment",
+    "UseCaseTemplate",
+]

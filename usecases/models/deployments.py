@@ -56,6 +56,10 @@ class UseCaseDeployment(models.Model):
         max_length=16, choices=DeploymentStatus.choices, default=DeploymentStatus.PENDING, db_index=True
     )
     parameters = models.JSONField(default=dict, blank=True)
+    # Per-component Helm value overrides of the revision last applied (merged over the template's values).
+    value_overrides = models.JSONField(default=dict, blank=True)
+    # The revision whose inputs the cluster runs (0: nothing installed yet); an upgrade that fails keeps it.
+    live_revision = models.PositiveIntegerField(default=0)
     notify_webhook_url = models.CharField(max_length=500, blank=True)
     pipeline_execution_id = models.CharField(max_length=64, blank=True, db_index=True)
     # The helm_uninstall run of the last stop/delete, recorded like any execution.
@@ -113,3 +117,61 @@ class ComponentDeployment(models.Model):
 
     def __str__(self) -> str:
         return f"{self.component_name} ({self.status})"
+
+
+class RevisionKind(models.TextChoices):
+    INSTALL = "install"
+    UPGRADE = "upgrade"
+    ROLLBACK = "rollback"
+    REPAIR = "repair"
+    RESTART = "restart"
+
+
+class RevisionStatus(models.TextChoices):
+    DRAFT = "draft"
+    APPLYING = "applying"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+class DeploymentRevision(models.Model):
+    """One apply of a deployment (first install, upgrade, rollback, repair, restart) and its recorded inputs,
+    or the one draft being edited. Numbered per deployment from 1; the inputs are enough to apply it again."""
+
+    deployment = models.ForeignKey(UseCaseDeployment, on_delete=models.CASCADE, related_name="revisions")
+    number = models.PositiveIntegerField()
+    kind = models.CharField(max_length=16, choices=RevisionKind.choices)
+    status = models.CharField(max_length=16, choices=RevisionStatus.choices, default=RevisionStatus.DRAFT)
+    template_name = models.CharField(max_length=63)
+    template_version = models.CharField(max_length=64)
+    template_snapshot = models.JSONField(default=dict)
+    parameters = models.JSONField(default=dict, blank=True)
+    selections = models.JSONField(default=dict, blank=True, help_text="Component → catalog choice ('' for helm).")
+    value_overrides = models.JSONField(default=dict, blank=True, help_text="Component → Helm values overrides.")
+    # The revision this one was made from (the one rolled back to, or the draft's base).
+    source_revision = models.PositiveIntegerField(null=True, blank=True)
+    dag = models.JSONField(default=dict, blank=True)
+    execution_id = models.CharField(max_length=64, blank=True, db_index=True)
+    # Component → {action: upgrade|skip, chart_ref, chart_version, values (previewed), helm_revision, status}.
+    components = models.JSONField(default=dict, blank=True)
+    changes = models.JSONField(default=list, blank=True, help_text="What changed since the previous revision.")
+    error = models.TextField(blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    applied_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["deployment", "-number"]
+        constraints = [
+            models.UniqueConstraint(fields=["deployment", "number"], name="usecase_revision_unique_number"),
+            models.UniqueConstraint(
+                fields=["deployment"], condition=models.Q(status="draft"), name="usecase_revision_one_draft"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.deployment_id} r{self.number} ({self.status})"

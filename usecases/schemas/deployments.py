@@ -9,7 +9,8 @@ from typing import Any
 from ninja import Schema
 from pydantic import BaseModel, ConfigDict, Field
 
-from usecases.models.deployments import UseCaseDeployment
+from clusterjobs.crypto import mask_tree
+from usecases.models.deployments import DeploymentRevision, RevisionStatus, UseCaseDeployment
 
 
 class DeploymentIn(BaseModel):
@@ -52,6 +53,9 @@ class DeploymentOut(Schema):
     owner: str
     status: str
     parameters: dict[str, Any]
+    value_overrides: dict[str, Any]
+    live_revision: int | None
+    last_apply_failed: bool
     namespace: str
     pipeline_execution_id: str | None
     cleanup_execution_id: str | None
@@ -65,6 +69,22 @@ class DeploymentOut(Schema):
     @staticmethod
     def resolve_owner(obj: UseCaseDeployment) -> str:
         return obj.owner.get_username()
+
+    @staticmethod
+    def resolve_value_overrides(obj: UseCaseDeployment) -> dict[str, Any]:
+        return mask_tree(obj.value_overrides or {})
+
+    @staticmethod
+    def resolve_live_revision(obj: UseCaseDeployment) -> int | None:
+        return obj.live_revision or None
+
+    @staticmethod
+    def resolve_last_apply_failed(obj: UseCaseDeployment) -> bool:
+        # The list selector annotates it (one query for the whole list); other callers ask.
+        if hasattr(obj, "latest_revision_status"):
+            return obj.latest_revision_status == RevisionStatus.FAILED
+        latest = obj.revisions.exclude(status=RevisionStatus.DRAFT).order_by("-number").first()
+        return latest is not None and latest.status == RevisionStatus.FAILED
 
     @staticmethod
     def resolve_components(obj: UseCaseDeployment) -> list:
@@ -123,3 +143,107 @@ def deployment_in_openapi() -> dict[str, Any]:
     """The request body for the OpenAPI docs (the endpoint parses the body itself)."""
     schema = DeploymentIn.model_json_schema()
     return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
+
+
+class DeploymentUpdateIn(BaseModel):
+    """``PATCH /api/deployments/{id}``: only what is given changes."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    parameters: dict[str, Any] | None = Field(None, description="Parameters to change (merged over the current)")
+    components: dict[str, str | None] | None = Field(None, description="Slot → another compatible catalog component")
+    values: dict[str, Any] | None = Field(
+        None, description="Component → Helm value overrides (replaces that component's overrides; null removes them)"
+    )
+    secret_values: dict[str, dict[str, Any]] | None = Field(
+        None,
+        description="Component → {dotted.value.path: secret}: stored encrypted, merged into the overrides, never "
+        "shown again (a new value rotates it)",
+    )
+    upgrade_template: bool = Field(False, description="Take the template's current version")
+
+
+class ApplyIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    revision: int | None = Field(None, ge=1, description="Revision to apply (default: the draft)")
+    force: bool = Field(False, description="Upgrade unchanged components too")
+
+
+class RollbackIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    revision: int = Field(ge=1, description="The revision whose inputs are applied again")
+
+
+class RevisionOut(Schema):
+    number: int
+    kind: str
+    status: str
+    template_name: str
+    template_version: str
+    parameters: dict[str, Any]
+    selections: dict[str, Any]
+    value_overrides: dict[str, Any]
+    source_revision: int | None
+    execution_id: str | None
+    components: dict[str, Any]
+    changes: list[str]
+    error: str
+    created_by: str | None
+    created_at: datetime
+    applied_at: datetime | None
+    completed_at: datetime | None
+
+    @staticmethod
+    def resolve_value_overrides(obj: DeploymentRevision) -> dict[str, Any]:
+        return mask_tree(obj.value_overrides or {})
+
+    @staticmethod
+    def resolve_components(obj: DeploymentRevision) -> dict[str, Any]:
+        return mask_tree(obj.components or {})
+
+    @staticmethod
+    def resolve_created_by(obj: DeploymentRevision) -> str | None:
+        return obj.created_by.get_username() if obj.created_by else None
+
+    @staticmethod
+    def resolve_execution_id(obj: DeploymentRevision) -> str | None:
+        return obj.execution_id or None
+
+
+class RevisionDetailOut(RevisionOut):
+    dag: dict[str, Any]
+
+    @staticmethod
+    def resolve_dag(obj: DeploymentRevision) -> dict[str, Any]:
+        return mask_tree(obj.dag or {})
+
+
+class ManifestObjectOut(Schema):
+    object: str
+    change: str
+    diff: str
+
+
+class ManifestDiffOut(Schema):
+    objects: list[ManifestObjectOut]
+    error: str
+
+
+class ComponentChangeOut(ComponentPlanOut):
+    action: str
+    values_diff: str
+    manifest: ManifestDiffOut
+
+
+class ChangePlanOut(Schema):
+    deployment_id: uuid.UUID
+    namespace: str
+    revision: int | None
+    live_revision: int | None
+    template_name: str
+    template_version: str
+    dag: dict[str, Any]
+    waves: list[list[str]]
+    components: list[ComponentChangeOut]

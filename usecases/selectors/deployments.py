@@ -4,15 +4,23 @@ from __future__ import annotations
 
 import uuid
 
-from django.db.models import Prefetch, QuerySet
+from django.db.models import OuterRef, Prefetch, QuerySet, Subquery
 from django.http import Http404
 
-from usecases.models.deployments import ComponentDeployment, UseCaseDeployment
+from usecases.models.deployments import ComponentDeployment, DeploymentRevision, RevisionStatus, UseCaseDeployment
 
 
 def deployment_list(*, user, status: str | None = None, template: str | None = None) -> QuerySet[UseCaseDeployment]:
-    qs = UseCaseDeployment.objects.select_related("owner").prefetch_related(
-        Prefetch("components", queryset=ComponentDeployment.objects.order_by("position"))
+    latest = (
+        DeploymentRevision.objects.filter(deployment=OuterRef("pk"))
+        .exclude(status=RevisionStatus.DRAFT)
+        .order_by("-number")
+        .values("status")[:1]
+    )
+    qs = (
+        UseCaseDeployment.objects.select_related("owner")
+        .prefetch_related(Prefetch("components", queryset=ComponentDeployment.objects.order_by("position")))
+        .annotate(latest_revision_status=Subquery(latest))
     )
     if not user.is_staff:
         qs = qs.filter(owner=user)
@@ -29,3 +37,16 @@ def deployment_get(*, user, deployment_id: uuid.UUID | str) -> UseCaseDeployment
         return deployment_list(user=user).get(pk=deployment_id)
     except (UseCaseDeployment.DoesNotExist, ValueError, TypeError):
         raise Http404("deployment not found") from None
+
+
+def revision_list(*, user, deployment_id: uuid.UUID | str) -> QuerySet[DeploymentRevision]:
+    """The deployment's revisions, newest first (404 unless ``user`` may see the deployment)."""
+    deployment = deployment_get(user=user, deployment_id=deployment_id)
+    return deployment.revisions.select_related("created_by").order_by("-number")
+
+
+def revision_get(*, user, deployment_id: uuid.UUID | str, number: int) -> DeploymentRevision:
+    try:
+        return revision_list(user=user, deployment_id=deployment_id).get(number=number)
+    except DeploymentRevision.DoesNotExist:
+        raise Http404("revision not found") from None

@@ -20,6 +20,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from budportal.errors import ConflictError, ServiceValidationError
+from clusterjobs.crypto import mask_tree
 from clusterjobs.models import Job, JobType
 from clusterjobs.validators import deployment_namespace
 from pipelines.events import EventType
@@ -27,8 +28,17 @@ from pipelines.models import Event, ExecutionStatus, PipelineExecution, StepStat
 from pipelines.notifications import notification_create
 from pipelines.services import execution_cancel, execution_progress, execution_retry, execution_submit
 from usecases import legacy
-from usecases.dag import build_cleanup_dag, build_dag, build_plan, release_name
-from usecases.models.deployments import ComponentDeployment, ComponentStatus, DeploymentStatus, UseCaseDeployment
+from usecases.dag import build_cleanup_dag, build_plan, deployment_inputs, release_name
+from usecases.models.deployments import (
+    ComponentDeployment,
+    ComponentStatus,
+    DeploymentRevision,
+    DeploymentStatus,
+    RevisionKind,
+    UseCaseDeployment,
+)
+from usecases.plans import recorded_components
+from usecases.services import revisions
 from usecases.validation.deployments import clean_request
 
 logger = logging.getLogger(__name__)
@@ -48,7 +58,7 @@ STEP_EVENT_STATUS: dict[str, ComponentStatus] = {
 NOT_RUN_STEP_STATUSES = (StepStatus.CANCELLED, StepStatus.SKIPPED)
 
 
-def _transition(deployment: UseCaseDeployment, allowed: tuple[str, ...], to: str, **fields: Any) -> bool:
+def transition(deployment: UseCaseDeployment, allowed: tuple[str, ...], to: str, **fields: Any) -> bool:
     """Compare-and-set ``allowed`` → ``to``; updates ``deployment`` in place when it wins."""
     fields["updated_at"] = timezone.now()
     won = UseCaseDeployment.objects.filter(pk=deployment.pk, status__in=allowed).update(status=to, **fields)
@@ -132,15 +142,26 @@ def deployment_start(*, deployment: UseCaseDeployment) -> UseCaseDeployment:
     if not settings.USE_PIPELINE_ORCHESTRATION:
         return legacy.legacy_start(deployment=deployment)
     with transaction.atomic():
-        if not _transition(deployment, (S.PENDING,), S.DEPLOYING, started_at=timezone.now(), error=""):
+        if not transition(deployment, (S.PENDING,), S.DEPLOYING, started_at=timezone.now(), error=""):
             raise ConflictError(f"deployment is {deployment.status}; only a pending deployment can be started")
+        inputs = deployment_inputs(deployment)
+        plan = build_plan(deployment=deployment, inputs=inputs)
         execution = execution_submit(
-            dag=build_dag(deployment=deployment),
-            owner=deployment.owner,
-            parameters=deployment.parameters,
-            deployment_id=deployment.pk,
+            dag=plan["dag"], owner=deployment.owner, parameters=deployment.parameters, deployment_id=deployment.pk
         )
         UseCaseDeployment.objects.filter(pk=deployment.pk).update(pipeline_execution_id=str(execution.pk))
+        revisions.revision_submitted(
+            revision=revisions.revision_new(
+                deployment=deployment,
+                kind=RevisionKind.INSTALL,
+                inputs=inputs,
+                user=deployment.owner,
+                changes=["first install"],
+            ),
+            dag=plan["dag"],
+            execution_id=str(execution.pk),
+            components=recorded_components(plan, keep={}, running=set()),
+        )
         deployment.components.filter(status=C.PENDING).update(status=C.DEPLOYING)
     deployment.refresh_from_db()
     return deployment
@@ -160,7 +181,7 @@ def deployment_retry(*, deployment: UseCaseDeployment) -> UseCaseDeployment:
         return legacy.legacy_retry(deployment=deployment)
     mark = _event_mark()
     with transaction.atomic():
-        if not _transition(deployment, (S.FAILED,), S.DEPLOYING, error="", completed_at=None, last_event_id=mark):
+        if not transition(deployment, (S.FAILED,), S.DEPLOYING, error="", completed_at=None, last_event_id=mark):
             raise ConflictError(f"deployment is {deployment.status}; only a failed deployment can be retried")
         deployment.components.exclude(status=C.RUNNING).update(
             status=C.DEPLOYING, error="", completed_at=None, last_event_id=mark
@@ -226,8 +247,9 @@ def deployment_stop(*, deployment: UseCaseDeployment) -> UseCaseDeployment:
     """Cancel, then uninstall every release and remove the namespace: stopping → stopped (or failed with the
     reason). 409 unless deploying or running."""
     with transaction.atomic():
-        if not _transition(deployment, STOPPABLE, S.STOPPING, error=""):
+        if not transition(deployment, STOPPABLE, S.STOPPING, error=""):
             raise ConflictError(f"deployment is {deployment.status}; only a deploying or running one can be stopped")
+        revisions.revision_cancel_open(deployment=deployment)
         _stop_now(deployment)
     deployment.refresh_from_db()
     return deployment
@@ -242,9 +264,9 @@ def deployment_delete(*, deployment: UseCaseDeployment) -> bool:
             if UseCaseDeployment.objects.filter(pk=deployment.pk, status=deployment.status).delete()[0]:
                 return True
             raise ConflictError("the deployment changed while deleting it; try again")
-        if _transition(deployment, (S.STOPPING,), S.DELETING):
+        if transition(deployment, (S.STOPPING,), S.DELETING):
             return False  # the uninstall already running removes the rows when it finishes
-        if not _transition(deployment, (*STOPPABLE, S.FAILED), S.DELETING, error=""):
+        if not transition(deployment, (*STOPPABLE, S.FAILED), S.DELETING, error=""):
             raise ConflictError(f"deployment is {deployment.status}; it cannot be deleted now")
         _stop_now(deployment)
     return not UseCaseDeployment.objects.filter(pk=deployment.pk).exists()
@@ -255,12 +277,12 @@ def cleanup_finished(*, deployment: UseCaseDeployment, ok: bool, error: str = ""
     or failed with the reason — never silently stopped with releases left behind."""
     now = timezone.now()
     if not ok:
-        if _transition(deployment, (S.STOPPING, S.DELETING), S.FAILED, error=f"stop failed: {error}", completed_at=now):
+        if transition(deployment, (S.STOPPING, S.DELETING), S.FAILED, error=f"stop failed: {error}", completed_at=now):
             _notify(deployment, f"Stopping use case '{deployment.name}' failed: {error}", "error")
         return
     if UseCaseDeployment.objects.filter(pk=deployment.pk, status=S.DELETING).delete()[0]:
         return
-    if _transition(deployment, (S.STOPPING,), S.STOPPED, completed_at=now):
+    if transition(deployment, (S.STOPPING,), S.STOPPED, completed_at=now):
         deployment.components.exclude(status=C.FAILED).update(status=C.STOPPED, completed_at=now)
 
 
@@ -316,16 +338,43 @@ def deployment_apply_execution_finished(
     if deployment.last_event_id >= event_id:
         return
     now = timezone.now()
+    execution_id = deployment.pipeline_execution_id
     if status == ExecutionStatus.COMPLETED:
-        _transition(deployment, (S.DEPLOYING,), S.RUNNING, completed_at=now, last_event_id=event_id)
+        with transaction.atomic():
+            if transition(deployment, (S.DEPLOYING,), S.RUNNING, completed_at=now, last_event_id=event_id):
+                revisions.revision_finish(deployment=deployment, execution_id=execution_id, ok=True)
     elif status in (ExecutionStatus.FAILED, ExecutionStatus.TIMEOUT):
         message = error or f"pipeline execution {status.lower()}"
-        if _transition(deployment, (S.DEPLOYING,), S.FAILED, error=message, completed_at=now, last_event_id=event_id):
+        revision = revisions.revision_finish(deployment=deployment, execution_id=execution_id, ok=False, error=message)
+        if revision is not None and _keep_live(deployment, revision, message, event_id):
+            return
+        if transition(deployment, (S.DEPLOYING,), S.FAILED, error=message, completed_at=now, last_event_id=event_id):
             _notify(deployment, f"Use case '{deployment.name}' failed: {message}", "error")
     elif status == ExecutionStatus.CANCELLED:
         with transaction.atomic():
-            if _transition(deployment, STOPPABLE, S.STOPPING, last_event_id=event_id):
+            revisions.revision_cancel_open(deployment=deployment)
+            if transition(deployment, STOPPABLE, S.STOPPING, last_event_id=event_id):
                 _start_cleanup(deployment)
+
+
+def _keep_live(deployment: UseCaseDeployment, revision: DeploymentRevision, message: str, event_id: int) -> bool:
+    """A failed upgrade of a deployment that was running: ``--atomic`` rolled the failing release back and
+    the components that never ran were not touched, so the previous revision still runs. The deployment stays
+    running and says so; the components that ran before are running again. False for a first install."""
+    before = [name for name, entry in (revision.components or {}).items() if entry.get("previous")]
+    if not before or not deployment.live_revision:
+        return False
+    live = deployment.live_revision
+    text = f"revision {revision.number} failed: {message}; revision {live} is still live"
+    now = timezone.now()
+    with transaction.atomic():
+        if not transition(deployment, (S.DEPLOYING,), S.RUNNING, error=text, completed_at=now, last_event_id=event_id):
+            return True
+        for component in deployment.components.filter(component_name__in=before).exclude(status=C.RUNNING):
+            note = f"upgrade to revision {revision.number} failed; kept at its previous release. {component.error}"
+            ComponentDeployment.objects.filter(pk=component.pk).update(status=C.RUNNING, error=note.strip())
+    _notify(deployment, f"Upgrade of '{deployment.name}' failed; revision {live} is still running.", "error")
+    return True
 
 
 # --- sync, plan, progress --------------------------------------------------------------------------
@@ -342,7 +391,7 @@ def deployment_sync(*, deployment: UseCaseDeployment) -> UseCaseDeployment:
 def deployment_plan(*, deployment: UseCaseDeployment) -> dict[str, Any]:
     """The DAG start submits, its waves, and each component's chart values with ``parameters.*`` resolved
     and ``steps.*`` references kept as written (listed in ``pending_refs``)."""
-    return build_plan(deployment=deployment)
+    return mask_tree(build_plan(deployment=deployment))
 
 
 def _component_rows(deployment: UseCaseDeployment) -> list[dict[str, Any]]:

@@ -6,21 +6,30 @@ reference to a component that is left out. Every problem is collected with its `
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
+import jsonschema
+import yaml
+
 from budportal.errors import ServiceValidationError
+from clusterjobs.crypto import is_sealed, mask_tree, seal
 from clusterjobs.models import Cluster
+from clusterjobs.redact import redact
 from clusterjobs.selectors import cluster_list
-from clusterjobs.validators import find_blocked_values
+from clusterjobs.validators import bundled_chart_dir, find_blocked_values
 from pipelines.actions.http import check_url
-from pipelines.params import depth_errors
-from usecases.dag import effective_chart, referenced_steps
+from pipelines.params import depth_errors, is_template
+from usecases.component_catalog import deep_merge
+from usecases.dag import Inputs, effective_chart, included_waves, referenced_steps, template_from_snapshot
 from usecases.models import UseCaseTemplate
 from usecases.models.deployments import UseCaseDeployment
 from usecases.selectors.templates import template_visible_qs
-from usecases.validation.templates import parameter_value_problem
+from usecases.validation.templates import parameter_value_problem, value_reference_errors
 
 Errors = list[dict[str, Any]]
 # Release names are "<deployment>-<component>" within Helm's 53 characters, so deployment names stay short.
@@ -165,3 +174,175 @@ def clean_request(
     if errors:
         raise ServiceValidationError(errors)
     return CleanRequest(template=the_template, cluster=cluster, selections=selections, parameters=values)
+
+
+# --- changing a deployment (PATCH) -------------------------------------------------------------------
+@lru_cache(maxsize=16)
+def _chart_files(directory: Path, mtime: float) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    try:
+        schema = json.loads((directory / "values.schema.json").read_text())
+        defaults = yaml.safe_load((directory / "values.yaml").read_text()) or {}
+    except (OSError, ValueError, yaml.YAMLError):
+        return None
+    if not isinstance(schema, dict) or not isinstance(defaults, dict):
+        return None
+    return schema, defaults
+
+
+def chart_values_schema(ref: str | None) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """A bundled chart's ``values.schema.json`` and its default ``values.yaml`` (Helm validates the defaults
+    merged with the given values); remote charts are not fetched just to validate: Helm checks the schema
+    itself when it installs, and the failure is the component's error."""
+    directory = bundled_chart_dir(ref) if ref else None
+    schema = directory / "values.schema.json" if directory else None
+    if directory is None or schema is None or not schema.is_file():
+        return None
+    return _chart_files(directory, schema.stat().st_mtime)
+
+
+def _at(instance: Any, path: list[Any]) -> Any:
+    for key in path:
+        instance = instance[key]
+    return instance
+
+
+def schema_errors(values: dict[str, Any], schema: dict[str, Any], loc: list[str | int]) -> Errors:
+    """Each place the merged values break the chart's schema; a Jinja string is rendered only when the step
+    runs, so a type error on one is not reported here."""
+    errors = []
+    validator = jsonschema.Draft7Validator(schema)
+    for error in sorted(validator.iter_errors(values), key=lambda e: list(map(str, e.absolute_path))):
+        path = list(error.absolute_path)
+        if is_template(str(_at(values, path))) if path else False:
+            continue
+        errors.append(_err([*loc, *path], f"{'.'.join(map(str, path)) or '(values)'}: {error.message}"))
+    return errors
+
+
+def _override_errors(inputs: Inputs, name: str, override: Any) -> Errors:
+    loc: list[str | int] = ["values", name]
+    if not isinstance(override, dict):
+        return [_err(loc, "must be a mapping of Helm values")]
+    template = template_from_snapshot(inputs.template_snapshot)
+    errors = depth_errors(override, tuple(loc)) + find_blocked_values(override, tuple(loc))
+    errors += value_reference_errors(
+        override,
+        owner=name,
+        parameters=template.parameters or {},
+        waves=included_waves(template, set(inputs.selections)),
+        loc=loc,
+    )
+    if errors:
+        return errors
+    chart = effective_chart(template.component(name), inputs.selections[name], override)
+    found = chart_values_schema(chart["ref"])
+    if found is None:
+        return []
+    schema, defaults = found
+    return schema_errors(deep_merge(defaults, chart["values"]), schema, loc)
+
+
+def restore_masked(new: Any, old: Any) -> Any:
+    """``new`` with each ``<secret #…>`` mask that stands for the secret at the same place in ``old`` put back
+    as that sealed secret: values read from the API or the edit form and sent back keep their secrets."""
+    if isinstance(new, dict):
+        return {k: restore_masked(v, old.get(k) if isinstance(old, dict) else None) for k, v in new.items()}
+    if isinstance(new, list):
+        return [
+            restore_masked(v, old[i] if isinstance(old, list) and i < len(old) else None) for i, v in enumerate(new)
+        ]
+    if isinstance(new, str) and is_sealed(old) and new == mask_tree(old):
+        return old
+    return new
+
+
+def _nested(path: str, value: Any) -> dict[str, Any]:
+    keys = path.split(".")
+    out: dict[str, Any] = {keys[-1]: value}
+    for key in reversed(keys[:-1]):
+        out = {key: out}
+    return out
+
+
+def _secret_errors(secrets: dict[str, Any], selections: dict[str, str]) -> Errors:
+    errors = []
+    for name, paths in secrets.items():
+        if name not in selections:
+            errors.append(_err(["secret_values", name], f"'{name}' is not a component of this deployment"))
+        elif not isinstance(paths, dict):
+            errors.append(_err(["secret_values", name], "must map dotted value paths to secret values"))
+        else:
+            errors += [
+                _err(["secret_values", name, path], "a secret must be a string, a number or a boolean")
+                for path, value in paths.items()
+                if not isinstance(value, (str, int, float, bool)) or not all(path.split("."))
+            ]
+    return errors
+
+
+def _with_secrets(overrides: dict[str, Any], secrets: dict[str, Any], *, sealed: bool) -> dict[str, Any]:
+    """The overrides with each component's secrets merged in at their dotted paths (sealed, or as given for
+    validation)."""
+    out = dict(overrides)
+    for name, paths in secrets.items():
+        for path, value in paths.items():
+            out[name] = deep_merge(out.get(name) or {}, _nested(path, seal(value) if sealed else value))
+    return out
+
+
+def clean_update(
+    *,
+    current: Inputs,
+    snapshot: dict[str, Any] | None,
+    components: dict[str, Any] | None,
+    parameters: dict[str, Any] | None,
+    values: dict[str, Any] | None,
+    secrets: dict[str, Any] | None = None,
+) -> Inputs:
+    """New inputs: ``current`` with the given parameters (merged), slot choices and per-component value
+    overrides (a component's mapping replaces its overrides; null removes them), and optionally a newer
+    template snapshot. ServiceValidationError naming every wrong field; nothing is written."""
+    errors: Errors = depth_errors(parameters or {}, ("parameters",))
+    template = template_from_snapshot(snapshot or current.template_snapshot)
+    selections = dict(current.selections)
+    for slot, choice in (components or {}).items():
+        if slot not in selections:
+            errors.append(_err(["components", slot], f"'{slot}' is not a component of this deployment"))
+            continue
+        chosen = _choice(template.component(slot), choice, errors)
+        if chosen is None and choice is None and not errors:
+            errors.append(_err(["components", slot], "adding or removing components of a deployment is not supported"))
+        elif chosen is not None:
+            selections[slot] = chosen
+    merged = _parameters(template, {**current.parameters, **(parameters or {})}, errors)
+    overrides = dict(current.value_overrides)
+    for name, override in (values or {}).items():
+        if name not in selections:
+            errors.append(_err(["values", name], f"'{name}' is not a component of this deployment"))
+        elif override is None:
+            overrides.pop(name, None)
+        else:
+            overrides[name] = restore_masked(override, current.value_overrides.get(name))
+    secrets = secrets or {}
+    errors += _secret_errors(secrets, selections)
+    plain = Inputs(
+        template_snapshot=snapshot or current.template_snapshot,
+        parameters=merged,
+        selections=selections,
+        value_overrides=_with_secrets(overrides, secrets, sealed=False) if not errors else overrides,
+    )
+    if not errors:
+        changed = {name for name, override in (values or {}).items() if override is not None} | set(secrets)
+        for name in sorted(changed):
+            errors += _override_errors(plain, name, plain.value_overrides[name])
+        errors += _reference_errors(template, selections) + _blocked_errors(template, selections)
+    if errors:
+        hidden = [str(value) for paths in secrets.values() if isinstance(paths, dict) for value in paths.values()]
+        raise ServiceValidationError([{**e, "msg": redact(e["msg"], hidden)} for e in errors])
+    # Only now are the secrets sealed: everything stored from here on holds the ciphertext.
+    return Inputs(
+        template_snapshot=plain.template_snapshot,
+        parameters=merged,
+        selections=selections,
+        value_overrides=_with_secrets(overrides, secrets, sealed=True),
+    )

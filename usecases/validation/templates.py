@@ -267,7 +267,7 @@ def _reference_errors(doc: TemplateDocument, waves: list[list[str]] | None) -> E
         for problem in problems:
             errors.append(_ref_err(component, index, where, problem.loc, problem.msg))
         for ref in references:
-            msg = _reference_problem(ref.chain, component.name, doc, wave_of if waves is not None else None)
+            msg = _reference_problem(ref.chain, component.name, doc.parameters, wave_of if waves is not None else None)
             if msg:
                 errors.append(_ref_err(component, index, where, ref.loc, msg))
     return errors
@@ -277,14 +277,29 @@ def _ref_err(component: TemplateComponent, index: int, where: tuple[str, ...], p
     return _err(["components", index, *where, *path], f"{dotted([component.name, *where, *path])}: {msg}")
 
 
+def value_reference_errors(
+    values: Any, *, owner: str, parameters: dict[str, Any], waves: list[list[str]], loc: list[str | int]
+) -> Errors:
+    """Jinja in a deployment's value overrides for component ``owner``: the same checks as a template's values
+    (syntax, known names, steps only from earlier waves, declared parameters), each at ``[*loc, *path]``."""
+    wave_of = {name: i for i, wave in enumerate(waves) for name in wave}
+    references, problems = scan(values)
+    errors = [_err([*loc, *problem.loc], f"{dotted([*loc, *problem.loc])}: {problem.msg}") for problem in problems]
+    for ref in references:
+        msg = _reference_problem(ref.chain, owner, parameters, wave_of)
+        if msg:
+            errors.append(_err([*loc, *ref.loc], f"{dotted([*loc, *ref.loc])}: {msg}"))
+    return errors
+
+
 def _reference_problem(
-    chain: tuple[str, ...], owner: str, doc: TemplateDocument, wave_of: dict[str, int] | None
+    chain: tuple[str, ...], owner: str, parameters: dict[str, Any], wave_of: dict[str, int] | None
 ) -> str | None:
     root = chain[0]
     if root == "steps":
         return _step_reference_problem(chain, owner, wave_of)
     if root in ("parameters", "params"):
-        if len(chain) > 1 and chain[1] not in doc.parameters:
+        if len(chain) > 1 and chain[1] not in parameters:
             return f"'{'.'.join(chain[:2])}' is not a declared parameter"
         return None
     if root == "deployment":

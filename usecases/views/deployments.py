@@ -27,11 +27,13 @@ from usecases.models.deployments import UseCaseDeployment
 from usecases.selectors import deployments as deployment_selectors
 from usecases.selectors import templates as selectors
 from usecases.services import deployments as deployment_services
+from usecases.services import upgrades
 from usecases.template_graph import template_graph
+from usecases.views import upgrades as upgrade_views
 from usecases.views.templates import render_page
 
 ACTIONS = {
-    "start": deployment_services.deployment_start,
+    "start": deployment_services.deployment_start,  # a stopped deployment: see deployment_action
     "stop": deployment_services.deployment_stop,
     "retry": deployment_services.deployment_retry,
 }
@@ -138,7 +140,7 @@ def deployment_create(request: PageRequest) -> HttpResponse:
 def _detail_context(request: PageRequest, deployment: UseCaseDeployment) -> dict[str, Any]:
     context = sse_render.state_context(deployment)
     log, last_event_id = sse_render.log_history(user=request.user, deployment=deployment)
-    context.update(log=log, last_event_id=last_event_id)
+    context.update(log=log, last_event_id=last_event_id, **upgrade_views.history_context(deployment))
     if deployment.status == "pending":
         context["plan"] = _plan(deployment)
     return context
@@ -178,8 +180,13 @@ def deployment_action(request: PageRequest, deployment_id: uuid.UUID, action: st
     if service is None:
         return HttpResponse("Unknown action", status=404)
     try:
-        service(deployment=deployment)
-    except ConflictError as exc:
+        if action == "start" and deployment.status == "stopped":
+            upgrades.deployment_start_any(deployment=deployment, user=request.user)
+        elif action == "retry":
+            upgrades.deployment_repair(deployment=deployment, user=request.user)
+        else:
+            service(deployment=deployment)
+    except (ConflictError, ServiceValidationError) as exc:
         messages.error(request, str(exc))
     return _to_page(request, reverse("usecases:deployment-detail", args=[deployment.pk]))
 
