@@ -178,6 +178,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         except (OSError, http.client.HTTPException) as exc:  # the dry run could not reach the API server
             self._upstream = None
+            self.proxy.unreachable.append(str(exc))
             self._send(503, status_body(503, "ServiceUnavailable", f"the API server is unreachable: {exc}"))
             return
         self._forward(method, url.path + (f"?{url.query}" if url.query else ""), body)
@@ -289,6 +290,7 @@ class _Handler(BaseHTTPRequestHandler):
             response, connection = self._request(method, path, body, stream=stream)
         except (OSError, http.client.HTTPException, KubeError) as exc:
             self._upstream = None
+            self.proxy.unreachable.append(str(exc))
             self._send(503, status_body(503, "ServiceUnavailable", f"the API server is unreachable: {exc}"))
             return
         if response.getheader("Content-Length") is not None and not stream:
@@ -350,6 +352,9 @@ class PolicyProxy:
         self.client = KubeClient(config, timeout=UPSTREAM_TIMEOUT_SECONDS)
         self.token = secrets.token_urlsafe(32)
         self.refusals: list[str] = []
+        # Why the API server could not be reached: Helm shows only "the server is currently unable to handle
+        # the request" for a 503 during discovery, so the runner adds the last reason to Helm's error.
+        self.unreachable: list[str] = []
         self.streams: set[http.client.HTTPConnection] = set()
         self._resources: dict[str, dict[str, tuple[str, bool]] | None] = {}
         self._lock = threading.Lock()
