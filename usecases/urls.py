@@ -1,6 +1,7 @@
 from django.urls import path
 
 from usecases.views import deployments as deployment_views
+from usecases.views import resources as resource_views
 from usecases.views import templates as views
 
 app_name = "usecases"
@@ -19,6 +20,19 @@ urlpatterns = [
     path("deployments/<uuid:deployment_id>/", deployment_views.deployment_detail, name="deployment-detail"),
     path("deployments/<uuid:deployment_id>/state", deployment_views.deployment_state, name="deployment-state"),
     path("deployments/<uuid:deployment_id>/delete", deployment_views.deployment_delete, name="deployment-delete"),
+    path(
+        "deployments/<uuid:deployment_id>/resources", resource_views.deployment_resources, name="deployment-resources"
+    ),
+    path(
+        "deployments/<uuid:deployment_id>/resources/refresh",
+        resource_views.deployment_resources_refresh,
+        name="deployment-resources-refresh",
+    ),
+    path(
+        "deployments/<uuid:deployment_id>/components/<slug:component>/resync",
+        resource_views.component_resync,
+        name="component-resync",
+    ),
     path(
         "deployments/<uuid:deployment_id>/<slug:action>", deployment_views.deployment_action, name="deployment-action"
     ),

@@ -1,6 +1,14 @@
 """The app's models, one module per domain; imported here so Django registers them under the ``usecases`` label."""
 
 from usecases.models.deployments import ComponentDeployment, ComponentStatus, DeploymentStatus, UseCaseDeployment
+from usecases.models.health import DeploymentHealth
 from usecases.models.templates import UseCaseTemplate
 
-__all__ = ["ComponentDeployment", "ComponentStatus", "DeploymentStatus", "UseCaseDeployment", "UseCaseTemplate"]
+__all__ = [
+    "ComponentDeployment",
+    "ComponentStatus",
+    "DeploymentHealth",
+    "DeploymentStatus",
+    "UseCaseDeployment",
+    "UseCaseTemplate",
+]
