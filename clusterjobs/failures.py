@@ -96,7 +96,10 @@ def _schema(lines: list[str], text: str) -> str | None:
         return None
     problems = [line.lstrip("- ").strip() for line in lines if line.startswith("- ")]
     first = problems[0] if problems else "see details"
-    first = re.sub(r"Invalid type\. Expected: (\w+), given: (\w+)", r"must be \1 (got \2)", first)
+    first = re.sub(r"Invalid type\. Expected: (\w+), given: (\w+)", r"must be \1 (got \2)", first)  # Helm 3
+    helm4 = re.match(r"at '/([^']*)': got (\w+), want (\w+)", first)  # Helm 4
+    if helm4:
+        first = f"{helm4.group(1).replace('/', '.')}: must be {helm4.group(3)} (got {helm4.group(2)})"
     more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
     return f"Chart values rejected by the chart's schema: {first}{more}"
 

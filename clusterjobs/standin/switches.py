@@ -20,16 +20,16 @@ ADMIN_ACTIONS = ("crash", "unready", "heal", "delete")
 
 @dataclass(frozen=True)
 class Refusal:
-    """Refuse requests with ``code``/``reason``/``message``; ``method``/``kind`` narrow it (None: any)."""
+    """Refuse requests with ``code``/``reason``/``message``; ``methods``/``kind`` narrow it (empty/None: any)."""
 
     code: int
     reason: str
     message: str
-    method: str | None = None
+    methods: tuple[str, ...] = ()
     kind: str | None = None
 
     def matches(self, method: str, path: str) -> bool:
-        if path.startswith(ADMIN_PREFIX) or (self.method and self.method != method):
+        if path.startswith(ADMIN_PREFIX) or (self.methods and method not in self.methods):
             return False
         if self.kind is None:
             return True
@@ -48,7 +48,7 @@ def quota_refusal(kind: str = "Deployment") -> Refusal:
         f'{kind.lower()}s "x" is forbidden: exceeded quota: compute-resources, requested: limits.cpu=4, '
         "used: limits.cpu=8, limited: limits.cpu=10"
     )
-    return Refusal(403, "Forbidden", message, method="POST", kind=kind)
+    return Refusal(403, "Forbidden", message, methods=("POST", "PATCH"), kind=kind)  # Helm 4 creates by PATCH
 
 
 def auth_refusal() -> Refusal:

@@ -1,4 +1,4 @@
-"""Every class of Helm failure, produced for real (helm + the policy proxy + the Kubernetes API stand-in, a
+"""Every class of Helm failure, produced for real (helm 3 and 4 + the policy proxy + the Kubernetes API stand-in, a
 contract fake), maps to its one-line cause; the raw text is kept whole for the folded details."""
 
 import pytest
@@ -13,6 +13,13 @@ from tests.clusterjobs.conftest import make_kubeconfig
 pytestmark = pytest.mark.django_db
 
 NS = "uc-0a1b2c3d"
+
+
+@pytest.fixture(params=["helm3", "helm4"])
+def helm_settings(request, settings):
+    """Every failure class with Helm 3.17 and with Helm 4.1: their wording differs."""
+    settings.HELM_BINARY = request.getfixturevalue("helm_binary" if request.param == "helm3" else "helm4_binary")
+    return settings
 
 
 def failed(job):
@@ -109,7 +116,7 @@ def test_it_explains_an_object_that_belongs_to_no_release(sandbox, run_job, test
 
 
 def test_it_explains_a_missing_object(sandbox, run_job, test_charts):
-    sandbox.standin.refuse(Refusal(404, "NotFound", f'namespaces "{NS}" not found', method="POST", kind="Secret"))
+    sandbox.standin.refuse(Refusal(404, "NotFound", f'namespaces "{NS}" not found', methods=("POST",), kind="Secret"))
 
     failure = failed(run_job(sandbox, chart_ref="charts/demo", release_name="web", namespace=NS))
 
