@@ -73,6 +73,7 @@ class LiveObject:
     sync: Sync = Sync.SYNCED
     drift: list[dict[str, Any]] = field(default_factory=list)
     children: list[LiveObject] = field(default_factory=list)
+    events: list[str] = field(default_factory=list)  # recent Warning events, for objects that are not Healthy
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -83,6 +84,7 @@ class LiveObject:
             "sync": str(self.sync),
             "drift": self.drift,
             "children": [c.as_dict() for c in self.children],
+            "events": self.events,
         }
 
 
@@ -127,6 +129,18 @@ class NamespaceLister:
             body = self.client.get_json(f"{prefix}/namespaces/{self.namespace}/{plural}", allow_404=True)
             self._lists[kind] = {o["metadata"]["name"]: o for o in (body or {}).get("items") or []}
         return self._lists[kind]
+
+    def warnings(self, kind: str, name: str, limit: int = 3) -> list[str]:
+        """The latest Warning events about an object ("BackOff: Back-off restarting failed container")."""
+        about = [
+            e
+            for e in self.objects("Event").values()
+            if e.get("type") == "Warning"
+            and (e.get("involvedObject") or {}).get("kind") == kind
+            and e["involvedObject"].get("name") == name
+        ]
+        about.sort(key=lambda e: str(e.get("lastTimestamp") or ""), reverse=True)
+        return [f"{e.get('reason', '')}: {e.get('message', '')}"[:300] for e in about[:limit]]
 
     @property
     def requests(self) -> int:
@@ -243,6 +257,8 @@ def _children(lister: NamespaceLister, obj: dict[str, Any]) -> list[LiveObject]:
             continue  # an old revision scaled to zero: not part of what runs
         health, message = object_health(child)
         node = LiveObject(child_kind, child["metadata"]["name"], health, message, children=_children(lister, child))
+        if health != Health.HEALTHY:  # only then is the Events list read (one request per check)
+            node.events = lister.warnings(child_kind, node.name)
         children.append(node)
     return children
 
@@ -265,7 +281,10 @@ def release_tree(lister: NamespaceLister, manifest: list[dict[str, Any]]) -> lis
         if kind == "Secret":
             changes = [{"path": c["path"], "want": "(hidden)", "live": "(hidden)"} for c in changes]
         sync = Sync.OUT_OF_SYNC if changes else Sync.SYNCED
-        nodes.append(LiveObject(kind, name, health, message, sync, changes[:20], _children(lister, live)))
+        node = LiveObject(kind, name, health, message, sync, changes[:20], _children(lister, live))
+        if health != Health.HEALTHY:
+            node.events = lister.warnings(kind, name)
+        nodes.append(node)
     return nodes
 
 

@@ -17,6 +17,7 @@ class ResourceOut(Schema):
     sync: str
     drift: list[dict[str, Any]]
     children: list[ResourceOut]
+    events: list[str] = []
 
 
 class ComponentResourcesOut(Schema):

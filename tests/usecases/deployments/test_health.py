@@ -76,6 +76,8 @@ def test_a_pod_that_crash_loops_after_install_degrades_the_deployment_and_notifi
     [note] = bad_notes(owner)
     assert note.startswith("Use case 'my-rag' is Degraded: llm: Pod my-rag-llm-vllm-")
     assert "CrashLoopBackOff" in note
+    pod = node(node(component(row, "llm")["objects"], "Deployment")["children"], "ReplicaSet")["children"][0]
+    assert pod["events"] == ["BackOff: Back-off restarting failed container"]  # the kubelet's word for it
     changes = Event.objects.filter(deployment_id=deployed.pk, type=HEALTH_CHANGED)
     assert [e.payload["health"] for e in changes] == ["Healthy", "Degraded"]
 
@@ -167,3 +169,17 @@ def test_the_page_shows_the_tree_and_refresh_checks_now(deployed, owner_browser,
     assert DeploymentHealth.objects.get(deployment=deployed).health == "Healthy"
     assert other_browser.get(reverse("usecases:deployment-resources", args=[deployed.pk])).status_code == 404
     assert other_browser.post(reverse("usecases:deployment-resources-refresh", args=[deployed.pk])).status_code == 404
+
+
+def test_only_the_owner_reads_checks_or_resyncs_and_resync_needs_a_running_component(deployed, other_api, owner_api):
+    base = f"/api/deployments/{deployed.pk}"
+    assert other_api.get(f"{base}/resources").status_code == 404
+    assert other_api.post(f"{base}/resources/refresh").status_code == 404
+    assert other_api.post(f"{base}/components/llm/resync").status_code == 404
+    assert owner_api.post(f"{base}/components/nope/resync").status_code == 404
+    assert not DeploymentHealth.objects.exists()  # nobody else's request checked anything
+
+    deployed.components.filter(component_name="llm").update(status="failed")
+    response = owner_api.post(f"{base}/components/llm/resync")
+
+    assert response.status_code == 409 and "running" in response.json()["detail"]
