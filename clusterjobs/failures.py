@@ -42,6 +42,7 @@ MAX_CAUSE = 300
 # klog lines (E1130 10:38:21.123 12345 memcache.go:287] ...) and client-go's repeated discovery complaints.
 _NOISE = re.compile(r"^\s*([EWI]\d{4} \d\d:\d\d:\d\d\.\d+\s+\d+ \S+:\d+\]|.*Unhandled Error)")
 _JOB_TIMEOUT = re.compile(r"job exceeded its timeout of (\d+) s")
+_NOT_READY = re.compile(r"still not ready when Helm gave up: (\w+) (\S+) \(([^)]*)\)")  # clusterjobs.helm.runner
 _ATOMIC = re.compile(r"^release \S+ failed(, and has been uninstalled due to atomic being set)?: ")
 _UNREACHABLE_REASONS = (
     ("connection refused", "connection refused"),
@@ -130,6 +131,10 @@ def _timeout(text: str, timeout_seconds: int | None, waiting_for: str) -> str | 
         return None
     match = _JOB_TIMEOUT.search(text)
     seconds = int(match.group(1)) if match else timeout_seconds
+    waiting = _NOT_READY.search(text)
+    if waiting and not waiting_for:
+        kind, name, facts = waiting.groups()
+        waiting_for = f"{kind} {name} to be ready ({facts.replace(' replicas ready', ' replicas')})"
     after = f" after {seconds} s" if seconds else ""
     return f"Timed out{after} waiting for {waiting_for or 'the release to be ready'}"
 

@@ -154,7 +154,9 @@ def _condition(obj: dict[str, Any], kind: str) -> dict[str, Any]:
     return next((c for c in (obj.get("status") or {}).get("conditions") or [] if c.get("type") == kind), {})
 
 
-def _workload_health(obj: dict[str, Any]) -> tuple[Health, str]:
+def workload_health(obj: dict[str, Any]) -> tuple[Health, str]:
+    """A Deployment's, StatefulSet's or ReplicaSet's health and "ready/wanted replicas" (the policy proxy also
+    uses it on what Helm's --wait reads)."""
     spec, status = obj.get("spec") or {}, obj.get("status") or {}
     wanted = spec.get("replicas", 1)
     ready = status.get("availableReplicas" if obj["kind"] == "Deployment" else "readyReplicas", 0) or 0
@@ -162,7 +164,7 @@ def _workload_health(obj: dict[str, Any]) -> tuple[Health, str]:
     if _condition(obj, "Progressing").get("reason") == "ProgressDeadlineExceeded":
         return Health.DEGRADED, f"{facts}; the rollout made no progress before its deadline"
     if (status.get("observedGeneration") or 0) < (obj["metadata"].get("generation") or 0):
-        return Health.PROGRESSING, "waiting for the controller to see the new spec"
+        return Health.PROGRESSING, f"{facts}; its controller has not seen the new spec yet"
     if ready < wanted:
         return Health.PROGRESSING, facts
     return Health.HEALTHY, facts
@@ -210,7 +212,7 @@ def _pvc_health(obj: dict[str, Any]) -> tuple[Health, str]:
 def object_health(obj: dict[str, Any], endpoints: dict[str, dict[str, Any]] | None = None) -> tuple[Health, str]:
     kind = obj.get("kind")
     if kind in ("Deployment", "StatefulSet", "ReplicaSet"):
-        return _workload_health(obj)
+        return workload_health(obj)
     if kind == "Pod":
         return _pod_health(obj)
     if kind == "Job":

@@ -179,6 +179,9 @@ class HelmRunner:
 
     def _error(self, exc: BaseException) -> HelmError:
         text = str(exc).strip() or exc.__class__.__name__
+        if self._proxy is not None and self._proxy.not_ready and "context deadline exceeded" in text:
+            waiting = ", ".join(f"{key} ({facts})" for key, facts in sorted(self._proxy.not_ready.items()))
+            text += f"\n(still not ready when Helm gave up: {waiting})"
         if self._proxy is not None and self._proxy.unreachable:
             text += f"\n(the policy proxy could not reach the API server: {self._proxy.unreachable[-1]})"
         return HelmError(redact(text, self._secrets).removeprefix("Error: "))

@@ -125,7 +125,10 @@ def test_it_fails_the_deployment_with_the_failing_components_error_and_never_sta
     ]
     # The notification carries the one-line cause only, never Helm's raw output.
     note = Notification.objects.get(user=owner, level="error")
-    assert note.message == "Use case 'my-rag' failed: llm: Timed out after 3 s waiting for the release to be ready"
+    assert note.message == (
+        "Use case 'my-rag' failed: llm: Timed out after 3 s waiting for Deployment my-rag-llm-vllm to be ready "
+        "(0/1 replicas)"
+    )
 
 
 def test_it_retries_a_failed_deployment_without_reinstalling_what_was_running(
