@@ -17,7 +17,7 @@ from clusterjobs.kube import KubeClient, KubeError
 from clusterjobs.kubeconfig import parse_kubeconfig
 from clusterjobs.resources import Health, NamespaceLister, Sync, release_manifest, release_tree, tree_health, tree_sync
 from clusterjobs.resources import worst as worst_health
-from usecases.models.deployments import ComponentStatus, UseCaseDeployment
+from usecases.models.deployments import ComponentStatus, DeploymentStatus, UseCaseDeployment
 from usecases.models.health import DeploymentHealth
 
 # Components whose release should be on the cluster.
@@ -34,6 +34,8 @@ def deployment_resources_live(*, deployment: UseCaseDeployment) -> dict[str, Any
     """``{"health", "sync", "reason", "components": [{name, release, health, sync, objects}], "requests"}``."""
     if deployment.cluster is None:
         return unknown("the deployment's cluster was deleted")
+    if deployment.status != DeploymentStatus.RUNNING:
+        return unknown(f"the deployment is {deployment.status}: health is checked while it runs")
     components = [c for c in deployment.components.all() if c.status in INSTALLED and c.release_name]
     try:
         client = KubeClient(parse_kubeconfig(deployment.cluster.kubeconfig), timeout=CLUSTER_TIMEOUT_SECONDS)

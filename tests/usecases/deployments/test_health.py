@@ -183,3 +183,12 @@ def test_only_the_owner_reads_checks_or_resyncs_and_resync_needs_a_running_compo
     response = owner_api.post(f"{base}/components/llm/resync")
 
     assert response.status_code == 409 and "running" in response.json()["detail"]
+
+
+def test_a_deployment_that_is_not_running_is_not_reported_healthy(deployed):
+    UseCaseDeployment.objects.filter(pk=deployed.pk).update(status="stopped")
+    deployed.refresh_from_db()
+
+    row = deployment_check_health(deployment=deployed)
+
+    assert (row.health, row.reason) == ("Unknown", "the deployment is stopped: health is checked while it runs")
