@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import gzip
 import json
+import re
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -56,6 +57,8 @@ KIND_PATHS = {
     "ServiceAccount": ("/api/v1", "serviceaccounts"),
     "Ingress": ("/apis/networking.k8s.io/v1", "ingresses"),
 }
+_KIND = re.compile(r"^[A-Z][A-Za-z0-9]{0,62}$")
+_API_VERSION = re.compile(r"^([a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?/)?v[0-9]+([a-z]+[0-9]+)?$")
 # Fields a release sets but the cluster legitimately rewrites (server-side defaults, controllers).
 IGNORED_PATHS = (("metadata", "namespace"), ("metadata", "resourceVersion"), ("status",))
 
@@ -121,6 +124,8 @@ class NamespaceLister:
         self._lists: dict[str, dict[str, dict[str, Any]]] = {}
 
     def objects(self, kind: str, api_version: str = "v1") -> dict[str, dict[str, Any]]:
+        if kind not in KIND_PATHS and not (_KIND.match(kind) and _API_VERSION.match(api_version)):
+            return {}  # a manifest's kind or apiVersion never becomes anything but one path segment each
         if kind not in self._lists:
             prefix, plural = KIND_PATHS.get(kind) or (
                 "/api/v1" if api_version == "v1" else f"/apis/{api_version}",
