@@ -265,6 +265,12 @@ USECASE_CATALOG_DIR = BASE_DIR / "usecases" / "catalog"
 USE_PIPELINE_ORCHESTRATION = env_bool("USE_PIPELINE_ORCHESTRATION", True)
 # How often the periodic sweep enforces timeouts, recovers stale steps and re-dispatches events.
 PIPELINE_SWEEP_SECONDS = env_int("PIPELINE_SWEEP_SECONDS", 5)
+# Health of running deployments (their releases' objects, read from the cluster): checked every
+# HEALTH_CHECK_INTERVAL_SECONDS, at most HEALTH_SWEEP_BATCH deployments per sweep (oldest-checked first); a
+# cluster that cannot be read is asked again after a doubling back-off of at most HEALTH_BACKOFF_MAX_SECONDS.
+HEALTH_CHECK_INTERVAL_SECONDS = env_int("HEALTH_CHECK_INTERVAL_SECONDS", 60)
+HEALTH_SWEEP_BATCH = env_int("HEALTH_SWEEP_BATCH", 25)
+HEALTH_BACKOFF_MAX_SECONDS = env_int("HEALTH_BACKOFF_MAX_SECONDS", 1800)
 # A RUNNING step whose lease is older than this is taken as abandoned by a killed worker.
 PIPELINE_STEP_LEASE_SECONDS = env_int("PIPELINE_STEP_LEASE_SECONDS", 60)
 # Jinja renders (step params, template value previews, deployment plans) run in a pool of worker processes

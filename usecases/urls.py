@@ -1,6 +1,7 @@
 from django.urls import path
 
 from usecases.views import deployments as deployment_views
+from usecases.views import resources as resource_views
 from usecases.views import templates as views
 from usecases.views import upgrades as upgrade_views
 
@@ -24,6 +25,19 @@ urlpatterns = [
     path("deployments/<uuid:deployment_id>/plan", upgrade_views.deployment_change_plan, name="deployment-change-plan"),
     path("deployments/<uuid:deployment_id>/apply", upgrade_views.deployment_apply, name="deployment-apply"),
     path("deployments/<uuid:deployment_id>/discard", upgrade_views.deployment_discard, name="deployment-discard"),
+    path(
+        "deployments/<uuid:deployment_id>/resources", resource_views.deployment_resources, name="deployment-resources"
+    ),
+    path(
+        "deployments/<uuid:deployment_id>/resources/refresh",
+        resource_views.deployment_resources_refresh,
+        name="deployment-resources-refresh",
+    ),
+    path(
+        "deployments/<uuid:deployment_id>/components/<slug:component>/resync",
+        resource_views.component_resync,
+        name="component-resync",
+    ),
     path(
         "deployments/<uuid:deployment_id>/<slug:action>", deployment_views.deployment_action, name="deployment-action"
     ),

@@ -13,6 +13,8 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 from django.utils.timesince import timesince
 
+from clusterjobs.failures import FailureKind, explain
+
 register = template.Library()
 
 ABSOLUTE = "j M Y, H:i:s T"  # 30 Nov 2026, 09:45:12 UTC: the zone is always named
@@ -81,3 +83,15 @@ def humanize_name(name: str | None) -> str:
         return ""
     text = " ".join(w if w.isupper() and len(w) > 1 else w.lower() for w in words)  # keeps "GPU", "URL"
     return text[0].upper() + text[1:]
+
+
+@register.inclusion_tag("partials/failure.html")
+def failure(text: str, extra: str = "") -> dict[str, object]:
+    """A failure as a person reads it: the one-line cause first, the raw Helm/kubectl output folded below
+    (``extra``: more raw output, e.g. the job's whole Helm error behind a step's shorter one)."""
+    explained = explain(text or extra)
+    if extra and explained.kind == FailureKind.OTHER and (deeper := explain(extra)).kind != FailureKind.OTHER:
+        explained = deeper  # "helm install of x failed" says less than the Helm output behind it
+    parts = [(text or "").strip(), (extra or "").strip()]
+    raw = "\n\n".join(dict.fromkeys(p for p in parts if p))
+    return {"failure": explained, "raw": raw if raw != explained.cause else ""}

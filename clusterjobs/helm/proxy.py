@@ -26,6 +26,7 @@ import hmac
 import http.client
 import json
 import logging
+import re
 import secrets
 import socket
 import ssl
@@ -50,6 +51,7 @@ from clusterjobs.policy.scope import (
     body_scope_problems,
     check_request,
 )
+from clusterjobs.resources import Health, workload_health
 from clusterjobs.standin import protobuf
 
 logger = logging.getLogger(__name__)
@@ -60,6 +62,8 @@ PROTOBUF = "application/vnd.kubernetes.protobuf"
 FORWARDED_REQUEST_HEADERS = ("Accept", "Content-Type", "User-Agent")
 FORWARDED_RESPONSE_HEADERS = ("Content-Type", "Warning", "Cache-Control", "Audit-Id")
 JSON_PATCH = "application/json-patch+json"
+WORKLOAD_KINDS = {"deployments": "Deployment", "statefulsets": "StatefulSet"}
+WORKLOAD_PATH = re.compile(r"^/apis/apps/v1/namespaces/[^/]+/(deployments|statefulsets)/([^/]+)$")
 
 
 def status_body(code: int, reason: str, message: str) -> bytes:
@@ -178,6 +182,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         except (OSError, http.client.HTTPException) as exc:  # the dry run could not reach the API server
             self._upstream = None
+            self.proxy.unreachable.append(str(exc))
             self._send(503, status_body(503, "ServiceUnavailable", f"the API server is unreachable: {exc}"))
             return
         self._forward(method, url.path + (f"?{url.query}" if url.query else ""), body)
@@ -289,11 +294,14 @@ class _Handler(BaseHTTPRequestHandler):
             response, connection = self._request(method, path, body, stream=stream)
         except (OSError, http.client.HTTPException, KubeError) as exc:
             self._upstream = None
+            self.proxy.unreachable.append(str(exc))
             self._send(503, status_body(503, "ServiceUnavailable", f"the API server is unreachable: {exc}"))
             return
         if response.getheader("Content-Length") is not None and not stream:
             data = response.read()
             self.proxy.learn_discovery(urlsplit(path).path, response.status, data)
+            if method == "GET" and response.status == 200:
+                self.proxy.observe_readiness(urlsplit(path).path, data)
             self._send(response.status, data, None, response)
             return
         self.proxy.streams.add(connection)
@@ -350,6 +358,12 @@ class PolicyProxy:
         self.client = KubeClient(config, timeout=UPSTREAM_TIMEOUT_SECONDS)
         self.token = secrets.token_urlsafe(32)
         self.refusals: list[str] = []
+        # Why the API server could not be reached: Helm shows only "the server is currently unable to handle
+        # the request" for a 503 during discovery, so the runner adds the last reason to Helm's error.
+        self.unreachable: list[str] = []
+        # What Helm 3's --wait last saw of each workload it polls ("Deployment llm" -> "0/1 replicas"), so a
+        # timeout can say what it was waiting for.
+        self.not_ready: dict[str, str] = {}
         self.streams: set[http.client.HTTPConnection] = set()
         self._resources: dict[str, dict[str, tuple[str, bool]] | None] = {}
         self._lock = threading.Lock()
@@ -428,6 +442,21 @@ class PolicyProxy:
                 self._resources[group_version] = self._discover(group_version)
             resources = self._resources[group_version]
         return (resources or {}).get(plural)
+
+    def observe_readiness(self, path: str, data: bytes) -> None:
+        match = WORKLOAD_PATH.match(path)
+        if match is None:
+            return
+        try:
+            obj = json.loads(data)
+            health, facts = workload_health({**obj, "kind": WORKLOAD_KINDS[match.group(1)]})
+        except (ValueError, KeyError, TypeError, AttributeError):
+            return  # not a workload Helm can wait for: nothing to learn
+        key = f"{WORKLOAD_KINDS[match.group(1)]} {match.group(2)}"
+        if health == Health.HEALTHY:
+            self.not_ready.pop(key, None)
+        else:
+            self.not_ready[key] = facts
 
     def learn_discovery(self, path: str, status: int, body: bytes) -> None:
         """Keep the discovery documents Helm fetches anyway, so that ``resolve`` rarely asks on its own."""

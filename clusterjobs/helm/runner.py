@@ -151,6 +151,7 @@ class HelmRunner:
         self._executable = executable or settings.HELM_BINARY
         self._level = Level(level)
         self._allowed_cluster_kinds = frozenset(allowed_cluster_kinds)
+        self._proxy: PolicyProxy | None = None  # the last call's, read when its error is explained
 
     def policy(self, namespace: str) -> Policy:
         return Policy(namespace=namespace, level=self._level, allowed_cluster_kinds=self._allowed_cluster_kinds)
@@ -167,6 +168,7 @@ class HelmRunner:
             text = self.kubeconfig
             if namespace is not None:
                 proxy = stack.enter_context(PolicyProxy(parse_kubeconfig(self.kubeconfig), self.policy(namespace)))
+                self._proxy = proxy
                 text = proxy.kubeconfig()
             path = stack.enter_context(kubeconfig_file(text))
             yield _Client(
@@ -177,6 +179,11 @@ class HelmRunner:
 
     def _error(self, exc: BaseException) -> HelmError:
         text = str(exc).strip() or exc.__class__.__name__
+        if self._proxy is not None and self._proxy.not_ready and "context deadline exceeded" in text:
+            waiting = ", ".join(f"{key} ({facts})" for key, facts in sorted(self._proxy.not_ready.items()))
+            text += f"\n(still not ready when Helm gave up: {waiting})"
+        if self._proxy is not None and self._proxy.unreachable:
+            text += f"\n(the policy proxy could not reach the API server: {self._proxy.unreachable[-1]})"
         return HelmError(redact(text, self._secrets).removeprefix("Error: "))
 
     def _run(

@@ -53,6 +53,9 @@ class Controllers:
         self.enabled = True
         self.install_delay_seconds = 0.0
         self.failing_releases: set[str] = set()
+        # Health switches, by (namespace, Deployment name): they apply after install too (ready once or not).
+        self.unready: set[tuple[str, str]] = set()
+        self.crash_looping: set[tuple[str, str]] = set()
         self._first_seen: dict[tuple[str, int], float] = {}
         self._waiting = False
         self._proven: set[tuple[str, str]] = set()  # (Deployment uid, ReplicaSet name) seen ready
@@ -134,6 +137,10 @@ class Controllers:
 
     # ---- Deployments and their ReplicaSets -----------------------------------------------------------------
 
+    def _switched_off(self, dep: dict[str, Any]) -> bool:
+        key = (_meta(dep).get("namespace", ""), _meta(dep).get("name", ""))
+        return key in self.unready or key in self.crash_looping
+
     def _deployment(self, dep: dict[str, Any]) -> None:
         replicas = dep["spec"].get("replicas", 1)
         current = self._sync_replicasets(dep, replicas)
@@ -141,7 +148,9 @@ class Controllers:
         ready = (_meta(dep)["uid"], _meta(current)["name"]) in self._proven or self._ready(dep)
         if ready:
             self._proven.add((_meta(dep)["uid"], _meta(current)["name"]))
+        ready = ready and not self._switched_off(dep)
         available = replicas if ready else 0
+        self._sync_pods(dep, current, replicas)
         self._write(
             "ReplicaSet",
             current,
@@ -153,7 +162,12 @@ class Controllers:
                 "observedGeneration": _meta(current).get("generation", 1),
             },
         )
-        self._write("Deployment", dep, self._deployment_status(dep, current, replicas, available))
+        status = self._deployment_status(dep, current, replicas, available)
+        if (_meta(dep).get("namespace", ""), _meta(dep)["name"]) in self.crash_looping:
+            # What the Deployment controller reports once progressDeadlineSeconds passed without progress.
+            message = f'ReplicaSet "{_meta(current)["name"]}" has timed out progressing.'
+            status["conditions"][1] = _condition(dep, "Progressing", False, "ProgressDeadlineExceeded", message)
+        self._write("Deployment", dep, status)
 
     @staticmethod
     def _deployment_status(dep: dict[str, Any], rs: dict[str, Any], replicas: int, available: int) -> dict[str, Any]:
@@ -204,6 +218,64 @@ class Controllers:
         if live["spec"].get("replicas") != replicas:
             return self.store.replace(rs_kind, meta["namespace"], _meta(live)["name"], {**live, "spec": wanted["spec"]})
         return live
+
+    def _sync_pods(self, dep: dict[str, Any], rs: dict[str, Any], replicas: int) -> None:
+        """Pods owned by the current ReplicaSet (``<rs>-<n>``), as many as it wants; its older ReplicaSets' Pods
+        went with their scale-down."""
+        ns, rs_meta = _meta(dep)["namespace"], _meta(rs)
+        pod_kind = resource_for_kind("Pod")
+        owner = {"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": rs_meta["name"], "uid": rs_meta["uid"]}
+        owner.update(controller=True, blockOwnerDeletion=True)
+        for index in range(replicas):
+            suffix = hashlib.sha256(f"{rs_meta['uid']}/{index}".encode()).hexdigest()[:5]
+            name = f"{rs_meta['name']}-{suffix}"
+            if self.store.find(pod_kind, ns, name) is None:
+                template = rs["spec"].get("template") or {}
+                metadata = {**(template.get("metadata") or {}), "name": name, "ownerReferences": [owner]}
+                self.store.create(pod_kind, ns, {"metadata": metadata, "spec": template.get("spec") or {}})
+                self._event(
+                    dep, "Normal", "ScalingReplicaSet", f"Scaled up replica set {rs_meta['name']} to {replicas}"
+                )
+        for rs_old in self._owned("ReplicaSet", ns, _meta(dep)["uid"]):
+            if _meta(rs_old)["name"] != rs_meta["name"]:
+                for pod in self._owned("Pod", ns, _meta(rs_old)["uid"]):
+                    self.store.delete(pod_kind, ns, _meta(pod)["name"])
+        for pod in self._owned("Pod", ns, rs_meta["uid"])[replicas:]:
+            self.store.delete(pod_kind, ns, _meta(pod)["name"])
+
+    def _owned(self, kind: str, namespace: str, uid: str) -> list[dict[str, Any]]:
+        def owned(obj: dict[str, Any]) -> bool:
+            return uid in owner_uids(obj)
+
+        return self.store.list_objects(resource_for_kind(kind), namespace, owned)[0]
+
+    def _event(self, obj: dict[str, Any], type_: str, reason: str, message: str) -> None:
+        """Record an Event about ``obj`` once per (object, reason, message), as the kubelet/controllers would."""
+        meta = _meta(obj)
+        digest = hashlib.sha256(f"{meta.get('uid')}{reason}{message}".encode()).hexdigest()[:10]
+        name = f"{meta['name']}.{digest}"
+        events = resource_for_kind("Event")
+        if self.store.find(events, meta["namespace"], name) is not None:
+            return
+        involved = {
+            "kind": obj.get("kind"),
+            "name": meta["name"],
+            "namespace": meta["namespace"],
+            "uid": meta.get("uid"),
+        }
+        when = meta.get("creationTimestamp")
+        event = {
+            "metadata": {"name": name},
+            "involvedObject": involved,
+            "type": type_,
+            "reason": reason,
+            "message": message,
+            "count": 1,
+            "firstTimestamp": when,
+            "lastTimestamp": when,
+            "source": {"component": "kube-standin"},
+        }
+        self.store.create(events, meta["namespace"], event)
 
     @staticmethod
     def _replicaset_for(dep: dict[str, Any], replicas: int) -> dict[str, Any]:
@@ -304,21 +376,46 @@ class Controllers:
             {"phase": "Bound", "accessModes": spec.get("accessModes", []), "capacity": {"storage": capacity}},
         )
 
+    def _pod_switch(self, pod: dict[str, Any]) -> str:
+        """``crash``/``unready`` when the Deployment owning this Pod (through its ReplicaSet) is switched."""
+        meta = _meta(pod)
+        for ref in meta.get("ownerReferences") or []:
+            if ref.get("kind") != "ReplicaSet":
+                continue
+            rs = self.store.find(resource_for_kind("ReplicaSet"), meta.get("namespace", ""), ref.get("name", ""))
+            for dep_ref in _meta(rs or {}).get("ownerReferences") or []:
+                key = (meta.get("namespace", ""), dep_ref.get("name", ""))
+                if key in self.crash_looping:
+                    return "crash"
+                if key in self.unready:
+                    return "unready"
+        return ""
+
     def _pod(self, pod: dict[str, Any]) -> None:
-        """Pods that are meant to finish (``helm test`` hooks) succeed; the others run and are ready."""
+        """Pods that are meant to finish (``helm test`` hooks) succeed; the others run and are ready, unless
+        their Deployment is switched to crash-loop (waiting in CrashLoopBackOff) or to be unready."""
         if not self._ready(pod):
             self._write("Pod", pod, {"phase": "Pending"})
             return
         spec, started = pod.get("spec") or {}, _meta(pod).get("creationTimestamp")
         finishes = spec.get("restartPolicy") in ("Never", "OnFailure")
+        switch = self._pod_switch(pod)
         state = {"terminated": {"exitCode": 0, "reason": "Completed", "startedAt": started, "finishedAt": started}}
+        running: dict[str, Any] = {"running": {"startedAt": started}}
+        if switch == "crash":
+            message = "back-off 5m0s restarting failed container"
+            running = {"waiting": {"reason": "CrashLoopBackOff", "message": message}}
+            self._event(pod, "Warning", "BackOff", "Back-off restarting failed container")
+        elif switch == "unready":
+            self._event(pod, "Warning", "Unhealthy", "Readiness probe failed: HTTP probe failed with statuscode: 503")
+        ok = not finishes and not switch
         containers = [
             {
                 "name": c.get("name"),
-                "ready": not finishes,
-                "started": not finishes,
-                "restartCount": 0,
-                "state": state if finishes else {"running": {"startedAt": started}},
+                "ready": ok,
+                "started": not finishes and switch != "crash",
+                "restartCount": 5 if switch == "crash" else 0,
+                "state": state if finishes else running,
             }
             for c in spec.get("containers") or []
         ]
@@ -330,7 +427,7 @@ class Controllers:
                 "phase": "Succeeded" if finishes else "Running",
                 "podIP": "10.244.0.10",
                 "startTime": started,
-                "conditions": [_condition(pod, k, not finishes or k in kinds[:2], "") for k in kinds],
+                "conditions": [_condition(pod, k, ok or k in kinds[:2], "") for k in kinds],
                 "containerStatuses": containers,
             },
         )

@@ -104,6 +104,10 @@ class Handler(BaseHTTPRequestHandler):
         url = urlsplit(self.path)
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         try:
+            if method == "POST" and url.path.startswith("/_standin/"):
+                self._send_json(200, self.standin.admin(url.path, self.headers.get("Authorization", ""), body))
+                return
+            self.standin.check_refusals(method, url.path)
             if method == "GET" and self._static(url.path):
                 return
             self._resource_request(method, parse_route(url.path), _query(url.query), body)

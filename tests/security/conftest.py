@@ -79,6 +79,7 @@ def owned(db, owner, execution_delay_seconds) -> dict[str, Any]:
         "name": template.name,
         "cluster_id": str(cluster.pk),
         "deployment_id": str(deployment.pk),
+        "component": deployment.components.order_by("position").first().component_name,
         "execution_id": str(execution.pk),
         "job_id": str(job.pk),
         "notification_id": notification.pk,

@@ -9,11 +9,13 @@ from usecases.models.deployments import (
     RevisionStatus,
     UseCaseDeployment,
 )
+from usecases.models.health import DeploymentHealth
 from usecases.models.templates import UseCaseTemplate
 
 __all__ = [
     "ComponentDeployment",
     "ComponentStatus",
+    "DeploymentHealth",
     "DeploymentRevision",
     "DeploymentStatus",
     "RevisionKind",

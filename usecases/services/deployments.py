@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from budportal.errors import ConflictError, ServiceValidationError
 from clusterjobs.crypto import mask_tree
+from clusterjobs.failures import explain
 from clusterjobs.models import Job, JobType
 from clusterjobs.validators import deployment_namespace
 from pipelines.events import EventType
@@ -65,6 +66,17 @@ def transition(deployment: UseCaseDeployment, allowed: tuple[str, ...], to: str,
     if won:
         deployment.refresh_from_db()
     return bool(won)
+
+
+def failure_cause(deployment: UseCaseDeployment, error: str) -> str:
+    """The one-line cause a notification carries (never the raw Helm output): the first failed component's,
+    since the execution's own error only says which steps failed."""
+    failed = deployment.components.filter(status=C.FAILED).exclude(error="").order_by("position").first()
+    if failed is None:
+        return explain(error).cause
+    job = Job.objects.filter(pk=failed.job_id or None).only("config").first()
+    timeout = (job.config.get("timeout") if job else None) or settings.HELM_DEFAULT_TIMEOUT_SECONDS
+    return f"{failed.component_name}: {explain(failed.error, timeout_seconds=timeout).cause}"
 
 
 def _notify(deployment: UseCaseDeployment, message: str, level: str) -> None:
@@ -278,7 +290,7 @@ def cleanup_finished(*, deployment: UseCaseDeployment, ok: bool, error: str = ""
     now = timezone.now()
     if not ok:
         if transition(deployment, (S.STOPPING, S.DELETING), S.FAILED, error=f"stop failed: {error}", completed_at=now):
-            _notify(deployment, f"Stopping use case '{deployment.name}' failed: {error}", "error")
+            _notify(deployment, f"Stopping use case '{deployment.name}' failed: {explain(error).cause}", "error")
         return
     if UseCaseDeployment.objects.filter(pk=deployment.pk, status=S.DELETING).delete()[0]:
         return
@@ -349,7 +361,7 @@ def deployment_apply_execution_finished(
         if revision is not None and _keep_live(deployment, revision, message, event_id):
             return
         if transition(deployment, (S.DEPLOYING,), S.FAILED, error=message, completed_at=now, last_event_id=event_id):
-            _notify(deployment, f"Use case '{deployment.name}' failed: {message}", "error")
+            _notify(deployment, f"Use case '{deployment.name}' failed: {failure_cause(deployment, message)}", "error")
     elif status == ExecutionStatus.CANCELLED:
         with transaction.atomic():
             revisions.revision_cancel_open(deployment=deployment)

@@ -26,6 +26,7 @@ from usecases.models import UseCaseTemplate
 from usecases.models.deployments import UseCaseDeployment
 from usecases.selectors import deployments as deployment_selectors
 from usecases.selectors import templates as selectors
+from usecases.selectors.resources import deployment_health_get
 from usecases.services import deployments as deployment_services
 from usecases.services import upgrades
 from usecases.template_graph import template_graph
@@ -140,7 +141,12 @@ def deployment_create(request: PageRequest) -> HttpResponse:
 def _detail_context(request: PageRequest, deployment: UseCaseDeployment) -> dict[str, Any]:
     context = sse_render.state_context(deployment)
     log, last_event_id = sse_render.log_history(user=request.user, deployment=deployment)
-    context.update(log=log, last_event_id=last_event_id, **upgrade_views.history_context(deployment))
+    context.update(
+        log=log,
+        last_event_id=last_event_id,
+        resource_health=deployment_health_get(deployment=deployment),
+        **upgrade_views.history_context(deployment),
+    )
     if deployment.status == "pending":
         context["plan"] = _plan(deployment)
     return context

@@ -10,9 +10,10 @@ from asgiref.sync import sync_to_async
 from budportal.routing import sse_urlpatterns
 from pipelines.events import publish
 from tests.pipelines.test_sse import open_stream, read_until_closed
-from usecases.consumers import DeploymentEventsConsumer
+from usecases.consumers import DeploymentEventsConsumer, DeploymentHealthConsumer
 from usecases.models.deployments import UseCaseDeployment
 from usecases.services.deployments import deployment_create
+from usecases.services.health import deployment_record_health
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -71,3 +72,45 @@ async def test_it_answers_404_to_another_user(other_user, failed_deployment):
     deployment, _ = failed_deployment
     communicator, start = await open_stream(DeploymentEventsConsumer.as_asgi(), scope_for(other_user, deployment.pk))
     assert start["status"] == 404
+
+
+async def test_the_health_stream_pushes_the_fresh_resource_tree_on_a_health_change(
+    owner, other_user, failed_deployment
+):
+    deployment, _ = failed_deployment
+    snapshot = {
+        "health": "Degraded",
+        "sync": "Synced",
+        "reason": "",
+        "requests": 0,
+        "components": [
+            {
+                "name": "llm",
+                "release": "rag-s-llm",
+                "health": "Degraded",
+                "sync": "Synced",
+                "message": "",
+                "objects": [
+                    {
+                        "kind": "Pod",
+                        "name": "p-1",
+                        "health": "Degraded",
+                        "message": "CrashLoopBackOff",
+                        "sync": "Synced",
+                        "drift": [],
+                        "children": [],
+                    }
+                ],
+            }
+        ],
+    }
+    await sync_to_async(deployment_record_health)(deployment=deployment, snapshot=snapshot)
+    app = DeploymentHealthConsumer.as_asgi()
+
+    communicator, start = await open_stream(app, scope_for(owner, deployment.pk))
+    text = await read_until_closed(communicator)  # the deployment is not running: replay, then close
+
+    assert start["status"] == 200
+    assert text.count("event: health") == 1 and "event: log" not in text
+    assert 'id="deployment-health">Degraded<' in text and 'data-name="p-1" data-health="Degraded"' in text
+    assert (await open_stream(app, scope_for(other_user, deployment.pk)))[1]["status"] == 404

@@ -123,7 +123,12 @@ def test_it_fails_the_deployment_with_the_failing_components_error_and_never_sta
         for d in sandbox.standin.objects("Deployment", body["namespace"])
         if d["metadata"]["name"].startswith("my-rag-agent")
     ]
-    assert Notification.objects.filter(user=owner, level="error").exists()
+    # The notification carries the one-line cause only, never Helm's raw output.
+    note = Notification.objects.get(user=owner, level="error")
+    assert note.message == (
+        "Use case 'my-rag' failed: llm: Timed out after 3 s waiting for Deployment my-rag-llm-vllm to be ready "
+        "(0/1 replicas)"
+    )
 
 
 def test_it_retries_a_failed_deployment_without_reinstalling_what_was_running(
