@@ -71,6 +71,7 @@ def owned(db, owner, execution_delay_seconds) -> dict[str, Any]:
     notification = notification_create(user=owner, message="for the owner only")
     return {
         "name": template.name,
+        "template_id": str(template.pk),
         "cluster_id": str(cluster.pk),
         "deployment_id": str(deployment.pk),
         "execution_id": str(execution.pk),

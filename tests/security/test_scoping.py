@@ -37,6 +37,7 @@ EXEMPT = {
 }
 # Django's admin guards every view with admin_view (staff only); checked once below rather than per model.
 EXEMPT_PREFIXES = {"admin/": "Django admin: staff-only (admin_view); anonymous and non-staff go to its login"}
+CONVERTER = re.compile(r"<\w+:(?=\w+>)")
 PARAM = re.compile(r"<(?:\w+:)?(\w+)>|\{(\w+)\}")
 PAGE_METHODS = ("get", "post")
 # Path parameters that choose a verb rather than name an object: every value is exercised.
@@ -69,7 +70,8 @@ def _walk(resolver: URLResolver, prefix: str = "") -> list[str]:
         if isinstance(entry, URLResolver):
             out += _walk(entry, prefix + str(entry.pattern))
         elif isinstance(entry, URLPattern):
-            out.append(prefix + str(entry.pattern))
+            # Path converters (``<int:template_id>``) are dropped: OpenAPI paths name only the parameter.
+            out.append(CONVERTER.sub("<", prefix + str(entry.pattern)))
     return out
 
 

@@ -4,6 +4,7 @@ delete). Each validates, calls one service, returns a schema; someone else's dep
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from ninja import Router, Status
 from pydantic import ValidationError
@@ -19,8 +20,20 @@ from usecases.template_schema import load_json, pydantic_errors
 router = Router(tags=["deployments"])
 
 
+def _template_alias(data: Any) -> Any:
+    """Accept BudUseCases' ``template_name`` for ``template`` (both given must agree)."""
+    if not isinstance(data, dict) or "template_name" not in data:
+        return data
+    data = dict(data)
+    alias = data.pop("template_name")
+    if "template" in data and data["template"] != alias:
+        raise ServiceValidationError.at(["template_name"], "differs from 'template'; give one of them")
+    data["template"] = alias
+    return data
+
+
 def _body(request: ApiRequest) -> DeploymentIn:
-    data = load_json(request.body, ("body",))
+    data = _template_alias(load_json(request.body, ("body",)))
     try:
         return DeploymentIn.model_validate(data)
     except ValidationError as exc:

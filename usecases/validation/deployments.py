@@ -19,7 +19,7 @@ from pipelines.params import depth_errors
 from usecases.dag import effective_chart, referenced_steps
 from usecases.models import UseCaseTemplate
 from usecases.models.deployments import UseCaseDeployment
-from usecases.selectors.templates import template_visible_qs
+from usecases.selectors.templates import template_resolve
 from usecases.validation.templates import parameter_value_problem
 
 Errors = list[dict[str, Any]]
@@ -50,7 +50,7 @@ def name_errors(owner, name: str) -> Errors:
 
 
 def _template(owner, name: str, errors: Errors) -> UseCaseTemplate | None:
-    template = template_visible_qs(user=owner).filter(name=name).first()
+    template = template_resolve(user=owner, name=name)  # the same name rule as the templates API
     if template is None:
         errors.append(_err(["template"], f"no template named '{name}'"))
     return template
