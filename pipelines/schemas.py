@@ -77,16 +77,38 @@ class ParamOut(Schema):
     description: str
 
 
+class OutputDefinitionOut(Schema):
+    name: str
+    type: str
+    description: str
+
+
 class ActionOut(Schema):
     type: str
     name: str
     description: str
     category: str
+    version: str
+    icon: str
+    color: str
     execution_mode: str
     timeout_seconds: int
     idempotent: bool
+    required_services: list[str]
+    required_permissions: list[str]
     params: list[ParamOut]
-    outputs: list[str]
+    outputs: list[str]  # the names, as before; typed in output_definitions
+    output_definitions: list[OutputDefinitionOut]
+
+
+class DagErrorOut(Schema):
+    loc: list[Any]
+    msg: str
+
+
+class DagValidationOut(Schema):
+    valid: bool
+    errors: list[DagErrorOut]
 
 
 class EventOut(Schema):

@@ -20,8 +20,7 @@ from pipelines.models import (
     StepExecution,
     StepStatus,
 )
-from pipelines.params import depth_errors
-from pipelines.validation import validate_dag, validate_references
+from pipelines.validation import submission_errors
 
 
 def _max_attempts(step: dict) -> int:
@@ -88,11 +87,7 @@ def execution_submit(
 
     Ready steps are queued after the caller's transaction commits.
     """
-    errors = validate_dag(dag)
-    errors = errors or validate_references(dag, owner)
-    if parameters is not None and not isinstance(parameters, dict):
-        errors.append({"loc": ["parameters"], "msg": "must be an object"})
-    errors += depth_errors(parameters, ("parameters",))
+    errors = submission_errors(dag, owner, parameters)
     if errors:
         raise ServiceValidationError(errors)
     with transaction.atomic():
