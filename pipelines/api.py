@@ -12,6 +12,7 @@ from ninja import Body, Query, Router, Schema, Status
 from pipelines import notifications, queueing, selectors, services
 from pipelines.actions.base import Action
 from pipelines.actions.registry import all_actions, get_action
+from pipelines.saved_api import router as saved_router
 from pipelines.schemas import (
     ActionOut,
     DagValidationOut,
@@ -26,6 +27,7 @@ from pipelines.schemas import (
 from pipelines.validation import submission_errors
 
 router = Router(tags=["pipelines"])
+router.add_router("/pipelines", saved_router)
 
 
 @router.post("/executions", response={201: ExecutionCreatedOut}, summary="Submit a DAG")

@@ -81,7 +81,13 @@ def _insert_steps(execution: PipelineExecution, steps: list[dict]) -> None:
 
 
 def execution_submit(
-    *, dag: dict, owner, parameters: dict | None = None, deployment_id: uuid.UUID | str | None = None
+    *,
+    dag: dict,
+    owner,
+    parameters: dict | None = None,
+    deployment_id: uuid.UUID | str | None = None,
+    saved_pipeline_id: uuid.UUID | None = None,
+    trigger: str = "",
 ) -> PipelineExecution:
     """Validate ``dag`` (ServiceValidationError with the path of each problem), store it and start it.
 
@@ -98,6 +104,8 @@ def execution_submit(
             callback_topics=list(dag.get("callback_topics") or []),
             owner=owner,
             deployment_id=deployment_id,
+            saved_pipeline_id=saved_pipeline_id,
+            trigger=trigger,
         )
         _insert_steps(execution, dag["steps"])
         engine.start(execution)

@@ -9,6 +9,7 @@ import pytest
 from clusterjobs import services as cluster_services
 from clusterjobs.models import Job, JobType
 from pipelines.notifications import notification_create
+from pipelines.saved import saved_pipeline_create
 from pipelines.services import execution_submit
 
 # Fixtures of other test packages that the security tests use (imported here, so test modules need not).
@@ -69,6 +70,11 @@ def owned(db, owner, execution_delay_seconds) -> dict[str, Any]:
         config={"namespace": "uc-0123abcd", "releases": ["x"]},
     )
     notification = notification_create(user=owner, message="for the owner only")
+    pipeline, _ = saved_pipeline_create(
+        owner=owner,
+        name="mine",
+        dag={"name": "mine", "steps": [{"id": "a", "action": "log", "params": {"message": "x"}}]},
+    )
     return {
         "name": template.name,
         "template_id": str(template.pk),
@@ -77,6 +83,7 @@ def owned(db, owner, execution_delay_seconds) -> dict[str, Any]:
         "execution_id": str(execution.pk),
         "job_id": str(job.pk),
         "notification_id": notification.pk,
+        "pipeline_id": str(pipeline.pk),
         "_job": job,
     }
 

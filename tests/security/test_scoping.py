@@ -18,7 +18,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 
 from budportal.api import api
 from clusterjobs.models import Cluster
-from pipelines.models import Notification, PipelineExecution
+from pipelines.models import Notification, PipelineExecution, SavedPipeline
 from tests.security.conftest import TEMPLATE_DOCUMENT, job_status
 from usecases.models import UseCaseTemplate
 from usecases.models.deployments import UseCaseDeployment
@@ -35,6 +35,8 @@ EXEMPT = {
     "api/docs": "the public API documentation page (no data)",
     "api/": "django-ninja's root name for reverse(); answers 404 to everyone",
     "api/actions/<action_type>": "action metadata: the same for every user, names no user's object",
+    "api/pipelines/<pipeline_id>/webhook": "authenticated by the pipeline's own secret, not a login: a wrong or "
+    "missing secret is a 404 for anyone (tests/pipelines/test_saved_pipelines.py)",
 }
 # Django's admin guards every view with admin_view (staff only); checked once below rather than per model.
 EXEMPT_PREFIXES = {"admin/": "Django admin: staff-only (admin_view); anonymous and non-staff go to its login"}
@@ -107,6 +109,7 @@ def owner_objects_intact(owned: dict[str, Any]) -> None:
     assert PipelineExecution.objects.filter(pk=owned["execution_id"], status="RUNNING").exists()
     assert job_status(owned["_job"]) == "PENDING"
     assert Notification.objects.filter(pk=owned["notification_id"], read_at__isnull=True).exists()
+    assert SavedPipeline.objects.filter(pk=owned["pipeline_id"], paused=False, name="mine").exists()
 
 
 def test_it_exercises_or_exempts_every_route(owned):
