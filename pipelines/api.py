@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import asdict
+from typing import Any
 
-from django.http import HttpRequest
+from django.http import Http404, HttpRequest
 from ninja import Body, Query, Router, Schema, Status
 
 from pipelines import notifications, queueing, selectors, services
-from pipelines.actions.registry import all_actions
+from pipelines.actions.base import Action
+from pipelines.actions.registry import all_actions, get_action
+from pipelines.saved_api import router as saved_router
 from pipelines.schemas import (
     ActionOut,
+    DagValidationOut,
     EventOut,
     ExecutionCreatedOut,
     ExecutionDetailOut,
@@ -20,8 +24,10 @@ from pipelines.schemas import (
     NotificationOut,
     ProgressOut,
 )
+from pipelines.validation import submission_errors
 
 router = Router(tags=["pipelines"])
+router.add_router("/pipelines", saved_router)
 
 
 @router.post("/executions", response={201: ExecutionCreatedOut}, summary="Submit a DAG")
@@ -31,6 +37,17 @@ def execution_create(request: HttpRequest, payload: dict = Body(...)):
     queueing.admit()  # 429 + Retry-After while the queue is too deep
     execution = services.execution_submit(dag=body.dag, owner=request.auth, parameters=body.parameters)
     return Status(201, {"execution_id": execution.pk, "status": execution.status})
+
+
+@router.post("/executions/validate", response=DagValidationOut, summary="Validate a DAG without running it")
+def execution_validate(request: HttpRequest, payload: Any = Body(...)):
+    """The same checks as submitting (shape, actions, dependencies, cycles, references, the ids params name
+    and the permissions actions need); nothing is stored or run. Body as for ``POST /executions``."""
+    if isinstance(payload, dict) and isinstance(payload.get("dag"), dict):
+        errors = submission_errors(payload["dag"], request.auth, payload.get("parameters"))
+    else:
+        errors = submission_errors(payload, request.auth)
+    return {"valid": not errors, "errors": errors}
 
 
 @router.get("/executions", response=list[ExecutionOut], summary="List executions")
@@ -58,12 +75,27 @@ def execution_cancel(request: HttpRequest, execution_id: uuid.UUID):
     return services.execution_cancel(execution_id=execution.pk)
 
 
+def _action_out(action: Action) -> dict[str, Any]:
+    meta = action.meta
+    return {
+        **asdict(meta),
+        "execution_mode": meta.execution_mode.value,
+        "outputs": list(meta.output_names),
+        "output_definitions": [asdict(o) for o in meta.output_specs],
+    }
+
+
 @router.get("/actions", response=list[ActionOut], summary="Action types with their params and outputs")
 def action_list(request: HttpRequest):
-    return [
-        {**asdict(a.meta), "execution_mode": a.meta.execution_mode.value, "outputs": list(a.meta.outputs)}
-        for a in all_actions()
-    ]
+    return [_action_out(a) for a in all_actions()]
+
+
+@router.get("/actions/{action_type}", response=ActionOut, summary="One action type")
+def action_detail(request: HttpRequest, action_type: str):
+    action = get_action(action_type)
+    if action is None:
+        raise Http404(f"No action type '{action_type}'.")
+    return _action_out(action)
 
 
 class EventFilter(Schema):

@@ -3,7 +3,10 @@ from importlib import import_module
 from django.apps import AppConfig
 from django.db.models.signals import post_migrate
 
-BUILTIN_ACTIONS = ("log", "set_output", "fail", "delay", "notification", "http_request")
+BUILTIN_ACTIONS = (
+    "log", "set_output", "fail", "delay", "notification", "http_request",
+    "conditional", "transform", "aggregate", "wait_until",
+)  # fmt: skip
 SWEEP_SCHEDULE_NAME = "pipelines.sweep"
 
 

@@ -90,6 +90,11 @@ class PipelineExecution(models.Model):
     # Ready steps were left unqueued by the owner's running-step limit (pipelines.fairness): advance it again
     # when one of the owner's steps leaves a worker.
     held_steps = models.BooleanField(default=False)
+    # The saved pipeline this is a run of (its run history), and what started it.
+    saved_pipeline = models.ForeignKey(
+        "pipelines.SavedPipeline", null=True, blank=True, on_delete=models.SET_NULL, related_name="runs"
+    )
+    trigger = models.CharField(max_length=16, blank=True)  # "", or a SavedPipeline.Trigger
 
     class Meta:
         ordering = ["-created_at"]
@@ -105,6 +110,44 @@ class PipelineExecution(models.Model):
     @property
     def settings(self) -> dict:
         return self.dag.get("settings") or {}
+
+
+class SavedPipeline(models.Model):
+    """A named DAG of one owner, run on demand, on an interval schedule or by its webhook.
+
+    Only a hash of the webhook secret is stored: the secret is shown once (create, rotate). Schedules are
+    django-q2 ``Schedule`` rows named ``schedule_name`` (``pipelines.saved`` keeps them in step).
+    """
+
+    class Trigger(models.TextChoices):
+        MANUAL = "manual"
+        SCHEDULE = "schedule"
+        WEBHOOK = "webhook"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="saved_pipelines")
+    name = models.CharField(max_length=100)
+    description = models.TextField(blank=True)
+    dag = models.JSONField()
+    parameters = models.JSONField(default=dict, blank=True)  # defaults; a run may override them
+    # Minutes between scheduled runs; null: no schedule. (Cron needs croniter, which is not installed.)
+    schedule_minutes = models.PositiveIntegerField(null=True, blank=True)
+    paused = models.BooleanField(default=False)
+    webhook_secret_hash = models.CharField(max_length=64, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    last_run_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["owner", "name"], name="uniq_saved_pipeline_name_per_owner")]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def schedule_name(self) -> str:
+        return f"pipelines.saved:{self.pk}"
 
 
 class StepExecution(models.Model):

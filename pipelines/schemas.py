@@ -77,16 +77,38 @@ class ParamOut(Schema):
     description: str
 
 
+class OutputDefinitionOut(Schema):
+    name: str
+    type: str
+    description: str
+
+
 class ActionOut(Schema):
     type: str
     name: str
     description: str
     category: str
+    version: str
+    icon: str
+    color: str
     execution_mode: str
     timeout_seconds: int
     idempotent: bool
+    required_services: list[str]
+    required_permissions: list[str]
     params: list[ParamOut]
-    outputs: list[str]
+    outputs: list[str]  # the names, as before; typed in output_definitions
+    output_definitions: list[OutputDefinitionOut]
+
+
+class DagErrorOut(Schema):
+    loc: list[Any]
+    msg: str
+
+
+class DagValidationOut(Schema):
+    valid: bool
+    errors: list[DagErrorOut]
 
 
 class EventOut(Schema):
@@ -108,3 +130,47 @@ class NotificationOut(Schema):
     link: str
     read_at: datetime | None
     created_at: datetime
+
+
+class SavedPipelineIn(Schema):
+    name: Any
+    dag: Any
+    description: Any = ""
+    parameters: Any = None
+    schedule_minutes: Any = None
+
+
+class SavedPipelineOut(Schema):
+    id: uuid.UUID
+    name: str
+    description: str
+    dag: dict[str, Any]
+    parameters: dict[str, Any]
+    schedule_minutes: int | None
+    paused: bool
+    owner: str
+    created_at: datetime
+    updated_at: datetime
+    last_run_at: datetime | None
+
+    @staticmethod
+    def resolve_owner(obj) -> str:
+        return obj.owner.get_username()
+
+
+class SavedPipelineCreatedOut(SavedPipelineOut):
+    webhook_secret: str  # shown only here and by rotate-secret; only its hash is stored
+
+
+class WebhookSecretOut(Schema):
+    webhook_secret: str
+
+
+class RunIn(Schema):
+    parameters: Any = None
+
+
+class RunOut(Schema):
+    execution_id: uuid.UUID
+    status: str
+    trigger: str

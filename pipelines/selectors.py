@@ -8,7 +8,7 @@ from django.apps import apps
 from django.db.models import Q, QuerySet
 from django.http import Http404
 
-from pipelines.models import Event, Notification, PipelineExecution
+from pipelines.models import Event, Notification, PipelineExecution, SavedPipeline
 
 
 def execution_list(*, user) -> QuerySet[PipelineExecution]:
@@ -69,3 +69,25 @@ def notification_get(*, user, notification_id: int) -> Notification:
     if note is None:
         raise Http404("No such notification.")
     return note
+
+
+def saved_pipeline_list(*, user) -> QuerySet[SavedPipeline]:
+    qs = SavedPipeline.objects.all()
+    return qs if user.is_staff else qs.filter(owner=user)
+
+
+def saved_pipeline_get(*, user, pipeline_id: uuid.UUID | str) -> SavedPipeline:
+    """One of the user's saved pipelines (staff: any); someone else's is a 404, as a missing one."""
+    pipeline = saved_pipeline_list(user=user).filter(pk=pipeline_id).first()
+    if pipeline is None:
+        raise Http404("No such pipeline.")
+    return pipeline
+
+
+def saved_pipeline_for_webhook(*, pipeline_id: uuid.UUID) -> SavedPipeline | None:
+    """The pipeline a webhook names, with its owner (who the run belongs to); the caller checks the secret."""
+    return SavedPipeline.objects.select_related("owner").filter(pk=pipeline_id).first()
+
+
+def saved_pipeline_runs(*, pipeline: SavedPipeline, limit: int = 50) -> QuerySet[PipelineExecution]:
+    return PipelineExecution.objects.filter(saved_pipeline=pipeline).order_by("-created_at")[: max(1, min(limit, 500))]

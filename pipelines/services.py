@@ -20,8 +20,7 @@ from pipelines.models import (
     StepExecution,
     StepStatus,
 )
-from pipelines.params import depth_errors
-from pipelines.validation import validate_dag, validate_references
+from pipelines.validation import submission_errors
 
 
 def _max_attempts(step: dict) -> int:
@@ -82,17 +81,19 @@ def _insert_steps(execution: PipelineExecution, steps: list[dict]) -> None:
 
 
 def execution_submit(
-    *, dag: dict, owner, parameters: dict | None = None, deployment_id: uuid.UUID | str | None = None
+    *,
+    dag: dict,
+    owner,
+    parameters: dict | None = None,
+    deployment_id: uuid.UUID | str | None = None,
+    saved_pipeline_id: uuid.UUID | None = None,
+    trigger: str = "",
 ) -> PipelineExecution:
     """Validate ``dag`` (ServiceValidationError with the path of each problem), store it and start it.
 
     Ready steps are queued after the caller's transaction commits.
     """
-    errors = validate_dag(dag)
-    errors = errors or validate_references(dag, owner)
-    if parameters is not None and not isinstance(parameters, dict):
-        errors.append({"loc": ["parameters"], "msg": "must be an object"})
-    errors += depth_errors(parameters, ("parameters",))
+    errors = submission_errors(dag, owner, parameters)
     if errors:
         raise ServiceValidationError(errors)
     with transaction.atomic():
@@ -103,6 +104,8 @@ def execution_submit(
             callback_topics=list(dag.get("callback_topics") or []),
             owner=owner,
             deployment_id=deployment_id,
+            saved_pipeline_id=saved_pipeline_id,
+            trigger=trigger,
         )
         _insert_steps(execution, dag["steps"])
         engine.start(execution)

@@ -58,8 +58,22 @@ def validate_references(dag: dict, owner: Any) -> list[Error]:
     errors = []
     for i, step in enumerate(dag["steps"]):
         action = get_action(step["action"])
+        missing = [p for p in action.meta.required_permissions if not owner.has_perm(p)]
+        if missing:  # an action may require a permission (plugins especially): refuse before anything runs
+            errors.append(_err(["steps", i, "action"], f"needs the permission {', '.join(missing)}"))
+            continue
         errors += [_param_error(i, msg) for msg in action.validate_references(step.get("params") or {}, owner)]
     return errors
+
+
+def submission_errors(dag: Any, owner: Any, parameters: Any = None) -> list[Error]:
+    """Everything ``execution_submit`` checks before storing anything: the DAG, the ids its params name and
+    the permissions its actions need (for ``owner``), and the parameters' shape."""
+    errors = validate_dag(dag)
+    errors = errors or validate_references(dag, owner)
+    if parameters is not None and not isinstance(parameters, dict):
+        errors.append(_err(["parameters"], "must be an object"))
+    return errors + depth_errors(parameters, ("parameters",))
 
 
 def _validate_top(dag: dict) -> list[Error]:

@@ -59,8 +59,11 @@ class TemplateYamlForm(forms.ModelForm):
             raise forms.ValidationError([f"{dotted(e['loc']) or 'document'}: {e['msg']}" for e in exc.errors]) from None
         return text
 
+    owner_id: int | None = None  # set by UseCaseTemplateAdmin.get_form: names are unique per owner
+
     def _check_name_free(self, name: str) -> None:
-        taken = UseCaseTemplate.objects.filter(name=name).exclude(pk=self.instance.pk).exists()
+        same_owner = UseCaseTemplate.objects.filter(name=name, owner_id=self.owner_id)
+        taken = same_owner.exclude(pk=self.instance.pk).exists()
         if taken:
             raise ServiceValidationError.at(["name"], f"a template named '{name}' already exists")
 
@@ -112,6 +115,11 @@ class UseCaseTemplateAdmin(admin.ModelAdmin):
         if obj is not None and obj.is_system:
             return False
         return super().has_delete_permission(request, obj)
+
+    def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any) -> Any:
+        form = super().get_form(request, obj, change=change, **kwargs)
+        form.owner_id = obj.owner_id if obj is not None else request.user.pk  # a fresh class per request
+        return form
 
     def save_model(self, request: HttpRequest, obj: UseCaseTemplate, form: TemplateYamlForm, change: bool) -> None:
         if not change:

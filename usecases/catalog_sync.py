@@ -23,26 +23,38 @@ class SyncReport:
     updated: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
     errors: dict[str, list[str]] = field(default_factory=dict)  # file name → problems
+    deleted: list[str] = field(default_factory=list)  # with prune: system templates whose file is gone
+    kept: list[str] = field(default_factory=list)  # with prune: file gone, but deployments still use them
+
+    @property
+    def skipped(self) -> list[str]:
+        """What sync left as it was: unchanged, refused (by file stem) and kept templates."""
+        return sorted({*self.unchanged, *self.kept, *(Path(name).stem for name in self.errors)})
 
     def summary(self) -> str:
-        return (
+        text = (
             f"{len(self.created)} created, {len(self.updated)} updated, "
             f"{len(self.unchanged)} unchanged, {len(self.errors)} refused"
         )
+        return text + (f", {len(self.deleted)} deleted, {len(self.kept)} kept" if self.deleted or self.kept else "")
 
 
 def templates_dir() -> Path:
     return Path(settings.USECASE_CATALOG_DIR) / "templates"
 
 
-def template_sync_catalog(*, directory: Path | None = None, charts_dir: Path | None = None) -> SyncReport:
+def template_sync_catalog(
+    *, directory: Path | None = None, charts_dir: Path | None = None, prune: bool = False
+) -> SyncReport:
     """Create or update a system template for every valid catalog file; idempotent.
 
     A file that fails validation is reported and skipped, never aborting the others. Custom templates are
-    never touched, even when a catalog file has the same name.
+    never touched, even when a catalog file has the same name. With ``prune``, a system template whose file
+    is gone is deleted, unless deployments still use it (it is kept and reported).
     """
     report = SyncReport()
-    for path in sorted((directory or templates_dir()).glob("*.yaml")):
+    paths = sorted((directory or templates_dir()).glob("*.yaml"))
+    for path in paths:
         try:
             validated = _load_file(path, charts_dir=charts_dir)
             outcome = _upsert(validated)
@@ -50,9 +62,21 @@ def template_sync_catalog(*, directory: Path | None = None, charts_dir: Path | N
             report.errors[path.name] = [f"{dotted(e['loc']) or '(document)'}: {e['msg']}" for e in exc.errors]
             continue
         getattr(report, outcome).append(validated.name)
+    if prune:
+        _prune(report, keep={path.stem for path in paths})
     if report.errors:
         logger.warning("template catalog: %s: %s", report.summary(), report.errors)
     return report
+
+
+def _prune(report: SyncReport, *, keep: set[str]) -> None:
+    orphans = UseCaseTemplate.objects.filter(source=UseCaseTemplate.Source.SYSTEM).exclude(name__in=keep)
+    for template in orphans.order_by("name"):
+        if template.deployments.exists():  # they would lose their template (SET_NULL): keep it
+            report.kept.append(template.name)
+            continue
+        template.delete()
+        report.deleted.append(template.name)
 
 
 def _load_file(path: Path, *, charts_dir: Path | None) -> ValidatedTemplate:
@@ -65,7 +89,9 @@ def _load_file(path: Path, *, charts_dir: Path | None) -> ValidatedTemplate:
 def _upsert(validated: ValidatedTemplate) -> str:
     fields = validated.model_fields()
     with transaction.atomic():
-        existing = UseCaseTemplate.objects.select_for_update().filter(name=validated.name).first()
+        # Only the ownerless template of this name is the catalog's; users' own templates may share it.
+        ownerless = UseCaseTemplate.objects.select_for_update().filter(name=validated.name, owner__isnull=True)
+        existing = ownerless.first()
         if existing is None:
             template = UseCaseTemplate(source=UseCaseTemplate.Source.SYSTEM, visibility="public")
             template.apply_document(fields)

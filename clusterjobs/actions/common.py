@@ -19,16 +19,25 @@ from pipelines.actions.base import (
     EventContext,
     EventResult,
     ExecutionMode,
+    OutputSpec,
     ParamSpec,
+    ParamType,
 )
 from pipelines.events import EventType
 from pipelines.models import StepStatus
 
-CLUSTER_PARAM = ParamSpec("cluster_id", "string", required=True, description="Target cluster")
+CLUSTER_PARAM = ParamSpec("cluster_id", ParamType.CLUSTER_REF.value, required=True, description="Target cluster")
 NAMESPACE_PARAM = ParamSpec("namespace", "string", description="Namespace (default: the deployment's uc-<8 hex>)")
 USER_PARAM = ParamSpec("user_id", "string", description="Informational: who asked")
 TIMEOUT_PARAM = ParamSpec("timeout", "string", default="600s", description="Helm --timeout ('600s', '10m', 600)")
-DEPLOY_OUTPUTS = ("job_id", "namespace", "release_name", "endpoint_url", "services", "status")
+DEPLOY_OUTPUTS = (
+    OutputSpec("job_id", "string", "The cluster job that ran Helm"),
+    OutputSpec("namespace", "string", "Where the release was installed"),
+    OutputSpec("release_name", "string"),
+    OutputSpec("endpoint_url", "string", "The first service's cluster-internal URL"),
+    OutputSpec("services", "array", "The release's services"),
+    OutputSpec("status", "string"),
+)
 
 
 def deploy_meta(*, type: str, name: str, description: str, params: tuple[ParamSpec, ...]) -> ActionMeta:
@@ -43,6 +52,9 @@ def deploy_meta(*, type: str, name: str, description: str, params: tuple[ParamSp
         execution_mode=ExecutionMode.EVENT_DRIVEN,
         timeout_seconds=3600,
         idempotent=False,
+        icon="rocket",
+        color="#2563eb",
+        required_services=("kubernetes", "helm"),
     )
 
 

@@ -17,12 +17,35 @@ class ExecutionMode(str, enum.Enum):
     EVENT_DRIVEN = "event_driven"
 
 
+class ParamType(str, enum.Enum):
+    """Param and output types as BudPipeline's action metadata names them (lowercase on the wire)."""
+
+    STRING = "string"
+    INTEGER = "integer"
+    FLOAT = "float"
+    BOOLEAN = "boolean"
+    OBJECT = "object"
+    ARRAY = "array"
+    ANY = "any"
+    JSON = "json"  # any JSON value (object, array, string, number, boolean or null)
+    CLUSTER_REF = "cluster_ref"  # the id of one of the owner's clusters (checked by validate_references)
+
+
 @dataclass(frozen=True)
 class ParamSpec:
     name: str
-    type: str  # string | integer | float | boolean | object | array | any
+    type: str  # a ParamType value
     required: bool = False
     default: Any = None
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class OutputSpec:
+    """A typed output: what ``steps.<id>.outputs.<name>`` holds after the step."""
+
+    name: str
+    type: str = ParamType.ANY.value
     description: str = ""
 
 
@@ -33,10 +56,25 @@ class ActionMeta:
     description: str
     category: str = "general"
     params: tuple[ParamSpec, ...] = ()
-    outputs: tuple[str, ...] = ()
+    # Plain names (type ``any``) or OutputSpec; ``output_specs`` gives them all typed.
+    outputs: tuple[str | OutputSpec, ...] = ()
     execution_mode: ExecutionMode = ExecutionMode.SYNC
     timeout_seconds: int = 300
     idempotent: bool = True
+    version: str = "1.0.0"
+    icon: str = ""  # a short icon name or emoji for pickers
+    color: str = ""  # a CSS colour for the step's node, e.g. "#6366f1"
+    required_services: tuple[str, ...] = ()  # informational: e.g. ("kubernetes", "helm")
+    # Django permissions ("app.codename") the submitting user needs: checked at submit (validation).
+    required_permissions: tuple[str, ...] = ()
+
+    @property
+    def output_specs(self) -> tuple[OutputSpec, ...]:
+        return tuple(o if isinstance(o, OutputSpec) else OutputSpec(o) for o in self.outputs)
+
+    @property
+    def output_names(self) -> tuple[str, ...]:
+        return tuple(o.name for o in self.output_specs)
 
 
 @dataclass
@@ -110,7 +148,7 @@ class Action:
 
     def declared_outputs(self, params: dict[str, Any]) -> set[str] | None:
         """Output names other steps may reference as ``steps.X.outputs.<name>``; None allows any name."""
-        return set(self.meta.outputs)
+        return set(self.meta.output_names)
 
     def execute(self, ctx: ActionContext) -> ActionResult:
         raise NotImplementedError

@@ -186,7 +186,7 @@ def test_it_fails_the_step_whose_params_are_a_bomb_and_stores_nothing(run):
 @pytest.mark.django_db
 def test_it_fails_a_step_whose_stored_params_crash_rendering_instead_of_requeueing_it(run, monkeypatch):
     # Rows written before nesting was limited: submit validation is bypassed to store one.
-    monkeypatch.setattr("pipelines.services.validate_dag", lambda the_dag: [])
+    monkeypatch.setattr("pipelines.validation.validate_dag", lambda the_dag: [])
     execution = run(dag(step("deep", "set_output", params={"values": {"v": _deep(900)}})))
     deep = StepExecution.objects.get(execution=execution)
     assert deep.status == StepStatus.FAILED and "could not render" in deep.error

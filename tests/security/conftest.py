@@ -9,6 +9,7 @@ import pytest
 from clusterjobs import services as cluster_services
 from clusterjobs.models import Job, JobType
 from pipelines.notifications import notification_create
+from pipelines.saved import saved_pipeline_create
 from pipelines.services import execution_submit
 
 # Fixtures of other test packages that the security tests use (imported here, so test modules need not).
@@ -75,8 +76,14 @@ def owned(db, owner, execution_delay_seconds) -> dict[str, Any]:
     revision = revision_new(
         deployment=deployment, kind=RevisionKind.INSTALL, inputs=deployment_inputs(deployment), user=owner
     )
+    pipeline, _ = saved_pipeline_create(
+        owner=owner,
+        name="mine",
+        dag={"name": "mine", "steps": [{"id": "a", "action": "log", "params": {"message": "x"}}]},
+    )
     return {
         "name": template.name,
+        "template_id": str(template.pk),
         "cluster_id": str(cluster.pk),
         "deployment_id": str(deployment.pk),
         "component": deployment.components.order_by("position").first().component_name,
@@ -84,6 +91,7 @@ def owned(db, owner, execution_delay_seconds) -> dict[str, Any]:
         "job_id": str(job.pk),
         "notification_id": notification.pk,
         "number": revision.number,
+        "pipeline_id": str(pipeline.pk),
         "_job": job,
     }
 

@@ -4,6 +4,7 @@ delete). Each validates, calls one service, returns a schema; someone else's dep
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 from ninja import Router, Status
@@ -34,16 +35,28 @@ router = Router(tags=["deployments"])
 BodyT = TypeVar("BodyT", bound=BaseModel)
 
 
-def _parse(request: ApiRequest, model: type[BodyT]) -> BodyT:
-    data = load_json(request.body or b"{}", ("body",))
+def _parse(request: ApiRequest, model: type[BodyT], *, aliases: Callable[[Any], Any] = lambda data: data) -> BodyT:
+    data = aliases(load_json(request.body or b"{}", ("body",)))
     try:
         return model.model_validate(data)
     except ValidationError as exc:
         raise ServiceValidationError(pydantic_errors(exc)) from None
 
 
+def _template_alias(data: Any) -> Any:
+    """Accept BudUseCases' ``template_name`` for ``template`` (both given must agree)."""
+    if not isinstance(data, dict) or "template_name" not in data:
+        return data
+    data = dict(data)
+    alias = data.pop("template_name")
+    if "template" in data and data["template"] != alias:
+        raise ServiceValidationError.at(["template_name"], "differs from 'template'; give one of them")
+    data["template"] = alias
+    return data
+
+
 def _body(request: ApiRequest) -> DeploymentIn:
-    return _parse(request, DeploymentIn)
+    return _parse(request, DeploymentIn, aliases=_template_alias)
 
 
 def _openapi(model: type[BaseModel]) -> dict[str, Any]:

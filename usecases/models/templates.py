@@ -27,7 +27,9 @@ class UseCaseTemplate(models.Model):
         "components", "parameters", "resources", "deployment_order",
     )  # fmt: skip
 
-    name = models.SlugField(max_length=63, unique=True)
+    # Unique per owner (see Meta); ownerless (system) names are unique among themselves. Lookups by name go
+    # through usecases.selectors.templates.template_resolve: the caller's own first, then the system one.
+    name = models.SlugField(max_length=63)
     display_name = models.CharField(max_length=200)
     version = models.CharField(max_length=64, default="1.0.0")
     description = models.TextField(blank=True)
@@ -56,6 +58,11 @@ class UseCaseTemplate(models.Model):
             models.CheckConstraint(
                 condition=~models.Q(source="system") | models.Q(owner__isnull=True),
                 name="usecase_template_system_has_no_owner",
+            ),
+            models.UniqueConstraint(fields=["owner", "name"], name="usecase_template_unique_owner_name"),
+            # NULLs are distinct in a unique index, so the ownerless (system) names need their own constraint.
+            models.UniqueConstraint(
+                fields=["name"], condition=models.Q(owner__isnull=True), name="usecase_template_unique_system_name"
             ),
         ]
 

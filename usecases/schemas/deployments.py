@@ -20,7 +20,9 @@ class DeploymentIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(description="Lowercase DNS label, at most 40 characters; unique among your deployments")
-    template: str = Field(description="Template name")
+    template: str = Field(
+        description="Template name: your own, else the system one (alias: `template_name`, as BudUseCases)"
+    )
     cluster_id: uuid.UUID = Field(description="One of your clusters")
     components: dict[str, str | None] = Field(
         default_factory=dict,

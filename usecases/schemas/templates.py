@@ -10,6 +10,7 @@ from usecases.template_schema import TemplateDocument
 
 
 class TemplateOut(Schema):
+    id: int
     name: str
     display_name: str
     version: str
@@ -37,6 +38,14 @@ class TemplateFilters(Schema):
     tag: str | None = None
     source: str | None = None
     q: str | None = None
+
+
+class TemplateSyncOut(Schema):
+    created: list[str]
+    updated: list[str]
+    deleted: list[str]
+    skipped: list[str]
+    errors: dict[str, list[str]]
 
 
 class ValidationErrorOut(Schema):

@@ -44,18 +44,58 @@ def template_list(
     return templates
 
 
+def template_resolve(*, user: User, name: str) -> UseCaseTemplate | None:
+    """The template ``name`` means to ``user``; None when it names nothing they may see.
+
+    Names are unique per owner, so one name can mean several templates. Every lookup by name (API, pages,
+    deployment create) resolves the same way (docs/architecture.md, "Template names"):
+
+    1. the user's own template of that name (it shadows the others);
+    2. the ownerless one: the system (catalog) template;
+    3. another user's template the user may see (public; staff: any), only when exactly one has that name
+       (several are ambiguous, and picking one would let a newcomer hijack the name): use its id instead.
+
+    Someone else's private template never resolves (for staff it does), so names cannot be probed.
+    """
+    candidates = list(template_visible_qs(user=user).filter(name=name)[:50])
+    own = [t for t in candidates if t.owner_id == user.pk]
+    if own:
+        return own[0]
+    ownerless = [t for t in candidates if t.owner_id is None]
+    if ownerless:
+        return ownerless[0]
+    return candidates[0] if len(candidates) == 1 else None
+
+
 def template_get(*, user: User, name: str) -> UseCaseTemplate:
-    """A template the user may see; anything else (including someone else's private one) is a 404."""
-    template = template_visible_qs(user=user).filter(name=name).first()
+    """A template the user may see, resolved by name (``template_resolve``); anything else is a 404."""
+    template = template_resolve(user=user, name=name)
     if template is None:
         raise Http404(f"No template named '{name}'.")
     return template
 
 
-def template_get_for_edit(*, user: User, name: str) -> UseCaseTemplate:
-    """A template the user may change: their own (staff: any custom one). System templates are returned so
-    the service can answer 403; someone else's template is a 404, even when it is public."""
-    template = template_get(user=user, name=name)
-    if not template.is_system and not user.is_staff and template.owner_id != user.pk:
-        raise Http404(f"No template named '{name}'.")
+def template_get_by_id(*, user: User, template_id: int) -> UseCaseTemplate:
+    """A template the user may see, by id; someone else's private one is a 404, as a missing one."""
+    template = template_visible_qs(user=user).filter(pk=template_id).first()
+    if template is None:
+        raise Http404(f"No template {template_id}.")
     return template
+
+
+def _editable(*, user: User, template: UseCaseTemplate, label: str) -> UseCaseTemplate:
+    # System templates are returned so the service can answer 403; someone else's is a 404, even public.
+    if not template.is_system and not user.is_staff and template.owner_id != user.pk:
+        raise Http404(f"No template {label}.")
+    return template
+
+
+def template_get_for_edit(*, user: User, name: str) -> UseCaseTemplate:
+    """A template the user may change, by name: their own (staff: any custom one)."""
+    return _editable(user=user, template=template_get(user=user, name=name), label=f"named '{name}'")
+
+
+def template_get_for_edit_by_id(*, user: User, template_id: int) -> UseCaseTemplate:
+    """A template the user may change, by id: their own (staff: any custom one)."""
+    template = template_get_by_id(user=user, template_id=template_id)
+    return _editable(user=user, template=template, label=str(template_id))

@@ -9,6 +9,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import ProtectedError
 
 from budportal.errors import ConflictError, ForbiddenError, ServiceValidationError
+from usecases.catalog_sync import SyncReport, template_sync_catalog
 from usecases.models import UseCaseTemplate
 from usecases.validation.templates import ValidatedTemplate, validate_template
 
@@ -37,7 +38,7 @@ def template_save(
         with transaction.atomic():
             template.save()
     except IntegrityError:
-        raise ConflictError(f"a template named '{template.name}' already exists") from None
+        raise ConflictError(f"you already have a template named '{template.name}'") from None
     return template
 
 
@@ -47,8 +48,10 @@ def template_create(
     """Create a custom template owned by ``owner`` from a document (the YAML/JSON form)."""
     _check_visibility(visibility)
     validated = template_validate(document=document)
-    if UseCaseTemplate.objects.filter(name=validated.name).exists():
-        raise ConflictError(f"a template named '{validated.name}' already exists")
+    # Names are per owner: only the caller's own templates can clash (others' names, private or not, are
+    # neither revealed nor reserved; a system template of the same name is shadowed for this owner).
+    if UseCaseTemplate.objects.filter(owner=owner, name=validated.name).exists():
+        raise ConflictError(f"you already have a template named '{validated.name}'")
     template = UseCaseTemplate(owner=owner, source=UseCaseTemplate.Source.CUSTOM)
     return template_save(template=template, validated=validated, visibility=visibility)
 
@@ -64,12 +67,31 @@ def template_update(*, template: UseCaseTemplate, document: Any, visibility: str
     return template_save(template=template, validated=validated, visibility=visibility)
 
 
+def template_patch(*, template: UseCaseTemplate, changes: Any, visibility: str | None = None) -> UseCaseTemplate:
+    """Change some fields of a custom template: ``changes`` is merged (top-level keys) into its document,
+    and the result is validated exactly as a created template is."""
+    _ensure_custom(template)
+    if not isinstance(changes, dict):
+        raise ServiceValidationError.at([], "a partial update must be a mapping of template fields")
+    unknown = sorted(set(changes) - set(UseCaseTemplate.DOCUMENT_FIELDS))
+    if unknown:
+        raise ServiceValidationError.at([unknown[0]], "is not a template field")
+    document = {**template.to_document(), **changes}
+    return template_update(template=template, document=document, visibility=visibility)
+
+
 def template_delete(*, template: UseCaseTemplate) -> None:
     _ensure_custom(template)
     try:
         template.delete()
     except ProtectedError:
         raise ConflictError(f"template '{template.name}' is used by deployments; delete those first") from None
+
+
+def template_sync(*, prune: bool = True) -> SyncReport:
+    """Load the catalog as system templates (as ``manage.py sync_templates``); with ``prune``, system
+    templates whose catalog file is gone are deleted unless deployments still use them (then skipped)."""
+    return template_sync_catalog(prune=prune)
 
 
 def _ensure_custom(template: UseCaseTemplate) -> None:

@@ -28,7 +28,7 @@ from usecases.component_catalog import deep_merge
 from usecases.dag import Inputs, effective_chart, included_waves, referenced_steps, template_from_snapshot
 from usecases.models import UseCaseTemplate
 from usecases.models.deployments import UseCaseDeployment
-from usecases.selectors.templates import template_visible_qs
+from usecases.selectors.templates import template_resolve
 from usecases.validation.templates import parameter_value_problem, value_reference_errors
 
 Errors = list[dict[str, Any]]
@@ -59,7 +59,7 @@ def name_errors(owner, name: str) -> Errors:
 
 
 def _template(owner, name: str, errors: Errors) -> UseCaseTemplate | None:
-    template = template_visible_qs(user=owner).filter(name=name).first()
+    template = template_resolve(user=owner, name=name)  # the same name rule as the templates API
     if template is None:
         errors.append(_err(["template"], f"no template named '{name}'"))
     return template

@@ -32,7 +32,7 @@ SYSTEM_PREFIX = "system-"
 # The DAG builder adds a step with this id before the components; a component must not take it.
 RESERVED_STEP_IDS = ("cluster_health",)
 # /api/templates/validate is an endpoint, so a template cannot be called that.
-RESERVED_TEMPLATE_NAMES = ("validate",)
+RESERVED_TEMPLATE_NAMES = ("validate", "sync")
 TEMPLATE_NAME = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 COMPONENT_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 PARAMETER_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
@@ -88,6 +88,9 @@ def _name_errors(doc: TemplateDocument, *, system: bool) -> Errors:
         return [_err(["name"], "must be a lowercase slug: a-z, 0-9 and '-', at most 63 characters")]
     if doc.name in RESERVED_TEMPLATE_NAMES:
         return [_err(["name"], f"'{doc.name}' is reserved (it is an API path)")]
+    if doc.name.isdigit():
+        # /api/templates/<digits> is the by-id route, so an all-digit name could never be reached by name.
+        return [_err(["name"], "must contain a letter or '-' (all-digit paths are template ids)")]
     if doc.name.startswith(SYSTEM_PREFIX) and not system:
         return [_err(["name"], f"the '{SYSTEM_PREFIX}' prefix is reserved for catalog templates")]
     return []

@@ -160,11 +160,14 @@ def test_it_refuses_an_invalid_catalog_file_and_loads_the_others(catalog_copy: P
 
 @pytest.mark.django_db
 def test_it_never_touches_a_custom_template_with_a_catalog_name(catalog_copy: Path, owner) -> None:
+    # Names are per owner: the user's own "agent-rag" and the system one live side by side.
     custom = make_template(owner, "agent-rag", display_name="Mine")
     out, err = run_sync()
-    assert "3 created" in out and "1 refused" in out and "custom template" in err
+    assert "4 created" in out and "0 refused" in out and not err
     custom.refresh_from_db()
     assert (custom.source, custom.owner, custom.display_name) == ("custom", owner, "Mine")
+    system = UseCaseTemplate.objects.get(name="agent-rag", owner__isnull=True)
+    assert system.source == "system" and system.display_name != "Mine"
 
 
 @pytest.mark.django_db

@@ -38,10 +38,12 @@ def test_it_shows_validation_errors_inline_with_their_path(admin_client, doc) ->
 def test_it_shows_yaml_syntax_errors_and_taken_names(admin_client, owner, doc) -> None:
     response = admin_client.post(ADD_URL, {"document": "name: [", "visibility": "private"})
     assert "invalid YAML" in response.content.decode()
-    make_template(owner, "my-agent")
+    make_template(owner, "my-agent")  # another owner's: names are per owner, so the admin may use it too
+    response = admin_client.post(ADD_URL, {"document": yaml.safe_dump(doc), "visibility": "private"})
+    assert response.status_code == 302 and UseCaseTemplate.objects.count() == 2
     response = admin_client.post(ADD_URL, {"document": yaml.safe_dump(doc), "visibility": "private"})
     assert "name: a template named &#x27;my-agent&#x27; already exists" in response.content.decode()
-    assert UseCaseTemplate.objects.count() == 1
+    assert UseCaseTemplate.objects.count() == 2
 
 
 def test_it_edits_a_custom_template(admin_client, owner, doc) -> None:

@@ -65,10 +65,11 @@ def test_it_refuses_a_bad_visibility_and_the_reserved_prefix(owner_api, doc) -> 
     assert not UseCaseTemplate.objects.exists()
 
 
-def test_it_answers_409_for_a_taken_name(owner_api, other_user, doc) -> None:
-    make_template(other_user, "my-agent")
-    assert post(owner_api, "/api/templates", doc).status_code == 409
-    assert UseCaseTemplate.objects.get(name="my-agent").owner == other_user
+def test_it_answers_409_only_for_a_name_the_caller_already_uses(owner_api, owner, doc) -> None:
+    make_template(owner, "my-agent")
+    response = post(owner_api, "/api/templates", doc)
+    assert response.status_code == 409 and "you already have" in response.json()["detail"]
+    assert UseCaseTemplate.objects.filter(name="my-agent").count() == 1
 
 
 def test_it_validates_without_saving(owner_api, doc) -> None:

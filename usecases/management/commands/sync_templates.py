@@ -9,12 +9,15 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--strict", action="store_true", help="exit non-zero when any catalog file is refused")
+        parser.add_argument(
+            "--prune", action="store_true", help="delete system templates whose catalog file is gone (if unused)"
+        )
 
-    def handle(self, *args, strict: bool = False, **options) -> None:
+    def handle(self, *args, strict: bool = False, prune: bool = False, **options) -> None:
         for problem in catalog_errors():
             self.stderr.write(f"component catalog: {problem}")
-        report = template_sync_catalog()
-        for label in ("created", "updated"):
+        report = template_sync_catalog(prune=prune)
+        for label in ("created", "updated", "deleted", "kept"):
             for name in getattr(report, label):
                 self.stdout.write(f"  {label}: {name}")
         for filename, problems in report.errors.items():
