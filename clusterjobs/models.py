@@ -164,3 +164,32 @@ class Job(models.Model):
     @property
     def is_finished(self) -> bool:
         return self.status in FINISHED_JOB_STATUSES
+
+
+class ChartRegistry(models.Model):
+    """An owner's credentials (and optional CA) for one chart host: an OCI registry or an HTTPS chart
+    repository, named by ``host[:port]``. The password is stored only encrypted and is never returned; the
+    owner's jobs use it when their chart ref names that host (README "Chart sources")."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="chart_registries")
+    host = models.CharField(max_length=260, help_text="host[:port], as in the chart ref")
+    username = models.CharField(max_length=200, blank=True)
+    password_encrypted = models.BinaryField(editable=False, default=b"")
+    ca_pem = models.TextField(blank=True, help_text="PEM CA certificate(s) to trust for this host (not secret).")
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["host"]
+        constraints = [models.UniqueConstraint(fields=["owner", "host"], name="chart_registry_unique_host_per_owner")]
+
+    def __str__(self) -> str:
+        return self.host
+
+    @property
+    def password(self) -> str:
+        return crypto.decrypt(bytes(self.password_encrypted)) if self.password_encrypted else ""
+
+    @password.setter
+    def password(self, value: str) -> None:
+        self.password_encrypted = crypto.encrypt(value) if value else b""

@@ -12,10 +12,11 @@ from django.conf import settings
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
+from clusterjobs.charts.fetch import RegistryAuth, chart_host
 from clusterjobs.helm.runner import ChartSource, HelmError, HelmRunner
 from clusterjobs.kube import KubeClient, KubeError
 from clusterjobs.kubeconfig import parse_kubeconfig
-from clusterjobs.models import Job, JobType
+from clusterjobs.models import ChartRegistry, Job, JobType
 from clusterjobs.policy.pss import Level
 from pipelines import outbound
 
@@ -45,6 +46,18 @@ def check_chart_host(ref: str) -> None:
     outbound.resolve_checked(parts.hostname or "", parts.port or 443)
 
 
+@sensitive_variables()
+def registry_auth(job: Job, ref: str) -> dict[str, RegistryAuth]:
+    """The job owner's stored credentials for the chart's host, if any: never another user's."""
+    if not ref.startswith(("https://", "oci://")):
+        return {}
+    host = chart_host(ref)
+    stored = ChartRegistry.objects.filter(owner_id=job.owner_id, host=host).first()
+    if stored is None:
+        return {}
+    return {host: RegistryAuth(username=stored.username, password=stored.password, ca_pem=stored.ca_pem)}
+
+
 @sensitive_variables()  # the runner and the frames below hold the decrypted kubeconfig
 def run_job_helm(job: Job, config: dict[str, Any], should_cancel: Callable[[], bool]) -> dict[str, Any]:
     """Run the job's Helm work, polling ``should_cancel`` while Helm runs; ``JobDeadlineExceeded`` when it ran
@@ -60,6 +73,7 @@ def run_job_helm(job: Job, config: dict[str, Any], should_cancel: Callable[[], b
         kubeconfig=cluster.kubeconfig,
         level=Level(cluster.pod_security_level),
         allowed_cluster_kinds=frozenset(cluster.allowed_cluster_kinds or ()),
+        registry_auth=registry_auth(job, config.get("chart_ref") or ""),
     )
     try:
         if job.job_type == JobType.HELM_UNINSTALL:

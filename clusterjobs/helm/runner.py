@@ -38,6 +38,7 @@ from pyhelm3.models import Chart
 
 from budportal.errors import ServiceValidationError
 from clusterjobs import validators
+from clusterjobs.charts.fetch import ChartFetchError, RegistryAuth, chart_host, chart_metadata, fetch_chart
 from clusterjobs.helm import subprocess_shim
 from clusterjobs.helm.endpoints import discover_services, primary_endpoint
 from clusterjobs.helm.manifests import check_manifests
@@ -74,6 +75,7 @@ class HelmCancelled(HelmError):
 class ChartSource:
     ref: str
     version: str | None = None
+    digest: str = ""  # sha256 of the fetched archive, for a remote chart
 
 
 @contextlib.contextmanager
@@ -146,8 +148,10 @@ class HelmRunner:
         executable: str | None = None,
         level: Level = Level.BASELINE,
         allowed_cluster_kinds: frozenset[str] = frozenset(),
+        registry_auth: dict[str, RegistryAuth] | None = None,
     ):
         self.kubeconfig = kubeconfig
+        self._registry_auth = registry_auth or {}
         self._executable = executable or settings.HELM_BINARY
         self._level = Level(level)
         self._allowed_cluster_kinds = frozenset(allowed_cluster_kinds)
@@ -196,6 +200,24 @@ class HelmRunner:
         except ServiceValidationError as exc:  # the stored kubeconfig no longer parses
             raise HelmError(f"the cluster's kubeconfig is not usable: {exc.errors[0]['msg']}") from None
 
+    @contextlib.contextmanager
+    def _local(self, chart: ChartSource) -> Iterator[ChartSource]:
+        """A remote chart fetched once into a temp dir (``clusterjobs.charts.fetch``); a bundled one as is."""
+        if not chart.ref.startswith(("https://", "oci://")):
+            yield chart
+            return
+        with tempfile.TemporaryDirectory(prefix="budportal-chart-") as workdir:
+            try:
+                fetched = fetch_chart(
+                    chart.ref,
+                    chart.version,
+                    auth=self._registry_auth.get(chart_host(chart.ref)),
+                    workdir=Path(workdir),
+                )
+            except ChartFetchError as exc:
+                raise HelmError(redact(str(exc), self._secrets)) from None
+            yield ChartSource(str(fetched.path), fetched.version, digest=fetched.digest)
+
     # --- public ------------------------------------------------------------------------------------
     def render(
         self, *, chart: ChartSource, release_name: str, namespace: str, values: dict[str, Any]
@@ -203,10 +225,11 @@ class HelmRunner:
         """``helm template``: the objects the release would create."""
 
         async def go(client: Client) -> list[dict[str, Any]]:
-            resolved = await self._resolve(client, chart)
+            resolved = await self._resolve(client, local)
             return await self._template(client, resolved, release_name, namespace, values)
 
-        return self._run(go, namespace=None)  # helm template does not contact the cluster
+        with self._local(chart) as local:
+            return self._run(go, namespace=None)  # helm template does not contact the cluster
 
     def deploy(
         self,
@@ -221,7 +244,7 @@ class HelmRunner:
         """Render and check, then ``upgrade --install``; returns the job result (release, revision, endpoints)."""
 
         async def go(client: Client) -> dict[str, Any]:
-            resolved = await self._resolve(client, chart)
+            resolved = await self._resolve(client, local)
             rendered = await self._template(client, resolved, release_name, namespace, values)
             problems = check_manifests(rendered, policy=self.policy(namespace))
             if problems:
@@ -235,11 +258,13 @@ class HelmRunner:
                 "status": revision.status.value,
                 "chart": chart.ref,
                 "chart_version": resolved.metadata.version,
+                "chart_digest": local.digest,
                 "services": services,
                 "endpoint_url": primary_endpoint(services),
             }
 
-        return self._run(go, should_cancel, namespace=namespace)
+        with self._local(chart) as local:
+            return self._run(go, should_cancel, namespace=namespace)
 
     def uninstall(
         self,
@@ -265,10 +290,9 @@ class HelmRunner:
             # Reading Chart.yaml directly saves a `helm show chart` process per job.
             metadata = yaml.load((path / "Chart.yaml").read_text(), Loader=SafeLoader)
             return Chart(client._command, ref=path, metadata=metadata)
-        if chart.ref.startswith("https://"):
-            repo, name = split_https_ref(chart.ref)
-            return await client.get_chart(name, repo=repo, version=chart.version)
-        return await client.get_chart(chart.ref, version=chart.version)
+        if chart.digest:  # fetched once by _local: template and install read this archive, never the network
+            return Chart(client._command, ref=Path(chart.ref), metadata=chart_metadata(Path(chart.ref)))
+        raise HelmError(f"chart ref {chart.ref!r} is not supported")
 
     @staticmethod
     async def _template(
