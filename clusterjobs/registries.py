@@ -14,6 +14,8 @@ from django.http import Http404
 from django.views.decorators.debug import sensitive_variables
 
 from budportal.errors import ServiceValidationError
+from clusterjobs.charts.fetch import ChartFetchError, RegistryAuth, available_versions, chart_host
+from clusterjobs.charts.versions import newest_first, newest_matching
 from clusterjobs.models import ChartRegistry
 
 HOST_RE = re.compile(r"^(?=.{1,253}(:|$))[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:\d{1,5})?$")
@@ -62,3 +64,28 @@ def registry_get(*, owner, registry_id: uuid.UUID) -> ChartRegistry:
         return registry_list(owner=owner).get(pk=registry_id)
     except ChartRegistry.DoesNotExist:
         raise Http404("registry not found") from None
+
+
+@sensitive_variables()
+def registry_auth_for(*, owner_id: int, ref: str) -> RegistryAuth | None:
+    """The owner's stored credentials for the host of ``ref``, if any: never another user's."""
+    if not ref.startswith(("https://", "oci://")):
+        return None
+    stored = ChartRegistry.objects.filter(owner_id=owner_id, host=chart_host(ref)).first()
+    if stored is None:
+        return None
+    return RegistryAuth(username=stored.username, password=stored.password, ca_pem=stored.ca_pem)
+
+
+def chart_version_problem(*, owner_id: int, ref: str, constraint: str | None) -> str | None:
+    """Why ``constraint`` cannot be installed from the remote ``ref`` (no such version: the versions there are
+    listed; the repository cannot be read: its answer), or None. Asked when a template is saved."""
+    if not constraint or not ref.startswith(("https://", "oci://")):
+        return None
+    try:
+        versions = available_versions(ref, auth=registry_auth_for(owner_id=owner_id, ref=ref))
+    except (ChartFetchError, OSError) as exc:  # OutboundRefused is an OSError
+        return f"cannot check the version: {exc}"
+    if newest_matching(versions, constraint) is None:
+        return f"no version matching {constraint!r}; available: {', '.join(newest_first(versions)[:20]) or 'none'}"
+    return None

@@ -35,7 +35,7 @@ from urllib.parse import urljoin, urlsplit
 import yaml
 from django.conf import settings
 
-from clusterjobs.charts.versions import is_exact, newest_matching
+from clusterjobs.charts.versions import is_exact, newest_first, newest_matching
 from pipelines import outbound
 
 
@@ -183,10 +183,7 @@ def repository_versions(repo: str, name: str, auth: RegistryAuth | None) -> list
 
 def resolve_https(repo: str, name: str, constraint: str | None, auth: RegistryAuth | None) -> dict[str, Any]:
     entries = repository_versions(repo, name, auth)
-    version = newest_matching([e["version"] for e in entries], constraint)
-    if version is None:
-        available = ", ".join(sorted({e["version"] for e in entries})[:20])
-        raise ChartFetchError(f"chart {name!r} has no version matching {constraint!r}; available: {available}")
+    version = _newest_or_refuse(f"{repo}/{name}", [e["version"] for e in entries], constraint)
     return next(e for e in entries if e["version"] == version)
 
 
@@ -259,13 +256,7 @@ def _fetch_oci(ref: str, constraint: str | None, auth: RegistryAuth | None, work
     if constraint and is_exact(constraint):
         version = constraint.removeprefix("v")
     else:
-        tags = _json(_oci_get(f"{base}/tags/list?n=1000", auth, state, settings.CHART_MAX_BYTES), ref).get("tags")
-        versions = [t.replace("_", "+") for t in tags or [] if isinstance(t, str)]
-        found = newest_matching(versions, constraint)
-        if found is None:
-            available = ", ".join(sorted(versions)[:20]) or "none"
-            raise ChartFetchError(f"chart {ref} has no version matching {constraint!r}; available: {available}")
-        version = found
+        version = _newest_or_refuse(ref, _oci_versions(base, ref, auth, state), constraint)
     tag = version.replace("+", "_")  # OCI tags cannot hold "+": helm pushes 1.0.0+build as 1.0.0_build
     manifest = _json(_oci_get(f"{base}/manifests/{tag}", auth, state, 1 << 20, MANIFEST_TYPES), ref)
     layers = [x for x in manifest.get("layers") or [] if isinstance(x, dict) and x.get("mediaType") == HELM_LAYER]
@@ -281,6 +272,28 @@ def _fetch_oci(ref: str, constraint: str | None, auth: RegistryAuth | None, work
         raise ChartFetchError(f"{ref}:{version} does not match the digest its manifest lists")
     _store(target, hexdigest)
     return FetchedChart(target, version, hexdigest)
+
+
+def _oci_versions(base: str, ref: str, auth: RegistryAuth | None, state: dict[str, str]) -> list[str]:
+    tags = _json(_oci_get(f"{base}/tags/list?n=1000", auth, state, settings.CHART_MAX_BYTES), ref).get("tags")
+    return [t.replace("_", "+") for t in tags or [] if isinstance(t, str)]
+
+
+def _newest_or_refuse(ref: str, versions: list[str], constraint: str | None) -> str:
+    found = newest_matching(versions, constraint)
+    if found is None:
+        available = ", ".join(newest_first(versions)[:20]) or "none"
+        raise ChartFetchError(f"chart {ref} has no version matching {constraint!r}; available: {available}")
+    return found
+
+
+def available_versions(ref: str, *, auth: RegistryAuth | None) -> list[str]:
+    """Every version the repository or registry offers for ``ref`` (raises ChartFetchError)."""
+    if ref.startswith("https://"):
+        repo, _, name = ref.rstrip("/").rpartition("/")
+        return [e["version"] for e in repository_versions(repo, name, auth)]
+    host, repository = chart_host(ref), urlsplit(ref).path.strip("/")
+    return _oci_versions(f"https://{host}/v2/{repository}", ref, auth, {})
 
 
 def _json(body: bytes, ref: str) -> dict[str, Any]:

@@ -78,3 +78,10 @@ def matches(version: str, constraint: str | None) -> bool:
 def newest_matching(versions: list[str], constraint: str | None) -> str | None:
     candidates = {v: parsed for v in versions if matches(v, constraint) and (parsed := parse_version(v))}
     return max(candidates, key=candidates.__getitem__) if candidates else None
+
+
+def newest_first(versions: list[str]) -> list[str]:
+    """Distinct versions, the newest first; what does not parse goes last."""
+    parsed = {v: parse_version(v) for v in set(versions)}
+    good = sorted((v for v, p in parsed.items() if p), key=lambda v: parsed[v], reverse=True)  # type: ignore[arg-type,return-value]
+    return good + sorted(v for v, p in parsed.items() if not p)

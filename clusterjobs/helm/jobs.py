@@ -12,11 +12,12 @@ from django.conf import settings
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
+from clusterjobs import registries
 from clusterjobs.charts.fetch import RegistryAuth, chart_host
 from clusterjobs.helm.runner import ChartSource, HelmError, HelmRunner
 from clusterjobs.kube import KubeClient, KubeError
 from clusterjobs.kubeconfig import parse_kubeconfig
-from clusterjobs.models import ChartRegistry, Job, JobType
+from clusterjobs.models import Job, JobType
 from clusterjobs.policy.pss import Level
 from pipelines import outbound
 
@@ -46,16 +47,9 @@ def check_chart_host(ref: str) -> None:
     outbound.resolve_checked(parts.hostname or "", parts.port or 443)
 
 
-@sensitive_variables()
 def registry_auth(job: Job, ref: str) -> dict[str, RegistryAuth]:
-    """The job owner's stored credentials for the chart's host, if any: never another user's."""
-    if not ref.startswith(("https://", "oci://")):
-        return {}
-    host = chart_host(ref)
-    stored = ChartRegistry.objects.filter(owner_id=job.owner_id, host=host).first()
-    if stored is None:
-        return {}
-    return {host: RegistryAuth(username=stored.username, password=stored.password, ca_pem=stored.ca_pem)}
+    auth = registries.registry_auth_for(owner_id=job.owner_id, ref=ref)
+    return {chart_host(ref): auth} if auth else {}
 
 
 @sensitive_variables()  # the runner and the frames below hold the decrypted kubeconfig

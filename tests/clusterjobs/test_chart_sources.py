@@ -5,6 +5,7 @@ import pytest
 
 from clusterjobs.models import ChartRegistry, JobStatus
 from tests.clusterjobs.chart_servers import PASSWORD, USER, https_repository, oci_registry
+from usecases.models import UseCaseTemplate
 
 pytestmark = pytest.mark.django_db
 
@@ -184,3 +185,39 @@ def test_it_does_not_trust_a_repository_ca_nobody_stored(sandbox, run_job, repos
     assert job.status == JobStatus.FAILED
     assert "certificate" in job.error.lower()
     assert not repository.requests
+
+
+def helm_template(ref: str, version: str) -> dict:
+    return {
+        "name": "remote-chart",
+        "display_name": "Remote chart",
+        "components": [{"name": "app", "type": "helm", "chart": {"ref": ref, "version": version}}],
+    }
+
+
+@pytest.mark.parametrize("server", ["repository", "registry"])
+def test_it_refuses_an_unknown_chart_version_at_save_naming_the_versions_available(owner_api, server, request):
+    chart_server = request.getfixturevalue(server)
+    store_credentials(owner_api, chart_server)
+    scheme = "https" if server == "repository" else "oci"
+    ref = f"{scheme}://{chart_server.host}/charts/demo"
+
+    refused = owner_api.post("/api/templates", helm_template(ref, "^9"), content_type="application/json")
+    accepted = owner_api.post("/api/templates", helm_template(ref, "^0.1"), content_type="application/json")
+
+    assert refused.status_code == 422, refused.content
+    error = refused.json()["detail"][0]
+    assert error["loc"][-4:] == ["components", 0, "chart", "version"]
+    assert "no version matching '^9'" in error["msg"] and "0.1.0" in error["msg"]
+    assert accepted.status_code == 201, accepted.content
+    assert UseCaseTemplate.objects.filter(name="remote-chart").count() == 1
+
+
+def test_it_refuses_at_save_a_version_it_cannot_check_without_the_owners_credentials(owner_api, repository):
+    ref = f"https://{repository.host}/charts/demo"
+
+    response = owner_api.post("/api/templates", helm_template(ref, "1.2.0"), content_type="application/json")
+
+    assert response.status_code == 422
+    assert "cannot check the version" in response.json()["detail"][0]["msg"]
+    assert not UseCaseTemplate.objects.exists()
