@@ -101,7 +101,7 @@ def _timeout(config: dict[str, Any], errors: Errors) -> int | None:
 def _chart_host_problem(ref: str) -> str | None:
     """A remote chart ref whose host is written as a non-public address is refused at once (422); names are
     resolved and checked when the job runs (``clusterjobs.helm.jobs.check_chart_host``)."""
-    if validators.chart_ref_kind(ref) not in ("oci", "https"):
+    if validators.chart_ref_kind(ref) in (None, "bundled"):
         return None
     return outbound.numeric_host_refusal(urlsplit(ref).hostname or "")
 

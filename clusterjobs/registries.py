@@ -69,7 +69,7 @@ def registry_get(*, owner, registry_id: uuid.UUID) -> ChartRegistry:
 @sensitive_variables()
 def registry_auth_for(*, owner_id: int, ref: str) -> RegistryAuth | None:
     """The owner's stored credentials for the host of ``ref``, if any: never another user's."""
-    if not ref.startswith(("https://", "oci://")):
+    if not ref.startswith(("https://", "oci://", "git+https://")):
         return None
     stored = ChartRegistry.objects.filter(owner_id=owner_id, host=chart_host(ref)).first()
     if stored is None:

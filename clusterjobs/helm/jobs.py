@@ -41,10 +41,10 @@ def check_chart_host(ref: str) -> None:
     resolved and checked first (``OutboundRefused``), and a refused host never reaches helm, whose errors would
     tell an open port from a closed one. Helm resolves the name again when it fetches: a DNS answer that
     changes in between (rebinding) is not caught here."""
-    if not ref.startswith(("https://", "oci://")):
+    if not ref.startswith(("https://", "oci://", "git+https://", "git://")):
         return
     parts = urlsplit(ref)
-    outbound.resolve_checked(parts.hostname or "", parts.port or 443)
+    outbound.resolve_checked(parts.hostname or "", parts.port or (9418 if ref.startswith("git://") else 443))
 
 
 def registry_auth(job: Job, ref: str) -> dict[str, RegistryAuth]:

@@ -39,6 +39,7 @@ from pyhelm3.models import Chart
 from budportal.errors import ServiceValidationError
 from clusterjobs import validators
 from clusterjobs.charts.fetch import ChartFetchError, RegistryAuth, chart_host, chart_metadata, fetch_chart
+from clusterjobs.charts.git import fetch_git
 from clusterjobs.helm import subprocess_shim
 from clusterjobs.helm.endpoints import discover_services, primary_endpoint
 from clusterjobs.helm.manifests import check_manifests
@@ -52,6 +53,8 @@ from clusterjobs.redact import redact
 subprocess_shim.install()
 
 CANCEL_POLL_SECONDS = 0.5
+GIT_SCHEMES = ("git+https://", "git://")
+REMOTE_SCHEMES = ("https://", "oci://", *GIT_SCHEMES)
 ANOTHER_OPERATION = "another operation (install/upgrade/rollback) is in progress"
 
 
@@ -203,18 +206,19 @@ class HelmRunner:
     @contextlib.contextmanager
     def _local(self, chart: ChartSource) -> Iterator[ChartSource]:
         """A remote chart fetched once into a temp dir (``clusterjobs.charts.fetch``); a bundled one as is."""
-        if not chart.ref.startswith(("https://", "oci://")):
+        if not chart.ref.startswith(REMOTE_SCHEMES):
             yield chart
             return
         with tempfile.TemporaryDirectory(prefix="budportal-chart-") as workdir:
             try:
-                fetched = fetch_chart(
+                fetch = fetch_git if chart.ref.startswith(GIT_SCHEMES) else fetch_chart
+                fetched = fetch(
                     chart.ref,
                     chart.version,
                     auth=self._registry_auth.get(chart_host(chart.ref)),
                     workdir=Path(workdir),
                 )
-            except ChartFetchError as exc:
+            except (ChartFetchError, OSError) as exc:  # OutboundRefused is an OSError
                 raise HelmError(redact(str(exc), self._secrets)) from None
             yield ChartSource(str(fetched.path), fetched.version, digest=fetched.digest)
 

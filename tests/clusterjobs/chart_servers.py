@@ -8,6 +8,7 @@ import contextlib
 import functools
 import hashlib
 import json
+import re
 import shutil
 import socket
 import ssl
@@ -164,3 +165,57 @@ def https_repository(tmp_path: Path, helm: str, versions: tuple[str, ...]) -> It
     with serve_tls(server, tmp_path) as url:
         record.host = url.removeprefix("https://")
         yield record
+
+
+def _git(*args: str, cwd: Path) -> None:
+    env = {
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@example.com",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@example.com",
+        "HOME": str(cwd),
+        "PATH": "/usr/bin:/bin",
+    }
+    subprocess.run(["git", *args], cwd=cwd, env=env, check=True, capture_output=True)
+
+
+@contextlib.contextmanager
+def git_daemon(tmp_path: Path) -> Iterator[str]:
+    """``git://127.0.0.1:<port>/charts.git`` (yielded): the demo chart at ``charts/demo``, version 0.1.0 at
+    tag ``v1.0`` and 0.2.0 on ``main``, plus a symlink ``charts/demo/leak.txt`` → ``/etc/hostname``."""
+    if shutil.which("git") is None:
+        pytest.skip("git not installed")
+    work = tmp_path / "work"
+    shutil.copytree(TEST_CHARTS / "demo", work / "charts" / "demo")
+    (work / "charts" / "demo" / "leak.txt").symlink_to("/etc/hostname")
+    _git("init", "-q", "-b", "main", cwd=work)
+    _git("add", "-A", cwd=work)
+    _git("commit", "-qm", "demo 0.1.0", cwd=work)
+    _git("tag", "v1.0", cwd=work)
+    chart_yaml = work / "charts" / "demo" / "Chart.yaml"
+    chart_yaml.write_text(re.sub(r"(?m)^version:.*$", "version: 0.2.0", chart_yaml.read_text()))
+    _git("commit", "-qam", "demo 0.2.0", cwd=work)
+    root = tmp_path / "served"
+    root.mkdir()
+    _git("clone", "-q", "--bare", str(work), str(root / "charts.git"), cwd=tmp_path)
+    port = _free_port()
+    process = subprocess.Popen(
+        [
+            "git",
+            "daemon",
+            "--reuseaddr",
+            "--export-all",
+            f"--base-path={root}",
+            "--listen=127.0.0.1",
+            f"--port={port}",
+            str(root),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        _wait_for_port(port, process)
+        yield f"git://127.0.0.1:{port}/charts.git"
+    finally:
+        process.terminate()
+        process.wait(10)
