@@ -28,7 +28,28 @@ CLUSTER_PARAM = ParamSpec("cluster_id", "string", required=True, description="Ta
 NAMESPACE_PARAM = ParamSpec("namespace", "string", description="Namespace (default: the deployment's uc-<8 hex>)")
 USER_PARAM = ParamSpec("user_id", "string", description="Informational: who asked")
 TIMEOUT_PARAM = ParamSpec("timeout", "string", default="600s", description="Helm --timeout ('600s', '10m', 600)")
-DEPLOY_OUTPUTS = ("job_id", "namespace", "release_name", "endpoint_url", "services", "status")
+ACCESS_PARAM = ParamSpec("access", "object", description="{port, path, kind: ui|api}: publish an access URL")
+CREATE_NAMESPACE_PARAM = ParamSpec("create_namespace", "boolean", default=True, description="Create the namespace")
+DELETE_ON_FAILURE_PARAM = ParamSpec(
+    "delete_on_failure", "boolean", default=False, description="A failed first install removes its namespace"
+)
+HELM_OPTION_PARAMS = (ACCESS_PARAM, CREATE_NAMESPACE_PARAM, DELETE_ON_FAILURE_PARAM)
+DEPLOY_OUTPUTS = (
+    "job_id",
+    "namespace",
+    "release_name",
+    "endpoint_url",
+    "access_url",
+    "access_kind",
+    "services",
+    "status",
+)
+
+
+def helm_options(params: dict[str, Any]) -> dict[str, Any]:
+    """The job config keys the Helm options params become (checked again by ``jobconfig``)."""
+    options = {key: params[key] for key in ("create_namespace", "delete_on_failure") if params.get(key) is not None}
+    return options | ({"access": params["access"]} if params.get("access") else {})
 
 
 def deploy_meta(*, type: str, name: str, description: str, params: tuple[ParamSpec, ...]) -> ActionMeta:
@@ -158,6 +179,8 @@ def deploy_outputs(result: dict[str, Any]) -> dict[str, Any]:
         "namespace": result.get("namespace", ""),
         "release_name": result.get("release_name", ""),
         "endpoint_url": result.get("endpoint_url") or "",
+        "access_url": result.get("access_url") or "",
+        "access_kind": result.get("access_kind") or "",
         "services": result.get("services", []),
         "status": "running",
     }

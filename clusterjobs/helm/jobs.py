@@ -14,10 +14,11 @@ from django.views.decorators.debug import sensitive_variables
 
 from clusterjobs import registries
 from clusterjobs.charts.fetch import RegistryAuth, chart_host
+from clusterjobs.helm import access
 from clusterjobs.helm.runner import ChartSource, HelmError, HelmRunner
 from clusterjobs.kube import KubeClient, KubeError
 from clusterjobs.kubeconfig import parse_kubeconfig
-from clusterjobs.models import Job, JobType
+from clusterjobs.models import Cluster, Job, JobType
 from clusterjobs.policy.pss import Level
 from pipelines import outbound
 
@@ -71,23 +72,76 @@ def run_job_helm(job: Job, config: dict[str, Any], should_cancel: Callable[[], b
     )
     try:
         if job.job_type == JobType.HELM_UNINSTALL:
-            return uninstall_releases(runner, config, timeout, should_cancel)
-        return runner.deploy(
-            chart=ChartSource(config["chart_ref"], config.get("chart_version")),
-            release_name=config["release_name"],
-            namespace=config["namespace"],
-            values=config.get("values") or {},
-            timeout_seconds=timeout,
-            should_cancel=should_cancel,
-        )
+            return uninstall_releases(runner, config, timeout, should_cancel, cluster)
+        return install_release(job, runner, config, timeout, should_cancel)
     except HelmError as exc:
         if capped and any(marker in str(exc) for marker in HELM_TIMEOUT_MARKERS):
             raise JobDeadlineExceeded(f"job exceeded its timeout of {job.timeout_seconds} s: {exc}") from None
         raise
 
 
+@sensitive_variables()
+def install_release(
+    job: Job, runner: HelmRunner, config: dict[str, Any], timeout: int, should_cancel: Callable[[], bool]
+) -> dict[str, Any]:
+    """``upgrade --install``, then the portal's own objects: the namespace's NetworkPolicy and the access
+    route. With ``delete_on_failure``, a failed first install also removes the namespace it created."""
+    namespace = config["namespace"]
+    existed = namespace_exists(runner.kubeconfig, namespace) if config.get("delete_on_failure") else True
+    try:
+        result = runner.deploy(
+            chart=ChartSource(config["chart_ref"], config.get("chart_version")),
+            release_name=config["release_name"],
+            namespace=namespace,
+            values=config.get("values") or {},
+            timeout_seconds=timeout,
+            should_cancel=should_cancel,
+            create_namespace=config.get("create_namespace", True) is not False,
+        )
+    except HelmError:
+        if not existed:
+            delete_namespace_if_unused(runner.kubeconfig, namespace)
+        raise
+    try:
+        result["network_isolated"] = access.isolate_namespace(job.cluster, namespace)
+        if config.get("access"):
+            result |= access.publish_access(
+                job.cluster,
+                namespace=namespace,
+                release=config["release_name"],
+                services=result.get("services") or [],
+                access=config["access"],
+            )
+    except (KubeError, ValueError) as exc:
+        raise HelmError(f"release installed, but its access route or network policy failed: {exc}") from None
+    return result
+
+
+@sensitive_variables()
+def namespace_exists(kubeconfig: str, namespace: str) -> bool:
+    try:
+        return (
+            KubeClient(parse_kubeconfig(kubeconfig)).get_json(f"/api/v1/namespaces/{namespace}", allow_404=True)
+            is not None
+        )
+    except KubeError as exc:
+        raise HelmError(f"cannot read namespace {namespace}: {exc}") from None
+
+
+def remove_routes(cluster: Cluster, namespace: str, releases: list[str]) -> None:
+    try:
+        for release in releases:
+            access.remove_access(cluster, namespace=namespace, release=release)
+    except KubeError as exc:
+        raise HelmError(f"releases uninstalled, but their access routes could not be removed: {exc}") from None
+
+
 def uninstall_releases(
-    runner: HelmRunner, config: dict[str, Any], timeout: int, should_cancel: Callable[[], bool]
+    runner: HelmRunner,
+    config: dict[str, Any],
+    timeout: int,
+    should_cancel: Callable[[], bool],
+    cluster: Cluster,
 ) -> dict[str, Any]:
     namespace = config["namespace"]
     for release in config["releases"]:
@@ -95,6 +149,8 @@ def uninstall_releases(
             release_name=release, namespace=namespace, timeout_seconds=timeout, should_cancel=should_cancel
         )
     deleted = config["delete_namespace"] and delete_namespace_if_unused(runner.kubeconfig, namespace)
+    if not deleted:  # the namespace stays (other releases): the routes of these releases go now
+        remove_routes(cluster, namespace, config["releases"])
     return {"namespace": namespace, "uninstalled": config["releases"], "namespace_deleted": bool(deleted)}
 
 

@@ -244,6 +244,7 @@ class HelmRunner:
         values: dict[str, Any],
         timeout_seconds: int,
         should_cancel: Callable[[], bool] | None = None,
+        create_namespace: bool = True,
     ) -> dict[str, Any]:
         """Render and check, then ``upgrade --install``; returns the job result (release, revision, endpoints)."""
 
@@ -253,7 +254,9 @@ class HelmRunner:
             problems = check_manifests(rendered, policy=self.policy(namespace))
             if problems:
                 raise ManifestRejected(problems)
-            revision = await self._install(client, resolved, release_name, namespace, values, timeout_seconds)
+            revision = await self._install(
+                client, resolved, release_name, namespace, values, timeout_seconds, create_namespace
+            )
             services = discover_services(await revision.resources(), namespace)
             return {
                 "namespace": namespace,
@@ -323,10 +326,13 @@ class HelmRunner:
         namespace: str,
         values: dict[str, Any],
         timeout_seconds: int,
+        create_namespace: bool = True,
     ):
         # Helm 4 renamed --atomic to --rollback-on-failure; pyhelm3 maps either, but warns unless asked right.
         rollback = {"atomic": True} if client.version.major < 4 else {"rollback_on_failure": True}
-        kwargs = dict(namespace=namespace, create_namespace=True, wait=True, timeout=f"{timeout_seconds}s", **rollback)
+        kwargs = dict(
+            namespace=namespace, create_namespace=create_namespace, wait=True, timeout=f"{timeout_seconds}s", **rollback
+        )
         try:
             return await client.install_or_upgrade_release(release_name, chart, values, **kwargs)
         except errors.Error as exc:
