@@ -76,7 +76,8 @@ class Cluster(models.Model):
         max_length=20,
         choices=GatewayKind.choices,
         default=GatewayKind.INGRESS,
-        help_text="How access URLs are published: an Ingress, or a Gateway API HTTPRoute.",
+        blank=True,
+        help_text="How access URLs are published: an Ingress (also when empty), or a Gateway API HTTPRoute.",
     )
     gateway_class = models.CharField(
         max_length=253, blank=True, help_text="The IngressClass name, or the Gateway's name for HTTPRoutes."
