@@ -14,6 +14,7 @@ from usecases.models.deployments import UseCaseDeployment
 from usecases.schemas.deployments import DeploymentIn, DeploymentOut, PlanOut, ProgressOut, deployment_in_openapi
 from usecases.selectors import deployments as selectors
 from usecases.services import deployments as services
+from usecases.services import gateway
 from usecases.template_schema import load_json, pydantic_errors
 
 router = Router(tags=["deployments"])
@@ -81,6 +82,15 @@ def deployment_stop(request: ApiRequest, deployment_id: uuid.UUID):
 )
 def deployment_retry(request: ApiRequest, deployment_id: uuid.UUID):
     return _act(request, deployment_id, services.deployment_retry)
+
+
+@router.post(
+    "/{deployment_id}/retry-gateway",
+    response=DeploymentOut,
+    summary="Re-create the access URLs (Ingress / HTTPRoute) of a running deployment",
+)
+def deployment_retry_gateway(request: ApiRequest, deployment_id: uuid.UUID):
+    return _act(request, deployment_id, gateway.deployment_retry_gateway)
 
 
 @router.post("/{deployment_id}/sync", response=DeploymentOut, summary="Poll job status (legacy)")

@@ -38,9 +38,16 @@ class ComponentOut(Schema):
     job_id: str
     release_name: str
     endpoint_url: str
+    access_url: str = Field(description="Public URL (Ingress/HTTPRoute) while running; empty otherwise")
     error: str
     started_at: datetime | None
     completed_at: datetime | None
+
+
+class AccessUrlOut(Schema):
+    component: str
+    url: str
+    kind: str
 
 
 class DeploymentOut(Schema):
@@ -57,6 +64,7 @@ class DeploymentOut(Schema):
     cleanup_execution_id: str | None
     error: str
     components: list[ComponentOut]
+    access_urls: list[AccessUrlOut]
     created_at: datetime
     updated_at: datetime
     started_at: datetime | None
