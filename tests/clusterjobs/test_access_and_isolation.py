@@ -135,3 +135,26 @@ def test_it_refuses_bad_helm_options_with_their_path(sandbox, run_job, test_char
         install(run_job, sandbox, **config)
 
     assert caught.value.errors[0]["loc"] == loc
+
+
+def test_the_policy_proxy_lets_a_chart_write_its_own_ingress_and_httproute(sandbox, run_job, test_charts):
+    objects = [
+        {
+            "apiVersion": "networking.k8s.io/v1",
+            "kind": "Ingress",
+            "metadata": {"name": "own-ingress"},
+            "spec": {"rules": [{"host": "a.example.com"}]},
+        },
+        {
+            "apiVersion": "gateway.networking.k8s.io/v1",
+            "kind": "HTTPRoute",
+            "metadata": {"name": "own-route"},
+            "spec": {"parentRefs": [{"name": "gw"}], "hostnames": ["a.example.com"]},
+        },
+    ]
+
+    job = run_job(sandbox, chart_ref="charts/objects", release_name="routes", namespace=NS, values={"objects": objects})
+
+    assert job.status == JobStatus.COMPLETED, job.error
+    assert sandbox.standin.get("Ingress", NS, "own-ingress") is not None
+    assert sandbox.standin.get("HTTPRoute", NS, "own-route") is not None
