@@ -267,6 +267,8 @@ CHART_CACHE_DIR = env_str("CHART_CACHE_DIR") or str(Path(tempfile.gettempdir()) 
 CHART_CACHE_MAX_BYTES = env_int("CHART_CACHE_MAX_BYTES", 512 * 1024 * 1024)
 CHART_MAX_BYTES = env_int("CHART_MAX_BYTES", 20 * 1024 * 1024)
 CHART_FETCH_TIMEOUT_SECONDS = env_int("CHART_FETCH_TIMEOUT_SECONDS", 120)
+# git:// (the git daemon protocol) is unencrypted and unauthenticated: off unless a trusted network asks for it.
+CHART_ALLOW_GIT_PROTOCOL = env_bool("CHART_ALLOW_GIT_PROTOCOL", False)
 GIT_CHART_MAX_BYTES = env_int("GIT_CHART_MAX_BYTES", 100 * 1024 * 1024)  # the shallow clone of one ref
 USECASE_CATALOG_DIR = BASE_DIR / "usecases" / "catalog"
 USE_PIPELINE_ORCHESTRATION = env_bool("USE_PIPELINE_ORCHESTRATION", True)

@@ -100,6 +100,8 @@ def validate_chart_ref(ref: str, *, charts_dir: Path | None = None) -> str | Non
     kind = chart_ref_kind(ref)
     if kind is None:
         return f"invalid chart ref {ref!r}: use {_REF_FORMS}"
+    if kind == "git" and not settings.CHART_ALLOW_GIT_PROTOCOL:
+        return "git:// chart refs are refused (unencrypted, unauthenticated); use git+https://"
     if kind == "bundled" and bundled_chart_dir(ref, charts_dir=charts_dir) is None:
         return f"no bundled chart {ref!r}: {ref}/Chart.yaml does not exist"
     return None

@@ -16,6 +16,18 @@ pytestmark = pytest.mark.django_db
 NS = "uc-0a1b2c3d"
 
 
+@pytest.fixture(autouse=True)
+def git_protocol(settings):
+    settings.CHART_ALLOW_GIT_PROTOCOL = True  # the local git daemon speaks only git://
+
+
+def test_it_refuses_git_protocol_refs_unless_the_setting_allows_them(settings):
+    settings.CHART_ALLOW_GIT_PROTOCOL = False
+
+    assert "git+https://" in validate_chart_ref("git://charts.example.com/repo.git//demo")
+    assert validate_chart_ref("git+https://charts.example.com/repo.git//demo") is None
+
+
 @pytest.fixture
 def git_repo(tmp_path):
     with git_daemon(tmp_path / "git") as url:

@@ -36,7 +36,8 @@ def deployment_list(request: ApiRequest, status: str | None = None, template: st
 @router.post("", response={201: DeploymentOut}, summary="Create a deployment", openapi_extra=deployment_in_openapi())
 def deployment_create(request: ApiRequest):
     body = _body(request)
-    deployment = services.deployment_create(owner=request.auth, **body.model_dump())
+    fields = body.model_dump() | {"helm": {k: v.model_dump(exclude_unset=True) for k, v in body.helm.items()}}
+    deployment = services.deployment_create(owner=request.auth, **fields)
     return Status(201, selectors.deployment_get(user=request.auth, deployment_id=deployment.pk))
 
 

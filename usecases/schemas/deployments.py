@@ -10,6 +10,7 @@ from ninja import Schema
 from pydantic import BaseModel, ConfigDict, Field
 
 from usecases.models.deployments import UseCaseDeployment
+from usecases.template_schema import HelmOptions
 
 
 class DeploymentIn(BaseModel):
@@ -28,6 +29,9 @@ class DeploymentIn(BaseModel):
     )
     parameters: dict[str, Any] = Field(default_factory=dict, description="Template parameters; defaults merged in")
     notify_webhook_url: str = Field("", description="Optional http(s) URL told when the deployment completes")
+    helm: dict[str, HelmOptions] = Field(
+        default_factory=dict, max_length=100, description="Per component: Helm options over the template's"
+    )
 
 
 class ComponentOut(Schema):

@@ -112,3 +112,38 @@ def test_it_refuses_a_bad_access_declaration_in_a_template(owner_api, access, lo
 
     assert response.status_code == 422
     assert response.json()["detail"][0]["loc"][-1] == loc
+
+
+def test_it_lets_a_deployment_override_a_components_helm_options(owner_api, gateway, call):
+    from clusterjobs.models import Job
+
+    assert owner_api.post("/api/templates", TEMPLATE, content_type="application/json").status_code == 201
+    body = {
+        "name": "shop",
+        "template": "web-ui",
+        "cluster_id": str(gateway.pk),
+        "helm": {"ui": {"timeout_seconds": 300}},
+    }
+    created = owner_api.post("/api/deployments", body, content_type="application/json")
+    assert created.status_code == 201, created.content
+    call(owner_api.post, f"/api/deployments/{created.json()['id']}/start")
+
+    job = Job.objects.get(pk=components(created.json()["id"])["ui"].job_id)
+    assert job.config["timeout"] == 300 and job.config["delete_on_failure"] is True  # the template's kept
+
+
+@pytest.mark.parametrize(
+    ("helm", "loc"),
+    [({"nope": {}}, ["helm", "nope"]), ({"ui": {"timeout_seconds": 5}}, ["helm", "ui", "timeout_seconds"])],
+)
+def test_it_refuses_bad_per_deployment_helm_options(owner_api, gateway, helm, loc):
+    from usecases.models.deployments import UseCaseDeployment
+
+    assert owner_api.post("/api/templates", TEMPLATE, content_type="application/json").status_code == 201
+    body = {"name": "shop", "template": "web-ui", "cluster_id": str(gateway.pk), "helm": helm}
+
+    response = owner_api.post("/api/deployments", body, content_type="application/json")
+
+    assert response.status_code == 422, response.content
+    assert response.json()["detail"][0]["loc"][-len(loc) :] == loc
+    assert not UseCaseDeployment.objects.exists()
