@@ -6,6 +6,7 @@ Embedded defaults (SQLite, the django-q2 ORM broker, the in-memory channel layer
 
 import os
 import shutil
+import tempfile
 from datetime import timedelta
 from ipaddress import ip_network
 from pathlib import Path
@@ -261,6 +262,14 @@ KUBECONFIG_ENCRYPTION_KEY = env_str("KUBECONFIG_ENCRYPTION_KEY")
 HELM_BINARY = env_str("HELM_BINARY") or shutil.which("helm") or str(BASE_DIR / ".venv" / "bin" / "helm")
 HELM_DEFAULT_TIMEOUT_SECONDS = env_int("HELM_DEFAULT_TIMEOUT_SECONDS", 600)
 CHARTS_DIR = BASE_DIR / "charts"
+# Remote charts (README "Chart sources"): fetched once per install, cached by digest, bounded.
+CHART_CACHE_DIR = env_str("CHART_CACHE_DIR") or str(Path(tempfile.gettempdir()) / "budportal-chart-cache")
+CHART_CACHE_MAX_BYTES = env_int("CHART_CACHE_MAX_BYTES", 512 * 1024 * 1024)
+CHART_MAX_BYTES = env_int("CHART_MAX_BYTES", 20 * 1024 * 1024)
+CHART_FETCH_TIMEOUT_SECONDS = env_int("CHART_FETCH_TIMEOUT_SECONDS", 120)
+# git:// (the git daemon protocol) is unencrypted and unauthenticated: off unless a trusted network asks for it.
+CHART_ALLOW_GIT_PROTOCOL = env_bool("CHART_ALLOW_GIT_PROTOCOL", False)
+GIT_CHART_MAX_BYTES = env_int("GIT_CHART_MAX_BYTES", 100 * 1024 * 1024)  # the shallow clone of one ref
 USECASE_CATALOG_DIR = BASE_DIR / "usecases" / "catalog"
 USE_PIPELINE_ORCHESTRATION = env_bool("USE_PIPELINE_ORCHESTRATION", True)
 # How often the periodic sweep enforces timeouts, recovers stale steps and re-dispatches events.

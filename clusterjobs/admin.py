@@ -43,6 +43,11 @@ class ClusterAdminForm(forms.ModelForm):
             "shared_with_groups",
             "pod_security_level",
             "allowed_cluster_kinds",
+            "gateway_kind",
+            "gateway_class",
+            "gateway_namespace",
+            "access_base_domain",
+            "network_isolation",
         ]
 
     def _submitted_kubeconfig(self) -> str:
@@ -88,6 +93,11 @@ class ClusterAdmin(admin.ModelAdmin):
         "shared_with_groups",
         "pod_security_level",
         "allowed_cluster_kinds",
+        "gateway_kind",
+        "gateway_class",
+        "gateway_namespace",
+        "access_base_domain",
+        "network_isolation",
         "server_url",
         "new_kubeconfig",
         "kubeconfig_file",

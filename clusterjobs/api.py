@@ -9,7 +9,7 @@ from ninja import Router
 from ninja.responses import Status
 
 from budportal.errors import ForbiddenError
-from clusterjobs import selectors, services
+from clusterjobs import registries, selectors, services
 from clusterjobs.schemas import (
     ClusterHealthOut,
     ClusterIn,
@@ -17,6 +17,8 @@ from clusterjobs.schemas import (
     ClusterShareIn,
     JobIn,
     JobOut,
+    RegistryIn,
+    RegistryOut,
 )
 
 router = Router(tags=["clusters"])
@@ -99,3 +101,27 @@ def job_execute(request: HttpRequest, job_id: uuid.UUID):
 def job_cancel(request: HttpRequest, job_id: uuid.UUID):
     job = selectors.job_get(user=request.auth, job_id=job_id)
     return services.job_cancel(job_id=job.pk)
+
+
+@router.get("/registries", response=list[RegistryOut], tags=["registries"], summary="Your chart registry credentials")
+def registry_list(request: HttpRequest):
+    return registries.registry_list(owner=request.auth)
+
+
+@router.put(
+    "/registries", response=RegistryOut, tags=["registries"], summary="Store credentials for a chart host (write-only)"
+)
+def registry_put(request: HttpRequest, payload: RegistryIn):
+    return registries.registry_put(
+        owner=request.auth,
+        host=payload.host,
+        username=payload.username,
+        password=payload.password.get_secret_value(),
+        ca_pem=payload.ca_pem,
+    )
+
+
+@router.delete("/registries/{registry_id}", response={204: None}, tags=["registries"], summary="Forget a chart host")
+def registry_delete(request: HttpRequest, registry_id: uuid.UUID):
+    registries.registry_delete(owner=request.auth, registry_id=registry_id)
+    return Status(204, None)

@@ -101,7 +101,7 @@ def _timeout(config: dict[str, Any], errors: Errors) -> int | None:
 def _chart_host_problem(ref: str) -> str | None:
     """A remote chart ref whose host is written as a non-public address is refused at once (422); names are
     resolved and checked when the job runs (``clusterjobs.helm.jobs.check_chart_host``)."""
-    if validators.chart_ref_kind(ref) not in ("oci", "https"):
+    if validators.chart_ref_kind(ref) in (None, "bundled"):
         return None
     return outbound.numeric_host_refusal(urlsplit(ref).hostname or "")
 
@@ -125,6 +125,7 @@ def _install_config(config: dict[str, Any], errors: Errors) -> dict[str, Any]:
         values = {}
     errors += validators.find_blocked_values(values, loc=("config", "values"))
     return {
+        **_helm_options(config, errors),
         "chart_ref": chart_ref,
         "chart_version": version or None,
         "release_name": _label(
@@ -133,6 +134,44 @@ def _install_config(config: dict[str, Any], errors: Errors) -> dict[str, Any]:
         "namespace": _namespace(config.get("namespace"), errors),
         "values": values,
     }
+
+
+ACCESS_KINDS = ("ui", "api")
+_ACCESS_PATH = re.compile(r"^/[A-Za-z0-9._~/-]{0,200}$")
+
+
+def clean_access(access: Any, loc: tuple[str | int, ...], errors: Errors) -> dict[str, Any] | None:
+    """``{port, path, kind}``: the component's Service port the portal exposes at an access URL."""
+    if access in (None, {}):
+        return None
+    if not isinstance(access, dict) or set(access) - {"port", "path", "kind"}:
+        errors.append({"loc": list(loc), "msg": "access must be {port, path, kind} (kind ui or api)"})
+        return None
+    port, path, kind = access.get("port"), access.get("path", "/"), access.get("kind", "ui")
+    if not isinstance(port, int) or isinstance(port, bool) or not 0 < port < 65536:
+        errors.append({"loc": [*loc, "port"], "msg": "port must be a Service port number (1-65535)"})
+    if not isinstance(path, str) or not _ACCESS_PATH.match(path) or ".." in path or "//" in path:
+        errors.append({"loc": [*loc, "path"], "msg": "path must be an absolute URL path such as / or /ui"})
+    if kind not in ACCESS_KINDS:
+        errors.append({"loc": [*loc, "kind"], "msg": "kind must be ui or api"})
+    return {"port": port, "path": path, "kind": kind}
+
+
+def _helm_options(config: dict[str, Any], errors: Errors) -> dict[str, Any]:
+    """Per-component Helm options (README "Helm options"): create the namespace (default yes), remove what a
+    failed first install created (default no), and the access URL to publish."""
+    options: dict[str, Any] = {}
+    for key, default in (("create_namespace", True), ("delete_on_failure", False)):
+        value = config.get(key, default)
+        if value is None:
+            value = default
+        if not isinstance(value, bool):
+            errors.append({"loc": ["config", key], "msg": f"{key} must be true or false"})
+        options[key] = value is True
+    access = clean_access(config.get("access"), ("config", "access"), errors)
+    if access:
+        options["access"] = access
+    return options
 
 
 def _uninstall_config(config: dict[str, Any], errors: Errors) -> dict[str, Any]:

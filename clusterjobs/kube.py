@@ -162,6 +162,19 @@ class KubeClient:
                 status=response.status,
             ) from None
 
+    def apply(self, collection: str, obj: dict[str, Any]) -> None:
+        """Create ``obj`` in ``collection`` (``/apis/<group>/<version>/namespaces/<ns>/<plural>``), or replace
+        the object of that name: the portal's own objects (routes, network policies) converge on a retry."""
+        path = f"{collection}/{obj['metadata']['name']}"
+        current = self.get_json(path, allow_404=True)
+        if current is None:
+            response = self.request("POST", collection, body=obj)
+            _raise_for_status(response, f"POST {collection}")
+            return
+        version = (current.get("metadata") or {}).get("resourceVersion")
+        body = {**obj, "metadata": {**obj["metadata"], **({"resourceVersion": version} if version else {})}}
+        _raise_for_status(self.request("PUT", path, body=body), f"PUT {path}")
+
     def delete(self, path: str) -> bool:
         """Delete an object; False when it was already gone."""
         response = self.request("DELETE", path)

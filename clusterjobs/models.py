@@ -21,6 +21,11 @@ class PodSecurityLevel(models.TextChoices):
     RESTRICTED = "restricted", "Restricted (Pod Security Standards)"
 
 
+class GatewayKind(models.TextChoices):
+    INGRESS = "ingress", "Ingress (networking.k8s.io/v1)"
+    HTTPROUTE = "httproute", "HTTPRoute (Gateway API, gateway.networking.k8s.io/v1)"
+
+
 CLUSTER_KIND_RE = re.compile(r"^[A-Z][A-Za-z0-9]{0,62}(\.[a-z0-9]([a-z0-9.-]{0,251}[a-z0-9])?)?$")
 
 
@@ -65,6 +70,33 @@ class Cluster(models.Model):
         validators=[validate_cluster_kinds],
         help_text='Cluster-scoped kinds releases may read and write (e.g. ["ClusterRole"]); empty: none. '
         "A release can always write namespaced objects in its own namespace only.",
+    )
+    # Access URLs and isolation (README "Access URLs", "Network isolation"); set by staff in the admin.
+    gateway_kind = models.CharField(
+        max_length=20,
+        choices=GatewayKind.choices,
+        default=GatewayKind.INGRESS,
+        blank=True,
+        help_text="How access URLs are published: an Ingress (also when empty), or a Gateway API HTTPRoute.",
+    )
+    gateway_class = models.CharField(
+        max_length=253, blank=True, help_text="The IngressClass name, or the Gateway's name for HTTPRoutes."
+    )
+    gateway_namespace = models.CharField(
+        max_length=63,
+        blank=True,
+        help_text="Namespace of the ingress controller / the Gateway: admitted by the network policy, and the "
+        "HTTPRoute's parent namespace.",
+    )
+    access_base_domain = models.CharField(
+        max_length=253,
+        blank=True,
+        help_text="Access URLs are https://<release>-<namespace>.<this domain><path>; empty: no access URLs.",
+    )
+    network_isolation = models.BooleanField(
+        default=True,
+        help_text="Each deployment namespace gets a NetworkPolicy admitting traffic only from itself and the "
+        "gateway namespace.",
     )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     # Members of these groups may deploy onto the cluster and see its health; only the owner (or staff) may
@@ -164,3 +196,32 @@ class Job(models.Model):
     @property
     def is_finished(self) -> bool:
         return self.status in FINISHED_JOB_STATUSES
+
+
+class ChartRegistry(models.Model):
+    """An owner's credentials (and optional CA) for one chart host: an OCI registry or an HTTPS chart
+    repository, named by ``host[:port]``. The password is stored only encrypted and is never returned; the
+    owner's jobs use it when their chart ref names that host (README "Chart sources")."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="chart_registries")
+    host = models.CharField(max_length=260, help_text="host[:port], as in the chart ref")
+    username = models.CharField(max_length=200, blank=True)
+    password_encrypted = models.BinaryField(editable=False, default=b"")
+    ca_pem = models.TextField(blank=True, help_text="PEM CA certificate(s) to trust for this host (not secret).")
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["host"]
+        constraints = [models.UniqueConstraint(fields=["owner", "host"], name="chart_registry_unique_host_per_owner")]
+
+    def __str__(self) -> str:
+        return self.host
+
+    @property
+    def password(self) -> str:
+        return crypto.decrypt(bytes(self.password_encrypted)) if self.password_encrypted else ""
+
+    @password.setter
+    def password(self, value: str) -> None:
+        self.password_encrypted = crypto.encrypt(value) if value else b""

@@ -79,3 +79,27 @@ class JobOut(Schema):
     started_at: datetime | None
     completed_at: datetime | None
     deadline: datetime | None
+
+
+class RegistryIn(Schema):
+    host: str = Field(..., max_length=260, description="host[:port] of the OCI registry or HTTPS chart repository")
+    username: str = Field("", max_length=200)
+    password: SecretStr = Field(SecretStr(""), description="Stored encrypted, never returned.")
+    ca_pem: str = Field("", max_length=65536, description="PEM CA to trust for this host (like helm --ca-file)")
+
+
+class RegistryOut(Schema):
+    id: uuid.UUID
+    host: str
+    username: str
+    has_password: bool
+    has_ca: bool
+    created_at: datetime
+
+    @staticmethod
+    def resolve_has_password(obj) -> bool:
+        return bool(obj.password_encrypted)
+
+    @staticmethod
+    def resolve_has_ca(obj) -> bool:
+        return bool(obj.ca_pem)

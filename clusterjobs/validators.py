@@ -18,7 +18,7 @@ from django.conf import settings
 from budportal.errors import dotted
 
 # The accepted kinds of chart reference, as returned by ``chart_ref_kind``.
-CHART_REF_KINDS = ("oci", "https", "bundled")
+CHART_REF_KINDS = ("oci", "https", "git+https", "git", "bundled")
 MAX_CHART_REF_LENGTH = 512
 
 # Values that give a pod host-level access or root-equivalent privileges. Refused when truthy at any depth.
@@ -33,8 +33,12 @@ _HOST = r"(?P<host>[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?(?:\.[A-Za-z0-9]
 _PORT = r"(?::(?P<port>[0-9]{1,5}))?"
 _PATH = r"(?P<path>(?:/[A-Za-z0-9][A-Za-z0-9._+-]*)+)"
 _REMOTE_REF = re.compile(rf"^(?P<scheme>oci|https)://{_HOST}{_PORT}{_PATH}$")
+# A chart at a path of a git repository (Terraform's "//subdir" form); the git ref is the chart version.
+_GIT_REF = re.compile(
+    rf"^(?P<scheme>git\+https|git)://{_HOST}{_PORT}{_PATH}(?://(?P<sub>[A-Za-z0-9][A-Za-z0-9._+/-]*))?$"
+)
 _BUNDLED_REF = re.compile(r"^charts/(?P<name>[a-z0-9](?:[a-z0-9._-]*[a-z0-9])?)$")
-_REF_FORMS = "oci://host/path, https://host/path or charts/<name>"
+_REF_FORMS = "oci://host/path, https://host/path, git+https://host/repo.git//path or charts/<name>"
 
 _DNS_LABEL = re.compile(r"^[a-z0-9](?:[-a-z0-9]{0,61}[a-z0-9])?$")
 _DEPLOYMENT_NAMESPACE = re.compile(r"^uc-[0-9a-f]{8}$")
@@ -60,10 +64,11 @@ def _ref_syntax_error(ref: str) -> str | None:
 
 
 def chart_ref_kind(ref: str) -> str | None:
-    """``"oci"``, ``"https"`` or ``"bundled"`` for a well-formed ref (existence not checked), else None."""
+    """``"oci"``, ``"https"``, ``"git+https"``, ``"git"`` or ``"bundled"`` for a well-formed ref (existence not
+    checked), else None."""
     if not isinstance(ref, str) or _ref_syntax_error(ref) or len(ref) > MAX_CHART_REF_LENGTH:
         return None
-    remote = _REMOTE_REF.match(ref)
+    remote = _REMOTE_REF.match(ref) or _GIT_REF.match(ref)
     if remote:
         port = remote.group("port")
         return remote.group("scheme") if port is None or 0 < int(port) < 65536 else None
@@ -95,6 +100,8 @@ def validate_chart_ref(ref: str, *, charts_dir: Path | None = None) -> str | Non
     kind = chart_ref_kind(ref)
     if kind is None:
         return f"invalid chart ref {ref!r}: use {_REF_FORMS}"
+    if kind == "git" and not settings.CHART_ALLOW_GIT_PROTOCOL:
+        return "git:// chart refs are refused (unencrypted, unauthenticated); use git+https://"
     if kind == "bundled" and bundled_chart_dir(ref, charts_dir=charts_dir) is None:
         return f"no bundled chart {ref!r}: {ref}/Chart.yaml does not exist"
     return None

@@ -16,6 +16,7 @@ from __future__ import annotations
 import http.client
 import ipaddress
 import socket
+import ssl
 import urllib.error
 import urllib.request
 from functools import lru_cache
@@ -168,10 +169,14 @@ class _HTTPSHandler(urllib.request.HTTPSHandler):
         return self.do_open(GuardedHTTPSConnection, req, context=self._context)
 
 
-def build_opener(*handlers: urllib.request.BaseHandler) -> urllib.request.OpenerDirector:
+def build_opener(
+    *handlers: urllib.request.BaseHandler, ssl_context: ssl.SSLContext | None = None
+) -> urllib.request.OpenerDirector:
     """A urllib opener whose every connection (redirects included) goes through the guard. Environment
-    proxies are ignored: through a proxy the portal could not know which address it finally reaches."""
-    return urllib.request.build_opener(urllib.request.ProxyHandler({}), _HTTPHandler(), _HTTPSHandler(), *handlers)
+    proxies are ignored: through a proxy the portal could not know which address it finally reaches.
+    ``ssl_context``: e.g. one trusting a chart repository's own CA."""
+    https = _HTTPSHandler(context=ssl_context)
+    return urllib.request.build_opener(urllib.request.ProxyHandler({}), _HTTPHandler(), https, *handlers)
 
 
 def urlopen(opener: urllib.request.OpenerDirector, request: urllib.request.Request, *, timeout: float) -> Any:

@@ -189,7 +189,9 @@ def apply_result(step: StepExecution, result: ActionResult) -> None:
 
 
 def _await_event(step: StepExecution, result: ActionResult) -> None:
-    timeout = result.timeout_seconds or step_timeout(step)
+    # The DAG step's own timeout_seconds wins; the action's (e.g. its job's hour) only stands in for a step
+    # that set none, so a step asking for 60 s is not left waiting an hour for a job that never reports.
+    timeout = int(step.dag_step.get("timeout_seconds") or result.timeout_seconds or step_timeout(step))
     workflow_id = str(result.external_workflow_id)
     with transaction.atomic():
         updated = StepExecution.objects.filter(pk=step.pk, status=StepStatus.RUNNING).update(

@@ -26,6 +26,8 @@ missing_packages() {
   ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null || echo postgresql
   command -v redis-server >/dev/null || echo redis-server
   [ -x /usr/bin/chromium ] || echo chromium
+  command -v docker-registry >/dev/null || echo docker-registry  # the OCI chart registry tests
+  command -v htpasswd >/dev/null || echo apache2-utils  # its bcrypt htpasswd for that registry's basic auth
 }
 
 install_missing_packages() {

@@ -114,6 +114,15 @@ def _kept_step(name: str, outputs: dict[str, Any], depends_on: list[str]) -> dic
     return {"id": name, "action": "set_output", "depends_on": depends_on, "params": {"values": outputs}}
 
 
+def helm_step_options(component: dict[str, Any]) -> dict[str, Any]:
+    """The component's ``access`` and ``helm`` options as step params (the deploy actions' names)."""
+    options: dict[str, Any] = {"access": component["access"]} if component.get("access") else {}
+    helm = component.get("helm") or {}
+    if helm.get("timeout_seconds"):
+        options["timeout"] = f"{helm['timeout_seconds']}s"
+    return options | {key: helm[key] for key in ("create_namespace", "delete_on_failure") if key in helm}
+
+
 def _component_step(
     deployment: UseCaseDeployment,
     component: dict[str, Any],
@@ -129,6 +138,7 @@ def _component_step(
         "deployment_id": str(deployment.pk),
         "user_id": str(deployment.owner_id),
     }
+    common |= helm_step_options(component)
     if component["type"] == "helm":
         chart = component["chart"]
         params = {**common, "chart_ref": chart["ref"], "values": component_values(component, overrides)}

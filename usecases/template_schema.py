@@ -19,7 +19,7 @@ from budportal.errors import ServiceValidationError
 COMPONENT_TYPES = ("model", "llm", "embedder", "reranker", "vector_db", "memory_store", "helm")
 PARAMETER_TYPES = ("integer", "float", "string", "boolean", "select")
 # What a deployment step reports when it finishes; ``{{ steps.X.outputs.Y }}`` may name only these.
-STEP_OUTPUTS = ("endpoint_url", "namespace", "release_name", "services", "job_id", "status")
+STEP_OUTPUTS = ("endpoint_url", "access_url", "namespace", "release_name", "services", "job_id", "status")
 DEPLOYMENT_FIELDS = ("id", "name", "namespace")
 
 MAX_DOCUMENT_BYTES = 2 * 1024 * 1024
@@ -45,6 +45,20 @@ class HelmChart(_Strict):
     values: dict[str, Any] = Field(default_factory=dict, description="Helm values; strings may use Jinja")
 
 
+class ComponentAccess(_Strict):
+    """The Service port the portal publishes at an access URL (an Ingress or HTTPRoute, per the cluster)."""
+
+    port: int = Field(ge=1, le=65535, description="The component's Service port")
+    path: str = Field("/", pattern=r"^/[A-Za-z0-9._~/-]{0,200}$", description="URL path prefix, e.g. / or /ui")
+    kind: Literal["ui", "api"] = "ui"
+
+
+class HelmOptions(_Strict):
+    timeout_seconds: int | None = Field(None, ge=30, le=86_400, description="Helm --wait timeout")
+    create_namespace: bool = True
+    delete_on_failure: bool = Field(False, description="A failed first install also removes its namespace")
+
+
 class TemplateComponent(_Strict):
     name: str = Field(description="Step id: lowercase letters, digits and underscores")
     display_name: str = ""
@@ -57,6 +71,8 @@ class TemplateComponent(_Strict):
     values: dict[str, Any] = Field(
         default_factory=dict, description="Non-helm types: values merged over the catalog component's values"
     )
+    access: ComponentAccess | None = Field(None, description="Publish this port at an access URL")
+    helm: HelmOptions | None = Field(None, description="Helm options: wait timeout, namespace handling")
 
 
 class ParameterSpec(_Strict):

@@ -30,6 +30,12 @@ CLUSTER_PARAM = ParamSpec("cluster_id", ParamType.CLUSTER_REF.value, required=Tr
 NAMESPACE_PARAM = ParamSpec("namespace", "string", description="Namespace (default: the deployment's uc-<8 hex>)")
 USER_PARAM = ParamSpec("user_id", "string", description="Informational: who asked")
 TIMEOUT_PARAM = ParamSpec("timeout", "string", default="600s", description="Helm --timeout ('600s', '10m', 600)")
+ACCESS_PARAM = ParamSpec("access", "object", description="{port, path, kind: ui|api}: publish an access URL")
+CREATE_NAMESPACE_PARAM = ParamSpec("create_namespace", "boolean", default=True, description="Create the namespace")
+DELETE_ON_FAILURE_PARAM = ParamSpec(
+    "delete_on_failure", "boolean", default=False, description="A failed first install removes its namespace"
+)
+HELM_OPTION_PARAMS = (ACCESS_PARAM, CREATE_NAMESPACE_PARAM, DELETE_ON_FAILURE_PARAM)
 DEPLOY_OUTPUTS = (
     OutputSpec("job_id", "string", "The cluster job that ran Helm"),
     OutputSpec("namespace", "string", "Where the release was installed"),
@@ -37,7 +43,15 @@ DEPLOY_OUTPUTS = (
     OutputSpec("endpoint_url", "string", "The first service's cluster-internal URL"),
     OutputSpec("services", "array", "The release's services"),
     OutputSpec("status", "string"),
+    OutputSpec("access_url", "string", "The public URL published for the component (access)"),
+    OutputSpec("access_kind", "string", "ui or api"),
 )
+
+
+def helm_options(params: dict[str, Any]) -> dict[str, Any]:
+    """The job config keys the Helm options params become (checked again by ``jobconfig``)."""
+    options = {key: params[key] for key in ("create_namespace", "delete_on_failure") if params.get(key) is not None}
+    return options | ({"access": params["access"]} if params.get("access") else {})
 
 
 def deploy_meta(*, type: str, name: str, description: str, params: tuple[ParamSpec, ...]) -> ActionMeta:
@@ -170,6 +184,8 @@ def deploy_outputs(result: dict[str, Any]) -> dict[str, Any]:
         "namespace": result.get("namespace", ""),
         "release_name": result.get("release_name", ""),
         "endpoint_url": result.get("endpoint_url") or "",
+        "access_url": result.get("access_url") or "",
+        "access_kind": result.get("access_kind") or "",
         "services": result.get("services", []),
         "status": "running",
     }

@@ -7,12 +7,14 @@ from typing import Any
 from clusterjobs import validators
 from clusterjobs.actions.common import (
     CLUSTER_PARAM,
+    HELM_OPTION_PARAMS,
     NAMESPACE_PARAM,
     TIMEOUT_PARAM,
     USER_PARAM,
     JobAction,
     default_namespace,
     deploy_meta,
+    helm_options,
     is_template,
     start_job,
 )
@@ -24,9 +26,10 @@ from pipelines.actions.base import ActionContext, ActionResult, ParamSpec
 JOB_TIMEOUT_MARGIN_SECONDS = 120
 
 
-def job_timeout(helm_timeout: Any) -> int:
+def job_timeout(helm_timeout: Any, job_type: str = JobType.HELM_DEPLOY) -> int:
+    """The job's own timeout: its type's default, or longer when Helm is told to wait longer."""
     seconds = parse_timeout(helm_timeout)
-    default = JOB_TYPE_TIMEOUTS[JobType.HELM_DEPLOY]
+    default = JOB_TYPE_TIMEOUTS[job_type]
     return max(default, seconds + JOB_TIMEOUT_MARGIN_SECONDS) if seconds else default
 
 
@@ -51,6 +54,7 @@ class HelmDeployAction(JobAction):
             NAMESPACE_PARAM,
             ParamSpec("values", "object", default={}, description="Helm values"),
             TIMEOUT_PARAM,
+            *HELM_OPTION_PARAMS,
             ParamSpec("deployment_id", "string", description="The use-case deployment this release belongs to"),
             USER_PARAM,
         ),
@@ -76,6 +80,7 @@ class HelmDeployAction(JobAction):
             "timeout": p.get("timeout") or None,
             "deployment_id": p.get("deployment_id"),
             "step_id": ctx.step_id,
+            **helm_options(p),
         }
         return start_job(
             ctx,

@@ -38,6 +38,8 @@ from pyhelm3.models import Chart
 
 from budportal.errors import ServiceValidationError
 from clusterjobs import validators
+from clusterjobs.charts.fetch import ChartFetchError, RegistryAuth, chart_host, chart_metadata, fetch_chart
+from clusterjobs.charts.git import fetch_git
 from clusterjobs.helm import subprocess_shim
 from clusterjobs.helm.endpoints import discover_services, primary_endpoint
 from clusterjobs.helm.manifests import check_manifests
@@ -51,6 +53,8 @@ from clusterjobs.redact import redact
 subprocess_shim.install()
 
 CANCEL_POLL_SECONDS = 0.5
+GIT_SCHEMES = ("git+https://", "git://")
+REMOTE_SCHEMES = ("https://", "oci://", *GIT_SCHEMES)
 ANOTHER_OPERATION = "another operation (install/upgrade/rollback) is in progress"
 
 
@@ -74,6 +78,7 @@ class HelmCancelled(HelmError):
 class ChartSource:
     ref: str
     version: str | None = None
+    digest: str = ""  # sha256 of the fetched archive, for a remote chart
 
 
 @contextlib.contextmanager
@@ -146,8 +151,10 @@ class HelmRunner:
         executable: str | None = None,
         level: Level = Level.BASELINE,
         allowed_cluster_kinds: frozenset[str] = frozenset(),
+        registry_auth: dict[str, RegistryAuth] | None = None,
     ):
         self.kubeconfig = kubeconfig
+        self._registry_auth = registry_auth or {}
         self._executable = executable or settings.HELM_BINARY
         self._level = Level(level)
         self._allowed_cluster_kinds = frozenset(allowed_cluster_kinds)
@@ -203,6 +210,25 @@ class HelmRunner:
         except ServiceValidationError as exc:  # the stored kubeconfig no longer parses
             raise HelmError(f"the cluster's kubeconfig is not usable: {exc.errors[0]['msg']}") from None
 
+    @contextlib.contextmanager
+    def _local(self, chart: ChartSource) -> Iterator[ChartSource]:
+        """A remote chart fetched once into a temp dir (``clusterjobs.charts.fetch``); a bundled one as is."""
+        if not chart.ref.startswith(REMOTE_SCHEMES):
+            yield chart
+            return
+        with tempfile.TemporaryDirectory(prefix="budportal-chart-") as workdir:
+            try:
+                fetch = fetch_git if chart.ref.startswith(GIT_SCHEMES) else fetch_chart
+                fetched = fetch(
+                    chart.ref,
+                    chart.version,
+                    auth=self._registry_auth.get(chart_host(chart.ref)),
+                    workdir=Path(workdir),
+                )
+            except (ChartFetchError, OSError) as exc:  # OutboundRefused is an OSError
+                raise HelmError(redact(str(exc), self._secrets)) from None
+            yield ChartSource(str(fetched.path), fetched.version, digest=fetched.digest)
+
     # --- public ------------------------------------------------------------------------------------
     def render(
         self, *, chart: ChartSource, release_name: str, namespace: str, values: dict[str, Any]
@@ -210,10 +236,11 @@ class HelmRunner:
         """``helm template``: the objects the release would create."""
 
         async def go(client: Client) -> list[dict[str, Any]]:
-            resolved = await self._resolve(client, chart)
+            resolved = await self._resolve(client, local)
             return await self._template(client, resolved, release_name, namespace, values)
 
-        return self._run(go, namespace=None)  # helm template does not contact the cluster
+        with self._local(chart) as local:
+            return self._run(go, namespace=None)  # helm template does not contact the cluster
 
     def deploy(
         self,
@@ -224,16 +251,19 @@ class HelmRunner:
         values: dict[str, Any],
         timeout_seconds: int,
         should_cancel: Callable[[], bool] | None = None,
+        create_namespace: bool = True,
     ) -> dict[str, Any]:
         """Render and check, then ``upgrade --install``; returns the job result (release, revision, endpoints)."""
 
         async def go(client: Client) -> dict[str, Any]:
-            resolved = await self._resolve(client, chart)
+            resolved = await self._resolve(client, local)
             rendered = await self._template(client, resolved, release_name, namespace, values)
             problems = check_manifests(rendered, policy=self.policy(namespace))
             if problems:
                 raise ManifestRejected(problems)
-            revision = await self._install(client, resolved, release_name, namespace, values, timeout_seconds)
+            revision = await self._install(
+                client, resolved, release_name, namespace, values, timeout_seconds, create_namespace
+            )
             services = discover_services(await revision.resources(), namespace)
             return {
                 "namespace": namespace,
@@ -242,11 +272,13 @@ class HelmRunner:
                 "status": revision.status.value,
                 "chart": chart.ref,
                 "chart_version": resolved.metadata.version,
+                "chart_digest": local.digest,
                 "services": services,
                 "endpoint_url": primary_endpoint(services),
             }
 
-        return self._run(go, should_cancel, namespace=namespace)
+        with self._local(chart) as local:
+            return self._run(go, should_cancel, namespace=namespace)
 
     def uninstall(
         self,
@@ -284,10 +316,9 @@ class HelmRunner:
             # Reading Chart.yaml directly saves a `helm show chart` process per job.
             metadata = yaml.load((path / "Chart.yaml").read_text(), Loader=SafeLoader)
             return Chart(client._command, ref=path, metadata=metadata)
-        if chart.ref.startswith("https://"):
-            repo, name = split_https_ref(chart.ref)
-            return await client.get_chart(name, repo=repo, version=chart.version)
-        return await client.get_chart(chart.ref, version=chart.version)
+        if chart.digest:  # fetched once by _local: template and install read this archive, never the network
+            return Chart(client._command, ref=Path(chart.ref), metadata=chart_metadata(Path(chart.ref)))
+        raise HelmError(f"chart ref {chart.ref!r} is not supported")
 
     @staticmethod
     async def _template(
@@ -314,10 +345,13 @@ class HelmRunner:
         namespace: str,
         values: dict[str, Any],
         timeout_seconds: int,
+        create_namespace: bool = True,
     ):
         # Helm 4 renamed --atomic to --rollback-on-failure; pyhelm3 maps either, but warns unless asked right.
         rollback = {"atomic": True} if client.version.major < 4 else {"rollback_on_failure": True}
-        kwargs = dict(namespace=namespace, create_namespace=True, wait=True, timeout=f"{timeout_seconds}s", **rollback)
+        kwargs = dict(
+            namespace=namespace, create_namespace=create_namespace, wait=True, timeout=f"{timeout_seconds}s", **rollback
+        )
         try:
             return await client.install_or_upgrade_release(release_name, chart, values, **kwargs)
         except errors.Error as exc:

@@ -66,6 +66,7 @@ RESOURCES: tuple[Resource, ...] = (
     Resource("batch", "v1", "cronjobs", "CronJob", True, ("cj",), _STATUS),
     Resource("networking.k8s.io", "v1", "ingresses", "Ingress", True, ("ing",), _STATUS),
     Resource("networking.k8s.io", "v1", "networkpolicies", "NetworkPolicy", True, ("netpol",)),
+    Resource("gateway.networking.k8s.io", "v1", "httproutes", "HTTPRoute", True, (), _STATUS),
     Resource("networking.k8s.io", "v1", "ingressclasses", "IngressClass", False),
     Resource("policy", "v1", "poddisruptionbudgets", "PodDisruptionBudget", True, ("pdb",), _STATUS),
     Resource("rbac.authorization.k8s.io", "v1", "roles", "Role"),

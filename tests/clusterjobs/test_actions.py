@@ -237,3 +237,36 @@ def test_it_cancels_the_job_when_the_step_is_cancelled(sandbox):
     HelmDeployAction().cancel(ctx)  # a second cancel is harmless
 
     assert Job.objects.get(pk=job.pk).status == JobStatus.CANCELLED
+
+
+def test_it_lets_the_steps_own_timeout_win_while_it_waits_for_its_job(sandbox, run_dag, test_charts, monkeypatch):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from clusterjobs import services
+    from pipelines import sweep
+
+    monkeypatch.setattr(services, "job_execute", lambda **kwargs: None)  # the job never runs, never reports
+    execution, steps = run_dag(
+        {
+            "id": "web",
+            "action": "helm_deploy",
+            "timeout_seconds": 60,
+            "params": {
+                "cluster_id": str(sandbox.pk),
+                "chart_ref": "charts/demo",
+                "release_name": "web",
+                "namespace": NS,
+            },
+        },
+    )
+
+    web = steps["web"]
+    assert web.status == "AWAITING_EVENT"
+    assert Job.objects.get(pk=web.external_workflow_id).timeout_seconds >= 3600  # the job's own hour...
+    assert web.deadline <= timezone.now() + timedelta(seconds=60)  # ...but the step waits its own 60 s
+    StepExecution.objects.filter(pk=web.pk).update(deadline=timezone.now() - timedelta(seconds=1))
+    sweep.sweep()
+    web.refresh_from_db()
+    assert web.status == "TIMEOUT"

@@ -12,15 +12,18 @@ from typing import Any
 from clusterjobs import validators
 from clusterjobs.actions.common import (
     CLUSTER_PARAM,
+    HELM_OPTION_PARAMS,
     NAMESPACE_PARAM,
     TIMEOUT_PARAM,
     USER_PARAM,
     JobAction,
     default_namespace,
     deploy_meta,
+    helm_options,
     is_template,
     start_job,
 )
+from clusterjobs.actions.helm_deploy import job_timeout
 from clusterjobs.models import JobType
 from pipelines.actions.base import ActionContext, ActionResult, ParamSpec
 from usecases.component_catalog import deep_merge, resolve_component
@@ -70,6 +73,7 @@ class DeploymentCreateAction(JobAction):
             ParamSpec("values", "object", default={}, description="Value overrides merged over the catalog's"),
             ParamSpec("chart", "object", description="{ref, version, values} for helm components"),
             TIMEOUT_PARAM,
+            *HELM_OPTION_PARAMS,
         ),
     )
 
@@ -101,6 +105,10 @@ class DeploymentCreateAction(JobAction):
             "deployment_id": p.get("deployment_id"),
             "component_name": p.get("component_name"),
             "step_id": ctx.step_id,
+            **helm_options(p),
         }
         job_type = COMPONENT_TYPE_TO_JOB_TYPE.get(p.get("component_type"), JobType.USECASE_COMPONENT)
-        return start_job(ctx, job_type=job_type, config=config, name=f"{p.get('component_name')}-{release_name}")
+        name = f"{p.get('component_name')}-{release_name}"
+        return start_job(
+            ctx, job_type=job_type, config=config, name=name, timeout_seconds=job_timeout(p.get("timeout"))
+        )

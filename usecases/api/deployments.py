@@ -28,7 +28,7 @@ from usecases.schemas.deployments import (
 )
 from usecases.selectors import deployments as selectors
 from usecases.services import deployments as services
-from usecases.services import upgrades
+from usecases.services import gateway, upgrades
 from usecases.template_schema import load_json, pydantic_errors
 
 router = Router(tags=["deployments"])
@@ -72,7 +72,8 @@ def deployment_list(request: ApiRequest, status: str | None = None, template: st
 @router.post("", response={201: DeploymentOut}, summary="Create a deployment", openapi_extra=deployment_in_openapi())
 def deployment_create(request: ApiRequest):
     body = _body(request)
-    deployment = services.deployment_create(owner=request.auth, **body.model_dump())
+    fields = body.model_dump() | {"helm": {k: v.model_dump(exclude_unset=True) for k, v in body.helm.items()}}
+    deployment = services.deployment_create(owner=request.auth, **fields)
     return Status(201, selectors.deployment_get(user=request.auth, deployment_id=deployment.pk))
 
 
@@ -179,6 +180,15 @@ def deployment_retry(request: ApiRequest, deployment_id: uuid.UUID):
     deployment = selectors.deployment_get(user=request.auth, deployment_id=deployment_id)
     upgrades.deployment_repair(deployment=deployment, user=request.auth)
     return selectors.deployment_get(user=request.auth, deployment_id=deployment_id)
+
+
+@router.post(
+    "/{deployment_id}/retry-gateway",
+    response=DeploymentOut,
+    summary="Re-create the access URLs (Ingress / HTTPRoute) of a running deployment",
+)
+def deployment_retry_gateway(request: ApiRequest, deployment_id: uuid.UUID):
+    return _act(request, deployment_id, gateway.deployment_retry_gateway)
 
 
 @router.post("/{deployment_id}/sync", response=DeploymentOut, summary="Poll job status (legacy)")

@@ -80,6 +80,15 @@ class UseCaseDeployment(models.Model):
         return f"{self.name} ({self.status})"
 
     @property
+    def access_urls(self) -> list[dict[str, str]]:
+        """``[{component, url, kind}]`` for the running components that published an access URL."""
+        return [
+            {"component": c.component_name, "url": c.access_url, "kind": c.access_kind}
+            for c in self.components.all()
+            if c.access_url
+        ]
+
+    @property
     def uses_pipeline(self) -> bool:
         """True when a pipeline execution orchestrates it; legacy deployments run one job per component."""
         return bool(self.pipeline_execution_id)
@@ -117,6 +126,19 @@ class ComponentDeployment(models.Model):
 
     def __str__(self) -> str:
         return f"{self.component_name} ({self.status})"
+
+    @property
+    def access_url(self) -> str:
+        """The public URL the portal published for the component (README "Access URLs"); only while running:
+        stopping removes the route."""
+        if self.status != ComponentStatus.RUNNING:
+            return ""
+        url = str((self.outputs or {}).get("access_url") or "")
+        return url if url.startswith("https://") else ""
+
+    @property
+    def access_kind(self) -> str:
+        return str((self.outputs or {}).get("access_kind") or "") if self.access_url else ""
 
 
 class RevisionKind(models.TextChoices):

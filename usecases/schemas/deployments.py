@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from clusterjobs.crypto import mask_tree
 from usecases.models.deployments import DeploymentRevision, RevisionStatus, UseCaseDeployment
+from usecases.template_schema import HelmOptions
 
 
 class DeploymentIn(BaseModel):
@@ -31,6 +32,9 @@ class DeploymentIn(BaseModel):
     )
     parameters: dict[str, Any] = Field(default_factory=dict, description="Template parameters; defaults merged in")
     notify_webhook_url: str = Field("", description="Optional http(s) URL told when the deployment completes")
+    helm: dict[str, HelmOptions] = Field(
+        default_factory=dict, max_length=100, description="Per component: Helm options over the template's"
+    )
 
 
 class ComponentOut(Schema):
@@ -41,9 +45,16 @@ class ComponentOut(Schema):
     job_id: str
     release_name: str
     endpoint_url: str
+    access_url: str = Field(description="Public URL (Ingress/HTTPRoute) while running; empty otherwise")
     error: str
     started_at: datetime | None
     completed_at: datetime | None
+
+
+class AccessUrlOut(Schema):
+    component: str
+    url: str
+    kind: str
 
 
 class DeploymentOut(Schema):
@@ -63,6 +74,7 @@ class DeploymentOut(Schema):
     cleanup_execution_id: str | None
     error: str
     components: list[ComponentOut]
+    access_urls: list[AccessUrlOut]
     created_at: datetime
     updated_at: datetime
     started_at: datetime | None

@@ -40,7 +40,7 @@ from usecases.models.deployments import (
 )
 from usecases.plans import recorded_components
 from usecases.services import revisions
-from usecases.validation.deployments import clean_request
+from usecases.validation.deployments import clean_request, with_helm_options
 
 logger = logging.getLogger(__name__)
 
@@ -99,8 +99,10 @@ def deployment_create(
     components: dict[str, Any] | None = None,
     parameters: dict[str, Any] | None = None,
     notify_webhook_url: str = "",
+    helm: dict[str, dict[str, Any]] | None = None,
 ) -> UseCaseDeployment:
-    """A PENDING deployment with one PENDING component per included slot (422 naming each wrong field)."""
+    """A PENDING deployment with one PENDING component per included slot (422 naming each wrong field).
+    ``helm``: per component, Helm options over the template's (kept in the deployment's template snapshot)."""
     request = clean_request(
         owner=owner,
         name=name,
@@ -117,7 +119,7 @@ def deployment_create(
         template=the_template,
         template_name=the_template.name,
         template_version=the_template.version,
-        template_snapshot=the_template.to_document(),
+        template_snapshot=with_helm_options(the_template.to_document(), helm or {}),
         cluster=request.cluster,
         parameters=request.parameters,
         notify_webhook_url=notify_webhook_url or "",

@@ -11,7 +11,7 @@ from django.db.models import ProtectedError
 from budportal.errors import ConflictError, ForbiddenError, ServiceValidationError
 from usecases.catalog_sync import SyncReport, template_sync_catalog
 from usecases.models import UseCaseTemplate
-from usecases.validation.templates import ValidatedTemplate, validate_template
+from usecases.validation.templates import ValidatedTemplate, remote_chart_errors, validate_template
 
 VISIBILITIES = tuple(UseCaseTemplate.Visibility.values)
 
@@ -30,6 +30,8 @@ def template_save(
     *, template: UseCaseTemplate, validated: ValidatedTemplate, visibility: str | None = None
 ) -> UseCaseTemplate:
     """Write a validated document into ``template`` (new or existing); a taken name is a ConflictError."""
+    if template.owner_id is not None and (errors := remote_chart_errors(validated, owner_id=template.owner_id)):
+        raise ServiceValidationError(errors)
     if visibility is not None:
         _check_visibility(visibility)
         template.visibility = visibility

@@ -346,3 +346,16 @@ def clean_update(
         selections=selections,
         value_overrides=_with_secrets(overrides, secrets, sealed=True),
     )
+
+
+def with_helm_options(document: dict[str, Any], helm: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The template document with a deployment's per-component Helm options merged over the template's;
+    422 at ``helm.<name>`` for a component the template does not have."""
+    names = {c["name"] for c in document.get("components") or []}
+    unknown = [name for name in helm if name not in names]
+    if unknown:
+        raise ServiceValidationError([_err(["helm", name], "the template has no such component") for name in unknown])
+    for component in document.get("components") or []:
+        if component["name"] in helm:
+            component["helm"] = {**(component.get("helm") or {}), **helm[component["name"]]}
+    return document

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from budportal.errors import ServiceValidationError, dotted
+from clusterjobs.registries import chart_version_problem
 from clusterjobs.validators import find_blocked_values, validate_chart_ref
 from usecases import component_catalog
 from usecases.template_refs import global_names, scan
@@ -56,6 +57,18 @@ class ValidatedTemplate:
         for component in doc["components"]:
             component["display_name"] = component["display_name"] or _title(component["name"])
         return doc
+
+
+def remote_chart_errors(validated: ValidatedTemplate, *, owner_id: int) -> Errors:
+    """A helm component's chart version must exist in its remote repository or registry (asked over the
+    network with the owner's stored credentials), so a typo is refused at save, naming the versions there."""
+    errors: Errors = []
+    for index, component in enumerate(validated.document.components):
+        chart = component.chart if component.type == "helm" else None
+        if chart is not None and chart.version:
+            problem = chart_version_problem(owner_id=owner_id, ref=chart.ref, constraint=chart.version)
+            errors += [_err(["components", index, "chart", "version"], problem)] if problem else []
+    return errors
 
 
 def _title(name: str) -> str:

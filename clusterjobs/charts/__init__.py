@@ -1,0 +1,1 @@
+"""Remote chart sources: version constraints, fetching once per install, the digest cache (README "Chart sources")."""
