@@ -25,7 +25,9 @@ from pipelines.listing import PagePagination, filter_openapi, filter_queryset
 router = Router(tags=["clusters"])
 
 
-@router.get("/clusters", response=list[ClusterOut], summary="List clusters", openapi_extra=filter_openapi(ClusterFilter))
+@router.get(
+    "/clusters", response=list[ClusterOut], summary="List clusters", openapi_extra=filter_openapi(ClusterFilter)
+)
 @paginate(PagePagination)
 def cluster_list(request: HttpRequest):
     qs = selectors.cluster_list(user=request.auth).prefetch_related("shared_with_groups")
@@ -68,9 +70,7 @@ def cluster_health(request: HttpRequest, cluster_id: uuid.UUID):
     return services.cluster_health(cluster=selectors.cluster_get(user=request.auth, cluster_id=cluster_id))
 
 
-@router.get(
-    "/jobs", response=list[JobOut], tags=["jobs"], summary="List jobs", openapi_extra=filter_openapi(JobFilter)
-)
+@router.get("/jobs", response=list[JobOut], tags=["jobs"], summary="List jobs", openapi_extra=filter_openapi(JobFilter))
 @paginate(PagePagination)
 def job_list(request: HttpRequest):
     return filter_queryset(JobFilter, request.GET, selectors.job_list(user=request.auth))

@@ -69,7 +69,9 @@ def filter_openapi(filterset_class: type[django_filters.FilterSet]) -> dict[str,
         elif isinstance(flt, django_filters.ChoiceFilter):
             schema = {"type": "string", "enum": [v for v, _ in flt.extra["choices"]]}
         description = "Search" if name == "q" else str(flt.label or name)
-        parameters.append({"in": "query", "name": name, "required": False, "schema": schema, "description": description})
+        parameters.append(
+            {"in": "query", "name": name, "required": False, "schema": schema, "description": description}
+        )
     return {"parameters": parameters}
 
 
@@ -132,6 +134,37 @@ def page_of(queryset: QuerySet[Any], data: QueryDict) -> PageOf:
         page=page.number,
         page_size=page_size,
         pages=paginator.num_pages,
+    )
+
+
+@dataclass(frozen=True)
+class ListPage:
+    """What a list page renders: the FilterSet (its form holds the current values and errors), the page of
+    rows, and the query string without ``page`` for the pager links."""
+
+    filterset: django_filters.FilterSet
+    page: PageOf
+    query: str
+    errors: list[str]
+
+    @property
+    def filtered(self) -> bool:
+        """Whether a filter or search narrows the list (sorting and paging do not)."""
+        data = self.filterset.data
+        return any(data.get(name) for name in self.filterset.filters if name != "sort")
+
+
+def list_page(
+    filterset_class: type[django_filters.FilterSet], request: HttpRequest, queryset: QuerySet[Any]
+) -> ListPage:
+    """The same FilterSet as the API, forgiving: a bad value (a hand-edited URL) is reported above an empty
+    list instead of an error page."""
+    filterset = filterset_class(request.GET, queryset=queryset, request=request)
+    valid = filterset.is_valid()
+    rows = filterset.qs if valid else queryset.none()
+    errors = [f"{name}: {' '.join(map(str, messages))}" for name, messages in filterset.errors.items()]
+    return ListPage(
+        filterset=filterset, page=page_of(rows, request.GET), query=query_without(request.GET, "page"), errors=errors
     )
 
 

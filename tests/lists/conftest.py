@@ -27,7 +27,9 @@ def make_deployments(db) -> Callable:
     """``make_deployments(owner, n, status=..., template=..., cluster=...)``: n rows, one minute apart, the
     last one newest; names ``<prefix>-000`` upwards."""
 
-    def _make(owner, n: int, *, prefix: str = "app", status: str = DeploymentStatus.RUNNING, template="rag", cluster=None):
+    def _make(
+        owner, n: int, *, prefix: str = "app", status: str = DeploymentStatus.RUNNING, template="rag", cluster=None
+    ):
         now = timezone.now()
         rows = [
             UseCaseDeployment(

@@ -67,7 +67,9 @@ def test_it_searches_and_sorts_deployments(owner_api, owner, make_deployments):
     assert owner_api.get("/api/deployments?sort=password").status_code == 422
 
 
-def test_it_lets_staff_filter_by_owner_and_keeps_others_out(owner_api, other_api, staff_api, owner, other_user, make_deployments):
+def test_it_lets_staff_filter_by_owner_and_keeps_others_out(
+    owner_api, other_api, staff_api, owner, other_user, make_deployments
+):
     make_deployments(owner, 3, prefix="mine")
     make_deployments(other_user, 2, prefix="theirs")
     assert staff_api.get("/api/deployments").json()["total"] == 5
@@ -90,7 +92,9 @@ def test_it_pages_and_filters_clusters(owner_api, owner, make_cluster):
 
 def test_it_pages_executions_and_accepts_lower_case_status(owner_api, owner):
     for i in range(5):
-        PipelineExecution.objects.create(owner=owner, name=f"run-{i}", dag={}, status="FAILED" if i % 2 else "COMPLETED")
+        PipelineExecution.objects.create(
+            owner=owner, name=f"run-{i}", dag={}, status="FAILED" if i % 2 else "COMPLETED"
+        )
     body = owner_api.get("/api/executions?status=failed&page_size=1").json()
     assert body["total"] == 2 and len(body["items"]) == 1 and body["items"][0]["status"] == "FAILED"
     assert owner_api.get("/api/executions?status=nope").status_code == 422

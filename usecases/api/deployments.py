@@ -30,7 +30,9 @@ def _body(request: ApiRequest) -> DeploymentIn:
         raise ServiceValidationError(pydantic_errors(exc)) from None
 
 
-@router.get("", response=list[DeploymentOut], summary="List deployments", openapi_extra=filter_openapi(DeploymentFilter))
+@router.get(
+    "", response=list[DeploymentOut], summary="List deployments", openapi_extra=filter_openapi(DeploymentFilter)
+)
 @paginate(PagePagination)
 def deployment_list(request: ApiRequest):
     """``{items, total, page, page_size}``; filter by ``status``, ``template``, ``cluster``, ``owner`` (staff),

@@ -20,15 +20,26 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from budportal.errors import ConflictError, ServiceValidationError
 from budportal.http import PageRequest
 from clusterjobs.selectors import cluster_list
+from pipelines.listing import list_page
 from usecases import component_catalog, sse_render
 from usecases.drafts import LEAVE_OUT, WizardRequest
+from usecases.filters import DeploymentFilter
 from usecases.models import UseCaseTemplate
-from usecases.models.deployments import UseCaseDeployment
+from usecases.models.deployments import DeploymentStatus, UseCaseDeployment
 from usecases.selectors import deployments as deployment_selectors
 from usecases.selectors import templates as selectors
 from usecases.services import deployments as deployment_services
 from usecases.template_graph import template_graph
 from usecases.views.templates import render_page
+
+DEPLOYMENT_SORTS = [
+    ("", "Newest first"),
+    ("created", "Oldest first"),
+    ("name", "Name A–Z"),
+    ("-name", "Name Z–A"),
+    ("status", "Status"),
+    ("template", "Template"),
+]
 
 ACTIONS = {
     "start": deployment_services.deployment_start,
@@ -41,9 +52,22 @@ ACTIONS = {
 @login_required
 @require_GET
 def deployment_list(request: PageRequest) -> HttpResponse:
-    """Every deployment of the user; the rows re-poll every few seconds while one of them is moving."""
-    deployments = list(deployment_selectors.deployment_list(user=request.user)[:200])
-    context = {"deployments": deployments, "any_active": any(d.status in sse_render.ACTIVE for d in deployments)}
+    """The user's deployments, paged, filtered, searched and sorted by the query string (the API's FilterSet),
+    so a filtered list survives reload and back; the rows re-poll while one of them is moving."""
+    mine = deployment_selectors.deployment_list(user=request.user)
+    listing = list_page(DeploymentFilter, request, mine)
+    deployments = listing.page.items
+    context = {
+        "listing": listing,
+        "deployments": deployments,
+        "any_active": any(d.status in sse_render.ACTIVE for d in deployments),
+        "filters": listing.filterset.form.data,
+        "statuses": DeploymentStatus.choices,
+        "template_names": deployment_selectors.deployment_template_names(user=request.user),
+        "clusters": cluster_list(user=request.user),
+        "owners": deployment_selectors.deployment_owner_names(user=request.user) if request.user.is_staff else [],
+        "sorts": DEPLOYMENT_SORTS,
+    }
     return render_page(request, "usecases/deployment_list.html", "usecases/partials/deployment_rows.html", context)
 
 

@@ -12,6 +12,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_http_methods, require_POST
 
 from budportal.errors import ConflictError, ForbiddenError, ServiceValidationError
@@ -30,7 +31,13 @@ from usecases.template_schema import COMPONENT_TYPES
 
 def render_page(request: PageRequest, page: str, partial: str, context: dict[str, Any], status: int = 200):
     """The full page, or only its partial for an htmx request (the same fragment the page includes)."""
-    return render(request, partial if request.htmx else page, context, status=status)
+    # A history restore (back after the cache was evicted) asks for the URL with HX-Request too: it needs the
+    # whole page, not the fragment.
+    fragment = bool(request.htmx) and not request.htmx.history_restore_request
+    response = render(request, partial if fragment else page, context, status=status)
+    # The same URL answers a page or a fragment: caches must keep them apart.
+    patch_vary_headers(response, ["HX-Request"])
+    return response
 
 
 # --- catalog and detail ----------------------------------------------------------------------------
