@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from tests.pages.conftest import htmx
+from tests.usecases.templates.conftest import charts_dir, make_template  # noqa: F401 (a fixture)
 from usecases.models.deployments import DeploymentStatus
 
 pytestmark = pytest.mark.django_db
@@ -71,3 +72,25 @@ def test_it_sorts_the_deployment_list(browser, owner, make_deployments):
     assert html.index("a-000") < html.index("a-002") < html.index("b-000")
     newest = browser.get(LIST).content.decode()
     assert newest.index("a-002") < newest.index("a-000")
+
+
+def test_it_pages_notifications_and_filters_unread(browser, owner):
+    from pipelines.models import Notification
+
+    for i in range(25):
+        Notification.objects.create(user=owner, title=f"note-{i:02d}", message="m")
+    Notification.objects.filter(title="note-24").update(read_at="2026-01-01T00:00:00Z")
+    html = browser.get("/notifications/", {"unread": "true"}).content.decode()
+    assert "24 in all · page 1 of 2" in html and "note-24" not in html
+    second = browser.get("/notifications/", {"unread": "true", "page": "2"}).content.decode()
+    assert "note-00" in second and "note-23" not in second
+
+
+def test_it_pages_and_sorts_the_template_catalog(browser, owner, charts_dir):
+
+    for i in range(23):
+        make_template(owner, f"tpl-{i:02d}")
+    html = browser.get("/templates/", {"q": "tpl", "sort": "-created"}).content.decode()
+    assert "23 in all · page 1 of 2" in html
+    assert html.index("tpl-22") < html.index("tpl-10") and "tpl-02" not in html
+    assert 'href="/templates/?q=tpl&amp;sort=-created&amp;page=2"' in html

@@ -18,10 +18,12 @@ from django.views.decorators.http import require_http_methods, require_POST
 from budportal.errors import ConflictError, ForbiddenError, ServiceValidationError
 from budportal.http import PageRequest
 from clusterjobs.validators import validate_chart_ref
+from pipelines.listing import list_page
 from pipelines.params import RenderError
 from pipelines.params import render as render_params
 from usecases import component_catalog
 from usecases.drafts import ComponentDraft, TemplateDraft, new_key, preview_context
+from usecases.filters import TemplateFilter
 from usecases.models import UseCaseTemplate
 from usecases.selectors import templates as selectors
 from usecases.services import templates as services
@@ -40,14 +42,20 @@ def render_page(request: PageRequest, page: str, partial: str, context: dict[str
     return response
 
 
+TEMPLATE_SORTS = [("", "Name"), ("title", "Title"), ("-updated", "Recently changed"), ("-created", "Newest")]
+
+
 # --- catalog and detail ----------------------------------------------------------------------------
 @login_required
 def template_list(request: PageRequest) -> HttpResponse:
-    filters = {key: request.GET.get(key, "").strip() for key in ("q", "category", "tag", "source")}
-    templates = selectors.template_list(user=request.user, **{k: v or None for k, v in filters.items()})
+    """The catalog, paged, filtered and sorted by the query string (the API's FilterSet)."""
+    filters = {key: request.GET.get(key, "").strip() for key in ("q", "category", "tag", "source", "sort")}
+    listing = list_page(TemplateFilter, request, selectors.template_visible_qs(user=request.user))
     everything = selectors.template_list(user=request.user)
     context = {
-        "templates": templates,
+        "templates": listing.page.items,
+        "listing": listing,
+        "sorts": TEMPLATE_SORTS,
         "filters": filters,
         "categories": sorted({t.category for t in everything if t.category}),
         "tags": sorted({tag for t in everything for tag in t.tags}),
