@@ -32,6 +32,8 @@ S = DeploymentStatus
 RESTING = (S.PENDING, S.RUNNING, S.FAILED, S.STOPPED)
 ACTIVE = (S.DEPLOYING, S.STOPPING, S.DELETING)
 LOG_LIMIT = 1000
+# A component queued behind an earlier wave: not deploying yet (a display status, never stored).
+WAITING = "waiting"
 SKIPPED_IN_LOG = ("workflow_progress",)
 
 
@@ -79,11 +81,11 @@ def _seconds(started, completed) -> float | None:
 
 def _row_status(component, step_status: str | None) -> str:
     """The component's status, except that a component queued behind an earlier wave (its step still
-    PENDING) shows as pending rather than deploying; steps that are not components show their own status."""
+    PENDING) shows as "waiting" rather than deploying; steps that are not components show their own status."""
     if component is None:
         return (step_status or "pending").lower()
     if component.status == ComponentStatus.DEPLOYING and step_status in (None, StepStatus.PENDING):
-        return ComponentStatus.PENDING
+        return WAITING
     return component.status
 
 

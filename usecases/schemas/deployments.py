@@ -94,6 +94,7 @@ class ProgressOut(Schema):
     eta_seconds: float | None
     current_steps: list[str]
     execution_id: str | None
+    phase: str = Field("install", description="install, or uninstall while stopping or deleting")
     components: list[ComponentProgressOut]
 
 
