@@ -24,6 +24,8 @@ from pipelines.consumers import sse_message
 from pipelines.models import Event, ExecutionStatus, PipelineExecution, StepStatus
 from pipelines.selectors import event_list
 from pipelines.services import execution_progress
+from usecases import event_log
+from usecases.event_log import log_lines
 from usecases.models.deployments import ComponentDeployment, ComponentStatus, DeploymentStatus, UseCaseDeployment
 from usecases.services import deployments as deployment_services
 
@@ -32,9 +34,9 @@ S = DeploymentStatus
 RESTING = (S.PENDING, S.RUNNING, S.FAILED, S.STOPPED)
 ACTIVE = (S.DEPLOYING, S.STOPPING, S.DELETING)
 LOG_LIMIT = 1000
+SKIPPED_IN_LOG = event_log.SKIPPED_IN_LOG
 # A component queued behind an earlier wave: not deploying yet (a display status, never stored).
 WAITING = "waiting"
-SKIPPED_IN_LOG = ("workflow_progress",)
 
 
 def _step_rows(deployment: UseCaseDeployment) -> list[dict[str, Any]]:
@@ -67,7 +69,10 @@ def _row(name: str, component, step: dict[str, Any] | None, jobs: dict[str, Any]
         "step_status": (step or {}).get("status"),
         "action": (step or {}).get("action", ""),
         "error": error,
-        "helm_output": job.error if job is not None and job.error and job.error != error else "",
+        # The job's output belongs to the attempt that failed: a retry in progress does not show it again.
+        "helm_output": job.error
+        if job is not None and job.error and job.error != error and status == ComponentStatus.FAILED
+        else "",
         "seconds": _seconds(
             (step or {}).get("started_at") or getattr(component, "started_at", None),
             (step or {}).get("completed_at") or getattr(component, "completed_at", None),
@@ -99,31 +104,11 @@ def state_context(deployment: UseCaseDeployment) -> dict[str, Any]:
     }
 
 
-def log_line(event: Event) -> dict[str, Any]:
-    """A one-line summary of an event for the log: what happened, to which step, and any error."""
-    payload = event.payload or {}
-    inner = payload.get("payload") if isinstance(payload.get("payload"), dict) else payload
-    status = inner.get("status") or ""
-    error = inner.get("error") or ""
-    what = event.type.replace("_", " ")
-    subject = event.step_id or payload.get("step_id") or ""
-    if event.type.startswith("job_"):
-        subject, what = f"helm job {str(inner.get('job_id', ''))[:8]}", what.removeprefix("job ")
-    text = " ".join(part for part in (subject, what, f"({status})" if status else "") if part)
-    return {
-        "id": event.pk,
-        "created_at": event.created_at,
-        "text": text,
-        "error": error,
-        "bad": "fail" in event.type or status in ("FAILED", "failed", "TIMEOUT"),
-    }
-
-
 def log_history(*, user, deployment: UseCaseDeployment) -> tuple[list[dict[str, Any]], int]:
-    """The log lines so far and the id of the last event read: the stream goes on from there."""
+    """The log lines so far, newest first, and the id of the last event read: the stream goes on from there."""
     events = list(event_list(user=user, deployment_id=deployment.pk, limit=LOG_LIMIT))
-    lines = [log_line(e) for e in events if e.type not in SKIPPED_IN_LOG]
-    return lines, events[-1].pk if events else 0
+    lines = log_lines(events, deployment=deployment)
+    return lines[::-1], events[-1].pk if events else 0
 
 
 def render_state(deployment: UseCaseDeployment) -> str:
@@ -135,13 +120,15 @@ def prerender(deployment: UseCaseDeployment, events: list[Event]) -> list[Event]
     batch the fresh ``state`` (once per batch, not per event) and, when the deployment rests, ``done``."""
     if not events:
         return events
+    saved = [e for e in events if e.pk]
+    previous = (
+        Event.objects.filter(deployment_id=deployment.pk, id__lt=saved[0].pk).order_by("-id").first() if saved else None
+    )
+    lines = {line["id"]: line for line in log_lines(saved, deployment=deployment, previous=previous)}
     for event in events:
-        line = (
-            ""
-            if event.type in SKIPPED_IN_LOG
-            else render_to_string("usecases/partials/event_line.html", {"line": log_line(event)})
-        )
-        event.sse = sse_message(event.pk, "log", line) if line else b""
+        line = lines.get(event.pk)
+        html = render_to_string("usecases/partials/event_line.html", {"line": line}) if line else ""
+        event.sse = sse_message(event.pk, "log", html) if html else b""
     _attach_state(deployment, events[-1])
     return events
 

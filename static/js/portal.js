@@ -63,13 +63,10 @@
     };
   }
 
-  // Keep the event log scrolled to the newest line unless the reader scrolled up.
+  // The event log is newest first: keep the newest line in view unless the reader scrolled down to older ones.
   document.addEventListener("htmx:sseMessage", function (event) {
     var log = document.getElementById("event-log");
-    if (log && event.target === log) {
-      var nearBottom = log.scrollHeight - log.scrollTop - log.clientHeight < 80;
-      if (nearBottom) { log.scrollTop = log.scrollHeight; }
-    }
+    if (log && event.target === log && log.scrollTop < 80) { log.scrollTop = 0; }
   });
 
   // The bell's dropdown (<details class="bell-menu">) closes on a click elsewhere and on Escape, like a menu.
