@@ -21,13 +21,15 @@ from django.template.loader import render_to_string
 
 from clusterjobs.selectors import job_list
 from pipelines.consumers import sse_message
-from pipelines.models import Event, ExecutionStatus, PipelineExecution, StepStatus
+from pipelines.models import Event, ExecutionStatus, PipelineExecution, StepExecution, StepStatus
 from pipelines.selectors import event_list
 from pipelines.services import execution_progress
 from usecases import event_log
 from usecases.event_log import log_lines
 from usecases.models.deployments import ComponentDeployment, ComponentStatus, DeploymentStatus, UseCaseDeployment
+from usecases.models.templates import UseCaseTemplate
 from usecases.services import deployments as deployment_services
+from usecases.template_graph import template_graph
 
 S = DeploymentStatus
 # States in which nothing moves until the user acts: the stream may stop.
@@ -60,6 +62,8 @@ def _step_rows(deployment: UseCaseDeployment) -> list[dict[str, Any]]:
 
 def _row(name: str, component, step: dict[str, Any] | None, jobs: dict[str, Any]) -> dict[str, Any]:
     job = jobs.get(component.job_id) if component is not None and component.job_id else None
+    started = (step or {}).get("started_at") or getattr(component, "started_at", None)
+    completed = (step or {}).get("completed_at") or getattr(component, "completed_at", None)
     status = _row_status(component, (step or {}).get("status"))
     error = (component.error if component is not None else "") or (step or {}).get("error") or ""
     return {
@@ -73,10 +77,9 @@ def _row(name: str, component, step: dict[str, Any] | None, jobs: dict[str, Any]
         "helm_output": job.error
         if job is not None and job.error and job.error != error and status == ComponentStatus.FAILED
         else "",
-        "seconds": _seconds(
-            (step or {}).get("started_at") or getattr(component, "started_at", None),
-            (step or {}).get("completed_at") or getattr(component, "completed_at", None),
-        ),
+        "seconds": _seconds(started, completed),
+        "started_at": started,
+        "completed_at": completed,
     }
 
 
@@ -94,12 +97,63 @@ def _row_status(component, step_status: str | None) -> str:
     return component.status
 
 
+UNINSTALL_STATUS = {
+    StepStatus.PENDING: "waiting",
+    StepStatus.RUNNING: "uninstalling",
+    StepStatus.AWAITING_EVENT: "uninstalling",
+    StepStatus.COMPLETED: "uninstalled",
+}
+
+
+def _uninstall_rows(deployment: UseCaseDeployment) -> list[dict[str, Any]]:
+    """During (and after) a stop or delete: one row per release the uninstall run removes. The run is one
+    ``helm_uninstall`` step over every release, so each row shows that step's status and clock."""
+    execution = PipelineExecution.objects.filter(pk=deployment.cleanup_execution_id or None).first()
+    if execution is None:
+        return []
+    steps = (execution.dag or {}).get("steps") or [{}]
+    releases = (steps[0].get("params") or {}).get("releases") or []
+    step = StepExecution.objects.filter(execution=execution).order_by("position").first()
+    status = UNINSTALL_STATUS.get(step.status, step.status.lower()) if step is not None else "waiting"
+    started, completed = (step.started_at, step.completed_at) if step is not None else (None, None)
+    return [
+        {
+            "name": str(release),
+            "status": status,
+            "error": step.error if step is not None and status == "failed" else "",
+            "started_at": started,
+            "completed_at": completed,
+            "seconds": _seconds(started, completed),
+        }
+        for release in releases
+    ]
+
+
+def _graph(deployment: UseCaseDeployment, rows: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The template's wave graph (from the deployment's snapshot) with each component's live status and clock."""
+    snapshot = deployment.template_snapshot or {}
+    if not snapshot.get("components"):
+        return None
+    template = UseCaseTemplate(
+        components=snapshot["components"], deployment_order=snapshot.get("deployment_order") or []
+    )
+    graph = template_graph(template)
+    by_name = {r["name"]: r for r in rows}
+    graph["live"] = {n.name: by_name.get(n.name, {}) for n in graph["nodes"]}
+    return graph
+
+
 def state_context(deployment: UseCaseDeployment) -> dict[str, Any]:
     """Everything ``deployment_state.html`` shows, read fresh from the database."""
+    rows = _step_rows(deployment)
+    graph = _graph(deployment, rows)
     return {
         "deployment": deployment,
         "progress": deployment_services.deployment_progress(deployment=deployment),
-        "rows": _step_rows(deployment),
+        "rows": rows,
+        "uninstall_rows": _uninstall_rows(deployment),
+        "graph": graph,
+        "statuses": {name: (row.get("status") or "pending") for name, row in graph["live"].items()} if graph else {},
         "is_active": deployment.status in ACTIVE,
     }
 

@@ -40,7 +40,10 @@ def _installing_first(deployment) -> str:
     """The first component was installing when Stop came (it has a job and a release); later waves never started."""
     first = deployment.components.order_by("position").first()
     deployment.components.filter(pk=first.pk).update(
-        started_at=deployment.started_at, status=ComponentStatus.RUNNING, job_id="job-1", release_name="rag-h-x"
+        started_at=deployment.started_at,
+        status=ComponentStatus.RUNNING,
+        job_id="00000000-0000-4000-8000-000000000001",
+        release_name="rag-h-x",
     )
     return first.component_name
 
@@ -61,3 +64,21 @@ def test_it_does_not_label_components_the_stop_never_reached_as_stopped(started)
     statuses = dict(stopping.components.values_list("component_name", "status"))
     assert statuses.pop(first) == ComponentStatus.STOPPED
     assert set(statuses.values()) == {ComponentStatus.PENDING}
+
+
+def test_it_draws_the_waves_coloured_by_live_status_with_clocks(started, owner_browser):
+    html = owner_browser.get(f"/deployments/{started.pk}/state").content.decode()
+    assert html.count('class="node type-') == started.components.count()
+    assert "status-waiting" in html and "status-running" not in html
+    first = _installing_first(started)
+    html = owner_browser.get(f"/deployments/{started.pk}/state").content.decode()
+    node = html.split(f'data-name="{first}"')[0].rsplit("<g ", 1)[1]
+    assert "status-running" in node
+    assert 'class="node-timer" data-started="' in html
+
+
+def test_it_shows_a_row_per_release_while_uninstalling(started, owner_browser):
+    _installing_first(started)
+    stopping = deployment_stop(deployment=started)
+    html = owner_browser.get(f"/deployments/{stopping.pk}/state").content.decode()
+    assert 'id="uninstall-rag-h-x"' in html and "Releases being uninstalled" in html
