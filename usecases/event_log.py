@@ -95,11 +95,23 @@ def log_line(event: Event, *, deployment: UseCaseDeployment, separator: str = ""
 class Sections:
     """Decides, event by event (oldest first), where a new attempt begins."""
 
-    def __init__(self, deployment: UseCaseDeployment, previous: Event | None = None) -> None:
+    def __init__(self, deployment: UseCaseDeployment, before: int | None = None) -> None:
+        """``before``: the id of the first event still to come (a live stream goes on from the events already
+        shown); the attempts so far are read from the run events before it. Job events have no run."""
         self.deployment = deployment
-        self.execution_id = str(previous.execution_id) if previous is not None and previous.execution_id else None
-        self.ended = previous is not None and previous.type == EventType.EXECUTION_COMPLETED
-        self.attempt = 1 if previous is not None else 0
+        self.execution_id: str | None = None
+        self.ended = False
+        self.attempt = 0
+        if before is None:
+            return
+        earlier = Event.objects.filter(deployment_id=deployment.pk, id__lt=before).exclude(execution=None)
+        last = earlier.order_by("-id").only("execution_id", "type").first()
+        if last is not None:
+            self.execution_id = str(last.execution_id)
+            self.ended = last.type == EventType.EXECUTION_COMPLETED
+            # Earlier ends of the deploy run: each one before a retry is an attempt.
+            runs = earlier.filter(type=EventType.EXECUTION_COMPLETED, execution__pk=deployment.pipeline_execution_id)
+            self.attempt = 1 + runs.exclude(pk=last.pk).count()
 
     def separator(self, event: Event) -> str:
         execution_id = str(event.execution_id) if event.execution_id else None
@@ -122,11 +134,10 @@ class Sections:
         return label
 
 
-def log_lines(
-    events: list[Event], *, deployment: UseCaseDeployment, previous: Event | None = None
-) -> list[dict[str, Any]]:
-    """Lines for ``events`` (oldest first, as read), each with the separator of the attempt it opens."""
-    sections = Sections(deployment, previous)
+def log_lines(events: list[Event], *, deployment: UseCaseDeployment, continued: bool = False) -> list[dict[str, Any]]:
+    """Lines for ``events`` (oldest first, as read), each with the separator of the attempt it opens;
+    ``continued``: the events go on from earlier ones already shown (a live stream)."""
+    sections = Sections(deployment, events[0].pk if continued and events else None)
     lines, pending = [], ""
     for event in events:
         separator = sections.separator(event) or pending

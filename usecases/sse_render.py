@@ -175,10 +175,7 @@ def prerender(deployment: UseCaseDeployment, events: list[Event]) -> list[Event]
     if not events:
         return events
     saved = [e for e in events if e.pk]
-    previous = (
-        Event.objects.filter(deployment_id=deployment.pk, id__lt=saved[0].pk).order_by("-id").first() if saved else None
-    )
-    lines = {line["id"]: line for line in log_lines(saved, deployment=deployment, previous=previous)}
+    lines = {line["id"]: line for line in log_lines(saved, deployment=deployment, continued=True)}
     for event in events:
         line = lines.get(event.pk)
         html = render_to_string("usecases/partials/event_line.html", {"line": line}) if line else ""

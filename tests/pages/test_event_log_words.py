@@ -64,3 +64,21 @@ def test_it_tells_attempts_apart_in_plain_words_newest_first(deployment, owner, 
     html = owner_browser.get(f"/deployments/{deployment.pk}/").content.decode()
     assert "AWAITING_EVENT" not in html and "execution completed" not in html
     assert html.index("uninstall llm: started") < html.index("Retry (attempt 2)") < html.index("llm: waiting for")
+
+
+def test_it_does_not_start_a_new_attempt_on_the_stream_after_a_helm_job_event(deployment, owner):
+    """A live stream goes on from the events already shown; a job event (no run) in between is no new attempt."""
+    run = PipelineExecution.objects.create(owner=owner, dag={}, deployment_id=deployment.pk)
+    UseCaseDeployment.objects.filter(pk=deployment.pk).update(pipeline_execution_id=str(run.pk), status="deploying")
+    deployment.refresh_from_db()
+    _event(deployment, run, "step_awaiting_event", "llm", status="AWAITING_EVENT")
+    job = Event.objects.create(
+        topic="budpipelineEvents",
+        type="job_completed",
+        deployment_id=deployment.pk,
+        payload={"payload": {"job_type": "helm_deploy", "content": {"result": {"release_name": "rag-log-llm"}}}},
+    )
+    done = _event(deployment, run, "step_completed", "llm", status="COMPLETED")
+    sse_render.prerender(deployment, [job, done])
+    assert b"Helm installed rag-log-llm" in job.sse
+    assert b"llm: done" in done.sse and b"log-separator" not in job.sse + done.sse
