@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import HttpResponse
@@ -130,6 +131,7 @@ def _save(request: PageRequest, draft: TemplateDraft, template: UseCaseTemplate 
     except ConflictError as exc:
         draft.errors.setdefault("name", []).append(str(exc))
         return _editor(request, draft, template, status=409)
+    messages.success(request, f"Template {template.name} saved as version {template.version}.")
     return redirect("usecases:template-detail", name=template.name)
 
 
@@ -210,6 +212,20 @@ def editor_chart_ref(request: PageRequest) -> HttpResponse:
     return render(request, "usecases/partials/chart_ref_status.html", context)
 
 
+def _values_problems(draft: TemplateDraft, index: int) -> list[str]:
+    """What the template's validation (Save, the API) says about this component's values."""
+    try:
+        services.template_validate(document=draft.to_document())
+    except ServiceValidationError as exc:
+        return [
+            e["msg"]
+            for e in exc.errors
+            if e["loc"][:2] == ["components", index]
+            and (e["loc"][2:3] == ["values"] or e["loc"][2:4] == ["chart", "values"])
+        ]
+    return []
+
+
 @login_required
 @require_POST
 def editor_preview(request: PageRequest) -> HttpResponse:
@@ -219,13 +235,14 @@ def editor_preview(request: PageRequest) -> HttpResponse:
     index = next((i for i, c in enumerate(draft.components) if c.key == key), None)
     context: dict[str, Any] = {"key": key, "resolved": None, "error": None}
     if index is None:
-        context["error"] = "unknown component"
+        context["error"] = "Fill in the component first."
     else:
         try:
             values = draft.components[index].values_data(index)
             context["resolved"] = render_params(values, preview_context(draft))
         except ServiceValidationError as exc:
-            context["error"] = "; ".join(e["msg"] for e in exc.errors)
+            context["error"] = " ".join(e["msg"] for e in exc.errors)
         except RenderError as exc:
-            context["error"] = str(exc)
+            # The sentence Save would show for these values, not the renderer's internal error.
+            context["error"] = " ".join(_values_problems(draft, index)) or str(exc)
     return render(request, "usecases/partials/values_preview.html", context)
