@@ -82,3 +82,10 @@ def test_it_shows_a_row_per_release_while_uninstalling(started, owner_browser):
     stopping = deployment_stop(deployment=started)
     html = owner_browser.get(f"/deployments/{stopping.pk}/state").content.decode()
     assert 'id="uninstall-rag-h-x"' in html and "Releases being uninstalled" in html
+
+
+def test_it_says_before_the_plan_when_a_choice_installs_something_else(owner_browser, catalog, sandbox):
+    html = owner_browser.get("/deployments/new", {"template": "agent-rag"}).content.decode()
+    assert "Milvus slot (served by Qdrant) — installs qdrant, not milvus" in html
+    assert "installs <strong>qdrant</strong>, not milvus" in html
+    assert "installs vllm" not in html  # a model served by vLLM is what it says

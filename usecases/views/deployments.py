@@ -83,11 +83,16 @@ def _slots(template: UseCaseTemplate, wizard: WizardRequest | None) -> list[dict
         slots.append(
             {
                 **component,
-                "choices": [component_catalog.resolve_component(n) or {"name": n, "display_name": n} for n in names],
+                "choices": [_choice(n) for n in names],
                 "chosen": chosen,
             }
         )
     return slots
+
+
+def _choice(name: str) -> dict[str, Any]:
+    entry = component_catalog.resolve_component(name) or {"name": name, "display_name": name}
+    return {**entry, "installs_instead": component_catalog.installs_instead(entry)}
 
 
 def _parameters(template: UseCaseTemplate, wizard: WizardRequest | None) -> list[dict[str, Any]]:
