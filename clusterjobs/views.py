@@ -52,7 +52,15 @@ def cluster_list(request: HttpRequest) -> HttpResponse:
             field = error["loc"][0] if error["loc"] and error["loc"][0] in form.fields else None
             form.add_error(field, error["msg"])
         return _clusters_page(request, form, status=422)
-    messages.success(request, f"Cluster {cluster.name} added.")
+    health = services.cluster_health(cluster=cluster)
+    if health["healthy"]:
+        messages.success(request, f"Cluster {cluster.name} added.")
+    else:
+        messages.warning(
+            request,
+            f"Cluster {cluster.name} was added, but its API server is not reachable now ({health['error']}). "
+            "Deployments onto it will fail until it is; check the kubeconfig's server address and network.",
+        )
     return redirect("clusterjobs:cluster-list")
 
 

@@ -33,6 +33,15 @@ def deployment_owner_names(*, user) -> list[str]:
     return sorted(set(deployment_list(user=user).values_list("owner__username", flat=True)))
 
 
+def deployment_namespaces(*, user, cluster) -> list[dict[str, object]]:
+    """The namespaces the user's deployments hold on ``cluster``, each with its deployment's name and status."""
+    rows = deployment_list(user=user).filter(cluster=cluster).order_by("namespace")
+    return [
+        {"namespace": ns, "deployment": name, "status": status}
+        for ns, name, status in rows.values_list("namespace", "name", "status")
+    ]
+
+
 def deployment_get(*, user, deployment_id: uuid.UUID | str) -> UseCaseDeployment:
     """The deployment if ``user`` may see it; 404 otherwise."""
     try:

@@ -19,7 +19,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from budportal.errors import ConflictError, ServiceValidationError
 from budportal.http import PageRequest
-from clusterjobs.selectors import cluster_list
+from clusterjobs.selectors import cluster_by_health, cluster_list
 from pipelines.listing import list_page
 from usecases import component_catalog, sse_render
 from usecases.drafts import LEAVE_OUT, WizardRequest
@@ -111,8 +111,9 @@ def _parameters(template: UseCaseTemplate, wizard: WizardRequest | None) -> list
 def _wizard(
     request: PageRequest, template: UseCaseTemplate | None, wizard: WizardRequest | None, status: int = 200
 ) -> HttpResponse:
-    clusters = list(cluster_list(user=request.user))
-    default = next((c for c in clusters if c.is_sandbox), clusters[0] if clusters else None)
+    clusters = cluster_by_health(clusters=list(cluster_list(user=request.user)))
+    alive = [c for c in clusters if getattr(c, "last_healthy", None) is not False]
+    default = next((c for c in alive if c.is_sandbox), alive[0] if alive else (clusters[0] if clusters else None))
     context = {
         "templates": selectors.template_list(user=request.user),
         "template": template,
