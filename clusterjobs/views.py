@@ -14,12 +14,16 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from budportal.errors import ConflictError, ForbiddenError, ServiceValidationError
 from clusterjobs import selectors, services
+from clusterjobs.filters import ClusterFilter
 from clusterjobs.forms import ClusterForm
+from pipelines.listing import list_page
 
 
 def _clusters_page(request: HttpRequest, form: ClusterForm, status: int = 200) -> HttpResponse:
+    listing = list_page(ClusterFilter, request, selectors.cluster_list(user=request.user))
     context = {
-        "clusters": selectors.cluster_list(user=request.user),
+        "clusters": listing.page.items,
+        "listing": listing,
         "form": form,
         "can_add_cluster": selectors.can_add_cluster(request.user),
     }

@@ -94,3 +94,10 @@ def test_it_pages_and_sorts_the_template_catalog(browser, owner, charts_dir):
     assert "23 in all · page 1 of 2" in html
     assert html.index("tpl-22") < html.index("tpl-10") and "tpl-02" not in html
     assert 'href="/templates/?q=tpl&amp;sort=-created&amp;page=2"' in html
+
+
+def test_it_pages_the_cluster_list(browser, owner, make_cluster):
+    for i in range(12):
+        make_cluster(owner, f"c-{i:02d}")
+    html = browser.get("/clusters/", {"page_size": "5", "page": "3"}).content.decode()
+    assert "12 in all · page 3 of 3" in html and "c-10" in html and "c-04" not in html
