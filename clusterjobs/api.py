@@ -6,10 +6,12 @@ import uuid
 
 from django.http import HttpRequest
 from ninja import Router
+from ninja.pagination import paginate
 from ninja.responses import Status
 
 from budportal.errors import ForbiddenError
 from clusterjobs import registries, selectors, services
+from clusterjobs.filters import ClusterFilter, JobFilter
 from clusterjobs.schemas import (
     ClusterHealthOut,
     ClusterIn,
@@ -20,13 +22,18 @@ from clusterjobs.schemas import (
     RegistryIn,
     RegistryOut,
 )
+from pipelines.listing import PagePagination, filter_openapi, filter_queryset
 
 router = Router(tags=["clusters"])
 
 
-@router.get("/clusters", response=list[ClusterOut], summary="List clusters")
+@router.get(
+    "/clusters", response=list[ClusterOut], summary="List clusters", openapi_extra=filter_openapi(ClusterFilter)
+)
+@paginate(PagePagination)
 def cluster_list(request: HttpRequest):
-    return selectors.cluster_list(user=request.auth).prefetch_related("shared_with_groups")
+    qs = selectors.cluster_list(user=request.auth).prefetch_related("shared_with_groups")
+    return filter_queryset(ClusterFilter, request.GET, qs)
 
 
 @router.post("/clusters", response={201: ClusterOut}, summary="Register a cluster (kubeconfig is write-only)")
@@ -65,9 +72,10 @@ def cluster_health(request: HttpRequest, cluster_id: uuid.UUID):
     return services.cluster_health(cluster=selectors.cluster_get(user=request.auth, cluster_id=cluster_id))
 
 
-@router.get("/jobs", response=list[JobOut], tags=["jobs"], summary="List jobs (filter by source_id)")
-def job_list(request: HttpRequest, source_id: str | None = None, cluster_id: uuid.UUID | None = None):
-    return selectors.job_list(user=request.auth, source_id=source_id, cluster_id=cluster_id)[:500]
+@router.get("/jobs", response=list[JobOut], tags=["jobs"], summary="List jobs", openapi_extra=filter_openapi(JobFilter))
+@paginate(PagePagination)
+def job_list(request: HttpRequest):
+    return filter_queryset(JobFilter, request.GET, selectors.job_list(user=request.auth))
 
 
 @router.post("/jobs", response={201: JobOut}, tags=["jobs"], summary="Create a job (PENDING)")

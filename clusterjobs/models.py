@@ -41,6 +41,11 @@ def validate_cluster_kinds(value: Any) -> None:
             )
 
 
+# The last health check of a cluster, kept in the cache (never in a row: a read must not write).
+HEALTH_CACHE_KEY = "cluster-health:{}"
+HEALTH_CACHE_SECONDS = 300
+
+
 class Cluster(models.Model):
     """A Kubernetes cluster the portal deploys to.
 

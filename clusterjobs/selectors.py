@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import uuid
 
+from django.core.cache import cache
 from django.db.models import Q, QuerySet
 from django.http import Http404
 
 from budportal.errors import ForbiddenError
-from clusterjobs.models import Cluster, Job
+from clusterjobs.models import HEALTH_CACHE_KEY, Cluster, Job
 
 ADD_CLUSTER_PERMISSION = "clusterjobs.add_cluster"
 
@@ -38,6 +39,21 @@ def cluster_get(*, user, cluster_id: uuid.UUID | str) -> Cluster:
         return cluster_list(user=user).get(pk=cluster_id)
     except (Cluster.DoesNotExist, ValueError, TypeError, Cluster.MultipleObjectsReturned):
         raise Http404("cluster not found") from None
+
+
+def cluster_last_health(*, clusters: list[Cluster]) -> dict[str, bool]:
+    """``{cluster id: healthy}`` for the clusters checked in the last few minutes (others are unknown)."""
+    keys = {HEALTH_CACHE_KEY.format(c.pk): str(c.pk) for c in clusters}
+    return {keys[key]: bool(value) for key, value in cache.get_many(list(keys)).items()}
+
+
+def cluster_by_health(*, clusters: list[Cluster]) -> list[Cluster]:
+    """Clusters in their order, but those unreachable when last checked at the end (never offered first);
+    each gets ``last_healthy`` (True, False or None when unknown)."""
+    health = cluster_last_health(clusters=clusters)
+    for cluster in clusters:
+        setattr(cluster, "last_healthy", health.get(str(cluster.pk)))  # noqa: B010 (a display attribute, not a field)
+    return sorted(clusters, key=lambda c: health.get(str(c.pk)) is False)
 
 
 def can_manage_cluster(*, user, cluster: Cluster) -> bool:

@@ -17,6 +17,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
+from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
@@ -32,7 +33,15 @@ from clusterjobs.helm.runner import HelmCancelled, HelmError
 from clusterjobs.jobconfig import clean_job_config
 from clusterjobs.kube import without_server_bodies
 from clusterjobs.kubeconfig import parse_kubeconfig
-from clusterjobs.models import JOB_TYPE_TIMEOUTS, Cluster, Job, JobStatus, JobType
+from clusterjobs.models import (
+    HEALTH_CACHE_KEY,
+    HEALTH_CACHE_SECONDS,
+    JOB_TYPE_TIMEOUTS,
+    Cluster,
+    Job,
+    JobStatus,
+    JobType,
+)
 from pipelines.events import JOB_EVENTS_TOPIC, EventType, publish
 from pipelines.selectors import execution_list
 
@@ -153,8 +162,12 @@ def cluster_health(*, cluster: Cluster) -> dict[str, Any]:
     try:
         kubeconfig = cluster.kubeconfig
     except DecryptionError as exc:
-        return {"healthy": False, "server_version": None, "latency_ms": 0.0, "error": str(exc)}
-    return check_health(kubeconfig)
+        health: dict[str, Any] = {"healthy": False, "server_version": None, "latency_ms": 0.0, "error": str(exc)}
+    else:
+        health = check_health(kubeconfig)
+    # Remembered for a while so pages can order and label clusters without asking each API server again.
+    cache.set(HEALTH_CACHE_KEY.format(cluster.pk), bool(health["healthy"]), HEALTH_CACHE_SECONDS)
+    return health
 
 
 # --- jobs ------------------------------------------------------------------------------------------

@@ -14,12 +14,16 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from budportal.errors import ConflictError, ForbiddenError, ServiceValidationError
 from clusterjobs import selectors, services
+from clusterjobs.filters import ClusterFilter
 from clusterjobs.forms import ClusterForm
+from pipelines.listing import list_page
 
 
 def _clusters_page(request: HttpRequest, form: ClusterForm, status: int = 200) -> HttpResponse:
+    listing = list_page(ClusterFilter, request, selectors.cluster_list(user=request.user))
     context = {
-        "clusters": selectors.cluster_list(user=request.user),
+        "clusters": listing.page.items,
+        "listing": listing,
         "form": form,
         "can_add_cluster": selectors.can_add_cluster(request.user),
     }
@@ -52,7 +56,15 @@ def cluster_list(request: HttpRequest) -> HttpResponse:
             field = error["loc"][0] if error["loc"] and error["loc"][0] in form.fields else None
             form.add_error(field, error["msg"])
         return _clusters_page(request, form, status=422)
-    messages.success(request, f"Cluster {cluster.name} added.")
+    health = services.cluster_health(cluster=cluster)
+    if health["healthy"]:
+        messages.success(request, f"Cluster {cluster.name} added.")
+    else:
+        messages.warning(
+            request,
+            f"Cluster {cluster.name} was added, but its API server is not reachable now ({health['error']}). "
+            "Deployments onto it will fail until it is; check the kubeconfig's server address and network.",
+        )
     return redirect("clusterjobs:cluster-list")
 
 

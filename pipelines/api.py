@@ -7,11 +7,14 @@ from dataclasses import asdict
 from typing import Any
 
 from django.http import Http404, HttpRequest
-from ninja import Body, Query, Router, Schema, Status
+from ninja import Body, Router, Status
+from ninja.pagination import paginate
 
 from pipelines import notifications, queueing, selectors, services
 from pipelines.actions.base import Action
 from pipelines.actions.registry import all_actions, get_action
+from pipelines.filters import EventFilter, ExecutionFilter, NotificationFilter
+from pipelines.listing import PagePagination, filter_openapi, filter_queryset
 from pipelines.saved_api import router as saved_router
 from pipelines.schemas import (
     ActionOut,
@@ -50,12 +53,12 @@ def execution_validate(request: HttpRequest, payload: Any = Body(...)):
     return {"valid": not errors, "errors": errors}
 
 
-@router.get("/executions", response=list[ExecutionOut], summary="List executions")
-def execution_list(request: HttpRequest, status: str | None = None, limit: int = 50):
-    qs = selectors.execution_list(user=request.auth)
-    if status:
-        qs = qs.filter(status=status.upper())
-    return qs[: max(1, min(limit, 500))]
+@router.get(
+    "/executions", response=list[ExecutionOut], summary="List executions", openapi_extra=filter_openapi(ExecutionFilter)
+)
+@paginate(PagePagination)
+def execution_list(request: HttpRequest):
+    return filter_queryset(ExecutionFilter, request.GET, selectors.execution_list(user=request.auth))
 
 
 @router.get("/executions/{execution_id}", response=ExecutionDetailOut, summary="One execution with its steps")
@@ -98,27 +101,26 @@ def action_detail(request: HttpRequest, action_type: str):
     return _action_out(action)
 
 
-class EventFilter(Schema):
-    after: int = 0
-    execution: uuid.UUID | None = None
-    deployment: uuid.UUID | None = None
-    limit: int = 100
+@router.get(
+    "/events",
+    response=list[EventOut],
+    summary="The event log, oldest first (poll with ?after=)",
+    openapi_extra=filter_openapi(EventFilter),
+)
+@paginate(PagePagination)
+def event_list(request: HttpRequest):
+    return filter_queryset(EventFilter, request.GET, selectors.event_list(user=request.auth))
 
 
-@router.get("/events", response=list[EventOut], summary="The event log, oldest first (poll with ?after=)")
-def event_list(request: HttpRequest, filters: Query[EventFilter]):
-    return selectors.event_list(
-        user=request.auth,
-        after=filters.after,
-        execution_id=filters.execution,
-        deployment_id=filters.deployment,
-        limit=filters.limit,
-    )
-
-
-@router.get("/notifications", response=list[NotificationOut], summary="My notifications, newest first")
-def notification_list(request: HttpRequest, unread: bool = False):
-    return selectors.notification_list(user=request.auth, unread_only=unread)[:100]
+@router.get(
+    "/notifications",
+    response=list[NotificationOut],
+    summary="My notifications, newest first",
+    openapi_extra=filter_openapi(NotificationFilter),
+)
+@paginate(PagePagination)
+def notification_list(request: HttpRequest):
+    return filter_queryset(NotificationFilter, request.GET, selectors.notification_list(user=request.auth))
 
 
 @router.post("/notifications/{notification_id}/read", response=NotificationOut, summary="Mark as read")

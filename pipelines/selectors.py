@@ -29,7 +29,7 @@ def event_list(
     after: int = 0,
     execution_id: uuid.UUID | None = None,
     deployment_id: uuid.UUID | None = None,
-    limit: int = 100,
+    limit: int | None = None,
 ) -> QuerySet[Event]:
     """Events of the user's executions and deployments, oldest first, after the id ``after``."""
     qs = Event.objects.filter(id__gt=after)
@@ -39,7 +39,8 @@ def event_list(
         qs = qs.filter(execution_id=execution_id)
     if deployment_id:
         qs = qs.filter(deployment_id=deployment_id)
-    return qs.order_by("id")[: max(1, min(limit, 1000))]
+    qs = qs.order_by("id")
+    return qs if limit is None else qs[: max(1, min(limit, 1000))]
 
 
 def _my_deployments(user) -> Q:

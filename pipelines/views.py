@@ -8,16 +8,19 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from pipelines import notifications, selectors
+from pipelines.filters import NotificationFilter
+from pipelines.listing import list_page
 
-PAGE_SIZE = 100
 MENU_SIZE = 6  # the bell's dropdown
 
 
 @login_required
 @require_GET
 def notification_list(request: HttpRequest) -> HttpResponse:
-    notes = selectors.notification_list(user=request.user)[:PAGE_SIZE]
-    return render(request, "pipelines/notification_list.html", {"notifications": notes})
+    """The user's notifications, paged and filtered (``unread``, ``level``, ``q``) like the API."""
+    listing = list_page(NotificationFilter, request, selectors.notification_list(user=request.user))
+    context = {"notifications": listing.page.items, "listing": listing, "filters": listing.filterset.form.data}
+    return render(request, "pipelines/notification_list.html", context)
 
 
 @login_required

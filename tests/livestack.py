@@ -186,6 +186,19 @@ class LiveStack:
             status, body = exc.code, exc.read()
         return status, _loads(body)
 
+    def api_all(self, path: str) -> tuple[int, list[Any]]:
+        """Every item of a paged list endpoint (``{items, total, page, page_size}``), page by page."""
+        items: list[Any] = []
+        separator = "&" if "?" in path else "?"
+        for page in range(1, 1000):
+            status, body = self.api("GET", f"{path}{separator}page={page}&page_size=100")
+            if status != 200:
+                return status, body
+            items.extend(body["items"])
+            if len(items) >= body["total"] or not body["items"]:
+                return status, items
+        return 200, items
+
     def wait_for(self, predicate, timeout: float = 60, interval: float = 0.1):
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

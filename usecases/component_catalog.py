@@ -49,6 +49,19 @@ def _entry(name: str, raw: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+# Types whose chart is a server for the entry (a model served by vLLM): a different chart name is expected.
+SERVED_TYPES = ("model", "embedder", "reranker")
+
+
+def installs_instead(entry: dict[str, Any]) -> str | None:
+    """The product an entry really installs when it is not the one its name says ("milvus" installs the qdrant
+    chart), so the wizard can say so before the plan; None when the entry installs what it is called."""
+    if entry.get("type") in SERVED_TYPES:
+        return None
+    installs = str((entry.get("chart") or {}).get("ref") or "").rstrip("/").rsplit("/", 1)[-1]
+    return installs if installs and installs not in str(entry.get("name", "")) else None
+
+
 def all_components() -> dict[str, dict[str, Any]]:
     """Every catalog entry by name (copies: callers may change them freely)."""
     return copy.deepcopy(_load(catalog_path()))

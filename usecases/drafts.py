@@ -61,6 +61,22 @@ class ComponentDraft:
     def is_helm(self) -> bool:
         return self.type == "helm"
 
+    @property
+    def is_blank(self) -> bool:
+        """A row added and never filled in (its type and "required" have defaults): not a component."""
+        return not any(
+            (
+                self.name,
+                self.display_name,
+                self.description,
+                self.chart_ref,
+                self.chart_version,
+                self.values_text.strip(),
+                self.default_component,
+                self.compatible_components,
+            )
+        )
+
     @classmethod
     def from_post(cls, data: QueryDict, key: str) -> ComponentDraft:
         get = lambda name: data.get(f"c-{key}-{name}", "").strip()  # noqa: E731
@@ -128,7 +144,8 @@ class ComponentDraft:
         elif rest[:2] == ["chart", "version"]:
             slot = "chart_version"
         elif rest[:2] == ["chart", "values"] or head == ["values"]:
-            slot = "values"
+            # Not "values": a template's ``c.errors.values`` would find dict.values() when there is none.
+            slot = "values_field"
             path = dotted(rest[2:] if head == ["chart"] else rest[1:])
             msg = msg if not path or path in msg else f"{path}: {msg}"
         elif head and head[0] in ("name", "type", "default_component", "compatible_components", "chart"):
@@ -169,7 +186,9 @@ class TemplateDraft:
     def from_post(cls, data: QueryDict) -> TemplateDraft:
         fields = {name: data.get(name, "") for name in (*TEXT_FIELDS, *DATA_FIELDS)}
         keys = [k for k in data.getlist("component_keys") if k]
-        return cls(fields=fields, components=[ComponentDraft.from_post(data, key) for key in keys])
+        rows = [ComponentDraft.from_post(data, key) for key in keys]
+        # A blank row is dropped on every save, so it is never flagged on one save and ignored on another.
+        return cls(fields=fields, components=[row for row in rows if not row.is_blank])
 
     @property
     def visibility(self) -> str:

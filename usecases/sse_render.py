@@ -21,18 +21,24 @@ from django.template.loader import render_to_string
 
 from clusterjobs.selectors import job_list
 from pipelines.consumers import sse_message
-from pipelines.models import Event, ExecutionStatus, PipelineExecution, StepStatus
+from pipelines.models import Event, ExecutionStatus, PipelineExecution, StepExecution, StepStatus
 from pipelines.selectors import event_list
 from pipelines.services import execution_progress
+from usecases import event_log
+from usecases.event_log import log_lines
 from usecases.models.deployments import ComponentDeployment, ComponentStatus, DeploymentStatus, UseCaseDeployment
+from usecases.models.templates import UseCaseTemplate
 from usecases.services import deployments as deployment_services
+from usecases.template_graph import template_graph
 
 S = DeploymentStatus
 # States in which nothing moves until the user acts: the stream may stop.
 RESTING = (S.PENDING, S.RUNNING, S.FAILED, S.STOPPED)
 ACTIVE = (S.DEPLOYING, S.STOPPING, S.DELETING)
 LOG_LIMIT = 1000
-SKIPPED_IN_LOG = ("workflow_progress",)
+SKIPPED_IN_LOG = event_log.SKIPPED_IN_LOG
+# A component queued behind an earlier wave: not deploying yet (a display status, never stored).
+WAITING = "waiting"
 
 
 def _step_rows(deployment: UseCaseDeployment) -> list[dict[str, Any]]:
@@ -56,6 +62,8 @@ def _step_rows(deployment: UseCaseDeployment) -> list[dict[str, Any]]:
 
 def _row(name: str, component, step: dict[str, Any] | None, jobs: dict[str, Any]) -> dict[str, Any]:
     job = jobs.get(component.job_id) if component is not None and component.job_id else None
+    started = (step or {}).get("started_at") or getattr(component, "started_at", None)
+    completed = (step or {}).get("completed_at") or getattr(component, "completed_at", None)
     status = _row_status(component, (step or {}).get("status"))
     error = (component.error if component is not None else "") or (step or {}).get("error") or ""
     return {
@@ -65,11 +73,13 @@ def _row(name: str, component, step: dict[str, Any] | None, jobs: dict[str, Any]
         "step_status": (step or {}).get("status"),
         "action": (step or {}).get("action", ""),
         "error": error,
-        "helm_output": job.error if job is not None and job.error and job.error != error else "",
-        "seconds": _seconds(
-            (step or {}).get("started_at") or getattr(component, "started_at", None),
-            (step or {}).get("completed_at") or getattr(component, "completed_at", None),
-        ),
+        # The job's output belongs to the attempt that failed: a retry in progress does not show it again.
+        "helm_output": job.error
+        if job is not None and job.error and job.error != error and status == ComponentStatus.FAILED
+        else "",
+        "seconds": _seconds(started, completed),
+        "started_at": started,
+        "completed_at": completed,
     }
 
 
@@ -79,49 +89,80 @@ def _seconds(started, completed) -> float | None:
 
 def _row_status(component, step_status: str | None) -> str:
     """The component's status, except that a component queued behind an earlier wave (its step still
-    PENDING) shows as pending rather than deploying; steps that are not components show their own status."""
+    PENDING) shows as "waiting" rather than deploying; steps that are not components show their own status."""
     if component is None:
         return (step_status or "pending").lower()
     if component.status == ComponentStatus.DEPLOYING and step_status in (None, StepStatus.PENDING):
-        return ComponentStatus.PENDING
+        return WAITING
     return component.status
+
+
+UNINSTALL_STATUS = {
+    StepStatus.PENDING: "waiting",
+    StepStatus.RUNNING: "uninstalling",
+    StepStatus.AWAITING_EVENT: "uninstalling",
+    StepStatus.COMPLETED: "uninstalled",
+}
+
+
+def _uninstall_rows(deployment: UseCaseDeployment) -> list[dict[str, Any]]:
+    """During (and after) a stop or delete: one row per release the uninstall run removes. The run is one
+    ``helm_uninstall`` step over every release, so each row shows that step's status and clock."""
+    execution = PipelineExecution.objects.filter(pk=deployment.cleanup_execution_id or None).first()
+    if execution is None:
+        return []
+    steps = (execution.dag or {}).get("steps") or [{}]
+    releases = (steps[0].get("params") or {}).get("releases") or []
+    step = StepExecution.objects.filter(execution=execution).order_by("position").first()
+    status = UNINSTALL_STATUS.get(step.status, step.status.lower()) if step is not None else "waiting"
+    started, completed = (step.started_at, step.completed_at) if step is not None else (None, None)
+    return [
+        {
+            "name": str(release),
+            "status": status,
+            "error": step.error if step is not None and status == "failed" else "",
+            "started_at": started,
+            "completed_at": completed,
+            "seconds": _seconds(started, completed),
+        }
+        for release in releases
+    ]
+
+
+def _graph(deployment: UseCaseDeployment, rows: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The template's wave graph (from the deployment's snapshot) with each component's live status and clock."""
+    snapshot = deployment.template_snapshot or {}
+    if not snapshot.get("components"):
+        return None
+    template = UseCaseTemplate(
+        components=snapshot["components"], deployment_order=snapshot.get("deployment_order") or []
+    )
+    graph = template_graph(template)
+    by_name = {r["name"]: r for r in rows}
+    graph["live"] = {n.name: by_name.get(n.name, {}) for n in graph["nodes"]}
+    return graph
 
 
 def state_context(deployment: UseCaseDeployment) -> dict[str, Any]:
     """Everything ``deployment_state.html`` shows, read fresh from the database."""
+    rows = _step_rows(deployment)
+    graph = _graph(deployment, rows)
     return {
         "deployment": deployment,
         "progress": deployment_services.deployment_progress(deployment=deployment),
-        "rows": _step_rows(deployment),
+        "rows": rows,
+        "uninstall_rows": _uninstall_rows(deployment),
+        "graph": graph,
+        "statuses": {name: (row.get("status") or "pending") for name, row in graph["live"].items()} if graph else {},
         "is_active": deployment.status in ACTIVE,
     }
 
 
-def log_line(event: Event) -> dict[str, Any]:
-    """A one-line summary of an event for the log: what happened, to which step, and any error."""
-    payload = event.payload or {}
-    inner = payload.get("payload") if isinstance(payload.get("payload"), dict) else payload
-    status = inner.get("status") or ""
-    error = inner.get("error") or ""
-    what = event.type.replace("_", " ")
-    subject = event.step_id or payload.get("step_id") or ""
-    if event.type.startswith("job_"):
-        subject, what = f"helm job {str(inner.get('job_id', ''))[:8]}", what.removeprefix("job ")
-    text = " ".join(part for part in (subject, what, f"({status})" if status else "") if part)
-    return {
-        "id": event.pk,
-        "created_at": event.created_at,
-        "text": text,
-        "error": error,
-        "bad": "fail" in event.type or status in ("FAILED", "failed", "TIMEOUT"),
-    }
-
-
 def log_history(*, user, deployment: UseCaseDeployment) -> tuple[list[dict[str, Any]], int]:
-    """The log lines so far and the id of the last event read: the stream goes on from there."""
+    """The log lines so far, newest first, and the id of the last event read: the stream goes on from there."""
     events = list(event_list(user=user, deployment_id=deployment.pk, limit=LOG_LIMIT))
-    lines = [log_line(e) for e in events if e.type not in SKIPPED_IN_LOG]
-    return lines, events[-1].pk if events else 0
+    lines = log_lines(events, deployment=deployment)
+    return lines[::-1], events[-1].pk if events else 0
 
 
 def render_state(deployment: UseCaseDeployment) -> str:
@@ -133,13 +174,12 @@ def prerender(deployment: UseCaseDeployment, events: list[Event]) -> list[Event]
     batch the fresh ``state`` (once per batch, not per event) and, when the deployment rests, ``done``."""
     if not events:
         return events
+    saved = [e for e in events if e.pk]
+    lines = {line["id"]: line for line in log_lines(saved, deployment=deployment, continued=True)}
     for event in events:
-        line = (
-            ""
-            if event.type in SKIPPED_IN_LOG
-            else render_to_string("usecases/partials/event_line.html", {"line": log_line(event)})
-        )
-        event.sse = sse_message(event.pk, "log", line) if line else b""
+        line = lines.get(event.pk)
+        html = render_to_string("usecases/partials/event_line.html", {"line": line}) if line else ""
+        event.sse = sse_message(event.pk, "log", html) if html else b""
     _attach_state(deployment, events[-1])
     return events
 

@@ -1,5 +1,6 @@
 from django.urls import path
 
+from usecases.views import clusters as cluster_views
 from usecases.views import deployments as deployment_views
 from usecases.views import resources as resource_views
 from usecases.views import templates as views
@@ -17,6 +18,7 @@ urlpatterns = [
     path("editor/chart-ref", views.editor_chart_ref, name="editor-chart-ref"),
     path("editor/preview", views.editor_preview, name="editor-preview"),
     path("deployments/", deployment_views.deployment_list, name="deployment-list"),
+    path("clusters/<uuid:cluster_id>/", cluster_views.cluster_detail, name="cluster-detail"),
     path("deployments/new", deployment_views.deployment_create, name="deployment-create"),
     path("deployments/<uuid:deployment_id>/", deployment_views.deployment_detail, name="deployment-detail"),
     path("deployments/<uuid:deployment_id>/state", deployment_views.deployment_state, name="deployment-state"),

@@ -63,13 +63,10 @@
     };
   }
 
-  // Keep the event log scrolled to the newest line unless the reader scrolled up.
+  // The event log is newest first: keep the newest line in view unless the reader scrolled down to older ones.
   document.addEventListener("htmx:sseMessage", function (event) {
     var log = document.getElementById("event-log");
-    if (log && event.target === log) {
-      var nearBottom = log.scrollHeight - log.scrollTop - log.clientHeight < 80;
-      if (nearBottom) { log.scrollTop = log.scrollHeight; }
-    }
+    if (log && event.target === log && log.scrollTop < 80) { log.scrollTop = 0; }
   });
 
   // The bell's dropdown (<details class="bell-menu">) closes on a click elsewhere and on Escape, like a menu.
@@ -129,9 +126,29 @@
     }
   });
 
+  // Running clocks on the deployment page: a step (graph node or uninstall row) with data-started and no
+  // data-completed counts up once a second. The server re-renders the nodes on every state push, so this only
+  // fills the seconds in between.
+  function formatSeconds(total) {
+    total = Math.max(0, Math.round(total));
+    if (total < 60) { return total + " s"; }
+    var minutes = Math.floor(total / 60);
+    return minutes < 60 ? minutes + " min " + (total % 60) + " s" : Math.floor(minutes / 60) + " h " + (minutes % 60) + " min";
+  }
+  function tickClocks() {
+    var now = Date.now();
+    document.querySelectorAll(".node-timer[data-started], .step-timer[data-started]").forEach(function (el) {
+      if (el.hasAttribute("data-completed")) { return; }
+      var started = Date.parse(el.getAttribute("data-started"));
+      if (!isNaN(started)) { el.textContent = formatSeconds((now - started) / 1000); }
+    });
+  }
+
   function ready() {
     installEventSourceFactory();
     focusFirstError(document);
+    tickClocks();
+    window.setInterval(tickClocks, 1000);
   }
 
   if (document.readyState === "loading") {

@@ -29,7 +29,7 @@ def _stream(stack, execution_id: str, arrivals: dict[int, float], connected: thr
 
 
 def _created(stack, execution_id: str) -> dict[int, float]:
-    _, events = stack.api("GET", "/api/events?limit=1000")
+    _, events = stack.api_all("/api/events")
     return {
         e["id"]: datetime.fromisoformat(e["created_at"].replace("Z", "+00:00")).timestamp()
         for e in events

@@ -60,9 +60,9 @@ def test_it_refuses_a_second_cluster_with_the_same_name(owner_api, cluster):
 
 
 def test_it_lists_only_the_callers_clusters_and_staff_see_all(owner_api, other_api, staff_api, cluster):
-    assert [c["name"] for c in owner_api.get("/api/clusters").json()] == ["prod"]
-    assert other_api.get("/api/clusters").json() == []
-    assert [c["id"] for c in staff_api.get("/api/clusters").json()] == [str(cluster.pk)]
+    assert [c["name"] for c in owner_api.get("/api/clusters").json()["items"]] == ["prod"]
+    assert other_api.get("/api/clusters").json()["items"] == []
+    assert [c["id"] for c in staff_api.get("/api/clusters").json()["items"]] == [str(cluster.pk)]
     for client in (owner_api, staff_api):
         assert SECRET_TOKEN not in client.get("/api/clusters").content.decode()
 

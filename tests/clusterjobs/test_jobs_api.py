@@ -85,7 +85,7 @@ def test_it_hides_another_users_job_with_404(owner_api, other_api, cluster):
     assert other_api.get(f"/api/jobs/{job_id}").status_code == 404
     assert other_api.post(f"/api/jobs/{job_id}/execute").status_code == 404
     assert other_api.post(f"/api/jobs/{job_id}/cancel").status_code == 404
-    assert other_api.get("/api/jobs").json() == []
+    assert other_api.get("/api/jobs").json()["items"] == []
     assert Job.objects.get(pk=job_id).status == JobStatus.PENDING
 
 
@@ -93,10 +93,10 @@ def test_it_lists_jobs_by_source_id(owner_api, staff_api, cluster):
     mine = _post(owner_api, _job_body(cluster)).json()["id"]
     _post(owner_api, {**_job_body(cluster), "source_id": "exec-2"})
 
-    listed = owner_api.get("/api/jobs", {"source_id": "exec-1"}).json()
+    listed = owner_api.get("/api/jobs", {"source_id": "exec-1"}).json()["items"]
 
     assert [j["id"] for j in listed] == [mine]
-    assert len(staff_api.get("/api/jobs").json()) == 2
+    assert staff_api.get("/api/jobs").json()["total"] == 2
 
 
 def test_it_queues_a_pending_job_once_and_answers_409_after(owner_api, cluster, django_capture_on_commit_callbacks):

@@ -24,7 +24,8 @@ def test_it_lists_catalog_templates_as_a_grid_with_filters(owner_browser, catalo
 def test_it_answers_an_htmx_search_with_only_the_grid(owner_browser, catalog):
     response = owner_browser.get(reverse("usecases:template-list"), {"q": "rag"}, **htmx())
     html = response.content.decode()
-    assert html.lstrip().startswith('<section id="template-grid"')
+    # The grid and its pager, swapped together.
+    assert html.lstrip().startswith('<div id="template-results">') and '<section id="template-grid"' in html
     assert "<html" not in html
     assert "Agent RAG" in html and "Valkey" not in html
 

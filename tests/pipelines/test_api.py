@@ -42,9 +42,9 @@ def test_it_scopes_executions_to_their_owner(submit, owner_api, other_api, staff
     assert other_api.get(f"/api/executions/{execution_id}").status_code == 404
     assert other_api.get(f"/api/executions/{execution_id}/progress").status_code == 404
     assert other_api.post(f"/api/executions/{execution_id}/cancel").status_code == 404
-    assert other_api.get("/api/executions").json() == []
+    assert other_api.get("/api/executions").json()["items"] == []
     assert staff_api.get(f"/api/executions/{execution_id}").status_code == 200
-    assert [e["id"] for e in owner_api.get("/api/executions").json()] == [execution_id]
+    assert [e["id"] for e in owner_api.get("/api/executions").json()["items"]] == [execution_id]
 
 
 def test_it_reports_progress_with_step_detail(submit, owner_api):
@@ -83,24 +83,26 @@ def test_it_lists_actions_with_params_and_outputs(owner_api):
 def test_it_pages_the_event_log_of_my_executions_only(submit, owner_api, other_api):
     mine = submit(dag(step("a"))).json()["execution_id"]
     theirs = submit(dag(step("b")), client=other_api).json()["execution_id"]
-    events = owner_api.get("/api/events").json()
+    listed = owner_api.get("/api/events?page_size=100").json()
+    events = listed["items"]
+    assert listed["total"] == len(events)
     assert {e["execution_id"] for e in events} == {mine}
     assert [e["type"] for e in events][-1] == "execution_completed"
-    after = owner_api.get(f"/api/events?after={events[1]['id']}").json()
+    after = owner_api.get(f"/api/events?after={events[1]['id']}&page_size=100").json()["items"]
     assert [e["id"] for e in after] == [e["id"] for e in events[2:]]
-    assert owner_api.get(f"/api/events?execution={theirs}").json() == []
-    assert owner_api.get("/api/events?limit=1").json()[0]["id"] == events[0]["id"]
+    assert owner_api.get(f"/api/events?execution={theirs}").json()["items"] == []
+    assert owner_api.get("/api/events?page_size=1").json()["items"][0]["id"] == events[0]["id"]
 
 
 def test_it_lists_and_marks_notifications_read(submit, owner_api, other_api, owner):
     submit(dag(step("n", "notification", params={"message": "Use case deployed", "level": "success"})))
-    notes = owner_api.get("/api/notifications").json()
+    notes = owner_api.get("/api/notifications").json()["items"]
     assert [(n["message"], n["level"], n["read_at"]) for n in notes] == [("Use case deployed", "success", None)]
     assert other_api.post(f"/api/notifications/{notes[0]['id']}/read").status_code == 404
     response = owner_api.post(f"/api/notifications/{notes[0]['id']}/read")
     assert response.status_code == 200 and response.json()["read_at"]
     assert Notification.objects.get(user=owner).read_at is not None
-    assert owner_api.get("/api/notifications?unread=true").json() == []
+    assert owner_api.get("/api/notifications?unread=true").json()["items"] == []
 
 
 def test_it_requires_authentication(client):
@@ -134,6 +136,6 @@ def test_it_shows_deployment_events_to_the_owner_of_executions_of_that_deploymen
     with django_capture_on_commit_callbacks(execute=True):
         execution_submit(dag=dag(step("a")), owner=owner, deployment_id=deployment_id)
     event = publish("budusecasesEvents", "deployment_stopping", {"x": 1}, deployment_id=deployment_id)
-    mine = owner_api.get(f"/api/events?deployment={deployment_id}").json()
+    mine = owner_api.get(f"/api/events?deployment={deployment_id}").json()["items"]
     assert event.pk in [e["id"] for e in mine] and all(e["deployment_id"] == str(deployment_id) for e in mine)
-    assert other_api.get(f"/api/events?deployment={deployment_id}").json() == []
+    assert other_api.get(f"/api/events?deployment={deployment_id}").json()["items"] == []

@@ -1,5 +1,4 @@
-"""The ETA's value: the remaining critical path, each remaining step estimated from finished steps'
-durations (same action first, else the mean of all), minus what a running step has already spent."""
+"""An honest ETA: estimated from how long the same chart took on the same cluster before, else none."""
 
 from __future__ import annotations
 
@@ -8,46 +7,48 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from pipelines.models import StepExecution
+from pipelines.models import PipelineExecution, StepExecution, StepStatus
 from pipelines.services import execution_progress
-from tests.pipelines.conftest import dag, statuses, step
+from tests.pipelines.conftest import dag, step
 
 pytestmark = pytest.mark.django_db
 
+CHART = {"cluster_id": "c-1", "chart_ref": "charts/qdrant", "job_id": "job-eta"}
 
-def test_the_eta_is_the_remaining_critical_path(run) -> None:
-    execution = run(
-        dag(
-            step("a"),
-            step("b", "set_output", ["a"], params={"values": {"x": 1}}),
-            step("wait", "test_wait_for_job", ["b"], params={"job_id": "job-eta"}),
-            step("c", depends_on=["wait"]),
-            step("d", depends_on=["wait"]),
-            step("e", "set_output", ["c"], params={"values": {"y": 2}}),
-        )
+
+def _history(owner, seconds: float, params: dict, action: str = "test_wait_for_job") -> None:
+    """A finished execution in which a step like ours took ``seconds``."""
+    before = PipelineExecution.objects.create(owner=owner, dag={}, status="COMPLETED")
+    end = timezone.now() - timedelta(hours=1)
+    StepExecution.objects.create(
+        execution=before,
+        step_id="old",
+        action=action,
+        status=StepStatus.COMPLETED,
+        params=params,
+        started_at=end - timedelta(seconds=seconds),
+        completed_at=end,
     )
-    assert statuses(execution)["wait"] == "AWAITING_EVENT"
-    now = timezone.now()
-    # Finished: one log step of 10 s, one set_output step of 30 s (mean of all: 20 s).
-    StepExecution.objects.filter(execution=execution, step_id="a").update(
-        started_at=now - timedelta(seconds=100), completed_at=now - timedelta(seconds=90)
-    )
-    StepExecution.objects.filter(execution=execution, step_id="b").update(
-        started_at=now - timedelta(seconds=90), completed_at=now - timedelta(seconds=60)
-    )
-    # The waiting step has no finished step of its action (20 s, the mean), 5 s of it spent: 15 s left.
-    StepExecution.objects.filter(execution=execution, step_id="wait").update(started_at=now - timedelta(seconds=5))
+
+
+def test_it_estimates_from_the_same_chart_on_the_same_cluster(run, owner):
+    _history(owner, 40, CHART)
+    _history(owner, 2, {**CHART, "cluster_id": "other-cluster"})  # fast elsewhere: not comparable
+    execution = run(dag(step("deploy", "test_wait_for_job", params=CHART), step("after", "log", ["deploy"])))
+    _history(owner, 5, {}, action="log")
+    eta = execution_progress(execution=execution)["eta_seconds"]
+    assert eta == pytest.approx(45, abs=3)
+
+
+def test_it_gives_no_eta_until_something_comparable_has_finished(run, owner):
+    _history(owner, 40, {**CHART, "chart_ref": "charts/valkey"})
+    execution = run(dag(step("deploy", "test_wait_for_job", params=CHART)))
     progress = execution_progress(execution=execution)
-    # Longest remaining path: wait (15) → c (log, 10) → e (set_output, 30) = 55; wait → d is only 25.
-    assert progress["eta_seconds"] == pytest.approx(55.0, abs=0.5)
-    assert progress["current_steps"] == ["wait"] and progress["completed_steps"] == 2
+    assert progress["current_steps"] == ["deploy"] and progress["eta_seconds"] is None
 
 
-def test_the_eta_is_unknown_before_any_step_finished_and_zero_at_the_end(run, publish_job) -> None:
-    execution = run(
-        dag(step("wait", "test_wait_for_job", params={"job_id": "job-eta2"}), step("c", depends_on=["wait"]))
-    )
-    assert execution_progress(execution=execution)["eta_seconds"] is None
-    publish_job("job-eta2", "job_completed")
-    execution.refresh_from_db()
-    assert execution.status == "COMPLETED" and execution_progress(execution=execution)["eta_seconds"] == 0.0
+def test_it_never_says_zero_for_a_step_that_overran_its_estimate(run, owner):
+    _history(owner, 3, CHART)
+    execution = run(dag(step("deploy", "test_wait_for_job", params=CHART)))
+    StepExecution.objects.filter(execution=execution).update(started_at=timezone.now() - timedelta(seconds=60))
+    assert execution_progress(execution=execution)["eta_seconds"] == 1.0

@@ -40,7 +40,7 @@ def _detail(stack: LiveStack, execution_id: str) -> dict:
 
 
 def _completed_steps(stack: LiveStack, execution_id: str) -> int:
-    status, body = stack.api("GET", f"/api/events?execution={execution_id}&limit=1000")
+    status, body = stack.api_all(f"/api/events?execution={execution_id}")
     assert status == 200, body
     return sum(1 for event in body if event["type"] == "step_completed")
 

@@ -76,7 +76,7 @@ def test_it_finishes_an_execution_whose_worker_was_killed_mid_step_and_installs_
     assert [(r["metadata"]["labels"]["version"], r["metadata"]["labels"]["status"]) for r in records] == [
         ("1", "deployed")
     ], "the release was installed more than once"
-    status, jobs = stack.api("GET", "/api/jobs")
+    status, jobs = stack.api_all("/api/jobs")
     assert status == 200 and len(jobs) == 1, jobs
 
 
@@ -117,7 +117,7 @@ def test_it_runs_twenty_deployments_started_at_once_on_two_workers(live_deploy):
         assert component["endpoint_url"] == f"http://{deployment['name']}-cache-valkey.{ns}.svc.cluster.local:6379"
         records = live_deploy.release_records(ns, f"{deployment['name']}-cache")
         assert [r["metadata"]["labels"]["version"] for r in records] == ["1"]
-    status, jobs = live_deploy.stack.api("GET", "/api/jobs")
+    status, jobs = live_deploy.stack.api_all("/api/jobs")
     assert status == 200 and len(jobs) == 20 and {j["status"] for j in jobs} == {"COMPLETED"}
 
 

@@ -79,7 +79,7 @@ def shared(owner, team, kube_standin) -> Cluster:
 
 
 def test_a_group_member_can_use_a_shared_cluster_but_not_change_it(shared, other_api, other_user, catalog):
-    listed = other_api.get("/api/clusters").json()
+    listed = other_api.get("/api/clusters").json()["items"]
     health = other_api.get(f"/api/clusters/{shared.pk}/health")
     deployment = other_api.post(
         "/api/deployments",

@@ -8,10 +8,13 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from ninja import Router, Status
+from ninja.pagination import paginate
 from pydantic import BaseModel, ValidationError
 
 from budportal.errors import ServiceValidationError
 from budportal.http import ApiRequest
+from pipelines.listing import PagePagination, filter_openapi, filter_queryset
+from usecases.filters import DeploymentFilter
 from usecases.models.deployments import UseCaseDeployment
 from usecases.schemas.deployments import (
     ApplyIn,
@@ -64,9 +67,14 @@ def _openapi(model: type[BaseModel]) -> dict[str, Any]:
     return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
 
 
-@router.get("", response=list[DeploymentOut], summary="List deployments")
-def deployment_list(request: ApiRequest, status: str | None = None, template: str | None = None):
-    return selectors.deployment_list(user=request.auth, status=status, template=template)
+@router.get(
+    "", response=list[DeploymentOut], summary="List deployments", openapi_extra=filter_openapi(DeploymentFilter)
+)
+@paginate(PagePagination)
+def deployment_list(request: ApiRequest):
+    """``{items, total, page, page_size}``; filter by ``status``, ``template``, ``cluster``, ``owner`` (staff),
+    search with ``q``, order with ``sort`` (``created``, ``name``, ``status``, ``template``; ``-`` descending)."""
+    return filter_queryset(DeploymentFilter, request.GET, selectors.deployment_list(user=request.auth))
 
 
 @router.post("", response={201: DeploymentOut}, summary="Create a deployment", openapi_extra=deployment_in_openapi())

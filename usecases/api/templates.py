@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from ninja import Query, Router, Status
+from ninja import Router, Status
+from ninja.pagination import paginate
 
 from budportal.errors import ForbiddenError, ServiceValidationError
 from budportal.http import ApiRequest
+from pipelines.listing import PagePagination, filter_openapi, filter_queryset
+from usecases.filters import TemplateFilter
 from usecases.models import UseCaseTemplate
 from usecases.schemas.templates import (
-    TemplateFilters,
     TemplateOut,
     TemplateSyncOut,
     TemplateValidationOut,
@@ -37,10 +39,12 @@ def _document(request: ApiRequest) -> tuple[Any, str | None]:
     return data, None
 
 
-@router.get("", response=list[TemplateOut], summary="List templates")
-def template_list(request: ApiRequest, filters: Query[TemplateFilters]):
-    """System and public templates and your own (staff: all). ``q`` searches name, title and description."""
-    return selectors.template_list(user=request.auth, **filters.dict())
+@router.get("", response=list[TemplateOut], summary="List templates", openapi_extra=filter_openapi(TemplateFilter))
+@paginate(PagePagination)
+def template_list(request: ApiRequest):
+    """System and public templates and your own (staff: all), ``{items, total, page, page_size}``. ``q``
+    searches name, title and description; ``category``, ``tag``, ``source`` filter; ``sort`` orders."""
+    return filter_queryset(TemplateFilter, request.GET, selectors.template_visible_qs(user=request.auth))
 
 
 @router.post("", response={201: TemplateOut}, summary="Create a template", openapi_extra=_DOCUMENT_BODY)

@@ -128,6 +128,7 @@ class ProgressOut(Schema):
     eta_seconds: float | None
     current_steps: list[str]
     execution_id: str | None
+    phase: str = Field("install", description="install, or uninstall while stopping or deleting")
     components: list[ComponentProgressOut]
 
 

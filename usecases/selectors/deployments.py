@@ -31,6 +31,25 @@ def deployment_list(*, user, status: str | None = None, template: str | None = N
     return qs
 
 
+def deployment_template_names(*, user) -> list[str]:
+    """The templates the user's deployments use (the list page's template filter)."""
+    return sorted(set(deployment_list(user=user).values_list("template_name", flat=True)))
+
+
+def deployment_owner_names(*, user) -> list[str]:
+    """Who owns the deployments ``user`` can see (staff filter by owner)."""
+    return sorted(set(deployment_list(user=user).values_list("owner__username", flat=True)))
+
+
+def deployment_namespaces(*, user, cluster) -> list[dict[str, object]]:
+    """The namespaces the user's deployments hold on ``cluster``, each with its deployment's name and status."""
+    rows = deployment_list(user=user).filter(cluster=cluster).order_by("namespace")
+    return [
+        {"namespace": ns, "deployment": name, "status": status}
+        for ns, name, status in rows.values_list("namespace", "name", "status")
+    ]
+
+
 def deployment_get(*, user, deployment_id: uuid.UUID | str) -> UseCaseDeployment:
     """The deployment if ``user`` may see it; 404 otherwise."""
     try:

@@ -297,7 +297,11 @@ def cleanup_finished(*, deployment: UseCaseDeployment, ok: bool, error: str = ""
     if UseCaseDeployment.objects.filter(pk=deployment.pk, status=S.DELETING).delete()[0]:
         return
     if transition(deployment, (S.STOPPING,), S.STOPPED, completed_at=now):
-        deployment.components.exclude(status=C.FAILED).update(status=C.STOPPED, completed_at=now)
+        # Only what was installed (or installing) was stopped; a component whose wave never started was not,
+        # and stays pending rather than being labelled "stopped".
+        started = deployment.components.exclude(status=C.FAILED).exclude(started_at=None)
+        started.update(status=C.STOPPED, completed_at=now)
+        deployment.components.filter(started_at=None).exclude(status=C.FAILED).update(status=C.PENDING)
 
 
 # --- what the pipeline listener applies ------------------------------------------------------------
@@ -414,10 +418,17 @@ def _component_rows(deployment: UseCaseDeployment) -> list[dict[str, Any]]:
 
 
 def deployment_progress(*, deployment: UseCaseDeployment) -> dict[str, Any]:
-    """Percent, ETA and current step(s) from the execution; component counts for legacy deployments."""
+    """Percent, ETA and current step(s) from the execution; component counts for legacy deployments.
+
+    While stopping or deleting, the numbers are the uninstall's (the install run is over and would read
+    "100 %, ETA 0 s" with every release still there); before the uninstall run exists, no numbers at all."""
     components = _component_rows(deployment)
-    execution = PipelineExecution.objects.filter(pk=deployment.pipeline_execution_id or None).first()
-    if execution is not None:
+    uninstalling = deployment.status in (S.STOPPING, S.DELETING)
+    execution_id = deployment.cleanup_execution_id if uninstalling else deployment.pipeline_execution_id
+    execution = PipelineExecution.objects.filter(pk=execution_id or None).first()
+    if uninstalling and execution is None:
+        percent, eta, current = 0.0, None, []
+    elif execution is not None:
         progress = execution_progress(execution=execution, with_steps=False)
         percent, eta, current = progress["percent"], progress["eta_seconds"], progress["current_steps"]
     else:
@@ -431,5 +442,6 @@ def deployment_progress(*, deployment: UseCaseDeployment) -> dict[str, Any]:
         "eta_seconds": eta,
         "current_steps": current,
         "execution_id": deployment.pipeline_execution_id or None,
+        "phase": "uninstall" if uninstalling else "install",
         "components": components,
     }

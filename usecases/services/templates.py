@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import re
 from typing import Any
 
 from django.contrib.auth.models import User
@@ -66,6 +68,7 @@ def template_update(*, template: UseCaseTemplate, document: Any, visibility: str
     validated = template_validate(document=document)
     if validated.name != template.name:
         raise ServiceValidationError.at(["name"], f"cannot be changed (the template is '{template.name}')")
+    validated = _with_bumped_version(template, validated)
     return template_save(template=template, validated=validated, visibility=visibility)
 
 
@@ -80,6 +83,24 @@ def template_patch(*, template: UseCaseTemplate, changes: Any, visibility: str |
         raise ServiceValidationError.at([unknown[0]], "is not a template field")
     document = {**template.to_document(), **changes}
     return template_update(template=template, document=document, visibility=visibility)
+
+
+_SEMVER = re.compile(r"^(\d+)\.(\d+)\.(\d+)$")
+
+
+def _with_bumped_version(template: UseCaseTemplate, validated: ValidatedTemplate) -> ValidatedTemplate:
+    """A change that keeps the version gets the next patch version, so a deployment's ``template_version``
+    always names what it runs. An explicit new version, an unchanged document or a version that is not
+    ``x.y.z`` is left as given."""
+    fields = validated.model_fields()
+    match = _SEMVER.match(template.version or "")
+    if fields.get("version") != template.version or match is None:
+        return validated
+    if all(getattr(template, key, None) == value for key, value in fields.items() if key != "version"):
+        return validated
+    major, minor, patch = (int(part) for part in match.groups())
+    bumped = validated.document.model_copy(update={"version": f"{major}.{minor}.{patch + 1}"})
+    return dataclasses.replace(validated, document=bumped)
 
 
 def template_delete(*, template: UseCaseTemplate) -> None:

@@ -23,6 +23,9 @@ _COMMENT = re.compile(r"^(\s*#.*)$", re.MULTILINE)
 # Status → (icon, css class, words for screen readers). Deployments and components are lowercase, steps upper.
 _STATUS = {
     "pending": ("○", "pending", "pending"),
+    "waiting": ("○", "pending", "waiting for an earlier wave"),
+    "uninstalling": ("◐", "active", "uninstalling"),
+    "uninstalled": ("■", "muted", "uninstalled"),
     "deploying": ("◐", "active", "deploying"),
     "running": ("●", "ok", "running"),
     "failed": ("✕", "bad", "failed"),

@@ -19,11 +19,13 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from budportal.errors import ConflictError, ServiceValidationError
 from budportal.http import PageRequest
-from clusterjobs.selectors import cluster_list
+from clusterjobs.selectors import cluster_by_health, cluster_list
+from pipelines.listing import list_page
 from usecases import component_catalog, sse_render
 from usecases.drafts import LEAVE_OUT, WizardRequest
+from usecases.filters import DeploymentFilter
 from usecases.models import UseCaseTemplate
-from usecases.models.deployments import UseCaseDeployment
+from usecases.models.deployments import DeploymentStatus, UseCaseDeployment
 from usecases.selectors import deployments as deployment_selectors
 from usecases.selectors import templates as selectors
 from usecases.selectors.resources import deployment_health_get
@@ -32,6 +34,15 @@ from usecases.services import upgrades
 from usecases.template_graph import template_graph
 from usecases.views import upgrades as upgrade_views
 from usecases.views.templates import render_page
+
+DEPLOYMENT_SORTS = [
+    ("", "Newest first"),
+    ("created", "Oldest first"),
+    ("name", "Name A–Z"),
+    ("-name", "Name Z–A"),
+    ("status", "Status"),
+    ("template", "Template"),
+]
 
 ACTIONS = {
     "start": deployment_services.deployment_start,  # a stopped deployment: see deployment_action
@@ -44,9 +55,22 @@ ACTIONS = {
 @login_required
 @require_GET
 def deployment_list(request: PageRequest) -> HttpResponse:
-    """Every deployment of the user; the rows re-poll every few seconds while one of them is moving."""
-    deployments = list(deployment_selectors.deployment_list(user=request.user)[:200])
-    context = {"deployments": deployments, "any_active": any(d.status in sse_render.ACTIVE for d in deployments)}
+    """The user's deployments, paged, filtered, searched and sorted by the query string (the API's FilterSet),
+    so a filtered list survives reload and back; the rows re-poll while one of them is moving."""
+    mine = deployment_selectors.deployment_list(user=request.user)
+    listing = list_page(DeploymentFilter, request, mine)
+    deployments = listing.page.items
+    context = {
+        "listing": listing,
+        "deployments": deployments,
+        "any_active": any(d.status in sse_render.ACTIVE for d in deployments),
+        "filters": listing.filterset.form.data,
+        "statuses": DeploymentStatus.choices,
+        "template_names": deployment_selectors.deployment_template_names(user=request.user),
+        "clusters": cluster_list(user=request.user),
+        "owners": deployment_selectors.deployment_owner_names(user=request.user) if request.user.is_staff else [],
+        "sorts": DEPLOYMENT_SORTS,
+    }
     return render_page(request, "usecases/deployment_list.html", "usecases/partials/deployment_rows.html", context)
 
 
@@ -62,11 +86,16 @@ def _slots(template: UseCaseTemplate, wizard: WizardRequest | None) -> list[dict
         slots.append(
             {
                 **component,
-                "choices": [component_catalog.resolve_component(n) or {"name": n, "display_name": n} for n in names],
+                "choices": [_choice(n) for n in names],
                 "chosen": chosen,
             }
         )
     return slots
+
+
+def _choice(name: str) -> dict[str, Any]:
+    entry = component_catalog.resolve_component(name) or {"name": name, "display_name": name}
+    return {**entry, "installs_instead": component_catalog.installs_instead(entry)}
 
 
 def _parameters(template: UseCaseTemplate, wizard: WizardRequest | None) -> list[dict[str, Any]]:
@@ -85,8 +114,9 @@ def _parameters(template: UseCaseTemplate, wizard: WizardRequest | None) -> list
 def _wizard(
     request: PageRequest, template: UseCaseTemplate | None, wizard: WizardRequest | None, status: int = 200
 ) -> HttpResponse:
-    clusters = list(cluster_list(user=request.user))
-    default = next((c for c in clusters if c.is_sandbox), clusters[0] if clusters else None)
+    clusters = cluster_by_health(clusters=list(cluster_list(user=request.user)))
+    alive = [c for c in clusters if getattr(c, "last_healthy", None) is not False]
+    default = next((c for c in alive if c.is_sandbox), alive[0] if alive else (clusters[0] if clusters else None))
     context = {
         "templates": selectors.template_list(user=request.user),
         "template": template,

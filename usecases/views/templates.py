@@ -8,19 +8,23 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_http_methods, require_POST
 
 from budportal.errors import ConflictError, ForbiddenError, ServiceValidationError
 from budportal.http import PageRequest
 from clusterjobs.validators import validate_chart_ref
+from pipelines.listing import list_page
 from pipelines.params import RenderError
 from pipelines.params import render as render_params
 from usecases import component_catalog
 from usecases.drafts import ComponentDraft, TemplateDraft, new_key, preview_context
+from usecases.filters import TemplateFilter
 from usecases.models import UseCaseTemplate
 from usecases.selectors import templates as selectors
 from usecases.services import templates as services
@@ -30,17 +34,29 @@ from usecases.template_schema import COMPONENT_TYPES
 
 def render_page(request: PageRequest, page: str, partial: str, context: dict[str, Any], status: int = 200):
     """The full page, or only its partial for an htmx request (the same fragment the page includes)."""
-    return render(request, partial if request.htmx else page, context, status=status)
+    # A history restore (back after the cache was evicted) asks for the URL with HX-Request too: it needs the
+    # whole page, not the fragment.
+    fragment = bool(request.htmx) and not request.htmx.history_restore_request
+    response = render(request, partial if fragment else page, context, status=status)
+    # The same URL answers a page or a fragment: caches must keep them apart.
+    patch_vary_headers(response, ["HX-Request"])
+    return response
+
+
+TEMPLATE_SORTS = [("", "Name"), ("title", "Title"), ("-updated", "Recently changed"), ("-created", "Newest")]
 
 
 # --- catalog and detail ----------------------------------------------------------------------------
 @login_required
 def template_list(request: PageRequest) -> HttpResponse:
-    filters = {key: request.GET.get(key, "").strip() for key in ("q", "category", "tag", "source")}
-    templates = selectors.template_list(user=request.user, **{k: v or None for k, v in filters.items()})
+    """The catalog, paged, filtered and sorted by the query string (the API's FilterSet)."""
+    filters = {key: request.GET.get(key, "").strip() for key in ("q", "category", "tag", "source", "sort")}
+    listing = list_page(TemplateFilter, request, selectors.template_visible_qs(user=request.user))
     everything = selectors.template_list(user=request.user)
     context = {
-        "templates": templates,
+        "templates": listing.page.items,
+        "listing": listing,
+        "sorts": TEMPLATE_SORTS,
         "filters": filters,
         "categories": sorted({t.category for t in everything if t.category}),
         "tags": sorted({tag for t in everything for tag in t.tags}),
@@ -115,6 +131,7 @@ def _save(request: PageRequest, draft: TemplateDraft, template: UseCaseTemplate 
     except ConflictError as exc:
         draft.errors.setdefault("name", []).append(str(exc))
         return _editor(request, draft, template, status=409)
+    messages.success(request, f"Template {template.name} saved as version {template.version}.")
     return redirect("usecases:template-detail", name=template.name)
 
 
@@ -195,6 +212,20 @@ def editor_chart_ref(request: PageRequest) -> HttpResponse:
     return render(request, "usecases/partials/chart_ref_status.html", context)
 
 
+def _values_problems(draft: TemplateDraft, index: int) -> list[str]:
+    """What the template's validation (Save, the API) says about this component's values."""
+    try:
+        services.template_validate(document=draft.to_document())
+    except ServiceValidationError as exc:
+        return [
+            e["msg"]
+            for e in exc.errors
+            if e["loc"][:2] == ["components", index]
+            and (e["loc"][2:3] == ["values"] or e["loc"][2:4] == ["chart", "values"])
+        ]
+    return []
+
+
 @login_required
 @require_POST
 def editor_preview(request: PageRequest) -> HttpResponse:
@@ -204,13 +235,14 @@ def editor_preview(request: PageRequest) -> HttpResponse:
     index = next((i for i, c in enumerate(draft.components) if c.key == key), None)
     context: dict[str, Any] = {"key": key, "resolved": None, "error": None}
     if index is None:
-        context["error"] = "unknown component"
+        context["error"] = "Fill in the component first."
     else:
         try:
             values = draft.components[index].values_data(index)
             context["resolved"] = render_params(values, preview_context(draft))
         except ServiceValidationError as exc:
-            context["error"] = "; ".join(e["msg"] for e in exc.errors)
+            context["error"] = " ".join(e["msg"] for e in exc.errors)
         except RenderError as exc:
-            context["error"] = str(exc)
+            # The sentence Save would show for these values, not the renderer's internal error.
+            context["error"] = " ".join(_values_problems(draft, index)) or str(exc)
     return render(request, "usecases/partials/values_preview.html", context)

@@ -145,9 +145,9 @@ def test_it_starts_once_and_answers_409_to_a_second_start(owner_api, base):
 
 def test_it_lists_only_the_users_own_deployments_and_staff_sees_all(owner_api, other_api, staff_api, base):
     created = post(owner_api, **base).json()
-    assert [d["id"] for d in owner_api.get("/api/deployments").json()] == [created["id"]]
-    assert other_api.get("/api/deployments").json() == []
-    assert [d["id"] for d in staff_api.get("/api/deployments").json()] == [created["id"]]
+    assert [d["id"] for d in owner_api.get("/api/deployments").json()["items"]] == [created["id"]]
+    assert other_api.get("/api/deployments").json()["items"] == []
+    assert [d["id"] for d in staff_api.get("/api/deployments").json()["items"]] == [created["id"]]
     assert staff_api.get(f"/api/deployments/{created['id']}").status_code == 200
 
 

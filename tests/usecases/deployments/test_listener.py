@@ -110,4 +110,5 @@ def test_it_stops_a_deployment_whose_execution_was_cancelled_elsewhere(started, 
         execution_cancel(execution_id=execution.pk)  # e.g. POST /api/executions/{id}/cancel
     deployment.refresh_from_db()
     assert deployment.status == "stopped"  # through the same uninstall path as a stop (nothing was installed)
-    assert {c.status for c in deployment.components.all()} == {"stopped"}
+    # No component had started, so none was stopped: they stay pending rather than being labelled "stopped".
+    assert {c.status for c in deployment.components.all()} == {"pending"}

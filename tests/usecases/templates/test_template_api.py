@@ -89,13 +89,13 @@ def test_it_lists_system_public_and_own_templates_only(owner_api, owner, other_u
     make_template(owner, "mine")
     make_template(other_user, "theirs-public", visibility="public")
     make_template(other_user, "theirs-private")
-    names = [t["name"] for t in owner_api.get("/api/templates").json()]
+    names = [t["name"] for t in owner_api.get("/api/templates?page_size=100").json()["items"]]
     assert names == ["mine", "sys-template", "theirs-public"]
 
 
 def test_it_shows_staff_every_template(staff_api, other_user) -> None:
     make_template(other_user, "theirs-private")
-    assert [t["name"] for t in staff_api.get("/api/templates").json()] == ["theirs-private"]
+    assert [t["name"] for t in staff_api.get("/api/templates").json()["items"]] == ["theirs-private"]
     assert staff_api.get("/api/templates/theirs-private").status_code == 200
 
 
@@ -105,7 +105,7 @@ def test_it_filters_by_category_tag_source_and_search(owner_api, owner) -> None:
     make_template(owner, "agent", tags=["agent"])
 
     def names(query: str) -> list[str]:
-        return [t["name"] for t in owner_api.get(f"/api/templates?{query}").json()]
+        return [t["name"] for t in owner_api.get(f"/api/templates?{query}").json()["items"]]
 
     assert names("category=chatbot") == ["chat"]
     assert names("tag=agent") == ["agent", "sys-template"]
