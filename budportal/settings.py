@@ -13,6 +13,8 @@ from urllib.parse import unquote, urlparse
 
 from csp.constants import NONE, SELF
 
+from budportal.logconfig import logging_config
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
@@ -243,14 +245,10 @@ if not DEBUG:
     SECURE_CONTENT_TYPE_NOSNIFF = True
     X_FRAME_OPTIONS = "DENY"
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
-}
+# Structured logs (budportal.logconfig): JSON lines with the execution/step/deployment ids in production,
+# readable text in development.
+LOG_FORMAT = env_str("LOG_FORMAT") or ("text" if DEBUG else "json")
+LOGGING = logging_config(fmt=LOG_FORMAT, level=env_str("LOG_LEVEL", "INFO"))
 
 # Functions that hold a decrypted kubeconfig are marked sensitive_variables; hidden even with DEBUG on.
 DEFAULT_EXCEPTION_REPORTER_FILTER = "budportal.debug.AlwaysSafeExceptionReporterFilter"
@@ -296,3 +294,10 @@ OUTBOUND_ALLOWED_NETWORKS = [n.strip() for n in env_str("OUTBOUND_ALLOWED_NETWOR
 # Proxies (CIDRs) whose X-Forwarded-For is believed; empty = the direct peer is the client (budportal.client_ip).
 # A typo fails at start-up rather than on the first request.
 TRUSTED_PROXIES = [str(ip_network(c.strip(), strict=False)) for c in env_str("TRUSTED_PROXIES").split(",") if c.strip()]
+# GET /metrics answers only ``Authorization: Bearer <METRICS_TOKEN>``; empty: no /metrics at all (404).
+METRICS_TOKEN = env_str("METRICS_TOKEN")
+# prometheus-client's multiprocess mode: every process of this host writes its samples here, and /metrics of
+# any web process reports them all. The directory must exist before the first sample (scripts/portal.sh and the
+# chart empty it at start).
+if env_str("PROMETHEUS_MULTIPROC_DIR"):
+    os.makedirs(env_str("PROMETHEUS_MULTIPROC_DIR"), exist_ok=True)

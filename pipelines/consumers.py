@@ -24,6 +24,8 @@ from channels.generic.http import AsyncHttpConsumer
 from django.conf import settings
 from django.db.models import Q
 
+from pipelines.logcontext import bind_log_context
+from pipelines.metrics import SSE_STREAMS_OPEN
 from pipelines.models import Event, PipelineExecution
 from pipelines.notify import topics
 from pipelines.selectors import execution_list
@@ -98,10 +100,15 @@ class EventStreamConsumer(AsyncHttpConsumer):
             ]
         )
         await self.send_body(b": connected\n\n", more_body=True)
+        bind_log_context(**{f"{self.group_prefix}_id": self.object.pk})
         self.stream_task = asyncio.create_task(self.run_stream(self.last_event_id()))
 
     async def run_stream(self, last_id: int) -> None:
-        await self.stream(last_id)
+        SSE_STREAMS_OPEN.inc()
+        try:
+            await self.stream(last_id)
+        finally:
+            SSE_STREAMS_OPEN.dec()  # also when the client goes away (the task is cancelled)
         await self.send_body(b"", more_body=False)
         await self.channel_layer.send(self.channel_name, {"type": "stream.finished"})
 
