@@ -14,6 +14,10 @@ PY=.venv/bin/python
 DATA_DIR="${BUDPORTAL_DATA_DIR:-var}"
 mkdir -p "$DATA_DIR"
 if [ -n "${SQLITE_PATH:-}" ]; then mkdir -p "$(dirname "$SQLITE_PATH")"; fi
+# prometheus-client's multiprocess mode: daphne and the qcluster workers write their samples here and /metrics
+# (with METRICS_TOKEN set) reports them all. Emptied at every start: samples of a previous run's processes go.
+export PROMETHEUS_MULTIPROC_DIR="${PROMETHEUS_MULTIPROC_DIR:-$DATA_DIR/prometheus}"
+rm -rf "$PROMETHEUS_MULTIPROC_DIR" && mkdir -p "$PROMETHEUS_MULTIPROC_DIR"
 $PY manage.py migrate --noinput
 $PY manage.py sync_templates
 $PY manage.py collectstatic --noinput -v 0
