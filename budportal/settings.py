@@ -285,6 +285,9 @@ PIPELINE_MAX_QUEUE_DEPTH = env_int("PIPELINE_MAX_QUEUE_DEPTH", 20000)
 # Ceiling of the ``delay`` action's ``seconds`` (a DAG asking for more is refused with 422).
 PIPELINE_MAX_DELAY_SECONDS = env_int("PIPELINE_MAX_DELAY_SECONDS", 60)
 SSE_POLL_SECONDS = env_float("SSE_POLL_SECONDS", 1.0)
+# Embedded (SQLite, no Redis): how often each web process asks SQLite whether anything was committed, to wake
+# its streams (pipelines/sse_wakeup.py). 0 turns it off (streams then wait up to SSE_POLL_SECONDS).
+SSE_WAKE_SECONDS = env_float("SSE_WAKE_SECONDS", 0.02)
 SSE_HEARTBEAT_SECONDS = env_float("SSE_HEARTBEAT_SECONDS", 15.0)
 NOTIFICATION_WEBHOOK_TIMEOUT_SECONDS = env_int("NOTIFICATION_WEBHOOK_TIMEOUT_SECONDS", 5)
 API_TOKEN_FAILURES_PER_MINUTE = env_int("API_TOKEN_FAILURES_PER_MINUTE", 30)
