@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -34,7 +35,9 @@ def listening_socket(host: str, port: int) -> socket.socket:
 
 
 def daphne_argv(fd: int, extra: list[str]) -> list[str]:
-    daphne = os.path.join(os.path.dirname(sys.executable), "daphne")
+    daphne = os.path.join(os.path.dirname(sys.executable), "daphne")  # the same environment as this Python
+    if not os.path.exists(daphne):
+        daphne = shutil.which("daphne") or "daphne"
     return [daphne, "--fd", str(fd), *extra, "budportal.asgi:application"]
 
 

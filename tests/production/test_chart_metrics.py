@@ -40,3 +40,13 @@ def test_it_refuses_to_enable_metrics_without_a_token(helm_binary) -> None:
     result = _template(helm_binary, "-f", str(CHART / "ci" / "test-values.yaml"), "--set", "metrics.enabled=true")
     assert result.returncode != 0
     assert "secret.metricsToken is required" in result.stderr
+
+
+def test_it_runs_several_web_processes_per_pod_on_one_port_when_asked(helm_binary) -> None:
+    web = _render(helm_binary, "--set", "web.processes=3")["bud-budportal"]
+    container = _pod_spec(web)["containers"][0]
+    assert container["command"] == ["python", "-m", "budportal.serve"]
+    assert container["args"] == ["-b", "0.0.0.0", "-p", "8000", "-n", "3"]
+    assert container["ports"][0]["containerPort"] == 8000
+    result = _template(helm_binary, "-f", str(CHART / "ci" / "test-values.yaml"), "--set", "web.processes=0")
+    assert result.returncode != 0 and "processes" in result.stderr
