@@ -14,8 +14,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
-from urllib.parse import quote
 from typing import Any
+from urllib.parse import quote
 
 from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.conf import settings
