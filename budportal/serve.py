@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -35,10 +34,8 @@ def listening_socket(host: str, port: int) -> socket.socket:
 
 
 def daphne_argv(fd: int, extra: list[str]) -> list[str]:
-    daphne = os.path.join(os.path.dirname(sys.executable), "daphne")  # the same environment as this Python
-    if not os.path.exists(daphne):
-        daphne = shutil.which("daphne") or "daphne"
-    return [daphne, "--fd", str(fd), *extra, "budportal.asgi:application"]
+    # ``-m daphne`` with this very interpreter: the same environment, and the working directory on sys.path.
+    return [sys.executable, "-m", "daphne", "--fd", str(fd), *extra, "budportal.asgi:application"]
 
 
 class Supervisor:
