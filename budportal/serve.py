@@ -21,6 +21,7 @@ from types import FrameType
 from prometheus_client import multiprocess
 
 RESTART_PAUSE_SECONDS = 1.0
+STOP_GRACE_SECONDS = 20
 
 
 def listening_socket(host: str, port: int) -> socket.socket:
@@ -53,6 +54,12 @@ class Supervisor:
         self.stopping = True
         for child in self.children.values():
             child.send_signal(signal.SIGTERM)
+        signal.signal(signal.SIGALRM, self.kill)
+        signal.alarm(STOP_GRACE_SECONDS)
+
+    def kill(self, signum: int, frame: FrameType | None) -> None:
+        for child in self.children.values():  # still closing connections after the grace period
+            child.kill()
 
     def run(self) -> int:
         signal.signal(signal.SIGTERM, self.stop)
