@@ -18,7 +18,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from prometheus_client import CollectorRegistry, make_wsgi_app, multiprocess
 
-from budportal.metrics import DatabaseCollector, forget_dead_processes
+from budportal.metrics import DatabaseCollector
 
 
 def guarded(app: Callable[..., Iterable[bytes]], token: str) -> Callable[..., Iterable[bytes]]:
@@ -30,7 +30,8 @@ def guarded(app: Callable[..., Iterable[bytes]], token: str) -> Callable[..., It
         if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), token.encode()):
             start_response("401 Unauthorized", [("Content-Type", "text/plain"), ("WWW-Authenticate", "Bearer")])
             return [b"A bearer token is required.\n"]
-        forget_dead_processes(os.environ["PROMETHEUS_MULTIPROC_DIR"])
+        # No pruning of dead processes' live gauges here: in a pod this container does not see the other
+        # containers' processes (no shared PID namespace). budportal.serve prunes its children as they die.
         return app(environ, start_response)
 
     return serve
