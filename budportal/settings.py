@@ -284,7 +284,9 @@ PIPELINE_RETENTION_BATCH = env_int("PIPELINE_RETENTION_BATCH", 500)
 PIPELINE_MAX_QUEUE_DEPTH = env_int("PIPELINE_MAX_QUEUE_DEPTH", 20000)
 # Ceiling of the ``delay`` action's ``seconds`` (a DAG asking for more is refused with 422).
 PIPELINE_MAX_DELAY_SECONDS = env_int("PIPELINE_MAX_DELAY_SECONDS", 60)
-SSE_POLL_SECONDS = env_float("SSE_POLL_SECONDS", 1.0)
+# The safety-net re-read of the event log by every open stream (2 queries each time). With Redis every web process
+# gets the workers' wake-ups, so 100 open streams need not cost 200 queries a second: 5 s there, 1 s otherwise.
+SSE_POLL_SECONDS = env_float("SSE_POLL_SECONDS", 5.0 if REDIS_URL else 1.0)
 # Embedded (SQLite, no Redis): how often each web process asks SQLite whether anything was committed, to wake
 # its streams (pipelines/sse_wakeup.py). 0 turns it off (streams then wait up to SSE_POLL_SECONDS).
 SSE_WAKE_SECONDS = env_float("SSE_WAKE_SECONDS", 0.02)
