@@ -110,4 +110,5 @@ def run() -> list[Table]:
             with KubeStandIn().start() as standin, live_stack(config, WEB_PROCESSES=str(processes)) as stack:
                 path = _deployment(stack, standin)
                 table.rows.append([config, processes, *measure(stack, path, rate, seconds, streams)])
+                print("row:", table.rows[-1], flush=True)  # a long run cut short still leaves its rows
     return [table]
