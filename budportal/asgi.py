@@ -6,7 +6,12 @@ from django.core.asgi import get_asgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "budportal.settings")
 # daphne serves no static files by itself: the portal's few (htmx, its SSE extension, one CSS, one JS) are
 # served here under STATIC_URL, so the pages work with no CDN and no separate web server.
-django_asgi_app = ASGIStaticFilesHandler(get_asgi_application())
+django_app = get_asgi_application()
+
+from budportal.metrics import HttpMetricsApp  # noqa: E402  (needs the app registry loaded above)
+
+# Every Django request is timed by its URL pattern for /metrics; the SSE streams are counted, not timed.
+django_asgi_app = ASGIStaticFilesHandler(HttpMetricsApp(django_app))
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402  (needs the app registry loaded above)
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402

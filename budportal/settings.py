@@ -14,6 +14,8 @@ from urllib.parse import unquote, urlparse
 
 from csp.constants import NONE, SELF
 
+from budportal.logconfig import logging_config
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
@@ -244,14 +246,10 @@ if not DEBUG:
     SECURE_CONTENT_TYPE_NOSNIFF = True
     X_FRAME_OPTIONS = "DENY"
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
-}
+# Structured logs (budportal.logconfig): JSON lines with the execution/step/deployment ids in production,
+# readable text in development.
+LOG_FORMAT = env_str("LOG_FORMAT") or ("text" if DEBUG else "json")
+LOGGING = logging_config(fmt=LOG_FORMAT, level=env_str("LOG_LEVEL", "INFO"))
 
 # Functions that hold a decrypted kubeconfig are marked sensitive_variables; hidden even with DEBUG on.
 DEFAULT_EXCEPTION_REPORTER_FILTER = "budportal.debug.AlwaysSafeExceptionReporterFilter"
@@ -301,7 +299,12 @@ PIPELINE_RETENTION_BATCH = env_int("PIPELINE_RETENTION_BATCH", 500)
 PIPELINE_MAX_QUEUE_DEPTH = env_int("PIPELINE_MAX_QUEUE_DEPTH", 20000)
 # Ceiling of the ``delay`` action's ``seconds`` (a DAG asking for more is refused with 422).
 PIPELINE_MAX_DELAY_SECONDS = env_int("PIPELINE_MAX_DELAY_SECONDS", 60)
-SSE_POLL_SECONDS = env_float("SSE_POLL_SECONDS", 1.0)
+# The safety-net re-read of the event log by every open stream (2 queries each time). With Redis every web process
+# gets the workers' wake-ups, so 100 open streams need not cost 200 queries a second: 5 s there, 1 s otherwise.
+SSE_POLL_SECONDS = env_float("SSE_POLL_SECONDS", 5.0 if REDIS_URL else 1.0)
+# Embedded (SQLite, no Redis): how often each web process asks SQLite whether anything was committed, to wake
+# its streams (pipelines/sse_wakeup.py). 0 turns it off (streams then wait up to SSE_POLL_SECONDS).
+SSE_WAKE_SECONDS = env_float("SSE_WAKE_SECONDS", 0.02)
 SSE_HEARTBEAT_SECONDS = env_float("SSE_HEARTBEAT_SECONDS", 15.0)
 NOTIFICATION_WEBHOOK_TIMEOUT_SECONDS = env_int("NOTIFICATION_WEBHOOK_TIMEOUT_SECONDS", 5)
 API_TOKEN_FAILURES_PER_MINUTE = env_int("API_TOKEN_FAILURES_PER_MINUTE", 30)
@@ -311,3 +314,10 @@ OUTBOUND_ALLOWED_NETWORKS = [n.strip() for n in env_str("OUTBOUND_ALLOWED_NETWOR
 # Proxies (CIDRs) whose X-Forwarded-For is believed; empty = the direct peer is the client (budportal.client_ip).
 # A typo fails at start-up rather than on the first request.
 TRUSTED_PROXIES = [str(ip_network(c.strip(), strict=False)) for c in env_str("TRUSTED_PROXIES").split(",") if c.strip()]
+# GET /metrics answers only ``Authorization: Bearer <METRICS_TOKEN>``; empty: no /metrics at all (404).
+METRICS_TOKEN = env_str("METRICS_TOKEN")
+# prometheus-client's multiprocess mode: every process of this host writes its samples here, and /metrics of
+# any web process reports them all. The directory must exist before the first sample (scripts/portal.sh and the
+# chart empty it at start).
+if env_str("PROMETHEUS_MULTIPROC_DIR"):
+    os.makedirs(env_str("PROMETHEUS_MULTIPROC_DIR"), exist_ok=True)

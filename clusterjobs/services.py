@@ -33,6 +33,7 @@ from clusterjobs.helm.runner import HelmCancelled, HelmError
 from clusterjobs.jobconfig import clean_job_config
 from clusterjobs.kube import without_server_bodies
 from clusterjobs.kubeconfig import parse_kubeconfig
+from clusterjobs.metrics import observe_helm_job
 from clusterjobs.models import (
     HEALTH_CACHE_KEY,
     HEALTH_CACHE_SECONDS,
@@ -43,6 +44,7 @@ from clusterjobs.models import (
     JobType,
 )
 from pipelines.events import JOB_EVENTS_TOPIC, EventType, publish
+from pipelines.logcontext import bind_log_context
 from pipelines.selectors import execution_list
 
 logger = logging.getLogger(__name__)
@@ -417,6 +419,8 @@ def job_run(*, job_id: uuid.UUID | str) -> Job | None:
     if job is None:
         logger.info("job %s is not PENDING; nothing to run", job_id)
         return None
+    bind_log_context(deployment_id=job.config.get("deployment_id") or None)
+    began = time.monotonic()
     try:
         config = clean_job_config(job.job_type, job.config)
         result = run_job_helm(job, config, _keep_alive(job))
@@ -434,4 +438,5 @@ def job_run(*, job_id: uuid.UUID | str) -> Job | None:
     else:
         job_complete(job=job, result=result)
     job.refresh_from_db()
+    observe_helm_job(job, time.monotonic() - began)
     return job

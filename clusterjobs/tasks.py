@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from clusterjobs import services
+from pipelines.logcontext import log_context
 
 
 def execute_job(job_id: str) -> str | None:
-    job = services.job_run(job_id=job_id)
-    return job.status if job else None
+    with log_context(job_id=job_id):
+        job = services.job_run(job_id=job_id)
+        return job.status if job else None
 
 
 def expire_overdue_jobs() -> int:

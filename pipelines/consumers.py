@@ -3,8 +3,9 @@
 Channels 4.3 stops an ``AsyncHttpConsumer`` as soon as ``handle()`` returns (django/channels#1302), so
 ``http_request`` is overridden to keep the consumer alive while the stream runs. The table is the truth: events
 are replayed after ``Last-Event-ID`` (header) or ``?last_event_id=``, then streamed as they are committed. A
-channel-layer wake-up makes delivery immediate; a re-read every ``SSE_POLL_SECONDS`` covers worker processes
-the in-memory layer cannot reach. ``: ping`` heartbeats keep proxies from closing the connection.
+channel-layer wake-up makes delivery immediate: from any process with Redis, and on the embedded default from the
+SQLite watcher (``pipelines.sse_wakeup``); a re-read every ``SSE_POLL_SECONDS`` is the safety net.
+``: ping`` heartbeats keep proxies from closing the connection.
 
 Subclass ``EventStreamConsumer`` for other streams: implement ``load_object``, ``event_filter`` and
 ``is_finished``; override ``render_event`` to send HTML fragments instead of JSON.
@@ -25,6 +26,9 @@ from channels.generic.http import AsyncHttpConsumer
 from django.conf import settings
 from django.db.models import Q
 
+from pipelines import sse_wakeup
+from pipelines.logcontext import bind_log_context
+from pipelines.metrics import SSE_STREAMS_OPEN
 from pipelines.models import Event, PipelineExecution
 from pipelines.notify import topics
 from pipelines.selectors import execution_list
@@ -94,6 +98,9 @@ class EventStreamConsumer(AsyncHttpConsumer):
         self.group = f"{self.group_prefix}-{self.object.pk}"
         self.wakeup = asyncio.Event()
         await self._layer(self.channel_layer.group_add(self.group, self.channel_name))
+        if sse_wakeup.enabled():
+            self.watcher = sse_wakeup.watcher()
+            self.watcher.stream_opened()
         await self.send_headers(
             headers=[
                 (b"Content-Type", b"text/event-stream"),
@@ -102,10 +109,15 @@ class EventStreamConsumer(AsyncHttpConsumer):
             ]
         )
         await self.send_body(b": connected\n\n", more_body=True)
+        bind_log_context(**{f"{self.group_prefix}_id": self.object.pk})
         self.stream_task = asyncio.create_task(self.run_stream(self.last_event_id()))
 
     async def run_stream(self, last_id: int) -> None:
-        await self.stream(last_id)
+        SSE_STREAMS_OPEN.inc()
+        try:
+            await self.stream(last_id)
+        finally:
+            SSE_STREAMS_OPEN.dec()  # also when the client goes away (the task is cancelled)
         await self.send_body(b"", more_body=False)
         await self._layer(self.channel_layer.send(self.channel_name, {"type": "stream.finished"}))
 
@@ -158,6 +170,9 @@ class EventStreamConsumer(AsyncHttpConsumer):
         self.wakeup.set()
 
     async def disconnect(self) -> None:
+        watcher, self.watcher = getattr(self, "watcher", None), None
+        if watcher is not None:
+            watcher.stream_closed()
         if getattr(self, "group", None):
             await self.channel_layer.group_discard(self.group, self.channel_name)
 

@@ -9,7 +9,9 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from pipelines import metrics
 from pipelines.events import EventType, publish
+from pipelines.logcontext import bind_log_context
 from pipelines.models import PipelineExecution
 from pipelines.progress import compute, percent_of, record
 
@@ -27,6 +29,7 @@ def topics(execution: PipelineExecution) -> list[str]:
 def _publish(
     execution: PipelineExecution, event_type: str, payload: dict[str, Any], step_id: str | None = None
 ) -> None:
+    bind_log_context(execution_id=execution.pk, step_id=step_id, deployment_id=execution.deployment_id)
     body = {"type": event_type, "execution_id": str(execution.pk), "step_id": step_id, **payload}
     if execution.deployment_id:
         body["deployment_id"] = str(execution.deployment_id)
@@ -46,6 +49,7 @@ def step_event(
     error: str | None = None,
     progress: float | None = None,
 ) -> None:
+    metrics.step_event_observed(execution, step_id, event_type, status)
     _publish(
         execution,
         event_type,

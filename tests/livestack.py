@@ -18,6 +18,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -112,12 +113,18 @@ class LiveStack:
         self.token, self.user_id = creds["token"], creds["user_id"]
         self.session_cookie = f"sessionid={creds['session']}"
         self.start_qcluster()
-        self._spawn(
-            "daphne",
-            [sys.executable, "-m", "daphne", "-e", "tcp:0:interface=127.0.0.1", "budportal.asgi:application"],
-            LOG_LEVEL="INFO",
-        )  # the port is read from its log
-        self.url = f"http://127.0.0.1:{self._wait_for_port()}"
+        processes = int(self.extra_env.get("WEB_PROCESSES") or 1)
+        if processes > 1:  # the supervisor (budportal/serve.py) on a port chosen here
+            port = _free_port()
+            self._spawn("daphne", [sys.executable, "-m", "budportal.serve", "-p", str(port), "-n", str(processes)])
+        else:
+            self._spawn(
+                "daphne",
+                [sys.executable, "-m", "daphne", "-e", "tcp:0:interface=127.0.0.1", "budportal.asgi:application"],
+                LOG_LEVEL="INFO",
+            )  # the port is read from its log
+            port = self._wait_for_port()
+        self.url = f"http://127.0.0.1:{port}"
         self._wait_until_healthy()
 
     @property
@@ -233,6 +240,12 @@ class LiveStack:
                 return False
 
         self.wait_for(healthy, timeout=self.start_timeout, interval=0.2)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def _dumps(value: Any) -> bytes:

@@ -14,7 +14,9 @@ CONFIGS = ("embedded", "postgresql+redis")
 
 
 def available_configs() -> list[str]:
-    return list(CONFIGS) if os.environ.get("DATABASE_URL") and os.environ.get("REDIS_URL") else [CONFIGS[0]]
+    configs = list(CONFIGS) if os.environ.get("DATABASE_URL") and os.environ.get("REDIS_URL") else [CONFIGS[0]]
+    wanted = os.environ.get("BENCH_CONFIGS")  # e.g. "postgresql+redis": only those
+    return [c for c in configs if c in wanted.split(",")] if wanted else configs
 
 
 @contextmanager

@@ -4,6 +4,7 @@ each) against daphne in a LiveStack; the deployment is a real one (valkey-cache 
 from __future__ import annotations
 
 import http.client
+import os
 import threading
 import time
 from collections import Counter
@@ -66,11 +67,17 @@ def run() -> list[Table]:
 
     table = Table(
         f"GET /api/deployments/{{id}}, {CLIENTS} concurrent clients (LiveStack: daphne, 2 workers)",
-        ["config", "p50 (ms)", "p99 (ms)", "requests/s", "errors"],
+        ["config", "web processes", "p50 (ms)", "p99 (ms)", "requests/s", "errors"],
         note=f"{CLIENTS} × {REQUESTS_PER_CLIENT} requests, keep-alive. Target: p99 ≤ 50 ms.",
     )
     for config in available_configs():
-        with KubeStandIn().start() as standin, live_stack(config) as stack:
-            path = _deployment(stack, standin)
-            table.rows.append([config, *measure(stack, path)])
+        for processes in web_processes():
+            with KubeStandIn().start() as standin, live_stack(config, WEB_PROCESSES=str(processes)) as stack:
+                path = _deployment(stack, standin)
+                table.rows.append([config, processes, *measure(stack, path)])
     return [table]
+
+
+def web_processes() -> list[int]:
+    """``BENCH_WEB_PROCESSES=1,2`` measures one daphne and then two behind ``budportal.serve``."""
+    return [int(n) for n in os.environ.get("BENCH_WEB_PROCESSES", "1").split(",") if n.strip()]

@@ -18,7 +18,7 @@ from tests.production.conftest import ROOT
 CHART = ROOT / "charts" / "budportal"
 NAMESPACE = "portal"
 RELEASE = "bud"
-SECRET_KEYS = {"SECRET_KEY", "DATABASE_URL", "REDIS_URL", "KUBECONFIG_ENCRYPTION_KEY"}
+SECRET_KEYS = {"SECRET_KEY", "DATABASE_URL", "REDIS_URL", "KUBECONFIG_ENCRYPTION_KEY", "METRICS_TOKEN"}
 
 
 def _helm(helm_binary: str, kubeconfig: Path, *args: str) -> subprocess.CompletedProcess[str]:

@@ -52,6 +52,9 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- if not .Values.secret.existingSecret }}
 {{- $_ := required "secret.secretKey is required (or set secret.existingSecret)" .Values.secret.secretKey }}
 {{- $_ := required "secret.databaseUrl is required: workers on several machines share one PostgreSQL (or set secret.existingSecret)" .Values.secret.databaseUrl }}
+{{- if .Values.metrics.enabled }}
+{{- $_ := required "secret.metricsToken is required when metrics.enabled (or set secret.existingSecret with METRICS_TOKEN)" .Values.secret.metricsToken }}
+{{- end }}
 {{- end }}
 {{- end }}
 
@@ -65,6 +68,9 @@ REDIS_URL: {{ . | b64enc | quote }}
 {{- with .Values.secret.kubeconfigEncryptionKey }}
 KUBECONFIG_ENCRYPTION_KEY: {{ . | b64enc | quote }}
 {{- end }}
+{{- with .Values.secret.metricsToken }}
+METRICS_TOKEN: {{ . | b64enc | quote }}
+{{- end }}
 {{- end }}
 
 {{/*
@@ -73,13 +79,13 @@ REDIS_URL and KUBECONFIG_ENCRYPTION_KEY are optional keys of an existing Secret.
 */}}
 {{- define "budportal.env" -}}
 {{- $root := .root }}
-{{- range $key := list "SECRET_KEY" "DATABASE_URL" "REDIS_URL" "KUBECONFIG_ENCRYPTION_KEY" }}
+{{- range $key := list "SECRET_KEY" "DATABASE_URL" "REDIS_URL" "KUBECONFIG_ENCRYPTION_KEY" "METRICS_TOKEN" }}
 - name: {{ $key }}
   valueFrom:
     secretKeyRef:
       name: {{ $.secret }}
       key: {{ $key }}
-      {{- if has $key (list "REDIS_URL" "KUBECONFIG_ENCRYPTION_KEY") }}
+      {{- if has $key (list "REDIS_URL" "KUBECONFIG_ENCRYPTION_KEY" "METRICS_TOKEN") }}
       optional: true
       {{- end }}
 {{- end }}
@@ -102,6 +108,11 @@ REDIS_URL and KUBECONFIG_ENCRYPTION_KEY are optional keys of an existing Secret.
   value: /tmp
 - name: BUDPORTAL_DATA_DIR
   value: /tmp/budportal
+{{- if $root.Values.metrics.enabled }}
+# prometheus-client's multiprocess mode: every process of the pod writes its samples here (the /tmp volume).
+- name: PROMETHEUS_MULTIPROC_DIR
+  value: /tmp/prometheus
+{{- end }}
 {{- range $name, $value := merge (.extra | default dict) $root.Values.settings.extraEnv }}
 - name: {{ $name }}
   value: {{ $value | quote }}
@@ -166,6 +177,11 @@ tolerations:
 annotations:
   checksum/secret: {{ include "budportal.secretData" $root | sha256sum }}
   checksum/settings: {{ toJson $root.Values.settings | sha256sum }}
+  {{- if and .metrics $root.Values.metrics.enabled $root.Values.metrics.annotations }}
+  prometheus.io/scrape: "true"
+  prometheus.io/path: /metrics
+  prometheus.io/port: {{ $root.Values.metrics.port | quote }}
+  {{- end }}
   {{- with $root.Values.podAnnotations }}
   {{- toYaml . | nindent 2 }}
   {{- end }}
@@ -190,4 +206,22 @@ securityContext:
 volumeMounts:
   - name: tmp
     mountPath: /tmp
+{{- end }}
+
+{{/*
+The metrics-server container of a web or worker pod: the pod's multiprocess samples on the "metrics" port,
+bearer-token protected. A port of its own, not daphne's /metrics: a scrape by pod IP would fail ALLOWED_HOSTS
+and the HTTPS redirect. Web pods (database=true) also report the gauges counted in the database.
+*/}}
+{{- define "budportal.metricsContainer" -}}
+{{- $root := .root }}
+{{- if $root.Values.metrics.enabled }}
+- name: metrics
+  command: ["python", "manage.py", "metrics_server", "--port", {{ $root.Values.metrics.port | quote }}{{ if .database }}, "--database"{{ end }}]
+  ports:
+    - name: metrics
+      containerPort: {{ $root.Values.metrics.port }}
+      protocol: TCP
+  {{- include "budportal.containerCommon" (dict "root" $root "secret" (include "budportal.secretName" $root) "resources" $root.Values.metrics.resources "extra" (dict)) | nindent 2 }}
+{{- end }}
 {{- end }}
