@@ -169,6 +169,12 @@ class Event(models.Model):
 
     class Meta:
         ordering = ["id"]
+        # The SSE stream and GET /api/events read "events of one execution (deployment) after id N, by id":
+        # an index range scan in id order, no sort of the execution's whole log (tests/production EXPLAIN).
+        indexes = [
+            models.Index(fields=["execution", "id"], name="event_execution_after_id"),
+            models.Index(fields=["deployment_id", "id"], name="event_deployment_after_id"),
+        ]
 
     def __str__(self) -> str:
         return f"#{self.id} {self.topic}/{self.type}"
