@@ -109,13 +109,15 @@ def _measure(stack, label: str, work) -> list:
         sampler.done.set(), probe.done.set()
     wall = time.monotonic() - started
     rss = sampler.samples or [0.0]
-    return [
+    row = [
         label,
         f"{wall:.1f}",
         detail,
         f"{rss[0]:.0f} → {max(rss):.0f} → {rss[-1]:.0f}",
         f"{statistics.median(probe.ms or [0]):.0f} / {_p(probe.ms, 99):.0f}",
     ]
+    print(" | ".join(str(cell) for cell in row), flush=True)  # a long run: each row as soon as it is measured
+    return row
 
 
 def run() -> list[Table]:
