@@ -64,9 +64,11 @@ def fan_out_steps_per_second(stack) -> float:
 
 
 def configs() -> list[tuple[str, dict[str, str]]]:
-    result = [("embedded (SQLite, ORM broker)", {})]
+    # Empty URLs: the embedded settings even when the environment names PostgreSQL and Redis. No URLs: LiveStack
+    # gives PostgreSQL + Redis runs a new database and an emptied Redis database of their own (isolated_services).
+    result = [("embedded (SQLite, ORM broker)", {"DATABASE_URL": "", "REDIS_URL": ""})]
     if os.environ.get("DATABASE_URL") and os.environ.get("REDIS_URL"):
-        result.append(("PostgreSQL + Redis", {k: os.environ[k] for k in ("DATABASE_URL", "REDIS_URL")}))
+        result.append(("PostgreSQL + Redis", {}))
     only = os.environ.get("BENCH_CONFIG")  # "embedded" or "postgres": one of them
     if only:
         result = [c for c in result if only.lower() in c[0].lower()]

@@ -45,7 +45,7 @@ def run() -> list[Table]:
     results: dict[str, list[tuple[float, float]]] = {}
 
     def portal() -> tuple[float, float]:
-        env = {"LOG_LEVEL": "WARNING", **PRODUCTION_LIKE_ENV, "PIPELINE_MAX_RUNNING_STEPS_PER_USER": "2", **urls}
+        env = {"LOG_LEVEL": "WARNING", **PRODUCTION_LIKE_ENV, "PIPELINE_MAX_RUNNING_STEPS_PER_USER": "2"}
         with LiveStack(workers=2, env=env) as stack:
             run_dag(stack, chain_dag(5))
             return chain_ms_per_hop(stack), fan_out_steps_per_second(stack)
