@@ -64,11 +64,16 @@ class DetailProbe(threading.Thread):
     def __init__(self, stack, path: str) -> None:
         super().__init__(daemon=True)
         self.stack, self.path, self.ms, self.done = stack, path, [], threading.Event()
+        self.errors = 0
 
     def run(self) -> None:
         while not self.done.wait(0.2):
             started = time.perf_counter()
-            status, _ = self.stack.api("GET", self.path)
+            try:
+                status, _ = self.stack.api("GET", self.path)
+            except OSError:  # a dropped connection counts as an error, not the end of the probe
+                self.errors += 1
+                continue
             if status == 200:
                 self.ms.append((time.perf_counter() - started) * 1000)
 
@@ -114,7 +119,7 @@ def _measure(stack, label: str, work) -> list:
         f"{wall:.1f}",
         detail,
         f"{rss[0]:.0f} → {max(rss):.0f} → {rss[-1]:.0f}",
-        f"{statistics.median(probe.ms or [0]):.0f} / {_p(probe.ms, 99):.0f}",
+        f"{statistics.median(probe.ms or [0]):.0f} / {_p(probe.ms, 99):.0f} ({probe.errors} dropped)",
     ]
     print(" | ".join(str(cell) for cell in row), flush=True)  # a long run: each row as soon as it is measured
     return row
