@@ -90,7 +90,9 @@ def test_one_thread_per_worker_renews_the_leases_of_running_steps(owner):
     running = StepExecution.objects.get(execution=execution, step_id="s0")
     StepExecution.objects.filter(pk=running.pk).update(status="RUNNING", lease_expires_at=None)
     with runner.leases.keep(running.pk):
-        time.sleep(1.2)  # past lease / 3 (0.5 s) at least once
+        deadline = time.monotonic() + 10  # lease / 3 is 0.5 s; a loaded machine may take longer
+        while StepExecution.objects.get(pk=running.pk).lease_expires_at is None and time.monotonic() < deadline:
+            time.sleep(0.1)
         renewed = StepExecution.objects.get(pk=running.pk).lease_expires_at
     assert renewed is not None
     time.sleep(0.8)
