@@ -30,8 +30,10 @@ def _peer(script: str, env: dict[str, str]) -> dict:
         capture_output=True,
         text=True,
         timeout=900,
-        check=True,
+        check=False,
     )
+    if out.returncode:
+        raise RuntimeError(f"{script} failed: {out.stderr[-2000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
