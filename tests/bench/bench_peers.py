@@ -19,6 +19,7 @@ from tests.bench import PRODUCTION_LIKE_ENV, Table
 from tests.bench.bench_engine import CHAIN, FAN_OUT, chain_dag, chain_ms_per_hop, fan_out_steps_per_second, run_dag
 
 PEERS = Path(__file__).resolve().parent / "peers"
+HIDDEN = ("DJANGO_SETTINGS_MODULE", "DATABASE_URL", "PYTHONPATH", "SECRET_KEY")
 
 
 def _peer(script: str, env: dict[str, str]) -> dict:
@@ -26,7 +27,8 @@ def _peer(script: str, env: dict[str, str]) -> dict:
     out = subprocess.run(
         [python, script, str(CHAIN), str(FAN_OUT)],
         cwd=PEERS,
-        env={**os.environ, **env},
+        # Not the portal's settings: Celery's Django fix-up would try to import them from the peers' venv.
+        env={**{k: v for k, v in os.environ.items() if k not in HIDDEN}, **env},
         capture_output=True,
         text=True,
         timeout=900,
