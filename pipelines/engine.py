@@ -4,6 +4,7 @@
 COMPLETED/SKIPPED (independent steps therefore run in parallel, up to ``settings.max_parallel_steps``),
 cancels steps that can no longer run, and finishes the execution when every step is final. It locks the
 execution row, so two workers advancing the same execution cannot enqueue a step twice or overshoot the limit.
+A chain hop (one dependent made ready, nothing held back) skips that lock: ``_hop_targets`` says why it is safe.
 
 Every transaction here that changes an execution and its steps locks the execution row first (the lock order
 in ``pipelines.models``) and is retried when PostgreSQL still picks it as a deadlock victim.
@@ -125,11 +126,9 @@ def advance(
     full_scan = completed is None or execution.held_steps or execution.settings.get("max_parallel_steps") is not None
     if not full_scan:
         pending = pending.filter(step_id__in=_dependents(execution).get(completed, ()))
-    candidates = list(pending.order_by("position").values("pk", "step_id", "depends_on", "next_attempt_at"))
+    candidates, status = _read_candidates(execution, steps, pending, paged=full_scan)
     enqueued = 0
     if candidates:
-        status = _dependency_statuses(steps, candidates)
-        _cancel_unreachable(execution, candidates, status)
         enqueued = _enqueue_ready(execution, steps, candidates, status, full_scan=full_scan, freed=freed)
     elif full_scan and execution.held_steps:
         _set_held(execution, False)
@@ -171,6 +170,53 @@ def _dependents(execution: PipelineExecution) -> dict[str, list[str]]:
             _DEPENDENTS.clear()
         _DEPENDENTS[execution.pk] = dependents
     return dependents
+
+
+FIELDS = ("pk", "step_id", "position", "depends_on", "next_attempt_at")
+
+
+def _read_candidates(execution: PipelineExecution, steps, pending, *, paged: bool) -> tuple[list[dict], dict[str, str]]:
+    """The PENDING, not-yet-queued steps to consider, with the statuses of them and their dependencies;
+    unreachable ones are cancelled on the way.
+
+    Under a cap (``max_parallel_steps``, the per-user limit) a full scan reads pages in position order and
+    stops once it has more ready steps than the cap could ever queue: with 2 worker slots, each completion
+    in a 10,000-step fan-out reads a few dozen rows, not every PENDING step (quadratic in the fan-out). Steps
+    in unread pages are reached by a later advance, when fewer ready steps are in front of them.
+    """
+    caps = [c for c in (execution.settings.get("max_parallel_steps"), fairness.user_limit()) if c]
+    if not paged or not caps:
+        candidates = list(pending.order_by("position").values(*FIELDS))
+        status = _dependency_statuses(steps, candidates) if candidates else {}
+        if candidates:
+            _cancel_unreachable(execution, candidates, status)
+        return candidates, status
+    cap = min(caps)
+    page_size = 4 * cap + 28
+    now = timezone.now()
+    candidates, status, ready, last = [], {}, 0, None
+    while ready <= cap:
+        page_rows = pending.filter(position__gt=last) if last is not None else pending
+        page = list(page_rows.order_by("position").values(*FIELDS)[:page_size])
+        if not page:
+            break
+        page_status = _dependency_statuses(steps, page)
+        _cancel_unreachable(execution, page, page_status)
+        status.update(page_status)
+        candidates += page
+        ready += sum(1 for row in page if _is_ready(row, status, now))
+        last = page[-1]["position"]
+        if len(page) < page_size:
+            break
+    return candidates, status
+
+
+def _is_ready(row: dict, status: dict[str, str], now: Any) -> bool:
+    if status[row["step_id"]] != StepStatus.PENDING:
+        return False
+    if row["next_attempt_at"] and row["next_attempt_at"] > now:
+        return False
+    return all(status.get(d) in STEP_DONE_OK for d in row["depends_on"])
 
 
 def _dependency_statuses(steps, candidates: list[dict]) -> dict[str, str]:
@@ -227,15 +273,16 @@ def _enqueue_ready(
     for row in candidates:
         if limit is not None and active + len(ready) >= limit:
             break
-        if status[row["step_id"]] != StepStatus.PENDING:
-            continue
-        if row["next_attempt_at"] and row["next_attempt_at"] > now:
-            continue
-        if all(status.get(d) in STEP_DONE_OK for d in row["depends_on"]):
+        if _is_ready(row, status, now):
             ready.append(row["pk"])
     # A step taking the worker slot its predecessor just left cannot push the owner over the limit: a chain
     # hop needs no count.
-    room = len(ready) if len(ready) <= freed else fairness.room_for(execution.owner_id, len(ready))
+    # Held steps mean the owner was at the limit: the slots just freed are the room, without a count (a
+    # slot freed elsewhere meanwhile wakes a held execution itself, and the sweep is the backstop).
+    if len(ready) <= freed or (freed and execution.held_steps):
+        room = min(len(ready), freed)
+    else:
+        room = fairness.room_for(execution.owner_id, len(ready))
     held = room < len(ready)
     if held != execution.held_steps and (held or full_scan):
         _set_held(execution, held)
@@ -405,15 +452,77 @@ def _schedule_retry(step: StepExecution, from_status: str, error: str) -> bool:
 
 @retry_on_deadlock()
 def step_completed(step: StepExecution, from_status: str, outputs: dict, *, final: str = StepStatus.COMPLETED) -> bool:
-    locked = lock_execution(step.execution_id)  # the execution before the step: the lock order
+    hop = _hop_targets(step) if from_status == StepStatus.RUNNING else None
+    # A chain hop skips the execution lock (see ``_hop_targets``); anything else locks it first: the lock order.
+    locked = None if hop else lock_execution(step.execution_id)
     if not set_step_final(step.pk, (from_status,), final, outputs=outputs, progress=100.0, error=""):
         return False
     notify.step_event(step.execution, step.step_id, "step_completed", final, outputs=outputs)
     notify.progress_event(step.execution)
+    if hop:
+        _mark_queued(hop)
+        return True
     freed = int(from_status == StepStatus.RUNNING)
     if not advance(step.execution_id, completed=step.step_id, locked=locked, freed=freed) and freed:
         _wake_held(step.execution.owner_id, exclude=step.execution_id)
     return True
+
+
+def _hop_targets(step: StepExecution) -> list[int] | None:
+    """The dependents a chain hop queues without locking the execution row, or None for the locked path.
+
+    Only when this step's completion makes every one of its not-yet-queued PENDING dependents ready, each
+    with a higher primary key (so the hop locks step rows in primary-key order, as cancel does, and never the
+    execution), and nothing else needs the execution lock: no ``max_parallel_steps`` count, no held-back steps
+    of the owner, the execution RUNNING when the step was loaded, at most one dependent (the worker slot this
+    step frees; more would need the per-user count). The execution cannot finish here (a dependent is queued),
+    and a concurrent cancel either runs first (the completion's compare-and-set then fails) or finds the
+    queued dependent PENDING and cancels it. Dependencies that were not yet done when read go the locked way:
+    two parents of one join completing at once are serialised by the execution lock, never both skipped.
+    """
+    execution = step.execution
+    if (
+        execution.status != ExecutionStatus.RUNNING
+        or execution.held_steps
+        or execution.settings.get("max_parallel_steps") is not None
+    ):
+        return None
+    dependents = _dependents(execution).get(step.step_id)
+    if not dependents or len(dependents) > 1:
+        return None
+    rows = list(
+        StepExecution.objects.filter(execution_id=step.execution_id, step_id__in=dependents)
+        .order_by()
+        .values("pk", "status", "enqueued_at", "depends_on", "next_attempt_at")
+    )
+    now = timezone.now()
+    ready = []
+    others: set[str] = set()
+    for row in rows:
+        if row["status"] != StepStatus.PENDING or row["enqueued_at"] is not None:
+            continue  # already queued, running or final: nothing to do for it
+        if row["pk"] < step.pk or (row["next_attempt_at"] and row["next_attempt_at"] > now):
+            return None
+        others.update(d for d in row["depends_on"] if d != step.step_id)
+        ready.append(row["pk"])
+    if not ready:
+        return None
+    if others:
+        done = StepExecution.objects.filter(
+            execution_id=step.execution_id, step_id__in=others, status__in=STEP_DONE_OK
+        ).count()
+        if done != len(others):
+            return None
+    return ready
+
+
+def _mark_queued(pks: list[int]) -> None:
+    """Compare-and-set the hop's dependent (one, see ``_hop_targets``) queued and queue it after commit."""
+    updated = StepExecution.objects.filter(pk__in=pks, status=StepStatus.PENDING, enqueued_at=None).update(
+        enqueued_at=timezone.now()
+    )
+    if updated == len(pks):
+        enqueue_steps(pks)
 
 
 def _wake_held(owner_id: Any, *, exclude: Any = None, count: int = 1) -> None:

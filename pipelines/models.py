@@ -15,7 +15,9 @@ rows takes them in this order, never the other way round, so two of them cannot 
 4. ``Event`` rows (inserted last; ``events._mark_handled`` locks one at a time, alone).
 
 A transaction that touches a single step row and nothing else (the claim PENDING → RUNNING, a lease renewal,
-the sweep re-queueing a lost message) may skip the execution lock: it never waits for a second row. Inserting
+the sweep re-queueing a lost message) may skip the execution lock: it never waits for a second row. A chain
+hop (``engine._hop_targets``: a step completes and its one dependent, with a higher primary key, becomes ready)
+skips it too: it locks its step rows in primary-key order, the order of rule 3, and never the execution. Inserting
 an event or step takes ``FOR KEY SHARE`` on its execution (the foreign-key check), which the ``NO KEY`` locks
 above never block; only deleting an execution conflicts with it, and only finished executions are deleted
 (``pipelines.retention``). A transaction PostgreSQL still aborts as a deadlock victim is run again
@@ -210,6 +212,12 @@ class Event(models.Model):
 
     class Meta:
         ordering = ["id"]
+        # The SSE stream and GET /api/events read "events of one execution (deployment) after id N, by id":
+        # an index range scan in id order, no sort of the execution's whole log (tests/production EXPLAIN).
+        indexes = [
+            models.Index(fields=["execution", "id"], name="event_execution_after_id"),
+            models.Index(fields=["deployment_id", "id"], name="event_deployment_after_id"),
+        ]
 
     def __str__(self) -> str:
         return f"#{self.id} {self.topic}/{self.type}"
