@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("pipelines", "0003_execution_retention_index"),
+        ("pipelines", "0004_saved_pipelines"),
     ]
 
     operations = [
