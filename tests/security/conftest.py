@@ -8,6 +8,7 @@ import pytest
 
 from clusterjobs import services as cluster_services
 from clusterjobs.models import Job, JobType
+from clusterjobs.registries import registry_put
 from pipelines.notifications import notification_create
 from pipelines.saved import saved_pipeline_create
 from pipelines.services import execution_submit
@@ -81,6 +82,9 @@ def owned(db, owner, execution_delay_seconds) -> dict[str, Any]:
         name="mine",
         dag={"name": "mine", "steps": [{"id": "a", "action": "log", "params": {"message": "x"}}]},
     )
+    registry = registry_put(
+        owner=owner, host="charts.example.com", username="owner", password="registry-secret", ca_pem=""
+    )
     return {
         "name": template.name,
         "template_id": str(template.pk),
@@ -92,6 +96,7 @@ def owned(db, owner, execution_delay_seconds) -> dict[str, Any]:
         "notification_id": notification.pk,
         "number": revision.number,
         "pipeline_id": str(pipeline.pk),
+        "registry_id": str(registry.pk),
         "_job": job,
     }
 

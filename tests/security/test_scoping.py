@@ -35,6 +35,8 @@ EXEMPT = {
     "api/docs": "the public API documentation page (no data)",
     "api/": "django-ninja's root name for reverse(); answers 404 to everyone",
     "api/actions/<action_type>": "action metadata: the same for every user, names no user's object",
+    "metrics": "Prometheus scrape: 404 without METRICS_TOKEN, 401 without its bearer token; no user's objects "
+    "(tests/budportal/test_metrics.py)",
     "api/pipelines/<pipeline_id>/webhook": "authenticated by the pipeline's own secret, not a login: a wrong or "
     "missing secret is a 404 for anyone (tests/pipelines/test_saved_pipelines.py)",
 }
