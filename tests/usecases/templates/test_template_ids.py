@@ -25,14 +25,15 @@ def test_responses_carry_the_id_and_every_verb_works_by_id(owner_api, owner, doc
     created = send(owner_api, "post", "/api/templates", doc).json()
     template = UseCaseTemplate.objects.get(name="my-agent")
     assert created["id"] == template.pk
-    assert owner_api.get("/api/templates").json()[0]["id"] == template.pk
+    assert template.pk in [t["id"] for t in owner_api.get("/api/templates").json()["items"]]
     assert owner_api.get(f"/api/templates/{template.pk}").json()["name"] == "my-agent"
     doc["description"] = "replaced"
     assert send(owner_api, "put", f"/api/templates/{template.pk}", doc).status_code == 200
     response = send(owner_api, "patch", f"/api/templates/{template.pk}", {"display_name": "Patched"})
     assert response.status_code == 200 and response.json()["display_name"] == "Patched"
     template.refresh_from_db()
-    assert (template.description, template.display_name, template.version) == ("replaced", "Patched", "1.0.0")
+    # Each change that keeps the version bumps its patch (PUT, then PATCH): deployments know what they run.
+    assert (template.description, template.display_name, template.version) == ("replaced", "Patched", "1.0.2")
     assert owner_api.delete(f"/api/templates/{template.pk}").status_code == 204
     assert not UseCaseTemplate.objects.exists()
     assert owner_api.get(f"/api/templates/{template.pk}").status_code == 404
