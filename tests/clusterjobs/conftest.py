@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime
-import ipaddress
 import ssl
 import threading
 from collections.abc import Iterator
@@ -12,12 +11,9 @@ from http.server import HTTPServer
 from pathlib import Path
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from clusterjobs import services
+from clusterjobs.helm.throwaway_tls import self_signed_pem
 
 TEST_CHARTS = Path(__file__).parent / "charts"
 SECRET_TOKEN = "kube-token-s3cr3t-0123456789abcdef"
@@ -109,26 +105,9 @@ def run_job(django_capture_on_commit_callbacks):
 
 def self_signed(tmp_path: Path) -> bytes:
     """A self-signed CA certificate for 127.0.0.1 (``cert.pem`` / ``key.pem`` in ``tmp_path``); its PEM."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "budportal-test-ca")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=1))
-        .not_valid_after(now + datetime.timedelta(hours=1))
-        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_pem = cert.public_bytes(serialization.Encoding.PEM)
+    cert_pem, key_pem = self_signed_pem("budportal-test-ca", datetime.timedelta(hours=1))
     (tmp_path / "cert.pem").write_bytes(cert_pem)
-    (tmp_path / "key.pem").write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
+    (tmp_path / "key.pem").write_bytes(key_pem)
     return cert_pem
 
 
