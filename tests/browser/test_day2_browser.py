@@ -13,7 +13,7 @@ from tests.browser.test_portal_browser import LIVE_PASSWORD
 pytestmark = [requires_chromium, pytest.mark.timeout(300)]
 
 
-def _wait_for(page, url: str, selector: str, timeout: float = 90) -> None:
+def _wait_for(page, url: str, selector: str, timeout: float = 150) -> None:
     """Reload ``url`` until ``selector`` is on it (the history table is not part of the live stream)."""
     start = time.monotonic()
     while time.monotonic() - start < timeout:
@@ -21,7 +21,10 @@ def _wait_for(page, url: str, selector: str, timeout: float = 90) -> None:
         if page.locator(selector).count():
             return
         page.wait_for_timeout(500)
-    raise AssertionError(f"{selector} never appeared on {url}")
+    card = page.locator("#progress-card")
+    status = card.get_attribute("data-status") if card.count() else "?"
+    history = page.locator("#revision-history").inner_text() if page.locator("#revision-history").count() else ""
+    raise AssertionError(f"{selector} never appeared on {url} (deployment {status}; history: {history[:300]!r})")
 
 
 def test_it_edits_a_value_reviews_the_diff_applies_and_rolls_back(page, live):
