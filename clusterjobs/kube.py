@@ -162,18 +162,25 @@ class KubeClient:
                 status=response.status,
             ) from None
 
-    def apply(self, collection: str, obj: dict[str, Any]) -> None:
+    def apply(self, collection: str, obj: dict[str, Any], *, attempts: int = 3) -> None:
         """Create ``obj`` in ``collection`` (``/apis/<group>/<version>/namespaces/<ns>/<plural>``), or replace
-        the object of that name: the portal's own objects (routes, network policies) converge on a retry."""
+        the object of that name: the portal's own objects (routes, network policies) converge on a retry.
+        Two components of one wave apply the namespace's NetworkPolicy at the same moment: a 409 (created or
+        changed by the other in between) is answered by reading it again and replacing it."""
         path = f"{collection}/{obj['metadata']['name']}"
-        current = self.get_json(path, allow_404=True)
-        if current is None:
-            response = self.request("POST", collection, body=obj)
-            _raise_for_status(response, f"POST {collection}")
-            return
-        version = (current.get("metadata") or {}).get("resourceVersion")
-        body = {**obj, "metadata": {**obj["metadata"], **({"resourceVersion": version} if version else {})}}
-        _raise_for_status(self.request("PUT", path, body=body), f"PUT {path}")
+        for attempt in range(1, attempts + 1):
+            current = self.get_json(path, allow_404=True)
+            if current is None:
+                response = self.request("POST", collection, body=obj)
+                what = f"POST {collection}"
+            else:
+                version = (current.get("metadata") or {}).get("resourceVersion")
+                body = {**obj, "metadata": {**obj["metadata"], **({"resourceVersion": version} if version else {})}}
+                response = self.request("PUT", path, body=body)
+                what = f"PUT {path}"
+            if response.status != 409 or attempt == attempts:
+                _raise_for_status(response, what)
+                return
 
     def delete(self, path: str) -> bool:
         """Delete an object; False when it was already gone."""

@@ -83,6 +83,24 @@ def test_it_isolates_each_deployment_namespace_by_default(gateway_cluster, run_j
     assert job.result["network_isolated"] is True
 
 
+def test_it_isolates_the_namespace_when_another_component_created_the_policy_first(
+    gateway_cluster, run_job, test_charts, monkeypatch
+):
+    """Two components of one wave install at once: the other one's POST lands between our read and our POST."""
+    from clusterjobs.helm import access
+    from clusterjobs.kube import KubeClient
+
+    assert install(run_job, gateway_cluster).status == JobStatus.COMPLETED  # the other one: namespace + policy
+    reads = iter([None])  # our first read still saw no policy
+    real_get = KubeClient.get_json
+    monkeypatch.setattr(
+        KubeClient, "get_json", lambda self, path, **kw: next(reads, None) or real_get(self, path, **kw)
+    )
+
+    assert access.isolate_namespace(gateway_cluster, NS) is True  # was: KubeError "HTTP 409 Conflict"
+    assert gateway_cluster.standin.get("NetworkPolicy", NS, "budportal-isolation")["spec"]["podSelector"] == {}
+
+
 def test_it_leaves_the_namespace_open_when_the_cluster_turns_isolation_off(sandbox, run_job, test_charts):
     sandbox.network_isolation = False
     sandbox.save()
