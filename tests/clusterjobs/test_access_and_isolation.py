@@ -91,11 +91,16 @@ def test_it_isolates_the_namespace_when_another_component_created_the_policy_fir
     from clusterjobs.kube import KubeClient
 
     assert install(run_job, gateway_cluster).status == JobStatus.COMPLETED  # the other one: namespace + policy
-    reads = iter([None])  # our first read still saw no policy
+    stale = [True]  # our first read still saw no policy
     real_get = KubeClient.get_json
-    monkeypatch.setattr(
-        KubeClient, "get_json", lambda self, path, **kw: next(reads, None) or real_get(self, path, **kw)
-    )
+
+    def get_json(self, path, **kwargs):
+        if stale and path.endswith("/budportal-isolation"):
+            stale.clear()
+            return None
+        return real_get(self, path, **kwargs)
+
+    monkeypatch.setattr(KubeClient, "get_json", get_json)
 
     assert access.isolate_namespace(gateway_cluster, NS) is True  # was: KubeError "HTTP 409 Conflict"
     assert gateway_cluster.standin.get("NetworkPolicy", NS, "budportal-isolation")["spec"]["podSelector"] == {}
