@@ -86,18 +86,7 @@ class ClusterAdmin(admin.ModelAdmin):
     search_fields = ["name", "server_url", "owner__username"]
     readonly_fields = ["server_url", "created_at"]
     fields = [
-        "name",
-        "owner",
-        "ingress_url",
-        "is_sandbox",
-        "shared_with_groups",
-        "pod_security_level",
-        "allowed_cluster_kinds",
-        "gateway_kind",
-        "gateway_class",
-        "gateway_namespace",
-        "access_base_domain",
-        "network_isolation",
+        *ClusterAdminForm.Meta.fields,
         "server_url",
         "new_kubeconfig",
         "kubeconfig_file",
