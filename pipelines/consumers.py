@@ -27,10 +27,10 @@ from django.conf import settings
 from django.db.models import Q
 
 from pipelines import sse_wakeup
+from pipelines.execution_events import topics
 from pipelines.logcontext import bind_log_context
 from pipelines.metrics import SSE_STREAMS_OPEN
 from pipelines.models import Event, PipelineExecution
-from pipelines.notify import topics
 from pipelines.selectors import execution_list
 
 logger = logging.getLogger(__name__)

@@ -21,10 +21,11 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from pipelines import fairness, notify, queueing
+from pipelines import execution_events, fairness, queueing
 from pipelines.actions.base import ActionContext
 from pipelines.actions.registry import get_action
 from pipelines.context import render_context
+from pipelines.events import EventType
 from pipelines.locking import retry_on_deadlock
 from pipelines.models import (
     EXECUTION_ACTIVE,
@@ -239,7 +240,9 @@ def _cancel_unreachable(execution: PipelineExecution, candidates: list[dict], st
                 continue
             error = f"not run: dependency {bad!r} is {status[bad]}"
             if set_step_final(row["pk"], (StepStatus.PENDING,), StepStatus.CANCELLED, error=error):
-                notify.step_event(execution, row["step_id"], "step_failed", StepStatus.CANCELLED, error=error)
+                execution_events.step_event(
+                    execution, row["step_id"], EventType.STEP_FAILED, StepStatus.CANCELLED, error=error
+                )
             status[row["step_id"]] = StepStatus.CANCELLED
             changed = True
 
@@ -343,7 +346,7 @@ def _finish_execution(execution: PipelineExecution, final: str, error: str, outp
     )
     if updated:
         execution.refresh_from_db()
-        notify.execution_event(execution)
+        execution_events.execution_event(execution)
     return bool(updated)
 
 
@@ -388,7 +391,7 @@ def cancel_open_steps(execution: PipelineExecution, reason: str) -> list[StepExe
             status=StepStatus.CANCELLED, error=reason, completed_at=now, lease_expires_at=None, awaiting_event=False
         )
     for step in open_steps:
-        notify.step_event(execution, step.step_id, "step_failed", StepStatus.CANCELLED, error=reason)
+        execution_events.step_event(execution, step.step_id, EventType.STEP_FAILED, StepStatus.CANCELLED, error=reason)
     return [step for step in open_steps if step.status in STEP_ACTIVE]
 
 
@@ -421,7 +424,7 @@ def step_failed(
     if not set_step_final(step.pk, (from_status,), final, error=error):
         return False
     execution = step.execution
-    notify.step_event(execution, step.step_id, "step_failed", final, error=error)
+    execution_events.step_event(execution, step.step_id, EventType.STEP_FAILED, final, error=error)
     freed = int(from_status == StepStatus.RUNNING)
     if _failure_policy(step) == "fail":
         stop_execution(execution, ExecutionStatus.FAILED, f"step {step.step_id!r} {final}: {error}")
@@ -444,7 +447,9 @@ def _schedule_retry(step: StepExecution, from_status: str, error: str) -> bool:
         enqueued_at=now if inline else None,
     )
     if updated:
-        notify.step_event(step.execution, step.step_id, "step_retrying", StepStatus.PENDING, error=error)
+        execution_events.step_event(
+            step.execution, step.step_id, EventType.STEP_RETRYING, StepStatus.PENDING, error=error
+        )
         if inline:
             enqueue_step(step.pk)
     return bool(updated)
@@ -457,8 +462,8 @@ def step_completed(step: StepExecution, from_status: str, outputs: dict, *, fina
     locked = None if hop else lock_execution(step.execution_id)
     if not set_step_final(step.pk, (from_status,), final, outputs=outputs, progress=100.0, error=""):
         return False
-    notify.step_event(step.execution, step.step_id, "step_completed", final, outputs=outputs)
-    notify.progress_event(step.execution)
+    execution_events.step_event(step.execution, step.step_id, EventType.STEP_COMPLETED, final, outputs=outputs)
+    execution_events.progress_event(step.execution)
     if hop:
         _mark_queued(hop)
         return True

@@ -14,6 +14,7 @@ from typing import Any
 from django.utils import timezone
 from prometheus_client import Gauge, Histogram
 
+from pipelines.events import EventType
 from pipelines.models import StepExecution
 
 # Buckets from a no-op step (milliseconds) to a long Helm install (tens of minutes).
@@ -37,7 +38,7 @@ SSE_STREAMS_OPEN = Gauge(
     multiprocess_mode="livesum",
 )
 
-FINAL_EVENTS = {"step_completed", "step_failed"}
+FINAL_EVENTS = {EventType.STEP_COMPLETED, EventType.STEP_FAILED}
 _started: dict[tuple[str, str], float] = {}  # (execution pk, step id) → monotonic time of its step_started
 _actions: dict[str, dict[str, str]] = {}  # execution pk → {step id: action}, from the DAG already loaded
 
@@ -51,7 +52,7 @@ def step_event_observed(execution: Any, step_id: str | None, event_type: str, st
     if not step_id:
         return
     key = (str(execution.pk), step_id)
-    if event_type == "step_started":
+    if event_type == EventType.STEP_STARTED:
         if len(_started) > 10_000:  # steps of a killed run never finish here: do not grow without bound
             _started.clear()
         _started[key] = time.monotonic()

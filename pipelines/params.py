@@ -20,7 +20,7 @@ from typing import Any
 from jinja2 import StrictUndefined, TemplateError, TemplateSyntaxError, meta, nodes
 
 from pipelines import render_pool
-from pipelines.sandbox import (
+from pipelines.jinja_limits import (
     MAX_SIZE,
     LimitedSandboxedEnvironment,
     TemplateLimitError,

@@ -18,7 +18,7 @@ import sys
 from typing import Any, BinaryIO
 
 from pipelines import params
-from pipelines.sandbox import text_size
+from pipelines.jinja_limits import text_size
 
 _HEADER = struct.Struct(">I")
 

@@ -18,11 +18,11 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from pipelines import engine, notify
+from pipelines import engine, execution_events
 from pipelines.actions.base import ActionContext, ActionResult, EventAction, EventContext, EventResult
 from pipelines.actions.registry import get_action
 from pipelines.context import render_context
-from pipelines.events import JOB_EVENTS_TOPIC
+from pipelines.events import JOB_EVENTS_TOPIC, EventType
 from pipelines.models import Event, ExecutionStatus, StepExecution, StepStatus
 from pipelines.params import RenderError, find_references, render
 
@@ -131,7 +131,7 @@ def _run_one(step_pk: int) -> Any:
         if not _claim(step, step_timeout(step), params):
             return None
         if run and error is None:
-            notify.step_event(step.execution, step.step_id, "step_started", StepStatus.RUNNING)
+            execution_events.step_event(step.execution, step.step_id, EventType.STEP_STARTED, StepStatus.RUNNING)
     if error is not None:
         engine.step_failed(step, StepStatus.RUNNING, error, retry=False)
     elif not run:
@@ -207,8 +207,12 @@ def _await_event(step: StepExecution, result: ActionResult) -> None:
         )
         if not updated:
             return
-        notify.step_event(
-            step.execution, step.step_id, "step_awaiting_event", StepStatus.AWAITING_EVENT, outputs=result.outputs
+        execution_events.step_event(
+            step.execution,
+            step.step_id,
+            EventType.STEP_AWAITING_EVENT,
+            StepStatus.AWAITING_EVENT,
+            outputs=result.outputs,
         )
     # The job may have finished before this step started waiting: replay what already arrived.
     for event in Event.objects.filter(topic=JOB_EVENTS_TOPIC, workflow_id=workflow_id).order_by("id"):
@@ -254,7 +258,7 @@ def _apply_event_result(step: StepExecution, result: EventResult) -> None:
         if StepExecution.objects.filter(
             pk=step.pk, status=StepStatus.AWAITING_EVENT, progress__lt=result.progress
         ).update(progress=result.progress):
-            notify.progress_event(step.execution)
+            execution_events.progress_event(step.execution)
     elif result.action == EventAction.COMPLETE:
         if (result.status or StepStatus.COMPLETED) == StepStatus.COMPLETED:
             engine.step_completed(step, StepStatus.AWAITING_EVENT, {**step.outputs, **result.outputs})

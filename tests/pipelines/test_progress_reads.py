@@ -4,7 +4,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from pipelines import notify
+from pipelines import execution_events
 from pipelines.models import PipelineExecution, StepExecution
 from tests.pipelines.conftest import dag, step
 
@@ -14,7 +14,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def waiting(run, monkeypatch):
     """An execution whose second step waits for a job, its progress moved to 60 % by hand (no event)."""
-    monkeypatch.setattr(notify, "PROGRESS_INTERVAL_SECONDS", 0)  # every report counts, however close together
+    monkeypatch.setattr(execution_events, "PROGRESS_INTERVAL_SECONDS", 0)  # every report counts, however close together
     execution = run(dag(step("a"), step("deploy", "test_wait_for_job", ["a"], params={"job_id": "job-r"})))
     StepExecution.objects.filter(execution=execution, step_id="deploy").update(progress=60)
     return execution

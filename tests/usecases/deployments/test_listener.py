@@ -1,11 +1,11 @@
 """The listener on budusecasesEvents: statuses move through the engine's events, forward only. Events are
-published on the real bus (``pipelines.notify``) for a started deployment whose steps never ran."""
+published on the real bus (``pipelines.execution_events``) for a started deployment whose steps never ran."""
 
 from __future__ import annotations
 
 import pytest
 
-from pipelines import notify
+from pipelines import execution_events
 from pipelines.events import publish
 from pipelines.models import Event, PipelineExecution
 from tests.usecases.deployments.conftest import components
@@ -30,7 +30,7 @@ def emit(django_capture_on_commit_callbacks):
 
     def _emit(execution, step_id, event_type, status, **kwargs):
         with django_capture_on_commit_callbacks(execute=True):
-            notify.step_event(execution, step_id, event_type, status, **kwargs)
+            execution_events.step_event(execution, step_id, event_type, status, **kwargs)
 
     return _emit
 
@@ -74,11 +74,11 @@ def test_it_finishes_the_deployment_once_and_ignores_a_late_failure(started, dja
     deployment, execution = started
     execution.status = "COMPLETED"
     with django_capture_on_commit_callbacks(execute=True):
-        notify.execution_event(execution)
+        execution_events.execution_event(execution)
     assert UseCaseDeployment.objects.get(pk=deployment.pk).status == "running"
     execution.status, execution.error = "FAILED", "too late"
     with django_capture_on_commit_callbacks(execute=True):
-        notify.execution_event(execution)
+        execution_events.execution_event(execution)
     deployment.refresh_from_db()
     assert (deployment.status, deployment.error) == ("running", "")
 
