@@ -40,7 +40,10 @@ def test_it_pages_and_filters_the_deployment_list_and_keeps_it_on_reload_and_bac
         )
         assert status == 201, body
     status, body = live.api("GET", "/api/deployments?q=list-&page_size=5&page=2")
-    assert status == 200 and body["total"] == 23 and body["page_size"] == 5 and len(body["items"]) == 5
+    assert status == 200
+    assert body["total"] == 23
+    assert body["page_size"] == 5
+    assert len(body["items"]) == 5
 
     log_in(page, live, live.username, LIVE_PASSWORD, next_path="/deployments/")
     page.fill("#deployment-q", "list-1")
@@ -53,10 +56,12 @@ def test_it_pages_and_filters_the_deployment_list_and_keeps_it_on_reload_and_bac
 
     page.reload()
     assert page.input_value("#deployment-q") == "list-1"
-    assert _names(page)[0] == "list-10" and len(_names(page)) == 10
+    assert _names(page)[0] == "list-10"
+    assert len(_names(page)) == 10
 
     page.goto(f"{live.url}/deployments/?q=list-&sort=name&page_size=10")
-    assert _names(page)[0] == "list-00" and "23 in all · page 1 of 3" in page.content()
+    assert _names(page)[0] == "list-00"
+    assert "23 in all · page 1 of 3" in page.content()
     page.click("a[rel=next]")
     _wait(page, lambda: "page=2" in page.url and _names(page)[:1] == ["list-10"])
     page.go_back()
@@ -100,7 +105,8 @@ def test_it_colours_the_wave_graph_live_during_a_deployment(page, live):
     else:
         raise AssertionError(f"the graph never showed every component running: {seen}")
     # The second wave waited while the first installed, then deployed, then ran; each state had its own colour.
-    assert seen["agent_runtime"][0] == "waiting" and "running" in seen["agent_runtime"], seen
+    assert seen["agent_runtime"][0] == "waiting", seen
+    assert "running" in seen["agent_runtime"], seen
     assert any("deploying" in s for s in seen.values()), seen
     assert all(len(c) >= 2 for c in colours.values()), colours
     timers = page.evaluate("() => [...document.querySelectorAll('#live-graph .node-timer')].map(t => t.textContent)")

@@ -81,13 +81,15 @@ def test_it_deploys_agent_rag_to_the_sandbox_live_and_stops_it(page, live):
 
     seen = _watch(page, until="running")
     for name in COMPONENTS:
-        assert "deploying" in seen[name] and "running" in seen[name], seen
+        assert "deploying" in seen[name], seen
+        assert "running" in seen[name], seen
         assert seen[name]["deploying"] <= seen[name]["running"]
     # Wave 2 starts only after both components of wave 1 are running.
     assert seen["agent_runtime"]["deploying"] >= max(seen["vector_db"]["running"], seen["llm"]["running"]), seen
     assert page.locator("#progress-percent").inner_text() == "100 %"
     # Cluster-internal endpoints are copyable text with a port-forward hint, not links a browser cannot open.
-    assert page.locator("code.endpoint").count() == len(COMPONENTS) and page.locator("a.endpoint").count() == 0
+    assert page.locator("code.endpoint").count() == len(COMPONENTS)
+    assert page.locator("a.endpoint").count() == 0
     page.locator("details.port-forward summary").first.click()
     assert "kubectl port-forward -n uc-" in page.locator(".step-detail .port-forward .hint").first.inner_text()
     page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=live.url)

@@ -35,8 +35,12 @@ def test_it_writes_json_lines_with_the_bound_ids(log_lines):
         logging.getLogger("pipelines.runner").warning("step %s slow", "a")
     logging.getLogger("pipelines.runner").warning("outside")
     first, second = (json.loads(line) for line in stream.getvalue().splitlines())
-    assert first["event"] == "step a slow" and first["level"] == "warning" and first["logger"] == "pipelines.runner"
-    assert first["step_pk"] == "7" and first["execution_id"] == "e-1" and first["timestamp"].endswith("Z")
+    assert first["event"] == "step a slow"
+    assert first["level"] == "warning"
+    assert first["logger"] == "pipelines.runner"
+    assert first["step_pk"] == "7"
+    assert first["execution_id"] == "e-1"
+    assert first["timestamp"].endswith("Z")
     assert "execution_id" not in second  # the task boundary cleared its ids
 
 
@@ -45,7 +49,8 @@ def test_it_writes_plain_text_for_development(log_lines):
     with log_context(deployment_id="d-9"):
         logging.getLogger("x").warning("hello")
     line = stream.getvalue().strip()
-    assert "hello" in line and "deployment_id=d-9" in line
+    assert "hello" in line
+    assert "deployment_id=d-9" in line
     with pytest.raises(json.JSONDecodeError):
         json.loads(line)
 
@@ -64,5 +69,7 @@ def test_a_step_logs_with_its_execution_step_and_deployment_ids(log_lines, run):
     by_step = {line["step_id"]: line for line in lines if line["logger"] == "pipelines.steps"}
     assert set(by_step) == {"a", "b"}, lines
     for step_id, line in by_step.items():
-        assert line["execution_id"] == str(execution.pk) and line["deployment_id"] == str(deployment_id)
-        assert line["event"].endswith(step_id) and "step_pk" in line
+        assert line["execution_id"] == str(execution.pk)
+        assert line["deployment_id"] == str(deployment_id)
+        assert line["event"].endswith(step_id)
+        assert "step_pk" in line

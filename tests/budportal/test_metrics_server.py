@@ -56,7 +56,8 @@ def test_it_reports_what_other_processes_observed_to_the_token_holder(tmp_path: 
                 time.sleep(0.1)
         assert status == 200
         assert 'budportal_step_duration_seconds_count{action="log",status="COMPLETED"} 1.0' in body
-        assert _get(url, None)[0] == 401 and _get(url, "wrong")[0] == 401
+        assert _get(url, None)[0] == 401
+        assert _get(url, "wrong")[0] == 401
         assert "budportal_" not in _get(url, "wrong")[1]
         assert _get(f"http://127.0.0.1:{free_tcp_port}/other", TOKEN)[0] == 404
     finally:
@@ -75,4 +76,5 @@ def test_it_refuses_to_serve_without_a_token(tmp_path: Path) -> None:
         text=True,
         timeout=60,
     )
-    assert result.returncode != 0 and "METRICS_TOKEN is not set" in result.stderr
+    assert result.returncode != 0
+    assert "METRICS_TOKEN is not set" in result.stderr

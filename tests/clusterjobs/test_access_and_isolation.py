@@ -56,7 +56,8 @@ def test_it_publishes_an_httproute_when_the_cluster_uses_the_gateway_api(gateway
 def test_it_fails_the_job_when_no_service_has_the_access_port(gateway_cluster, run_job, test_charts):
     job = install(run_job, gateway_cluster, access={"port": 1234, "path": "/", "kind": "ui"})
 
-    assert job.status == JobStatus.FAILED and "port 1234" in job.error
+    assert job.status == JobStatus.FAILED
+    assert "port 1234" in job.error
     assert gateway_cluster.standin.get("Ingress", NS, "web-access") is None
 
 
@@ -137,7 +138,8 @@ def test_it_keeps_the_namespace_of_a_failed_install_without_delete_on_failure(sa
 def test_it_does_not_create_the_namespace_when_told_not_to(sandbox, run_job, test_charts):
     job = install(run_job, sandbox, create_namespace=False)
 
-    assert job.status == JobStatus.FAILED and NS in job.error
+    assert job.status == JobStatus.FAILED
+    assert NS in job.error
     assert sandbox.standin.get("Namespace", None, NS) is None
 
 

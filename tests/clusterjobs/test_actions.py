@@ -60,13 +60,17 @@ def test_it_runs_health_then_helm_deploy_woken_by_the_job_event(sandbox, run_dag
     )
 
     assert execution.status == "COMPLETED", {s: (v.status, v.error) for s, v in steps.items()}
-    assert steps["health"].outputs["healthy"] is True and steps["health"].outputs["server_version"]
+    assert steps["health"].outputs["healthy"] is True
+    assert steps["health"].outputs["server_version"]
     web = steps["web"]
     job = Job.objects.get(pk=web.external_workflow_id)
-    assert job.status == JobStatus.COMPLETED and job.source == "budpipeline" and job.source_id == str(execution.pk)
+    assert job.status == JobStatus.COMPLETED
+    assert job.source == "budpipeline"
+    assert job.source_id == str(execution.pk)
     assert job.owner == execution.owner
     assert web.outputs["endpoint_url"] == f"http://web.{NS}.svc.cluster.local:9100"
-    assert web.outputs["status"] == "running" and web.outputs["job_id"] == str(job.pk)
+    assert web.outputs["status"] == "running"
+    assert web.outputs["job_id"] == str(job.pk)
     assert web.outputs["services"][0]["name"] == "web"
     assert steps["after"].outputs == {"url": web.outputs["endpoint_url"]}
     assert sandbox.standin.get("Deployment", NS, "web") is not None
@@ -90,14 +94,16 @@ def test_it_fails_the_helm_deploy_step_with_helms_error(sandbox, run_dag, test_c
     )
 
     assert execution.status == "FAILED"
-    assert steps["web"].status == "FAILED" and "context deadline exceeded" in steps["web"].error
+    assert steps["web"].status == "FAILED"
+    assert "context deadline exceeded" in steps["web"].error
 
 
 def test_it_fails_cluster_health_for_an_unreachable_cluster(cluster, run_dag):
     execution, steps = run_dag({"id": "health", "action": "cluster_health", "params": {"cluster_id": str(cluster.pk)}})
 
     assert execution.status == "FAILED"
-    assert "not healthy" in steps["health"].error and "unreachable" in steps["health"].error
+    assert "not healthy" in steps["health"].error
+    assert "unreachable" in steps["health"].error
 
 
 def test_it_does_not_let_a_pipeline_use_another_users_cluster(sandbox, other_user, run_dag):
@@ -116,7 +122,8 @@ def test_it_does_not_let_a_pipeline_use_another_users_cluster(sandbox, other_use
         user=other_user,
     )
 
-    assert execution.status == "FAILED" and "not found" in steps["web"].error
+    assert execution.status == "FAILED"
+    assert "not found" in steps["web"].error
     assert not Job.objects.exists()
 
 
@@ -134,7 +141,8 @@ def test_it_deploys_a_catalog_component_then_uninstalls_it(sandbox, run_dag, tes
     from usecases.component_catalog import resolve_component
 
     component = resolve_component("qdrant")
-    assert component and component["chart"]["ref"] == "charts/qdrant"
+    assert component
+    assert component["chart"]["ref"] == "charts/qdrant"
 
     execution, steps = run_dag(
         {
@@ -163,7 +171,8 @@ def test_it_deploys_a_catalog_component_then_uninstalls_it(sandbox, run_dag, tes
 
     assert execution.status == "COMPLETED", {s: (v.status, v.error) for s, v in steps.items()}
     deploy_job = Job.objects.get(pk=steps["vector_db"].external_workflow_id)
-    assert deploy_job.job_type == "vector_db_deployment" and deploy_job.config["namespace"] == NS
+    assert deploy_job.job_type == "vector_db_deployment"
+    assert deploy_job.config["namespace"] == NS
     assert deploy_job.config["release_name"] == "vector-db"
     # The job event is tied to the deployment, so its live page wakes up.
     assert Event.objects.get(workflow_id=str(deploy_job.pk)).deployment_id == uuid.UUID(DEPLOYMENT_ID)

@@ -142,7 +142,8 @@ def test_it_keeps_client_go_noise_out_of_the_cause():
     failure = explain(text)
 
     assert failure.cause == "Cluster API unreachable: connection refused"
-    assert failure.raw.count("memcache.go") == 20 and failure.has_details
+    assert failure.raw.count("memcache.go") == 20
+    assert failure.has_details
 
 
 def test_it_keeps_the_first_line_of_an_error_it_does_not_know():

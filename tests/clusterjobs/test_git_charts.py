@@ -55,7 +55,8 @@ def test_it_fails_for_a_ref_the_repository_lacks_and_leaves_nothing(sandbox, run
     job = run_job(sandbox, chart_ref=f"{git_repo}//charts/demo", chart_version="v9.9", release_name="web", namespace=NS)
 
     assert job.status == JobStatus.FAILED
-    assert "git:" in job.error and "v9.9" in job.error
+    assert "git:" in job.error
+    assert "v9.9" in job.error
     assert sandbox.standin.get("Namespace", None, NS) is None
 
 

@@ -56,7 +56,9 @@ def test_it_reports_version_and_latency_of_a_healthy_cluster(api_server):
     health = check_health(_with_ca(url, ca_pem))
 
     assert health["healthy"] is True, health
-    assert health["server_version"] == "v1.31.2" and health["error"] is None and health["latency_ms"] > 0
+    assert health["server_version"] == "v1.31.2"
+    assert health["error"] is None
+    assert health["latency_ms"] > 0
 
 
 def test_it_reports_a_tls_failure_when_the_ca_is_not_trusted(api_server):
@@ -64,7 +66,8 @@ def test_it_reports_a_tls_failure_when_the_ca_is_not_trusted(api_server):
 
     health = check_health(make_kubeconfig(server=url))
 
-    assert health["healthy"] is False and "TLS verification" in health["error"]
+    assert health["healthy"] is False
+    assert "TLS verification" in health["error"]
     assert SECRET_TOKEN not in str(health)
 
 
@@ -73,7 +76,9 @@ def test_it_reports_rejected_credentials(api_server):
 
     health = check_health(_with_ca(url, ca_pem, token="wrong-token-123456"))
 
-    assert health["healthy"] is False and "credentials" in health["error"] and "401" in health["error"]
+    assert health["healthy"] is False
+    assert "credentials" in health["error"]
+    assert "401" in health["error"]
 
 
 def test_it_reports_an_api_server_that_is_not_ready(api_server):
@@ -82,14 +87,16 @@ def test_it_reports_an_api_server_that_is_not_ready(api_server):
 
     health = check_health(_with_ca(url, ca_pem))
 
-    assert health["healthy"] is False and health["server_version"] == "v1.31.2"
+    assert health["healthy"] is False
+    assert health["server_version"] == "v1.31.2"
     assert health["error"] == "/readyz answered HTTP 500 Internal Server Error"  # never the body
 
 
 def test_it_reports_a_bad_stored_kubeconfig_clearly():
     health = check_health("current-context: [")
 
-    assert health["healthy"] is False and health["error"].startswith("bad kubeconfig: ")
+    assert health["healthy"] is False
+    assert health["error"].startswith("bad kubeconfig: ")
 
 
 def test_it_answers_health_through_the_api_for_the_sandbox(owner_api, owner, kube_standin):
@@ -97,7 +104,8 @@ def test_it_answers_health_through_the_api_for_the_sandbox(owner_api, owner, kub
 
     body = owner_api.get(f"/api/clusters/{cluster.pk}/health").json()
 
-    assert body["healthy"] is True and body["server_version"].startswith("v1.")
+    assert body["healthy"] is True
+    assert body["server_version"].startswith("v1.")
 
 
 def test_it_skips_verification_only_when_the_kubeconfig_says_so(api_server):
@@ -114,4 +122,5 @@ def test_it_reports_a_ca_that_is_not_a_certificate(api_server):
 
     health = check_health(make_kubeconfig(server=url, **{"certificate-authority-data": not_pem}))
 
-    assert health["healthy"] is False and "not a valid PEM certificate" in health["error"]
+    assert health["healthy"] is False
+    assert "not a valid PEM certificate" in health["error"]

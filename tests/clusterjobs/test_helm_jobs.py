@@ -28,9 +28,13 @@ def test_it_installs_each_bundled_chart_and_reports_its_endpoint(sandbox, run_jo
     job = run_job(sandbox, chart_ref=f"charts/{chart}", release_name=chart, namespace=NS)
 
     assert job.status == JobStatus.COMPLETED, job.error
-    assert job.started_at and job.completed_at and job.error == ""
+    assert job.started_at
+    assert job.completed_at
+    assert job.error == ""
     assert job.result["endpoint_url"] == f"http://{chart}.{NS}.svc.cluster.local:{port}"
-    assert job.result["namespace"] == NS and job.result["release_name"] == chart and job.result["revision"] == 1
+    assert job.result["namespace"] == NS
+    assert job.result["release_name"] == chart
+    assert job.result["revision"] == 1
     assert any(s["name"] == chart for s in job.result["services"])
     assert sandbox.standin.get("Service", NS, chart) is not None
     assert sandbox.standin.get("Namespace", None, NS) is not None
@@ -77,7 +81,8 @@ def test_it_upgrades_a_release_in_place_in_the_same_namespace(sandbox, run_job, 
     second = run_job(sandbox, chart_ref="charts/demo", release_name="web", namespace=NS, values={"message": "v2"})
 
     assert (first.status, second.status) == (JobStatus.COMPLETED, JobStatus.COMPLETED), second.error
-    assert second.result["revision"] == 2 and second.result["namespace"] == NS
+    assert second.result["revision"] == 2
+    assert second.result["namespace"] == NS
     assert sandbox.standin.get("ConfigMap", NS, "web-config")["data"]["message"] == "v2"
     assert [d["metadata"]["name"] for d in sandbox.standin.objects("Deployment")] == ["web"]
 
@@ -94,7 +99,8 @@ def test_it_fails_with_helms_error_and_rolls_back_when_a_release_never_becomes_r
     assert sandbox.standin.get("Deployment", NS, "web") is None
     [event] = job_events(job)
     assert event.type == "job_failed"
-    assert event.payload["payload"]["status"] == "FAILED" and event.payload["payload"]["error"] == job.error
+    assert event.payload["payload"]["status"] == "FAILED"
+    assert event.payload["payload"]["error"] == job.error
 
 
 def test_it_marks_a_job_that_outlives_its_deadline_as_timeout(sandbox, run_job, test_charts):
@@ -126,7 +132,8 @@ def test_it_keeps_the_namespace_while_another_release_lives_in_it(sandbox, run_j
 
     job = run_job(sandbox, job_type="helm_uninstall", namespace=NS, releases=["web"])
 
-    assert job.status == JobStatus.COMPLETED and job.result["namespace_deleted"] is False
+    assert job.status == JobStatus.COMPLETED
+    assert job.result["namespace_deleted"] is False
     assert sandbox.standin.get("Namespace", None, NS) is not None
     assert sandbox.standin.get("Service", NS, "db-qdrant") is not None
 
@@ -136,7 +143,8 @@ def test_it_refuses_a_chart_that_renders_a_privileged_pod_before_installing(sand
 
     assert job.status == JobStatus.FAILED
     assert "DaemonSet/agent-agent: spec.template.spec.containers[0].securityContext.privileged" in job.error
-    assert "spec.template.spec.hostNetwork" in job.error and "volumes[0].hostPath" in job.error
+    assert "spec.template.spec.hostNetwork" in job.error
+    assert "volumes[0].hostPath" in job.error
     # Nothing reached the cluster: no namespace, no Helm release record.
     assert sandbox.standin.get("Namespace", None, NS) is None
     assert sandbox.standin.objects("Secret", label_selector="owner=helm") == []
@@ -148,7 +156,8 @@ def test_it_runs_a_job_only_once_when_the_task_is_delivered_twice(sandbox, run_j
     assert services.job_run(job_id=job.pk) is None
 
     job.refresh_from_db()
-    assert job.status == JobStatus.COMPLETED and job.result["revision"] == 1
+    assert job.status == JobStatus.COMPLETED
+    assert job.result["revision"] == 1
     assert len(job_events(job)) == 1
 
 
@@ -159,10 +168,12 @@ def test_it_never_writes_the_kubeconfig_or_its_token_to_logs_or_errors(sandbox, 
     ok = run_job(sandbox, chart_ref="charts/qdrant", release_name="db", namespace=NS)
     failed = run_job(sandbox, chart_ref="charts/demo", release_name="web", namespace=NS, timeout="2s")
 
-    assert ok.status == JobStatus.COMPLETED and failed.status == JobStatus.FAILED
+    assert ok.status == JobStatus.COMPLETED
+    assert failed.status == JobStatus.FAILED
     assert "running command" in caplog.text  # pyhelm3 did log its commands
     for text in (caplog.text, failed.error, str(ok.result)):
-        assert SECRET_TOKEN not in text and "current-context" not in text
+        assert SECRET_TOKEN not in text
+        assert "current-context" not in text
 
 
 def _stop_helm_mid_install(sandbox) -> float:
@@ -207,11 +218,13 @@ def test_it_cancels_a_pending_job_and_tells_the_waiting_step(sandbox):
     services.job_cancel(job_id=job.pk)
 
     job.refresh_from_db()
-    assert job.status == JobStatus.CANCELLED and job.completed_at is not None
+    assert job.status == JobStatus.CANCELLED
+    assert job.completed_at is not None
     assert services.job_run(job_id=job.pk) is None  # a late task does nothing
     assert Job.objects.get(pk=job.pk).status == JobStatus.CANCELLED
     [event] = job_events(job)
-    assert event.type == "job_failed" and event.payload["payload"]["status"] == "CANCELLED"
+    assert event.type == "job_failed"
+    assert event.payload["payload"]["status"] == "CANCELLED"
 
 
 def test_it_installs_upgrades_and_uninstalls_with_helm_4_too(sandbox, run_job, test_charts, settings, helm4_binary):
@@ -222,9 +235,11 @@ def test_it_installs_upgrades_and_uninstalls_with_helm_4_too(sandbox, run_job, t
     removed = run_job(sandbox, job_type="helm_uninstall", namespace=NS, releases=["web"])
 
     assert first.status == JobStatus.COMPLETED, first.error
-    assert second.status == JobStatus.COMPLETED and second.result["revision"] == 2, second.error
+    assert second.status == JobStatus.COMPLETED, second.error
+    assert second.result["revision"] == 2, second.error
     assert first.result["endpoint_url"] == f"http://web.{NS}.svc.cluster.local:8080"
-    assert removed.status == JobStatus.COMPLETED and removed.result["namespace_deleted"] is True, removed.error
+    assert removed.status == JobStatus.COMPLETED, removed.error
+    assert removed.result["namespace_deleted"] is True, removed.error
     assert sandbox.standin.get("Deployment", NS, "web") is None
 
 
@@ -262,7 +277,8 @@ def test_it_runs_again_a_job_whose_worker_died_and_installs_the_release_once(
 
     assert counts == {"jobs_timed_out": 0, "jobs_recovered": 1}
     job.refresh_from_db()
-    assert job.status == JobStatus.COMPLETED and job.attempts == 2, job.error
+    assert job.status == JobStatus.COMPLETED, job.error
+    assert job.attempts == 2, job.error
     assert job.lease_expires_at is None
     records = sandbox.standin.objects("Secret", NS, label_selector="owner=helm,name=web")
     assert [r["metadata"]["labels"]["status"] for r in records].count("deployed") == 1
@@ -275,7 +291,8 @@ def test_it_gives_up_on_a_job_whose_worker_keeps_dying(sandbox, test_charts):
     assert services.job_recover_stale() == 1
 
     job.refresh_from_db()
-    assert job.status == JobStatus.FAILED and "worker lost 3 times" in job.error
+    assert job.status == JobStatus.FAILED
+    assert "worker lost 3 times" in job.error
     assert [e.type for e in job_events(job)] == ["job_failed"]
 
 

@@ -28,9 +28,12 @@ def test_it_creates_a_pending_job_with_a_normalised_config(owner, owner_api, clu
 
     assert response.status_code == 201, response.content
     body = response.json()
-    assert body["status"] == "PENDING" and body["timeout_seconds"] == JOB_TYPE_TIMEOUTS[JobType.HELM_DEPLOY] == 3600
+    assert body["status"] == "PENDING"
+    assert body["timeout_seconds"] == JOB_TYPE_TIMEOUTS[JobType.HELM_DEPLOY] == 3600
     job = Job.objects.get(pk=body["id"])
-    assert job.owner == owner and job.cluster == cluster and job.deadline is None
+    assert job.owner == owner
+    assert job.cluster == cluster
+    assert job.deadline is None
     assert job.config["release_name"] == "vector-db"  # underscores become dashes
     assert job.config["values"] == {"port": 7000}
     assert SECRET_TOKEN not in response.content.decode()
@@ -39,7 +42,8 @@ def test_it_creates_a_pending_job_with_a_normalised_config(owner, owner_api, clu
 def test_it_takes_a_per_job_timeout_over_the_type_default(owner_api, cluster):
     response = _post(owner_api, {**_job_body(cluster), "timeout_seconds": 120})
 
-    assert response.status_code == 201 and response.json()["timeout_seconds"] == 120
+    assert response.status_code == 201
+    assert response.json()["timeout_seconds"] == 120
 
 
 @pytest.mark.parametrize(
@@ -71,7 +75,8 @@ def test_it_refuses_an_unsafe_or_invalid_config_with_422(owner_api, cluster, con
 def test_it_refuses_an_unknown_job_type(owner_api, cluster):
     response = _post(owner_api, {**_job_body(cluster), "job_type": "mine_bitcoin"})
 
-    assert response.status_code == 422 and response.json()["detail"][0]["loc"] == ["job_type"]
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["job_type"]
 
 
 def test_it_does_not_let_a_user_run_jobs_on_someone_elses_cluster(other_api, cluster):
@@ -105,7 +110,8 @@ def test_it_queues_a_pending_job_once_and_answers_409_after(owner_api, cluster, 
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         response = owner_api.post(f"/api/jobs/{job_id}/execute")
     assert response.status_code == 202
-    assert response.json()["status"] == "PENDING" and response.json()["deadline"] is not None
+    assert response.json()["status"] == "PENDING"
+    assert response.json()["deadline"] is not None
     assert len(callbacks) == 1  # the task is queued only after commit
 
     again = owner_api.post(f"/api/jobs/{job_id}/execute")
@@ -124,9 +130,11 @@ def test_it_cancels_a_job_and_refuses_to_cancel_a_completed_one(owner_api, clust
 
     response = owner_api.post(f"/api/jobs/{job_id}/cancel")
 
-    assert response.status_code == 200 and response.json()["status"] == "CANCELLED"
+    assert response.status_code == 200
+    assert response.json()["status"] == "CANCELLED"
     job = Job.objects.get(pk=job_id)
-    assert job.status == JobStatus.CANCELLED and job.completed_at is not None
+    assert job.status == JobStatus.CANCELLED
+    assert job.completed_at is not None
     assert owner_api.post(f"/api/jobs/{job_id}/execute").status_code == 409
 
     done_id = _post(owner_api, _job_body(cluster)).json()["id"]
@@ -148,7 +156,10 @@ def test_it_fails_a_job_whose_stored_config_became_unsafe_when_the_worker_revali
     services.job_run(job_id=job.pk)
 
     job.refresh_from_db()
-    assert job.status == JobStatus.FAILED and "hostPID" in job.error and job.started_at and job.completed_at
+    assert job.status == JobStatus.FAILED
+    assert "hostPID" in job.error
+    assert job.started_at
+    assert job.completed_at
 
 
 def test_it_refuses_to_delete_a_cluster_with_a_queued_job(owner_api, cluster, django_capture_on_commit_callbacks):
@@ -190,10 +201,13 @@ def test_it_times_out_jobs_past_their_deadline_and_tells_the_waiting_step(owner,
     assert tasks.expire_overdue_jobs() == 1
 
     job.refresh_from_db()
-    assert job.status == JobStatus.TIMEOUT and "timeout of 60 s" in job.error and job.completed_at
+    assert job.status == JobStatus.TIMEOUT
+    assert "timeout of 60 s" in job.error
+    assert job.completed_at
     assert Job.objects.get(pk=fresh.pk).status == JobStatus.RUNNING
     event = Event.objects.get(workflow_id=str(job.pk))
-    assert event.type == "job_failed" and event.payload["payload"]["status"] == "TIMEOUT"
+    assert event.type == "job_failed"
+    assert event.payload["payload"]["status"] == "TIMEOUT"
 
 
 def test_it_sweeps_overdue_jobs_on_the_pipeline_sweep(owner, cluster):
@@ -224,7 +238,8 @@ def test_it_reports_an_undecryptable_kubeconfig_as_unhealthy(owner_api, cluster,
 
     body = owner_api.get(f"/api/clusters/{cluster.pk}/health").json()
 
-    assert body["healthy"] is False and "cannot be decrypted" in body["error"]
+    assert body["healthy"] is False
+    assert "cannot be decrypted" in body["error"]
 
 
 def test_it_refuses_a_deployment_id_that_is_not_a_uuid(owner_api, cluster):

@@ -56,7 +56,8 @@ def test_it_lets_a_job_write_the_cluster_scoped_kinds_its_cluster_allows(sandbox
 
     allowed = run_job(sandbox, chart_ref="charts/objects", release_name="roles", namespace=NS, values=objects)
 
-    assert refused.status == JobStatus.FAILED and "cluster-scoped ClusterRole is not allowed" in refused.error
+    assert refused.status == JobStatus.FAILED
+    assert "cluster-scoped ClusterRole is not allowed" in refused.error
     assert allowed.status == JobStatus.COMPLETED, allowed.error
     assert sandbox.standin.get("ClusterRole", None, "all") is not None
 
@@ -94,9 +95,11 @@ def test_the_api_shows_the_policy_but_does_not_let_the_owner_set_it(cluster_adde
 
     assert response.status_code == 201, response.content
     body = response.json()
-    assert body["pod_security_level"] == "baseline" and body["allowed_cluster_kinds"] == []
+    assert body["pod_security_level"] == "baseline"
+    assert body["allowed_cluster_kinds"] == []
     cluster = Cluster.objects.get(pk=body["id"])
-    assert cluster.pod_security_level == "baseline" and cluster.allowed_cluster_kinds == []
+    assert cluster.pod_security_level == "baseline"
+    assert cluster.allowed_cluster_kinds == []
 
 
 def _admin(staff, client):
@@ -146,6 +149,8 @@ def test_the_admin_refuses_a_bad_policy_setting(staff, cluster, client, field, v
 
     response = _admin(staff, client).post(f"/admin/clusterjobs/cluster/{cluster.pk}/change/", data)
 
-    assert response.status_code == 200 and message in response.content.decode()
+    assert response.status_code == 200
+    assert message in response.content.decode()
     cluster.refresh_from_db()
-    assert cluster.pod_security_level == "baseline" and cluster.allowed_cluster_kinds == []
+    assert cluster.pod_security_level == "baseline"
+    assert cluster.allowed_cluster_kinds == []

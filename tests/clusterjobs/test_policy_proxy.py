@@ -118,7 +118,8 @@ class Helm:
     def refused(self, chart: Path, values: dict, **kwargs) -> str:
         process, proxy = self.install(chart, values, **kwargs)
         assert process.returncode != 0, process.stdout
-        assert REFUSED in process.stderr and proxy.refusals, process.stderr
+        assert REFUSED in process.stderr, process.stderr
+        assert proxy.refusals, process.stderr
         return process.stderr
 
 
@@ -166,7 +167,8 @@ def test_it_installs_a_pod_that_meets_restricted_on_a_restricted_cluster(helm, k
     )
 
     assert process.returncode == 0, process.stderr
-    assert proxy.refusals == [] and kube_standin.get("Deployment", NS, "web") is not None
+    assert proxy.refusals == []
+    assert kube_standin.get("Deployment", NS, "web") is not None
 
 
 def test_it_refuses_an_unconfined_apparmor_annotation(helm, kube_standin):
@@ -272,7 +274,8 @@ CLUSTER_OBJECTS = [
 def test_it_refuses_cluster_scoped_kinds_by_default(helm, kube_standin, obj):
     error = helm.refused(OBJECTS, {"objects": [obj]})
 
-    assert f"cluster-scoped {obj['kind']}" in error and "the cluster's admin can allow a kind" in error
+    assert f"cluster-scoped {obj['kind']}" in error
+    assert "the cluster's admin can allow a kind" in error
     assert kube_standin.objects(obj["kind"]) == []
 
 
@@ -314,7 +317,8 @@ def test_it_refuses_objects_injected_through_an_unquoted_value(helm, kube_standi
 
     assert "ClusterRoleBinding pwn is not allowed" in error
     assert kube_standin.objects("ClusterRoleBinding") == []
-    assert kube_standin.objects("Deployment", "kube-system") == [] and nothing_deployed(kube_standin)
+    assert kube_standin.objects("Deployment", "kube-system") == []
+    assert nothing_deployed(kube_standin)
 
 
 def test_it_refuses_a_yaml_1_1_boolean_injected_through_an_unquoted_value(helm, helm4, kube_standin):
@@ -330,7 +334,8 @@ def test_it_installs_the_unquoted_chart_with_helm_4_and_its_watch_based_wait(hel
     process, proxy = helm4.install(UNQUOTED, {})
 
     assert process.returncode == 0, process.stderr
-    assert proxy.refusals == [] and kube_standin.get("Deployment", NS, "r") is not None
+    assert proxy.refusals == []
+    assert kube_standin.get("Deployment", NS, "r") is not None
 
 
 # ---- requests that helm does not send but a client could -----------------------------------------------------
@@ -374,7 +379,8 @@ def test_it_reads_an_apply_patch_in_yaml_with_yaml_1_1_booleans(proxy, kube_stan
         "application/apply-patch+yaml",
     )
 
-    assert status == 403 and answer["reason"] == "Forbidden"
+    assert status == 403
+    assert answer["reason"] == "Forbidden"
     assert "securityContext.privileged: True (privileged containers)" in answer["message"]
     assert kube_standin.get("Deployment", NS, "web") is None
 
@@ -386,7 +392,8 @@ def test_it_judges_a_merge_patch_by_the_object_it_would_produce(proxy, kube_stan
 
     status, answer = _request(proxy, "PATCH", f"{path}/web", json.dumps(unset).encode(), "application/merge-patch+json")
 
-    assert status == 403 and "runAsNonRoot: must be true" in answer["message"]
+    assert status == 403
+    assert "runAsNonRoot: must be true" in answer["message"]
     stored = kube_standin.get("Deployment", NS, "web")
     assert stored["spec"]["template"]["spec"]["securityContext"]["runAsNonRoot"] is True
 
@@ -395,7 +402,8 @@ def test_it_judges_a_merge_patch_by_the_object_it_would_produce(proxy, kube_stan
 def test_it_refuses_a_body_it_cannot_read_unambiguously(proxy, body):
     status, answer = _request(proxy, "POST", f"/apis/apps/v1/namespaces/{NS}/deployments", body)
 
-    assert status == 403 and REFUSED in answer["message"]
+    assert status == 403
+    assert REFUSED in answer["message"]
 
 
 @pytest.mark.parametrize("token", ["", "wrong", "kube-standin"])
@@ -404,7 +412,8 @@ def test_it_answers_401_without_the_jobs_token(proxy, token):
 
 
 def test_helms_kubeconfig_holds_no_real_credential(proxy, kube_standin):
-    assert "kube-standin" not in proxy.kubeconfig() and kube_standin.url not in proxy.kubeconfig()
+    assert "kube-standin" not in proxy.kubeconfig()
+    assert kube_standin.url not in proxy.kubeconfig()
 
 
 def test_it_reaches_a_tls_api_server_with_the_clusters_own_credentials(helm_binary, tmp_path, monkeypatch):
@@ -461,7 +470,8 @@ def test_it_reaches_a_tls_api_server_with_the_clusters_own_credentials(helm_bina
         standin.controllers.join()
 
     assert process.returncode == 0, process.stderr
-    assert seen and set(seen) == {f"Bearer {SECRET_TOKEN}"}
+    assert seen
+    assert set(seen) == {f"Bearer {SECRET_TOKEN}"}
     assert SECRET_TOKEN not in proxy.kubeconfig()
     assert standin.get("Service", NS, "db-qdrant") is not None
 

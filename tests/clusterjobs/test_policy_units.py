@@ -379,7 +379,8 @@ def test_it_allows_a_cluster_scoped_kind_the_cluster_allows():
 
     target = check_request("POST", "/apis/rbac.authorization.k8s.io/v1/clusterroles", policy, resolve)
 
-    assert target.kind == "ClusterRole" and not target.namespaced
+    assert target.kind == "ClusterRole"
+    assert not target.namespaced
 
 
 def test_it_reads_rendered_manifests_as_helm_does_the_last_duplicate_key_winning():

@@ -65,5 +65,6 @@ def test_it_fails_with_helms_message_for_a_chart_the_repository_lacks(sandbox, r
     job = run_job(sandbox, chart_ref=f"{https_repo}/nope", release_name="web", namespace=NS)
 
     assert job.status == JobStatus.FAILED
-    assert "nope" in job.error and "not found" in job.error
+    assert "nope" in job.error
+    assert "not found" in job.error
     assert sandbox.standin.get("Namespace", None, NS) is None

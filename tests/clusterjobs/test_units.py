@@ -57,7 +57,8 @@ def _deployment(pod_spec, kind="Deployment", name="web"):
 def test_it_names_the_object_and_field_of_each_refused_setting(resource, expected):
     problems = check_manifests([resource])
 
-    assert len(problems) == 1 and expected in problems[0]
+    assert len(problems) == 1
+    assert expected in problems[0]
 
 
 def test_it_accepts_ordinary_workloads_and_non_workload_objects():
@@ -114,7 +115,8 @@ def test_it_redacts_credentials_from_helm_errors():
 
     for secret in (SECRET_TOKEN, "hunter2hunter2", "sk-live-abc", "abcdefghijklmnop", "MIIE", "QUJDQUJD"):
         assert secret not in out
-    assert out.count(MASK) >= 6 and out.startswith("Error: cannot reach server")
+    assert out.count(MASK) >= 6
+    assert out.startswith("Error: cannot reach server")
 
 
 def test_it_keeps_ordinary_helm_messages_readable():
@@ -126,7 +128,8 @@ def test_it_keeps_ordinary_helm_messages_readable():
 def test_it_reads_the_current_context_and_lists_secret_fragments():
     parsed = parse_kubeconfig(make_kubeconfig(server="https://k8s.example.com:6443/"))
 
-    assert parsed.server == "https://k8s.example.com:6443" and parsed.token == SECRET_TOKEN
+    assert parsed.server == "https://k8s.example.com:6443"
+    assert parsed.token == SECRET_TOKEN
     assert SECRET_TOKEN not in repr(parsed)
     assert secret_fragments(make_kubeconfig()) == [SECRET_TOKEN]
 
@@ -135,7 +138,8 @@ def test_it_never_quotes_the_kubeconfig_in_yaml_errors():
     with pytest.raises(ServiceValidationError) as info:
         parse_kubeconfig(f"users:\n- token: {SECRET_TOKEN}\n  : [")
 
-    assert SECRET_TOKEN not in str(info.value) and "line" in str(info.value)
+    assert SECRET_TOKEN not in str(info.value)
+    assert "line" in str(info.value)
 
 
 def test_it_encrypts_with_a_key_derived_from_the_settings(settings):

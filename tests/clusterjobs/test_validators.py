@@ -80,7 +80,8 @@ def test_it_refuses_a_bundled_chart_that_does_not_exist(charts_dir: Path) -> Non
 )
 def test_it_refuses_dangerous_or_malformed_chart_refs(ref: str, expected: str, charts_dir: Path) -> None:
     error = validate_chart_ref(ref, charts_dir=charts_dir)
-    assert error is not None and expected in error
+    assert error is not None
+    assert expected in error
 
 
 def test_it_refuses_a_non_string_ref() -> None:
@@ -141,7 +142,9 @@ def test_it_makes_dns_labels() -> None:
     assert dns_label("-x_") == "x"
     assert dns_label("a" * 80) == "a" * 63
     assert is_dns_label(dns_label("agent_runtime--" + "b" * 70))
-    assert is_dns_label("llm-1") and not is_dns_label("llm_1") and not is_dns_label("-a")
+    assert is_dns_label("llm-1")
+    assert not is_dns_label("llm_1")
+    assert not is_dns_label("-a")
     with pytest.raises(ValueError):
         dns_label("___")
 

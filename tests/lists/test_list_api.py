@@ -15,7 +15,9 @@ pytestmark = pytest.mark.django_db
 def test_it_pages_deployments_with_total_and_page_size(owner_api, owner, make_deployments):
     make_deployments(owner, 34)
     body = owner_api.get("/api/deployments?page=2&page_size=10").json()
-    assert body["total"] == 34 and body["page"] == 2 and body["page_size"] == 10
+    assert body["total"] == 34
+    assert body["page"] == 2
+    assert body["page_size"] == 10
     # Newest first by default: page 2 holds the 11th..20th newest.
     assert [d["name"] for d in body["items"]] == [f"app-{i:03d}" for i in range(23, 13, -1)]
     last = owner_api.get("/api/deployments?page=4&page_size=10").json()
@@ -41,7 +43,8 @@ def test_it_filters_deployments_by_status_template_and_cluster(owner_api, owner,
     make_deployments(owner, 3, prefix="ok", status=DeploymentStatus.RUNNING)
     make_deployments(owner, 2, prefix="bad", status=DeploymentStatus.FAILED, template="agent-rag", cluster=prod)
     failed = owner_api.get("/api/deployments?status=failed").json()
-    assert failed["total"] == 2 and {d["status"] for d in failed["items"]} == {"failed"}
+    assert failed["total"] == 2
+    assert {d["status"] for d in failed["items"]} == {"failed"}
     assert owner_api.get("/api/deployments?template=agent-rag").json()["total"] == 2
     assert owner_api.get(f"/api/deployments?cluster={prod.pk}").json()["total"] == 2
     assert owner_api.get("/api/deployments?status=running&template=agent-rag").json()["total"] == 0
@@ -52,7 +55,8 @@ def test_it_refuses_an_unknown_status_with_the_parameter_named(owner_api):
     assert response.status_code == 422
     assert response.json()["detail"][0]["loc"] == ["query", "status"]
     bad_uuid = owner_api.get("/api/deployments?cluster=not-a-uuid")
-    assert bad_uuid.status_code == 422 and bad_uuid.json()["detail"][0]["loc"] == ["query", "cluster"]
+    assert bad_uuid.status_code == 422
+    assert bad_uuid.json()["detail"][0]["loc"] == ["query", "cluster"]
 
 
 def test_it_searches_and_sorts_deployments(owner_api, owner, make_deployments):
@@ -84,7 +88,8 @@ def test_it_pages_and_filters_clusters(owner_api, owner, make_cluster):
     for name in ("alpha", "beta", "gamma"):
         make_cluster(owner, name)
     body = owner_api.get("/api/clusters?page_size=2").json()
-    assert body["total"] == 3 and [c["name"] for c in body["items"]] == ["alpha", "beta"]
+    assert body["total"] == 3
+    assert [c["name"] for c in body["items"]] == ["alpha", "beta"]
     assert [c["name"] for c in owner_api.get("/api/clusters?q=gam").json()["items"]] == ["gamma"]
     assert owner_api.get("/api/clusters?sort=-name").json()["items"][0]["name"] == "gamma"
     assert Cluster.objects.count() == 3
@@ -96,7 +101,9 @@ def test_it_pages_executions_and_accepts_lower_case_status(owner_api, owner):
             owner=owner, name=f"run-{i}", dag={}, status="FAILED" if i % 2 else "COMPLETED"
         )
     body = owner_api.get("/api/executions?status=failed&page_size=1").json()
-    assert body["total"] == 2 and len(body["items"]) == 1 and body["items"][0]["status"] == "FAILED"
+    assert body["total"] == 2
+    assert len(body["items"]) == 1
+    assert body["items"][0]["status"] == "FAILED"
     assert owner_api.get("/api/executions?status=nope").status_code == 422
 
 
@@ -107,7 +114,8 @@ def test_it_pages_notifications_and_filters_unread(owner_api, owner, other_user)
     Notification.objects.create(user=other_user, message="not yours")
     assert owner_api.get("/api/notifications").json()["total"] == 7
     unread = owner_api.get("/api/notifications?unread=true&page_size=5").json()
-    assert unread["total"] == 6 and len(unread["items"]) == 5
+    assert unread["total"] == 6
+    assert len(unread["items"]) == 5
     assert owner_api.get("/api/notifications?unread=false").json()["total"] == 7
 
 

@@ -8,7 +8,8 @@ def test_it_shows_the_dashboard_with_counts_and_navigation(owner_browser, catalo
     html = response.content.decode()
     assert response.status_code == 200
     assert '<span class="stat">4</span> templates' in html
-    assert '<span class="stat">1</span> clusters' in html and "simulated sandbox" in html
+    assert '<span class="stat">1</span> clusters' in html
+    assert "simulated sandbox" in html
     for link in ('href="/templates/"', 'href="/deployments/"', 'href="/clusters/"', 'href="/notifications/"'):
         assert link in html
 
@@ -30,4 +31,5 @@ def test_it_counts_deployments_by_status(owner_browser, owner, catalog, sandbox)
     assert '<span class="stat">3</span> deployments' in html
     chips = html[html.index('class="chips"') :].split("</p>", 1)[0]
     assert chips.count('<span class="meta">') == 2  # one chip per status
-    assert '<span class="meta">1</span>' in chips and '<span class="meta">2</span>' in chips
+    assert '<span class="meta">1</span>' in chips
+    assert '<span class="meta">2</span>' in chips

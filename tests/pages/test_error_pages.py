@@ -12,7 +12,8 @@ DEBUG_404_MARKERS = ("Using the URLconf", "urlpatterns", "Django tried these URL
 def assert_branded_404(response) -> str:
     html = response.content.decode()
     assert response.status_code == 404
-    assert "<h1>Page not found</h1>" in html and 'class="brand"' in html
+    assert "<h1>Page not found</h1>" in html
+    assert 'class="brand"' in html
     for marker in DEBUG_404_MARKERS:
         assert marker not in html, marker
     return html
@@ -39,7 +40,8 @@ def test_it_shows_the_branded_page_for_another_users_deployment_in_debug(
     settings.DEBUG = True
     deployment = deployment_create(owner=owner, name="mine", template="valkey-cache", cluster_id=sandbox.pk)
     html = assert_branded_404(other_browser.get(reverse("usecases:deployment-detail", args=[deployment.pk])))
-    assert "mine" not in html and "Raised by" not in html
+    assert "mine" not in html
+    assert "Raised by" not in html
 
 
 @pytest.mark.parametrize("debug", [True, False])
@@ -53,7 +55,8 @@ def test_it_keeps_json_404s_for_unknown_api_addresses(owner_api, settings, debug
 def test_it_still_redirects_an_address_missing_its_slash(owner_browser, settings):
     settings.DEBUG = True
     response = owner_browser.get("/templates")
-    assert response.status_code == 301 and response["Location"] == "/templates/"
+    assert response.status_code == 301
+    assert response["Location"] == "/templates/"
 
 
 def test_it_answers_an_unexpected_error_with_the_branded_500_page(owner, monkeypatch, settings):
@@ -68,5 +71,8 @@ def test_it_answers_an_unexpected_error_with_the_branded_500_page(owner, monkeyp
     response = browser.get("/")
     html = response.content.decode()
     assert response.status_code == 500
-    assert "<h1>Something went wrong</h1>" in html and 'class="brand"' in html and "/static/css/portal.css" in html
-    assert "secret-internal-detail" not in html and "Traceback" not in html
+    assert "<h1>Something went wrong</h1>" in html
+    assert 'class="brand"' in html
+    assert "/static/css/portal.css" in html
+    assert "secret-internal-detail" not in html
+    assert "Traceback" not in html

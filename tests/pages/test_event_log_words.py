@@ -60,9 +60,11 @@ def test_it_tells_attempts_apart_in_plain_words_newest_first(deployment, owner, 
         "uninstall llm: started": "Stop: uninstalling every release",
     }
     stopped = next(line for line in lines if line["text"] == "Stopped")
-    assert not stopped["bad"] and stopped["error"] == ""  # the user's Stop is not an error
+    assert not stopped["bad"]
+    assert stopped["error"] == ""
     html = owner_browser.get(f"/deployments/{deployment.pk}/").content.decode()
-    assert "AWAITING_EVENT" not in html and "execution completed" not in html
+    assert "AWAITING_EVENT" not in html
+    assert "execution completed" not in html
     assert html.index("uninstall llm: started") < html.index("Retry (attempt 2)") < html.index("llm: waiting for")
 
 
@@ -81,4 +83,5 @@ def test_it_does_not_start_a_new_attempt_on_the_stream_after_a_helm_job_event(de
     done = _event(deployment, run, "step_completed", "llm", status="COMPLETED")
     sse_render.prerender(deployment, [job, done])
     assert b"Helm installed rag-log-llm" in job.sse
-    assert b"llm: done" in done.sse and b"log-separator" not in job.sse + done.sse
+    assert b"llm: done" in done.sse
+    assert b"log-separator" not in job.sse + done.sse

@@ -25,14 +25,16 @@ def test_it_explains_the_portal_and_offers_the_sandbox_demo(owner_browser, catal
     wizard = owner_browser.get("/deployments/new?template=valkey-cache").content.decode()
     clusters = wizard.split('name="cluster_id"', 1)[1].split("</select>", 1)[0]
     selected = re.search(r'<option value="([^"]+)"[^>]*selected', clusters)
-    assert selected and selected.group(1) == str(sandbox.pk)
+    assert selected
+    assert selected.group(1) == str(sandbox.pk)
     assert "Valkey Cache" in wizard
 
 
 def test_it_offers_no_demo_without_a_sandbox_cluster(owner_browser, catalog):
     html = owner_browser.get("/").content.decode()
     assert "deploy-demo" not in html
-    assert "manage.py sandbox_cluster" in html and 'href="/clusters/">Add a cluster' in html
+    assert "manage.py sandbox_cluster" in html
+    assert 'href="/clusters/">Add a cluster' in html
 
 
 def test_it_hides_the_welcome_once_something_is_deployed(owner_browser, owner, catalog, sandbox):
@@ -40,7 +42,8 @@ def test_it_hides_the_welcome_once_something_is_deployed(owner_browser, owner, c
 
     deployment_create(owner=owner, name="a", template="valkey-cache", cluster_id=sandbox.pk)
     html = owner_browser.get("/").content.decode()
-    assert "Get started" not in html and "deploy-demo" not in html
+    assert "Get started" not in html
+    assert "deploy-demo" not in html
 
 
 def test_it_shows_the_same_unread_count_on_the_dashboard_and_the_bell(owner_browser, owner, other_user):
@@ -67,13 +70,17 @@ def test_it_opens_the_bell_dropdown_with_the_latest_notifications(owner_browser,
 
     page = owner_browser.get("/").content.decode()
     assert '<details class="bell-menu">' in page
-    assert 'hx-get="/notifications/menu"' in page and "toggle from:closest details" in page
+    assert 'hx-get="/notifications/menu"' in page
+    assert "toggle from:closest details" in page
     response = owner_browser.get(reverse("pipelines:notification-menu"), **htmx())
     html = response.content.decode()
     assert response.status_code == 200
     assert html.count('<li class="note') == 6  # the latest six, newest first
-    assert "Deployment 6 is running" in html and "the oldest one" not in html and "someone else" not in html
-    assert 'hx-post="/notifications/read-all"' in html and "Mark all read" in html
+    assert "Deployment 6 is running" in html
+    assert "the oldest one" not in html
+    assert "someone else" not in html
+    assert 'hx-post="/notifications/read-all"' in html
+    assert "Mark all read" in html
     assert 'href="/notifications/">All notifications' in html
     # Relative times carry the absolute time, with its zone, on hover.
     assert re.search(r'<time datetime="[^"]+" title="\d+ \w+ \d{4}, \d\d:\d\d:\d\d UTC">', html)
@@ -83,10 +90,12 @@ def test_it_marks_all_read_from_the_dropdown_and_refreshes_bell_and_dropdown(own
     for n in range(3):
         notification_create(user=owner, message=f"note {n}")
     response = owner_browser.post(reverse("pipelines:notification-read-all"), **htmx())
-    assert response.status_code == 200 and response["HX-Trigger"] == "notifications-changed"
+    assert response.status_code == 200
+    assert response["HX-Trigger"] == "notifications-changed"
     assert not Notification.objects.filter(user=owner, read_at=None).exists()
     menu = owner_browser.get(reverse("pipelines:notification-menu"), **htmx()).content.decode()
-    assert "Mark all read" not in menu and "unread" not in menu.split("</strong>", 1)[1].split("</div>", 1)[0]
+    assert "Mark all read" not in menu
+    assert "unread" not in menu.split("</strong>", 1)[1].split("</div>", 1)[0]
 
 
 def test_it_keeps_the_dropdown_to_its_owner(client, other_browser, owner):

@@ -54,7 +54,8 @@ def test_it_shows_the_uninstall_progress_while_stopping_not_100_percent(started)
     assert stopping.status == "stopping"
     progress = deployment_progress(deployment=stopping)
     assert progress["phase"] == "uninstall"
-    assert progress["percent"] < 100 and progress["eta_seconds"] != 0.0
+    assert progress["percent"] < 100
+    assert progress["eta_seconds"] != 0.0
 
 
 def test_it_does_not_label_components_the_stop_never_reached_as_stopped(started):
@@ -69,7 +70,8 @@ def test_it_does_not_label_components_the_stop_never_reached_as_stopped(started)
 def test_it_draws_the_waves_coloured_by_live_status_with_clocks(started, owner_browser):
     html = owner_browser.get(f"/deployments/{started.pk}/state").content.decode()
     assert html.count('class="node type-') == started.components.count()
-    assert "status-waiting" in html and "status-running" not in html
+    assert "status-waiting" in html
+    assert "status-running" not in html
     first = _installing_first(started)
     html = owner_browser.get(f"/deployments/{started.pk}/state").content.decode()
     node = html.split(f'data-name="{first}"')[0].rsplit("<g ", 1)[1]
@@ -81,7 +83,8 @@ def test_it_shows_a_row_per_release_while_uninstalling(started, owner_browser):
     _installing_first(started)
     stopping = deployment_stop(deployment=started)
     html = owner_browser.get(f"/deployments/{stopping.pk}/state").content.decode()
-    assert 'id="uninstall-rag-h-x"' in html and "Releases being uninstalled" in html
+    assert 'id="uninstall-rag-h-x"' in html
+    assert "Releases being uninstalled" in html
 
 
 def test_it_says_before_the_plan_when_a_choice_installs_something_else(owner_browser, catalog, sandbox):

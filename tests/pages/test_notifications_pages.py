@@ -23,13 +23,15 @@ def test_it_counts_unread_notifications_in_the_bell(owner_browser, note, other_u
 
 def test_it_polls_the_bell_from_every_page(owner_browser):
     html = owner_browser.get("/").content.decode()
-    assert 'hx-get="/notifications/badge"' in html and "every 10s" in html
+    assert 'hx-get="/notifications/badge"' in html
+    assert "every 10s" in html
 
 
 def test_it_lists_and_marks_notifications_read(owner_browser, note):
     assert "Deployment x is running" in owner_browser.get(reverse("pipelines:notification-list")).content.decode()
     response = owner_browser.post(reverse("pipelines:notification-read", args=[note.pk]), **htmx())
-    assert response.status_code == 200 and response["HX-Trigger"] == "notifications-changed"
+    assert response.status_code == 200
+    assert response["HX-Trigger"] == "notifications-changed"
     assert 'data-unread="0"' in response.content.decode()
     note.refresh_from_db()
     assert note.read_at is not None
@@ -37,7 +39,8 @@ def test_it_lists_and_marks_notifications_read(owner_browser, note):
 
 def test_it_opens_the_link_of_a_notification(owner_browser, note):
     response = owner_browser.post(reverse("pipelines:notification-read", args=[note.pk]), {"open": "1"})
-    assert response.status_code == 302 and response["Location"] == "/deployments/"
+    assert response.status_code == 302
+    assert response["Location"] == "/deployments/"
 
 
 def test_it_marks_all_read(owner_browser, note, owner):

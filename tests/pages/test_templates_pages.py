@@ -17,7 +17,8 @@ def test_it_lists_catalog_templates_as_a_grid_with_filters(owner_browser, catalo
     response = owner_browser.get(reverse("usecases:template-list"))
     html = response.content.decode()
     assert response.status_code == 200
-    assert "Agent RAG" in html and 'id="template-grid"' in html
+    assert "Agent RAG" in html
+    assert 'id="template-grid"' in html
     assert '<option value="agent"' in html  # the category filter offers the catalog's categories
 
 
@@ -25,14 +26,17 @@ def test_it_answers_an_htmx_search_with_only_the_grid(owner_browser, catalog):
     response = owner_browser.get(reverse("usecases:template-list"), {"q": "rag"}, **htmx())
     html = response.content.decode()
     # The grid and its pager, swapped together.
-    assert html.lstrip().startswith('<div id="template-results">') and '<section id="template-grid"' in html
+    assert html.lstrip().startswith('<div id="template-results">')
+    assert '<section id="template-grid"' in html
     assert "<html" not in html
-    assert "Agent RAG" in html and "Valkey" not in html
+    assert "Agent RAG" in html
+    assert "Valkey" not in html
 
 
 def test_it_filters_by_tag_and_category(owner_browser, catalog, owner_template):
     html = owner_browser.get(reverse("usecases:template-list"), {"tag": "mine"}, **htmx()).content.decode()
-    assert "My agent" in html and "Agent RAG" not in html
+    assert "My agent" in html
+    assert "Agent RAG" not in html
     html = owner_browser.get(reverse("usecases:template-list"), {"category": "nope"}, **htmx()).content.decode()
     assert "No template matches" in html
 
@@ -47,14 +51,19 @@ def test_it_hides_another_users_private_template_everywhere(other_browser, owner
 
 def test_it_shows_components_values_and_the_dependency_graph(owner_browser, catalog):
     html = owner_browser.get(reverse("usecases:template-detail", args=["agent-rag"])).content.decode()
-    assert "<svg" in html and "Wave 1" in html and "Wave 2" in html
+    assert "<svg" in html
+    assert "Wave 1" in html
+    assert "Wave 2" in html
     # Reference edges: the agent uses the outputs of both wave-1 components.
     assert 'class="edge reference"' in html
     assert 'data-source="llm" data-target="agent_runtime"' in html
     assert 'data-source="vector_db" data-target="agent_runtime"' in html
-    assert "charts/agent-runtime" in html and "charts/qdrant" in html
+    assert "charts/agent-runtime" in html
+    assert "charts/qdrant" in html
     assert '<mark class="jinja">{{ steps.llm.outputs.endpoint_url }}</mark>' in html
-    assert "<details>" in html and "chunk_size" in html and "2048" in html  # parameters with their range
+    assert "<details>" in html
+    assert "chunk_size" in html
+    assert "2048" in html
 
 
 def test_it_refuses_to_edit_a_system_template(owner_browser, catalog):
@@ -86,7 +95,8 @@ def test_it_creates_a_template_through_the_editor(owner_browser, owner):
     response = owner_browser.post(reverse("usecases:template-create"), _editor_post())
     assert response.status_code == 302
     template = UseCaseTemplate.objects.get(name="web-agent")
-    assert template.owner == owner and template.tags == ["web", "demo"]
+    assert template.owner == owner
+    assert template.tags == ["web", "demo"]
     assert template.components[0]["chart"] == {
         "ref": "charts/agent-runtime",
         "values": {"replicaCount": 2, "port": 8080},
@@ -108,23 +118,28 @@ def test_it_shows_a_bad_chart_ref_and_blocked_values_at_their_fields(owner_brows
 def test_it_reports_invalid_yaml_values_with_the_line(owner_browser):
     response = owner_browser.post(reverse("usecases:template-create"), _editor_post(**{"c-k1-values": "a: [1,\n"}))
     html = response.content.decode()
-    assert response.status_code == 422 and "invalid YAML" in html and "line" in html
+    assert response.status_code == 422
+    assert "invalid YAML" in html
+    assert "line" in html
 
 
 def test_it_edits_an_owned_template_and_keeps_its_name(owner_browser, owner_template):
     page = owner_browser.get(reverse("usecases:template-edit", args=["my-agent"]))
-    assert page.status_code == 200 and "charts/agent-runtime" in page.content.decode()
+    assert page.status_code == 200
+    assert "charts/agent-runtime" in page.content.decode()
     post = _editor_post(name="my-agent", display_name="Renamed", **{"component_keys": ["k1"], "c-k1-name": "agent"})
     response = owner_browser.post(reverse("usecases:template-edit", args=["my-agent"]), post)
     assert response.status_code == 302
     owner_template.refresh_from_db()
-    assert owner_template.display_name == "Renamed" and len(owner_template.components) == 1
+    assert owner_template.display_name == "Renamed"
+    assert len(owner_template.components) == 1
 
 
 def test_it_validates_a_chart_ref_inline(owner_browser):
     url = reverse("usecases:editor-chart-ref")
     bad = owner_browser.post(url, {"key": "k1", "c-k1-chart_ref": "charts/nope"}, **htmx()).content.decode()
-    assert 'id="ref-status-k1"' in bad and "no bundled chart" in bad
+    assert 'id="ref-status-k1"' in bad
+    assert "no bundled chart" in bad
     good = owner_browser.post(
         url, {"key": "k1", "c-k1-chart_ref": "oci://ghcr.io/org/chart"}, **htmx()
     ).content.decode()
@@ -133,11 +148,14 @@ def test_it_validates_a_chart_ref_inline(owner_browser):
 
 def test_it_adds_a_component_row_and_switches_its_type(owner_browser, catalog):
     row = owner_browser.get(reverse("usecases:editor-component"), **htmx()).content.decode()
-    assert 'class="component-row"' in row and "chart_ref" in row
+    assert 'class="component-row"' in row
+    assert "chart_ref" in row
     switched = owner_browser.post(
         reverse("usecases:editor-component"), {"key": "k9", "c-k9-name": "db", "c-k9-type": "vector_db"}, **htmx()
     ).content.decode()
-    assert 'id="row-k9"' in switched and "chart_ref" not in switched and 'value="qdrant"' in switched
+    assert 'id="row-k9"' in switched
+    assert "chart_ref" not in switched
+    assert 'value="qdrant"' in switched
 
 
 def test_it_previews_resolved_values_with_parameter_defaults(owner_browser):

@@ -75,9 +75,11 @@ def test_http_request_returns_status_and_parsed_json(run, server):
 
 def test_http_request_follows_same_host_redirects_only(run, server):
     same = run(dag(step("s", "http_request", params={"url": f"{server}/redirect-same"})))
-    assert same.status == "COMPLETED" and same.steps.get().outputs["status_code"] == 200
+    assert same.status == "COMPLETED"
+    assert same.steps.get().outputs["status_code"] == 200
     away = run(dag(step("a", "http_request", params={"url": f"{server}/redirect-away"})))
-    assert away.status == "FAILED" and "redirect to another host refused" in away.steps.get().error
+    assert away.status == "FAILED"
+    assert "redirect to another host refused" in away.steps.get().error
 
 
 def test_http_request_fails_on_error_status(run, server):
@@ -125,13 +127,15 @@ def test_notification_webhook_is_retried_until_it_succeeds(run, server, settings
     assert execution.status == "COMPLETED"
     assert execution.steps.get().outputs["webhook_status"] == 204
     assert [path for path, _ in Recorder.received] == ["/hook", "/hook"]
-    assert Recorder.received[-1][1]["message"] == "Deployed" and Recorder.received[-1][1]["step_id"] == "n"
+    assert Recorder.received[-1][1]["message"] == "Deployed"
+    assert Recorder.received[-1][1]["step_id"] == "n"
 
 
 def test_delay_waits_and_refuses_unbounded_values(run):
     execution = run(dag(step("d", "delay", params={"seconds": 0.05})))
     d = execution.steps.get()
-    assert d.outputs == {"slept_seconds": 0.05} and (d.completed_at - d.started_at).total_seconds() >= 0.05
+    assert d.outputs == {"slept_seconds": 0.05}
+    assert (d.completed_at - d.started_at).total_seconds() >= 0.05
     assert validate_dag(dag(step("d", "delay", params={"seconds": 10_000})))[0]["loc"] == [
         "steps",
         0,

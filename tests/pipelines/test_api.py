@@ -19,7 +19,8 @@ def test_it_submits_a_dag_and_runs_it(submit, owner):
     response = submit(dag(step("a"), step("b", depends_on=["a"])))
     assert response.status_code == 201
     execution = PipelineExecution.objects.get(pk=response.json()["execution_id"])
-    assert execution.owner == owner and execution.status == "COMPLETED"
+    assert execution.owner == owner
+    assert execution.status == "COMPLETED"
 
 
 def test_it_accepts_dag_and_parameters_wrapped(submit):
@@ -52,7 +53,9 @@ def test_it_reports_progress_with_step_detail(submit, owner_api):
         "execution_id"
     ]
     body = owner_api.get(f"/api/executions/{execution_id}/progress?detail=steps").json()
-    assert body["percent"] == 50.0 and body["current_steps"] == ["b"] and body["status"] == "RUNNING"
+    assert body["percent"] == 50.0
+    assert body["current_steps"] == ["b"]
+    assert body["status"] == "RUNNING"
     assert [(s["step_id"], s["status"]) for s in body["steps"]] == [("a", "COMPLETED"), ("b", "AWAITING_EVENT")]
     assert owner_api.get(f"/api/executions/{execution_id}/progress").json()["steps"] is None
 
@@ -61,7 +64,8 @@ def test_it_cancels_and_then_answers_409(submit, owner_api, django_capture_on_co
     execution_id = submit(dag(step("w", "test_wait_for_job", params={"job_id": "j2"}))).json()["execution_id"]
     with django_capture_on_commit_callbacks(execute=True):
         response = owner_api.post(f"/api/executions/{execution_id}/cancel")
-    assert response.status_code == 200 and response.json()["status"] == "CANCELLED"
+    assert response.status_code == 200
+    assert response.json()["status"] == "CANCELLED"
     assert PipelineExecution.objects.get(pk=execution_id).steps.get().status == "CANCELLED"
     assert owner_api.post(f"/api/executions/{execution_id}/cancel").status_code == 409
 
@@ -69,7 +73,8 @@ def test_it_cancels_and_then_answers_409(submit, owner_api, django_capture_on_co
 def test_it_lists_actions_with_params_and_outputs(owner_api):
     actions = {a["type"]: a for a in owner_api.get("/api/actions").json()}
     assert {"log", "set_output", "fail", "delay", "notification", "http_request"} <= set(actions)
-    assert actions["log"]["outputs"] == ["message"] and actions["log"]["execution_mode"] == "sync"
+    assert actions["log"]["outputs"] == ["message"]
+    assert actions["log"]["execution_mode"] == "sync"
     assert actions["test_wait_for_job"]["execution_mode"] == "event_driven"
     assert {
         "name": "message",
@@ -100,7 +105,8 @@ def test_it_lists_and_marks_notifications_read(submit, owner_api, other_api, own
     assert [(n["message"], n["level"], n["read_at"]) for n in notes] == [("Use case deployed", "success", None)]
     assert other_api.post(f"/api/notifications/{notes[0]['id']}/read").status_code == 404
     response = owner_api.post(f"/api/notifications/{notes[0]['id']}/read")
-    assert response.status_code == 200 and response.json()["read_at"]
+    assert response.status_code == 200
+    assert response.json()["read_at"]
     assert Notification.objects.get(user=owner).read_at is not None
     assert owner_api.get("/api/notifications?unread=true").json()["items"] == []
 
@@ -137,5 +143,6 @@ def test_it_shows_deployment_events_to_the_owner_of_executions_of_that_deploymen
         execution_submit(dag=dag(step("a")), owner=owner, deployment_id=deployment_id)
     event = publish("budusecasesEvents", "deployment_stopping", {"x": 1}, deployment_id=deployment_id)
     mine = owner_api.get(f"/api/events?deployment={deployment_id}").json()["items"]
-    assert event.pk in [e["id"] for e in mine] and all(e["deployment_id"] == str(deployment_id) for e in mine)
+    assert event.pk in [e["id"] for e in mine]
+    assert all(e["deployment_id"] == str(deployment_id) for e in mine)
     assert other_api.get(f"/api/events?deployment={deployment_id}").json()["items"] == []

@@ -32,10 +32,12 @@ def steps_of(execution: PipelineExecution) -> dict[str, StepExecution]:
 def test_validate_answers_valid_for_a_good_dag_and_stores_nothing(owner_api) -> None:
     body = dag(step("a"), step("b", depends_on=["a"]))
     response = owner_api.post("/api/executions/validate", body, content_type="application/json")
-    assert response.status_code == 200 and response.json() == {"valid": True, "errors": []}
+    assert response.status_code == 200
+    assert response.json() == {"valid": True, "errors": []}
     wrapped = {"dag": body, "parameters": {"x": 1}}
     assert owner_api.post("/api/executions/validate", wrapped, content_type="application/json").json()["valid"]
-    assert not PipelineExecution.objects.exists() and not StepExecution.objects.exists()
+    assert not PipelineExecution.objects.exists()
+    assert not StepExecution.objects.exists()
 
 
 def test_validate_lists_every_problem_with_its_path(owner_api, other_user) -> None:
@@ -43,14 +45,16 @@ def test_validate_lists_every_problem_with_its_path(owner_api, other_user) -> No
 
     cycle = dag(step("a", depends_on=["b"]), step("b", depends_on=["a"]))
     body = owner_api.post("/api/executions/validate", cycle, content_type="application/json").json()
-    assert body["valid"] is False and any("cycle" in e["msg"] for e in body["errors"])
+    assert body["valid"] is False
+    assert any("cycle" in e["msg"] for e in body["errors"])
     unknown = dag(step("a", "no_such_action"), step("b", "transform", params={"data": 1, "expression": "os.system"}))
     body = owner_api.post("/api/executions/validate", unknown, content_type="application/json").json()
     assert [e["loc"][:2] for e in body["errors"]] == [["steps", 0], ["steps", 1]]
     theirs = Cluster.objects.create(owner=other_user, name="theirs", kubeconfig_encrypted=b"x")
     probe = dag(step("h", "cluster_health", params={"cluster_id": str(theirs.pk)}))
     body = owner_api.post("/api/executions/validate", probe, content_type="application/json").json()
-    assert body["valid"] is False and body["errors"][0]["loc"][:2] == ["steps", 0]
+    assert body["valid"] is False
+    assert body["errors"][0]["loc"][:2] == ["steps", 0]
     assert owner_api.post("/api/executions/validate", [1], content_type="application/json").json()["valid"] is False
     assert not PipelineExecution.objects.exists()
 
@@ -60,8 +64,11 @@ def test_validate_lists_every_problem_with_its_path(owner_api, other_user) -> No
 
 def test_one_action_type_has_typed_outputs_and_plan_metadata(owner_api) -> None:
     body = owner_api.get("/api/actions/cluster_health").json()
-    assert body["type"] == "cluster_health" and body["version"] == "1.0.0"
-    assert body["icon"] and body["color"].startswith("#") and body["required_services"] == ["kubernetes"]
+    assert body["type"] == "cluster_health"
+    assert body["version"] == "1.0.0"
+    assert body["icon"]
+    assert body["color"].startswith("#")
+    assert body["required_services"] == ["kubernetes"]
     assert body["params"][0]["type"] == "cluster_ref"
     assert {"name": "healthy", "type": "boolean", "description": ""} in body["output_definitions"]
     assert body["outputs"] == ["healthy", "server_version", "latency_ms"]
@@ -96,7 +103,8 @@ def test_an_actions_required_permission_is_checked_at_submit(
 ) -> None:
     body = dag(step("p", "test_needs_permission", params={}))
     result = other_api.post("/api/executions/validate", body, content_type="application/json").json()
-    assert result["valid"] is False and "clusterjobs.add_cluster" in result["errors"][0]["msg"]
+    assert result["valid"] is False
+    assert "clusterjobs.add_cluster" in result["errors"][0]["msg"]
     assert other_api.post("/api/executions", body, content_type="application/json").status_code == 422
     assert not PipelineExecution.objects.exists()
     assert owner_api.post("/api/executions/validate", body, content_type="application/json").json()["valid"]
@@ -164,7 +172,9 @@ def test_transform_refuses_an_escape_from_the_sandbox_and_fails_without_harm(run
         dag(step("t", "transform", params={"data": "x", "expression": "data.__class__.__mro__[1].__subclasses__()"}))
     )
     t = steps_of(execution)["t"]
-    assert t.status == "FAILED" and "unsafe" in t.error and execution.status == "FAILED"
+    assert t.status == "FAILED"
+    assert "unsafe" in t.error
+    assert execution.status == "FAILED"
 
 
 def test_aggregate_merges_the_outputs_of_several_steps(run) -> None:
@@ -185,8 +195,10 @@ def test_aggregate_merges_the_outputs_of_several_steps(run) -> None:
 def test_aggregate_fails_for_a_step_that_has_not_finished(run) -> None:
     execution = run(dag(step("m", "aggregate", params={"steps": ["a"]}), step("a", "log", ["m"])))
     s = steps_of(execution)
-    assert s["m"].status == "FAILED" and "not completed: a (add them to depends_on)" in s["m"].error
-    assert s["a"].status == "CANCELLED" and execution.status == "FAILED"
+    assert s["m"].status == "FAILED"
+    assert "not completed: a (add them to depends_on)" in s["m"].error
+    assert s["a"].status == "CANCELLED"
+    assert execution.status == "FAILED"
 
 
 # --- wait_until ------------------------------------------------------------------------------------------------
@@ -246,14 +258,18 @@ def test_wait_until_polls_without_holding_a_worker_and_completes(
     assert schedule.schedule_type == Schedule.ONCE
     assert 3 <= (schedule.next_run - timezone.now()).total_seconds() <= 6
     assert run_due_schedules(django_capture_on_commit_callbacks) == 1  # still 503: scheduled again
-    assert statuses(execution)["wait"] == "AWAITING_EVENT" and state["hits"] == 2
+    assert statuses(execution)["wait"] == "AWAITING_EVENT"
+    assert state["hits"] == 2
     state["ready"] = True
     assert run_due_schedules(django_capture_on_commit_callbacks) == 1
     execution.refresh_from_db()
     wait = steps_of(execution)["wait"]
-    assert wait.status == "COMPLETED" and wait.outputs["met"] is True and wait.outputs["attempts"] == 3
+    assert wait.status == "COMPLETED"
+    assert wait.outputs["met"] is True
+    assert wait.outputs["attempts"] == 3
     assert wait.outputs["response"]["json"] == {"phase": "Ready"}
-    assert execution.status == "COMPLETED" and not Schedule.objects.filter(func__contains="wait_until").exists()
+    assert execution.status == "COMPLETED"
+    assert not Schedule.objects.filter(func__contains="wait_until").exists()
 
 
 def test_wait_until_fails_at_its_deadline(run, flipping_server, django_capture_on_commit_callbacks) -> None:
@@ -267,7 +283,9 @@ def test_wait_until_fails_at_its_deadline(run, flipping_server, django_capture_o
     run_due_schedules(django_capture_on_commit_callbacks)
     execution.refresh_from_db()
     wait = steps_of(execution)["wait"]
-    assert wait.status == "FAILED" and "not met within 1s" in wait.error and execution.status == "FAILED"
+    assert wait.status == "FAILED"
+    assert "not met within 1s" in wait.error
+    assert execution.status == "FAILED"
 
 
 def test_wait_until_cancel_drops_the_pending_recheck(run, owner_api, django_capture_on_commit_callbacks) -> None:
@@ -287,5 +305,6 @@ def test_wait_until_refuses_bad_params_at_submit(owner_api) -> None:
     )
     body = owner_api.post("/api/executions/validate", bad, content_type="application/json").json()
     found = {(e["loc"][1], e["loc"][-1]): e["msg"] for e in body["errors"]}
-    assert "bare" in found[(0, "condition")] and "secret_name" in found[(1, "condition")]
+    assert "bare" in found[(0, "condition")]
+    assert "secret_name" in found[(1, "condition")]
     assert {(2, "interval_seconds"), (2, "url")} <= set(found)

@@ -26,8 +26,11 @@ def event_types(execution, step_id=None) -> list[str]:
 def test_it_runs_a_chain_in_dependency_order(run):
     execution = run(dag(step("c", depends_on=["b"]), step("a"), step("b", depends_on=["a"])))
     s = steps_of(execution)
-    assert execution.status == "COMPLETED" and execution.completed_at and execution.started_at
-    assert s["a"].completed_at <= s["b"].started_at and s["b"].completed_at <= s["c"].started_at
+    assert execution.status == "COMPLETED"
+    assert execution.completed_at
+    assert execution.started_at
+    assert s["a"].completed_at <= s["b"].started_at
+    assert s["b"].completed_at <= s["c"].started_at
     assert [e.step_id for e in Event.objects.filter(type="step_started")] == ["a", "b", "c"]
     assert event_types(execution)[-1] == "execution_completed"
 
@@ -53,9 +56,11 @@ def test_it_passes_outputs_through_jinja_keeping_their_type(run):
 def test_it_fails_the_step_on_a_template_injection_attempt(run):
     execution = run(dag(step("a", params={"message": "{{ ''.__class__.__mro__ }}"}), step("b", depends_on=["a"])))
     s = steps_of(execution)
-    assert s["a"].status == "FAILED" and "unsafe" in s["a"].error
+    assert s["a"].status == "FAILED"
+    assert "unsafe" in s["a"].error
     assert s["b"].status == "CANCELLED"
-    assert execution.status == "FAILED" and "'a'" in execution.error
+    assert execution.status == "FAILED"
+    assert "'a'" in execution.error
 
 
 def test_it_retries_with_backoff_then_succeeds(run):
@@ -122,7 +127,8 @@ def test_it_ignores_duplicate_and_late_events(run, publish_job):
     publish_job("job-2")
     publish_job("job-2", "job_failed", error="late failure")
     execution.refresh_from_db()
-    assert execution.status == "COMPLETED" and statuses(execution) == {"deploy": "COMPLETED"}
+    assert execution.status == "COMPLETED"
+    assert statuses(execution) == {"deploy": "COMPLETED"}
     assert event_types(execution, "deploy").count("step_completed") == 1
     assert event_types(execution).count("execution_completed") == 1
 
@@ -150,7 +156,8 @@ def test_it_records_progress_events_that_never_go_backwards(run, publish_job):
     publish_job("job-p", "job_progress", percent=40)
     assert steps_of(execution)["deploy"].progress == 60
     progress = execution_progress(execution=execution)
-    assert progress["percent"] == 80.0 and progress["current_steps"] == ["deploy"]
+    assert progress["percent"] == 80.0
+    assert progress["current_steps"] == ["deploy"]
     # No step like "deploy" has ever finished: no estimate rather than a guess from the quick "a".
     assert progress["eta_seconds"] is None
     assert [s["step_id"] for s in progress["steps"]] == ["a", "deploy"]
@@ -164,7 +171,8 @@ def test_it_times_out_a_waiting_step_and_cancels_its_job(run, django_capture_on_
     with django_capture_on_commit_callbacks(execute=True):
         tasks.sweep()
     execution.refresh_from_db()
-    assert statuses(execution) == {"deploy": "TIMEOUT"} and execution.status == "FAILED"
+    assert statuses(execution) == {"deploy": "TIMEOUT"}
+    assert execution.status == "FAILED"
     assert "job-t" in CANCELLED_JOBS
 
 
@@ -180,7 +188,8 @@ def test_it_times_out_the_whole_execution(run, django_capture_on_commit_callback
     with django_capture_on_commit_callbacks(execute=True):
         tasks.sweep()
     execution.refresh_from_db()
-    assert execution.status == "TIMEOUT" and execution.completed_at
+    assert execution.status == "TIMEOUT"
+    assert execution.completed_at
     assert statuses(execution) == {"deploy": "CANCELLED", "b": "CANCELLED"}
 
 
@@ -190,7 +199,8 @@ def test_it_cancels_pending_and_waiting_steps(run, django_capture_on_commit_call
     )
     with django_capture_on_commit_callbacks(execute=True):
         cancelled = execution_cancel(execution_id=execution.pk)
-    assert cancelled.status == "CANCELLED" and cancelled.completed_at
+    assert cancelled.status == "CANCELLED"
+    assert cancelled.completed_at
     assert statuses(execution) == {"deploy": "CANCELLED", "b": "CANCELLED"}
     assert "job-c" in CANCELLED_JOBS
     with pytest.raises(ConflictError):
@@ -204,7 +214,8 @@ def test_it_resumes_a_cancelled_execution_keeping_completed_steps(run, publish_j
         execution_cancel(execution_id=execution.pk)
     with django_capture_on_commit_callbacks(execute=True):
         resumed = execution_retry(execution_id=execution.pk)
-    assert resumed.status == "RUNNING" and resumed.completed_at is None
+    assert resumed.status == "RUNNING"
+    assert resumed.completed_at is None
     assert steps_of(execution)["a"].started_at == first_a.started_at
     assert statuses(execution) == {"a": "COMPLETED", "deploy": "AWAITING_EVENT"}
     publish_job("job-r")
@@ -225,7 +236,8 @@ def test_it_recovers_a_stale_running_step_of_a_killed_worker(owner, django_captu
         counts = tasks.sweep()
     assert counts["stale_steps_recovered"] == 1
     execution.refresh_from_db()
-    assert statuses(execution) == {"a": "COMPLETED", "b": "COMPLETED"} and execution.status == "COMPLETED"
+    assert statuses(execution) == {"a": "COMPLETED", "b": "COMPLETED"}
+    assert execution.status == "COMPLETED"
     assert StepExecution.objects.get(pk=a.pk).attempt == 2
 
 
@@ -253,7 +265,8 @@ def test_it_publishes_seed_shaped_events_to_callback_topics(run):
         "error": None,
         "progress": None,
     }
-    assert events[2].payload["progress"] == 100.0 and "eta_seconds" in events[2].payload
+    assert events[2].payload["progress"] == 100.0
+    assert "eta_seconds" in events[2].payload
     assert events[3].payload["status"] == "COMPLETED"
 
 

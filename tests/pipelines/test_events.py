@@ -21,7 +21,8 @@ def test_it_dispatches_after_commit_and_records_the_handler(handler_calls):
         assert handler_calls == []  # not before commit
     assert handler_calls == [("h", event.pk)]
     event.refresh_from_db()
-    assert event.handled_by == ["tests.h"] and event.delivered
+    assert event.handled_by == ["tests.h"]
+    assert event.delivered
 
 
 def test_it_drops_the_event_when_the_publisher_rolls_back(handler_calls):
@@ -29,7 +30,8 @@ def test_it_drops_the_event_when_the_publisher_rolls_back(handler_calls):
     with pytest.raises(RuntimeError), transaction.atomic():
         events.publish("testTopic", "thing_happened", {"x": 1})
         raise RuntimeError("publisher failed")
-    assert handler_calls == [] and Event.objects.count() == 0
+    assert handler_calls == []
+    assert Event.objects.count() == 0
 
 
 def test_it_retries_a_failing_handler_as_a_task_without_failing_the_publisher(handler_calls):
@@ -43,7 +45,9 @@ def test_it_retries_a_failing_handler_as_a_task_without_failing_the_publisher(ha
     event = events.publish("testTopic", "thing_happened", {})
     event.refresh_from_db()
     assert [c[0] for c in handler_calls] == ["flaky", "ok", "flaky"]  # the retry task ran inline (sync)
-    assert sorted(event.handled_by) == ["tests.flaky", "tests.ok"] and event.delivered and event.failures == 1
+    assert sorted(event.handled_by) == ["tests.flaky", "tests.ok"]
+    assert event.delivered
+    assert event.failures == 1
 
 
 def test_it_leaves_an_event_to_the_sweep_after_the_quick_retries(handler_calls):
@@ -55,11 +59,13 @@ def test_it_leaves_an_event_to_the_sweep_after_the_quick_retries(handler_calls):
     events.subscribe("testTopic", broken, name="tests.broken")
     event = events.publish("testTopic", "thing_happened", {})
     event.refresh_from_db()
-    assert len(handler_calls) == events.MAX_DISPATCH_FAILURES and not event.delivered
+    assert len(handler_calls) == events.MAX_DISPATCH_FAILURES
+    assert not event.delivered
     assert event.failures == events.MAX_DISPATCH_FAILURES
     assert tasks.sweep()["events_redelivered"] == 1  # never given up: the outage is over, the sweep delivers
     event.refresh_from_db()
-    assert event.delivered and event.handled_by == ["tests.broken"]
+    assert event.delivered
+    assert event.handled_by == ["tests.broken"]
 
 
 def test_the_sweep_redelivers_an_event_lost_between_commit_and_dispatch(handler_calls):
@@ -67,8 +73,10 @@ def test_the_sweep_redelivers_an_event_lost_between_commit_and_dispatch(handler_
     lost = Event.objects.create(topic="testTopic", type="thing_happened", payload={}, delivered=False)
     assert tasks.sweep()["events_redelivered"] == 1
     lost.refresh_from_db()
-    assert handler_calls == [("h", lost.pk)] and lost.delivered
-    assert tasks.sweep()["events_redelivered"] == 0 and len(handler_calls) == 1
+    assert handler_calls == [("h", lost.pk)]
+    assert lost.delivered
+    assert tasks.sweep()["events_redelivered"] == 0
+    assert len(handler_calls) == 1
 
 
 def test_it_wakes_the_execution_and_deployment_groups():

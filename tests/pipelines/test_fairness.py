@@ -45,7 +45,8 @@ def test_it_queues_one_users_fan_out_one_step_at_a_time_and_another_users_step_a
     assert max(peaks) <= 1
     for execution in (mine, theirs):
         execution.refresh_from_db()
-        assert execution.status == "COMPLETED" and not execution.held_steps
+        assert execution.status == "COMPLETED"
+        assert not execution.held_steps
     assert set(StepExecution.objects.filter(execution=mine).values_list("attempt", flat=True)) == {1}
 
 
@@ -54,7 +55,8 @@ def test_it_queues_one_users_fan_out_one_step_at_a_time_and_another_users_step_a
 def test_it_runs_the_held_steps_of_a_users_second_execution_when_the_first_frees_a_slot(owner, queue):
     first = execution_submit(dag=dag(step("a")), owner=owner)
     second = execution_submit(dag=dag(step("b1"), step("b2")), owner=owner)
-    assert len(queue) == 1 and PipelineExecution.objects.get(pk=second.pk).held_steps
+    assert len(queue) == 1
+    assert PipelineExecution.objects.get(pk=second.pk).held_steps
 
     _drain(queue, [owner])  # a's completion wakes the held execution; nothing else would until the sweep
 

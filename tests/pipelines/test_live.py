@@ -53,8 +53,10 @@ def test_it_runs_the_branches_of_a_diamond_concurrently(stack):
     assert execution["status"] == "COMPLETED"
     s = {step["step_id"]: step for step in execution["steps"]}
     b_start, b_end, c_start, c_end = (ts(s[x][k]) for x in "bc" for k in ("started_at", "completed_at"))
-    assert b_start < c_end and c_start < b_end, "b and c did not overlap"
-    assert ts(s["d"]["started_at"]) >= max(b_end, c_end) and ts(s["b"]["started_at"]) >= ts(s["a"]["completed_at"])
+    assert b_start < c_end, "b and c did not overlap"
+    assert c_start < b_end, "b and c did not overlap"
+    assert ts(s["d"]["started_at"]) >= max(b_end, c_end)
+    assert ts(s["b"]["started_at"]) >= ts(s["a"]["completed_at"])
     assert (max(b_end, c_end) - min(b_start, c_start)).total_seconds() < 1.9
 
 
@@ -71,7 +73,8 @@ def test_it_streams_events_over_sse_while_the_execution_runs(stack):
     conn = http.client.HTTPConnection(url.hostname, url.port, timeout=30)
     conn.request("GET", f"/executions/{execution_id}/events", headers={"Cookie": stack.session_cookie})
     response = conn.getresponse()
-    assert response.status == 200 and response.getheader("Content-Type") == "text/event-stream"
+    assert response.status == 200
+    assert response.getheader("Content-Type") == "text/event-stream"
     received, current = [], {}
     while line := response.readline():
         line = line.decode().rstrip("\n")
@@ -83,10 +86,12 @@ def test_it_streams_events_over_sse_while_the_execution_runs(stack):
             current[key] = value
     conn.close()
     types = [event["event"] for _, event in received]
-    assert types[0] == "step_started" and types[-1] == "execution_completed"
+    assert types[0] == "step_started"
+    assert types[-1] == "execution_completed"
     assert types.count("step_completed") == 4
     ids = [int(event["id"]) for _, event in received]
-    assert ids == sorted(ids) and len(set(ids)) == len(ids)
+    assert ids == sorted(ids)
+    assert len(set(ids)) == len(ids)
     # Streamed live, not dumped at the end: the first event came well before the last.
     assert received[-1][0] - received[0][0] > 0.8
     assert json.loads(received[-1][1]["data"])["status"] == "COMPLETED"

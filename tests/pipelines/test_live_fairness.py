@@ -44,7 +44,8 @@ def test_it_runs_another_users_step_while_one_user_has_more_long_steps_than_work
         stack.wait_for(lambda: stack.api("GET", path)[1]["completed_at"], timeout=120)
         slow = stack.api("GET", path)[1]
 
-    assert quick["status"] == "COMPLETED" and slow["status"] == "COMPLETED"
+    assert quick["status"] == "COMPLETED"
+    assert slow["status"] == "COMPLETED"
     naps = sorted((_ts(s["started_at"]), _ts(s["completed_at"])) for s in slow["steps"])
     # The other user's step did not wait for the first user's naps: it finished before the first nap did.
     assert _ts(quick["completed_at"]) < naps[0][1]

@@ -31,7 +31,8 @@ def test_it_runs_a_deadlock_victim_again_without_the_first_attempts_writes_or_ca
         return "done"
 
     assert write() == "done"
-    assert len(attempts) == 2 and committed == [2]
+    assert len(attempts) == 2
+    assert committed == [2]
     assert list(Notification.objects.values_list("message", flat=True)) == ["attempt 2"]
 
 

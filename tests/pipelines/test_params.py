@@ -70,7 +70,8 @@ def test_it_refuses_resource_bombs_with_a_clear_error(source, message):
     with pytest.raises(RenderError) as caught:
         render({"v": source}, CTX)
     assert caught.value.path == ("v",)
-    assert "TemplateLimitError" in caught.value.message and message in caught.value.message, caught.value.message
+    assert "TemplateLimitError" in caught.value.message, caught.value.message
+    assert message in caught.value.message, caught.value.message
 
 
 def test_it_still_renders_ordinary_arithmetic_formatting_and_loops():

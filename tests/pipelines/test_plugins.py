@@ -68,7 +68,8 @@ def test_without_the_package_the_action_is_unknown(owner_api) -> None:
 
 def test_an_installed_plugin_action_is_listed_validated_and_runs(plugin_installed, owner_api, run) -> None:
     meta = owner_api.get("/api/actions/plugin_echo").json()
-    assert meta["version"] == "0.1.0" and meta["category"] == "Plugins"
+    assert meta["version"] == "0.1.0"
+    assert meta["category"] == "Plugins"
     assert meta["output_definitions"] == [{"name": "echo", "type": "string", "description": ""}]
     missing = dag(step("e", "plugin_echo", params={}))
     errors = owner_api.post("/api/executions/validate", missing, content_type="application/json").json()["errors"]

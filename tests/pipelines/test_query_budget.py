@@ -36,10 +36,12 @@ def test_it_runs_a_chain_of_log_steps_in_few_queries_per_step(owner):
         runner.run_step(first)  # as the worker that picked up s0's task
 
     execution = PipelineExecution.objects.get(pk=execution.pk)
-    assert execution.status == "COMPLETED" and execution.progress == 100.0
+    assert execution.status == "COMPLETED"
+    assert execution.progress == 100.0
     assert set(StepExecution.objects.filter(execution=execution).values_list("status", flat=True)) == {"COMPLETED"}
     started = Event.objects.filter(execution=execution, type="step_started").count()
-    assert started == CHAIN and Event.objects.filter(execution=execution, type="step_completed").count() == CHAIN
+    assert started == CHAIN
+    assert Event.objects.filter(execution=execution, type="step_completed").count() == CHAIN
     per_step = len(queries) / CHAIN
     assert per_step <= MAX_QUERIES_PER_STEP, f"{len(queries)} queries for {CHAIN} steps ({per_step:.1f} per step)"
     # A chain hop does not read (lock) the execution row: only the last step's finish does.
@@ -58,15 +60,18 @@ def test_a_wide_fan_out_under_the_user_limit_reads_a_page_of_pending_steps_per_c
     monkeypatch.setattr(engine, "_dispatch_many", queued.extend)
     monkeypatch.setattr(runner, "take_queued_steps", lambda: True)
     execution = execution_submit(dag=dag(*[step(f"w{i}") for i in range(300)]), owner=owner)
-    assert len(queued) == 2 and PipelineExecution.objects.get(pk=execution.pk).held_steps
+    assert len(queued) == 2
+    assert PipelineExecution.objects.get(pk=execution.pk).held_steps
 
     with CaptureQueriesContext(connection) as queries:
         while queued:
             runner.run_step(queued.pop(0))
     execution = PipelineExecution.objects.get(pk=execution.pk)
-    assert execution.status == "COMPLETED" and not execution.held_steps
+    assert execution.status == "COMPLETED"
+    assert not execution.held_steps
     steps = StepExecution.objects.filter(execution=execution)
-    assert {s.status for s in steps} == {"COMPLETED"} and {s.attempt for s in steps} == {1}
+    assert {s.status for s in steps} == {"COMPLETED"}
+    assert {s.attempt for s in steps} == {1}
     # Every read of the PENDING, not-yet-queued steps is a bounded page: each completion in an n-step fan-out
     # used to read all n of them (quadratic).
     pending_reads = [
@@ -74,7 +79,8 @@ def test_a_wide_fan_out_under_the_user_limit_reads_a_page_of_pending_steps_per_c
         for q in queries.captured_queries
         if '"enqueued_at" IS NULL' in q["sql"] and q["sql"].startswith("SELECT")
     ]
-    assert pending_reads and all(" LIMIT " in sql for sql in pending_reads), pending_reads[:2]
+    assert pending_reads, pending_reads[:2]
+    assert all(" LIMIT " in sql for sql in pending_reads), pending_reads[:2]
     assert len(queries) / 300 <= 16, f"{len(queries)} queries for 300 steps"
 
 
@@ -118,6 +124,7 @@ def test_it_runs_the_queued_steps_of_a_fan_out_in_the_worker_that_is_free_and_ea
     for pk in queued[1:]:  # the other tasks are delivered later: they find their step done and return
         runner.run_step(pk)
     steps = StepExecution.objects.filter(execution=execution)
-    assert {s.pk: s.started_at for s in steps} == started and {s.attempt for s in steps} == {1}
+    assert {s.pk: s.started_at for s in steps} == started
+    assert {s.attempt for s in steps} == {1}
     assert Event.objects.filter(execution=execution, type="step_started").count() == 5
     assert PipelineExecution.objects.get(pk=execution.pk).status == "COMPLETED"

@@ -45,7 +45,8 @@ def test_it_prunes_old_finished_executions_with_their_steps_and_events_and_keeps
     _age(old, 2)
     running = PipelineExecution.objects.create(dag=dag(step("x")), owner=owner, status="RUNNING")
     PipelineExecution.objects.filter(pk=running.pk).update(created_at=timezone.now() - timedelta(days=9))
-    assert old.status == recent.status == "COMPLETED" and Event.objects.filter(execution=old).exists()
+    assert old.status == recent.status == "COMPLETED"
+    assert Event.objects.filter(execution=old).exists()
 
     counts = sweep.sweep()
 
@@ -73,7 +74,8 @@ def test_it_keeps_the_runs_of_a_deployment_in_flight_and_the_run_a_deployment_po
     sweep.sweep()
 
     assert set(PipelineExecution.objects.values_list("pk", flat=True)) == {in_flight.pk, pointed_at.pk}
-    assert Event.objects.filter(pk=busy_event.pk).exists() and not Event.objects.filter(pk=calm_event.pk).exists()
+    assert Event.objects.filter(pk=busy_event.pk).exists()
+    assert not Event.objects.filter(pk=calm_event.pk).exists()
 
 
 def test_it_never_prunes_an_event_not_yet_delivered_to_its_handlers():

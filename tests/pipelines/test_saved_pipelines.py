@@ -42,17 +42,22 @@ def created(owner_api, call) -> dict:
 def test_create_shows_the_secret_once_and_stores_only_its_hash(created, owner_api, owner) -> None:
     secret = created["webhook_secret"]
     pipeline = SavedPipeline.objects.get(pk=created["id"])
-    assert pipeline.owner == owner and len(secret) >= 32 and secret not in pipeline.webhook_secret_hash
+    assert pipeline.owner == owner
+    assert len(secret) >= 32
+    assert secret not in pipeline.webhook_secret_hash
     detail = owner_api.get(f"/api/pipelines/{pipeline.pk}").json()
-    assert "webhook_secret" not in detail and detail["schedule_minutes"] == 15
+    assert "webhook_secret" not in detail
+    assert detail["schedule_minutes"] == 15
     assert secret not in str(owner_api.get("/api/pipelines").content)
 
 
 def test_it_refuses_an_invalid_dag_a_bad_schedule_and_a_taken_name(owner_api, created, call) -> None:
     response = call(owner_api, "post", "/api/pipelines", {"name": "bad", "dag": dag(step("a", "no_such"))})
-    assert response.status_code == 422 and response.json()["detail"][0]["loc"][:3] == ["dag", "steps", 0]
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"][:3] == ["dag", "steps", 0]
     response = call(owner_api, "post", "/api/pipelines", {"name": "x", "dag": GREETING, "schedule_minutes": 0})
-    assert response.status_code == 422 and response.json()["detail"][0]["loc"] == ["schedule_minutes"]
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["schedule_minutes"]
     response = call(owner_api, "post", "/api/pipelines", {"name": "../etc", "dag": GREETING})
     assert response.json()["detail"][0]["loc"] == ["name"]
     assert call(owner_api, "post", "/api/pipelines", {"name": "greet", "dag": GREETING}).status_code == 409
@@ -63,9 +68,11 @@ def test_it_refuses_an_invalid_dag_a_bad_schedule_and_a_taken_name(owner_api, cr
 
 def test_run_on_demand_links_the_execution_and_lists_it_in_the_history(owner_api, created, call) -> None:
     response = call(owner_api, "post", f"/api/pipelines/{created['id']}/run", {"parameters": {"who": "bob"}})
-    assert response.status_code == 201 and response.json()["trigger"] == "manual"
+    assert response.status_code == 201
+    assert response.json()["trigger"] == "manual"
     execution = PipelineExecution.objects.get(pk=response.json()["execution_id"])
-    assert execution.status == "COMPLETED" and execution.steps.get().outputs == {"message": "hi bob"}
+    assert execution.status == "COMPLETED"
+    assert execution.steps.get().outputs == {"message": "hi bob"}
     assert str(execution.saved_pipeline_id) == created["id"]
     history = owner_api.get(f"/api/pipelines/{created['id']}/runs").json()
     assert [run["id"] for run in history] == [str(execution.pk)]
@@ -82,7 +89,8 @@ def test_the_interval_schedule_follows_pause_resume_and_delete(owner_api, create
     # What django-q2's scheduler does when it is due: call the function with the stored args.
     execution_id = run_scheduled(ast.literal_eval(schedule.args))
     execution = PipelineExecution.objects.get(pk=execution_id)
-    assert execution.trigger == "schedule" and execution.owner == owner
+    assert execution.trigger == "schedule"
+    assert execution.owner == owner
     assert call(owner_api, "post", f"/api/pipelines/{created['id']}/pause").json()["paused"] is True
     assert not Schedule.objects.filter(name=f"pipelines.saved:{created['id']}").exists()
     assert run_scheduled(created["id"]) is None  # a tick already queued when it was paused does nothing
@@ -106,9 +114,11 @@ def test_the_webhook_runs_as_the_owner_with_the_secret_only(created, call, owner
     response = call(
         anonymous, "post", url, {"parameters": {"who": "hook"}}, X_Pipeline_Secret=created["webhook_secret"]
     )
-    assert response.status_code == 201 and response.json()["trigger"] == "webhook"
+    assert response.status_code == 201
+    assert response.json()["trigger"] == "webhook"
     execution = PipelineExecution.objects.get(pk=response.json()["execution_id"])
-    assert execution.owner == owner and execution.steps.get().outputs == {"message": "hi hook"}
+    assert execution.owner == owner
+    assert execution.steps.get().outputs == {"message": "hi hook"}
     # Rotating: the old secret stops working at once, the new one works.
     new_secret = call(owner_api, "post", f"/api/pipelines/{created['id']}/rotate-secret").json()["webhook_secret"]
     assert call(anonymous, "post", url, {}, X_Pipeline_Secret=created["webhook_secret"]).status_code == 404
@@ -118,7 +128,8 @@ def test_the_webhook_runs_as_the_owner_with_the_secret_only(created, call, owner
     assert call(anonymous, "post", url, {}, X_Pipeline_Secret=new_secret).status_code == 404
     assert PipelineExecution.objects.count() == 2
     bad_body = call(owner_api, "post", f"/api/pipelines/{created['id']}/run", {"parameters": [1]})
-    assert bad_body.status_code == 422 and bad_body.json()["detail"][0]["loc"] == ["parameters"]
+    assert bad_body.status_code == 422
+    assert bad_body.json()["detail"][0]["loc"] == ["parameters"]
 
 
 def test_someone_elses_pipeline_is_a_404_everywhere(created, other_api, call, staff_api) -> None:

@@ -56,14 +56,16 @@ def ids_in(text: str) -> list[int]:
 async def test_it_replays_a_finished_execution_and_closes(owner):
     execution = await sync_to_async(execution_submit)(dag=dag(step("a"), step("b", depends_on=["a"])), owner=owner)
     communicator, start = await open_stream(ExecutionEventsConsumer.as_asgi(), scope_for(owner, execution.pk))
-    assert start["status"] == 200 and (b"Content-Type", b"text/event-stream") in start["headers"]
+    assert start["status"] == 200
+    assert (b"Content-Type", b"text/event-stream") in start["headers"]
     text = await read_until_closed(communicator)
     assert text.startswith(": connected")
     expected = await sync_to_async(
         lambda: list(Event.objects.filter(execution=execution).values_list("id", flat=True))
     )()
     assert ids_in(text) == expected
-    assert "event: execution_completed\ndata: {" in text and '"status": "COMPLETED"' in text
+    assert "event: execution_completed\ndata: {" in text
+    assert '"status": "COMPLETED"' in text
 
 
 async def test_it_replays_only_events_after_last_event_id(owner):
@@ -91,7 +93,8 @@ async def test_it_streams_new_events_then_closes_when_the_execution_finishes(own
     body = job_event("sse-1")
     await sync_to_async(publish)(JOB_EVENTS_TOPIC, body["type"], body)
     rest = await read_until_closed(communicator)
-    assert "event: step_completed" in rest and "event: execution_completed" in rest
+    assert "event: step_completed" in rest
+    assert "event: execution_completed" in rest
     last_data = [line for line in rest.splitlines() if line.startswith("data: ")][-1]
     assert json.loads(last_data[6:])["status"] == "COMPLETED"
 

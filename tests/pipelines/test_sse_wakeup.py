@@ -64,7 +64,9 @@ async def test_it_wakes_the_streams_of_the_committed_events_within_a_poll_interv
         await asyncio.to_thread(_commit_event, path, execution, deployment)
         woken = await _receive(layer, streams["execution"], 2.0)
         elapsed = time.monotonic() - began
-        assert woken is not None and woken["type"] == "event.wakeup" and woken["id"] == 2
+        assert woken is not None
+        assert woken["type"] == "event.wakeup"
+        assert woken["id"] == 2
         assert elapsed < 1.0  # the streams' own poll is 1 s; the wake-up comes well before it
         assert (await _receive(layer, streams["deployment"], 1.0)) is not None
         assert (await _receive(layer, streams["other"], 0.3)) is None  # another execution's stream sleeps on
@@ -79,4 +81,5 @@ async def test_a_broken_database_stops_the_watcher_quietly(tmp_path: Path) -> No
     watcher = DataVersionWatcher(str(tmp_path / "missing" / "db.sqlite3"), interval=0.02)
     watcher.stream_opened()
     await asyncio.wait_for(watcher.task, 2)  # logged; the streams fall back to SSE_POLL_SECONDS
-    assert watcher.task.done() and watcher.task.exception() is None
+    assert watcher.task.done()
+    assert watcher.task.exception() is None

@@ -31,7 +31,8 @@ def test_it_accepts_the_seed_shape_with_parallel_branches():
 def test_it_refuses_a_cycle_and_names_it():
     errors = validate_dag(dag(step("a", depends_on=["c"]), step("b", depends_on=["a"]), step("c", depends_on=["b"])))
     assert len(errors) == 1
-    assert errors[0]["loc"][:1] == ["steps"] and errors[0]["loc"][-1] == "depends_on"
+    assert errors[0]["loc"][:1] == ["steps"]
+    assert errors[0]["loc"][-1] == "depends_on"
     assert "cycle" in errors[0]["msg"]
     for name in ("a", "b", "c"):
         assert name in errors[0]["msg"]

@@ -90,14 +90,18 @@ def test_it_installs_web_and_workers_after_the_migration_hook(kube_standin, kube
     web, worker = deployments["bud-budportal"], deployments["bud-budportal-worker"]
     assert _pod_spec(web)["containers"][0]["command"] == ["daphne"]
     assert _pod_spec(worker)["containers"][0]["command"] == ["python", "manage.py", "qcluster"]
-    assert worker["spec"]["replicas"] == 3 and worker["status"]["readyReplicas"] == 3
+    assert worker["spec"]["replicas"] == 3
+    assert worker["status"]["readyReplicas"] == 3
     assert {"name": "Q_WORKERS", "value": "4"} in _pod_spec(worker)["containers"][0]["env"]
     # The migration Job ran as a hook before the Deployments, then was deleted on success with its Secret copy.
     jobs, deployments_written = _writes(kube_standin, "jobs"), _writes(kube_standin, "deployments")
-    assert jobs and deployments_written and jobs[0] < deployments_written[0]
+    assert jobs
+    assert deployments_written
+    assert jobs[0] < deployments_written[0]
     assert kube_standin.objects("Job", namespace=NAMESPACE) == []
     secrets = {s["metadata"]["name"] for s in kube_standin.objects("Secret", namespace=NAMESPACE)}
-    assert "bud-budportal" in secrets and "bud-budportal-migrate" not in secrets
+    assert "bud-budportal" in secrets
+    assert "bud-budportal-migrate" not in secrets
     for deployment in (web, worker):
         assert _secret_refs(_pod_spec(deployment)["containers"][0]) == dict.fromkeys(SECRET_KEYS, "bud-budportal")
     service = kube_standin.get("Service", NAMESPACE, "bud-budportal")

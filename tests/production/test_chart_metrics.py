@@ -25,7 +25,8 @@ def test_it_serves_metrics_on_a_port_of_every_pod_when_enabled(helm_binary) -> N
     for name, deployment in deployments.items():
         template = deployment["spec"]["template"]
         annotations = template["metadata"]["annotations"]
-        assert annotations["prometheus.io/scrape"] == "true" and annotations["prometheus.io/port"] == "9100"
+        assert annotations["prometheus.io/scrape"] == "true"
+        assert annotations["prometheus.io/port"] == "9100"
         containers = {c["name"]: c for c in _pod_spec(deployment)["containers"]}
         metrics = containers["metrics"]
         assert metrics["ports"] == [{"name": "metrics", "containerPort": 9100, "protocol": "TCP"}]
@@ -49,4 +50,5 @@ def test_it_runs_several_web_processes_per_pod_on_one_port_when_asked(helm_binar
     assert container["args"] == ["-b", "0.0.0.0", "-p", "8000", "-n", "3"]
     assert container["ports"][0]["containerPort"] == 8000
     result = _template(helm_binary, "-f", str(CHART / "ci" / "test-values.yaml"), "--set", "web.processes=0")
-    assert result.returncode != 0 and "processes" in result.stderr
+    assert result.returncode != 0
+    assert "processes" in result.stderr

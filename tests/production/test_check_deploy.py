@@ -54,7 +54,8 @@ def _check_deploy(env: dict[str, str], tmp_path) -> subprocess.CompletedProcess[
 
 def test_it_passes_check_deploy_with_the_charts_production_settings(helm_binary, tmp_path) -> None:
     env = _chart_env(helm_binary)
-    assert env["DEBUG"] == "false" and env["DATABASE_URL"].startswith("postgres://")
+    assert env["DEBUG"] == "false"
+    assert env["DATABASE_URL"].startswith("postgres://")
 
     result = _check_deploy(env, tmp_path)
 
@@ -68,7 +69,8 @@ def test_it_warns_when_production_settings_are_weakened(helm_binary, tmp_path) -
     result = _check_deploy(env, tmp_path)
 
     assert result.returncode != 0
-    assert "security.W008" in result.stderr and "security.W004" in result.stderr
+    assert "security.W008" in result.stderr
+    assert "security.W004" in result.stderr
 
 
 @pytest.mark.parametrize("secret_key", ["", "dev-insecure-change-me-" + "x" * 40])

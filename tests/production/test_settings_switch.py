@@ -48,7 +48,8 @@ def test_it_uses_postgresql_with_the_parsed_url_fields(tmp_path) -> None:
     assert db["OPTIONS"] == {"sslmode": "require"}
     assert db["CONN_HEALTH_CHECKS"] is True
     # The database alone does not switch the broker or the channel layer.
-    assert found["q"]["orm"] == "default" and "redis" not in found["q"]
+    assert found["q"]["orm"] == "default"
+    assert "redis" not in found["q"]
     assert found["layers"]["default"]["BACKEND"] == "channels.layers.InMemoryChannelLayer"
 
 
@@ -73,7 +74,8 @@ def test_it_defaults_to_sqlite_in_wal_mode_with_immediate_transactions(tmp_path)
     assert "PRAGMA journal_mode=WAL" in db["OPTIONS"]["init_command"]
     assert "PRAGMA busy_timeout=" in db["OPTIONS"]["init_command"]
     assert db["OPTIONS"]["transaction_mode"] == "IMMEDIATE"
-    assert found["q"]["orm"] == "default" and "redis" not in found["q"]
+    assert found["q"]["orm"] == "default"
+    assert "redis" not in found["q"]
     assert found["layers"]["default"]["BACKEND"] == "channels.layers.InMemoryChannelLayer"
 
 

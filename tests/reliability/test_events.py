@@ -65,8 +65,10 @@ def test_it_ignores_a_duplicated_job_completed_event(deploy, replay):
 
     duplicate = replay(JOB_EVENTS_TOPIC, "job_completed", original.payload, deployment_id=deployment.pk)
 
-    assert before[0] == "running" and snapshot(deployment) == before
-    assert duplicate.delivered and duplicate.failures == 0
+    assert before[0] == "running"
+    assert snapshot(deployment) == before
+    assert duplicate.delivered
+    assert duplicate.failures == 0
     assert Event.objects.filter(topic=CALLBACK_TOPIC, type="step_completed", step_id="cache").count() == 1
 
 
@@ -126,7 +128,8 @@ def test_it_accepts_unknown_and_malformed_events_harmlessly(deploy, replay, topi
     event = replay(topic, event_type, payload)
 
     assert snapshot(deployment) == before
-    assert event.delivered and event.failures == 0
+    assert event.delivered
+    assert event.failures == 0
     assert sweep()["events_redelivered"] == 0
 
 
@@ -170,7 +173,8 @@ def test_it_redelivers_from_the_sweep_when_every_quick_retry_failed(deploy, flak
 
     deployment.refresh_from_db()
     event.refresh_from_db()
-    assert deployment.status == "running" and deployment.completed_at
+    assert deployment.status == "running"
+    assert deployment.completed_at
     assert (event.delivered, event.handled_by) == (True, [LISTENER_NAME])
 
 
@@ -197,5 +201,6 @@ def test_it_redelivers_from_the_sweep_when_the_retry_task_was_lost(deploy, flaky
 
     deployment.refresh_from_db()
     event.refresh_from_db()
-    assert deployment.status == "running" and deployment.completed_at
+    assert deployment.status == "running"
+    assert deployment.completed_at
     assert (event.delivered, event.handled_by) == (True, [LISTENER_NAME])

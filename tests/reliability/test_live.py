@@ -77,7 +77,8 @@ def test_it_finishes_an_execution_whose_worker_was_killed_mid_step_and_installs_
         ("1", "deployed")
     ], "the release was installed more than once"
     status, jobs = stack.api_all("/api/jobs")
-    assert status == 200 and len(jobs) == 1, jobs
+    assert status == 200, jobs
+    assert len(jobs) == 1, jobs
 
 
 def test_it_finishes_a_deployment_whose_worker_was_killed_during_the_helm_install(live_deploy):
@@ -112,13 +113,16 @@ def test_it_runs_twenty_deployments_started_at_once_on_two_workers(live_deploy):
     assert [d["status"] for d in finished] == ["running"] * 20, [(d["name"], d["error"]) for d in finished]
     for deployment in finished:
         (component,) = deployment["components"]
-        assert component["status"] == "running" and component["completed_at"]
+        assert component["status"] == "running"
+        assert component["completed_at"]
         ns = deployment["namespace"]
         assert component["endpoint_url"] == f"http://{deployment['name']}-cache-valkey.{ns}.svc.cluster.local:6379"
         records = live_deploy.release_records(ns, f"{deployment['name']}-cache")
         assert [r["metadata"]["labels"]["version"] for r in records] == ["1"]
     status, jobs = live_deploy.stack.api_all("/api/jobs")
-    assert status == 200 and len(jobs) == 20 and {j["status"] for j in jobs} == {"COMPLETED"}
+    assert status == 200
+    assert len(jobs) == 20
+    assert {j["status"] for j in jobs} == {"COMPLETED"}
 
 
 def _sse_events(
@@ -185,7 +189,8 @@ def test_it_resumes_an_sse_stream_from_last_event_id_across_a_daphne_restart(liv
 
     everything = _sse_events(stack, execution_id)  # a fresh page replays the whole log
     assert before + after == everything, "a gap or a duplicate across the restart"
-    assert after[-1][1] == "execution_completed" and len({i for i, _ in everything}) == len(everything)
+    assert after[-1][1] == "execution_completed"
+    assert len({i for i, _ in everything}) == len(everything)
 
 
 @pytest.mark.skipif(PRODUCTION, reason="locks the SQLite file of the embedded configuration")

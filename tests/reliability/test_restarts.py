@@ -209,7 +209,15 @@ def run_trial(live_deploy: DeployStack, service: str, trial: int, rng: random.Ra
         statuses = [r["metadata"]["labels"]["status"] for r in records]
         # Re-running an install after a lost message is an upgrade of the same release, never a second
         # install beside the first: one release, its latest revision deployed, none left half-done.
-        assert statuses and statuses[-1] == "deployed" and not {"pending-install", "pending-upgrade"} & set(statuses), (
+        assert statuses, (
+            component["release_name"],
+            statuses,
+        )
+        assert statuses[-1] == "deployed", (
+            component["release_name"],
+            statuses,
+        )
+        assert not {"pending-install", "pending-upgrade"} & set(statuses), (
             component["release_name"],
             statuses,
         )

@@ -32,7 +32,8 @@ def test_it_refuses_to_register_a_cluster_without_the_permission(owner, owner_ap
     api = owner_api.post("/api/clusters", {"name": "mine", "kubeconfig": kubeconfig()}, content_type="application/json")
     page = owner_browser.post("/clusters/", {"name": "mine", "kubeconfig": kubeconfig()})
 
-    assert api.status_code == 403 and "clusterjobs.add_cluster" in api.json()["detail"]
+    assert api.status_code == 403
+    assert "clusterjobs.add_cluster" in api.json()["detail"]
     assert page.status_code == 403
     assert not Cluster.objects.exists()
     assert "Add a cluster" not in owner_browser.get("/clusters/").content.decode()
@@ -91,15 +92,16 @@ def test_a_group_member_can_use_a_shared_cluster_but_not_change_it(shared, other
         f"/api/clusters/{shared.pk}/groups", {"shared_with_groups": []}, content_type="application/json"
     )
 
-    assert [c["id"] for c in listed] == [str(shared.pk)] and listed[0]["shared_with_groups"] == [
-        shared.shared_with_groups.get().pk
-    ]
-    assert health.status_code == 200 and health.json()["healthy"] is True
+    assert [c["id"] for c in listed] == [str(shared.pk)]
+    assert listed[0]["shared_with_groups"] == [shared.shared_with_groups.get().pk]
+    assert health.status_code == 200
+    assert health.json()["healthy"] is True
     assert deployment.status_code == 201, deployment.content
     assert (delete.status_code, unshare.status_code) == (403, 403)
     assert Cluster.objects.get(pk=shared.pk).shared_with_groups.count() == 1
     for answer in (listed, health.json(), deployment.json()):
-        assert "kube-standin" not in str(answer) and KUBECONFIG_TOKEN not in str(answer)
+        assert "kube-standin" not in str(answer)
+        assert KUBECONFIG_TOKEN not in str(answer)
 
 
 def test_a_shared_cluster_runs_the_members_pipeline_steps_and_nobody_elses(shared, run, other_user, django_user_model):
@@ -115,7 +117,8 @@ def test_a_shared_cluster_runs_the_members_pipeline_steps_and_nobody_elses(share
 
     assert member.status == StepStatus.COMPLETED, member.error
     assert refused.value.errors[0]["loc"] == ["steps", 0, "params", "cluster_id"]
-    assert late.status == StepStatus.FAILED and "not found" in late.error
+    assert late.status == StepStatus.FAILED
+    assert "not found" in late.error
 
 
 def test_the_clusters_page_shows_a_shared_cluster_without_its_delete_button(shared, other_user, owner):
@@ -125,7 +128,8 @@ def test_the_clusters_page_shows_a_shared_cluster_without_its_delete_button(shar
     page = member.get("/clusters/").content.decode()
     delete = member.post(f"/clusters/{shared.pk}/delete", follow=True).content.decode()
 
-    assert "team-cluster" in page and "shared with you by owner" in page
+    assert "team-cluster" in page
+    assert "shared with you by owner" in page
     assert f"/clusters/{shared.pk}/delete" not in page
     assert "only the cluster&#x27;s owner can change or delete it" in delete
     assert Cluster.objects.filter(pk=shared.pk).exists()
@@ -138,7 +142,8 @@ def test_the_owner_shares_only_with_their_own_groups(owner_api, shared):
         f"/api/clusters/{shared.pk}/groups", {"shared_with_groups": [foreign.pk]}, content_type="application/json"
     )
 
-    assert response.status_code == 422 and response.json()["detail"][0]["loc"][-1] == "shared_with_groups"
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"][-1] == "shared_with_groups"
     assert list(shared.shared_with_groups.all()) == list(Group.objects.filter(name="ml-team"))
 
 
@@ -154,7 +159,8 @@ def test_a_group_is_not_unshared_while_a_members_deployment_runs_on_the_cluster(
         f"/api/clusters/{shared.pk}/groups", {"shared_with_groups": []}, content_type="application/json"
     )
 
-    assert response.status_code == 409 and "theirs (running)" in response.json()["detail"]
+    assert response.status_code == 409
+    assert "theirs (running)" in response.json()["detail"]
     assert shared.shared_with_groups.count() == 1
 
 
@@ -183,7 +189,8 @@ def test_it_refuses_to_delete_a_cluster_under_a_running_deployment(owner_api, ru
 
     refused = owner_api.delete(f"/api/clusters/{cluster['id']}")
 
-    assert refused.status_code == 409 and "shop (running)" in refused.json()["detail"]
+    assert refused.status_code == 409
+    assert "shop (running)" in refused.json()["detail"]
     assert Cluster.objects.filter(pk=cluster["id"]).exists()
     # The deployment can still be stopped (its releases uninstalled); then the cluster can go.
     stopped = call(owner_api.post, f"/api/deployments/{deployment['id']}/stop")
@@ -274,6 +281,7 @@ def test_a_pipeline_step_cannot_attach_its_job_to_another_users_deployment(
 
     assert submitted.status_code == 422
     assert submitted.json()["detail"][0]["loc"][-4:] == ["steps", 0, "params", "deployment_id"]
-    assert late.status == StepStatus.FAILED and "no deployment" in late.error
+    assert late.status == StepStatus.FAILED
+    assert "no deployment" in late.error
     assert not Job.objects.filter(owner=other_user).exists()
     assert not Event.objects.filter(deployment_id=owned["deployment_id"], type__startswith="job_").exists()

@@ -319,5 +319,6 @@ def test_it_keeps_pipeline_steps_away_from_a_sandbox_clusters_api(run, kube_stan
     ).steps.get()
 
     assert (read.status, write.status) == (StepStatus.FAILED, StepStatus.FAILED)
-    assert "loopback address" in read.error and "loopback address" in write.error
+    assert "loopback address" in read.error
+    assert "loopback address" in write.error
     assert kube_standin.get("ConfigMap", "kube-system", "pwned") is None

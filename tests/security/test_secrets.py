@@ -64,7 +64,8 @@ def test_it_accepts_session_writes_with_the_csrf_token(owned, owner):
         HTTP_X_CSRFTOKEN=token,
     )
 
-    assert page.status_code in (200, 302) and api.status_code == 201, (page.status_code, api.content)
+    assert page.status_code in (200, 302), (page.status_code, api.content)
+    assert api.status_code == 201, (page.status_code, api.content)
 
 
 def test_it_lets_bearer_token_clients_write_without_csrf(owner_api):
@@ -124,7 +125,8 @@ def test_it_refuses_to_start_without_a_secret_key_when_debug_is_off():
             "DEBUG": "0",
         },
     )
-    assert done.returncode != 0 and "SECRET_KEY must be set" in done.stderr
+    assert done.returncode != 0
+    assert "SECRET_KEY must be set" in done.stderr
 
 
 # --- tokens ---------------------------------------------------------------------------------------------
@@ -142,7 +144,8 @@ def _database_text() -> str:
 def test_it_stores_api_tokens_only_as_sha256(owner):
     _, raw = ApiToken.issue(user=owner, name="ci")
     stored = _table_text(ApiToken._meta.db_table)
-    assert raw not in stored and raw[len("bud_") :] not in stored
+    assert raw not in stored
+    assert raw[len("bud_") :] not in stored
     assert hashlib.sha256(raw.encode()).hexdigest() in stored
     assert Client(HTTP_AUTHORIZATION=f"Bearer {raw}").get("/api/me").json()["username"] == "owner"
 
@@ -194,7 +197,8 @@ def test_it_encrypts_the_kubeconfig_at_rest(deployed_with_secret):
 
     cluster, _ = deployed_with_secret
     everything = _database_text()
-    assert SECRET not in everything and SECRET.encode().hex() not in everything
+    assert SECRET not in everything
+    assert SECRET.encode().hex() not in everything
     assert SECRET in Cluster.objects.get(pk=cluster["id"]).kubeconfig  # and it still decrypts
 
 
@@ -202,7 +206,8 @@ def test_it_never_logs_the_kubeconfig(deployed_with_secret, caplog):
     records = caplog.get_records("setup")  # the deployment ran while the fixture was set up
     assert len(records) > 10, "the deployment did not log at all"
     text = "\n".join(f"{r.getMessage()} {r.exc_text or ''}" for r in records)
-    assert "helm" in text.lower() and SECRET not in text
+    assert "helm" in text.lower()
+    assert SECRET not in text
 
 
 def test_it_never_answers_the_kubeconfig(deployed_with_secret, owner_api, owner):
@@ -224,4 +229,5 @@ def test_it_never_answers_the_kubeconfig(deployed_with_secret, owner_api, owner)
     ] + [browser.get(path) for path in ("/clusters/", f"/deployments/{deployment['id']}/", "/deployments/")]
     assert [a.status_code for a in answers] == [200] * len(answers)
     for answer in answers:
-        assert SECRET.encode() not in answer.content and b"kube-standin" not in answer.content
+        assert SECRET.encode() not in answer.content
+        assert b"kube-standin" not in answer.content

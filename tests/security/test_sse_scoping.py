@@ -44,7 +44,8 @@ async def test_it_answers_404_on_every_sse_route_to_another_user_and_anonymous(o
     assert len(patterns) >= 2, patterns  # executions and deployments
     for pattern in patterns:
         params = [a or b for a, b in PARAM.findall(pattern)]
-        assert params and all(p in owned for p in params), f"SSE route {pattern} names an unknown object kind"
+        assert params, f"SSE route {pattern} names an unknown object kind"
+        assert all(p in owned for p in params), f"SSE route {pattern} names an unknown object kind"
         path = "/" + PARAM.sub(lambda m: str(owned[m.group(1) or m.group(2)]), pattern)
         assert await _status(path, other_cookie) == 404, pattern
         assert await _status(path, None) in (401, 404), pattern
@@ -58,5 +59,6 @@ async def test_it_streams_to_the_owner(owned, owner):
     communicator = HttpCommunicator(application, "GET", path, headers=[(b"cookie", cookie.encode())])
     await communicator.send_input({"type": "http.request", "body": b""})
     start = await communicator.receive_output(timeout=10)
-    assert start["type"] == "http.response.start" and start["status"] == 200
+    assert start["type"] == "http.response.start"
+    assert start["status"] == 200
     await communicator.send_input({"type": "http.disconnect"})

@@ -66,7 +66,8 @@ def test_it_answers_version_health_and_discovery(standin: KubeStandIn) -> None:
     core = call(standin, "GET", "/api/v1")[1]
     assert core["groupVersion"] == "v1"
     namespaced = {r["name"]: r["namespaced"] for r in core["resources"]}
-    assert namespaced["secrets"] is True and namespaced["namespaces"] is False
+    assert namespaced["secrets"] is True
+    assert namespaced["namespaces"] is False
     groups = {g["name"] for g in call(standin, "GET", "/apis")[1]["groups"]}
     assert {
         "apps",
@@ -107,7 +108,8 @@ def test_it_updates_with_the_current_resource_version_and_bumps_it(standin: Kube
 
     status, updated = call(standin, "PUT", f"/api/v1/namespaces/{NS}/configmaps/a", {**created, "data": {"x": "2"}})
 
-    assert status == 200 and updated["data"] == {"x": "2"}
+    assert status == 200
+    assert updated["data"] == {"x": "2"}
     assert int(updated["metadata"]["resourceVersion"]) > int(created["metadata"]["resourceVersion"])
     assert updated["metadata"]["uid"] == created["metadata"]["uid"]
 
@@ -118,7 +120,8 @@ def test_it_filters_lists_by_label_and_field_selectors(standin: KubeStandIn) -> 
 
     def names(query: str) -> list[str]:
         listing = call(standin, "GET", f"/api/v1/namespaces/{NS}/configmaps?{query}")[1]
-        assert listing["kind"] == "ConfigMapList" and listing["metadata"]["resourceVersion"]
+        assert listing["kind"] == "ConfigMapList"
+        assert listing["metadata"]["resourceVersion"]
         return [item["metadata"]["name"] for item in listing["items"]]
 
     assert names("labelSelector=app%3Da") == ["a"]
@@ -193,7 +196,8 @@ def test_it_applies_merge_json_and_apply_patches(standin: KubeStandIn) -> None:
 def test_it_honours_dry_run_writes(standin: KubeStandIn) -> None:
     status, _ = call(standin, "POST", f"/api/v1/namespaces/{NS}/configmaps?dryRun=All", configmap("a"))
 
-    assert status == 201 and standin.get("ConfigMap", NS, "a") is None
+    assert status == 201
+    assert standin.get("ConfigMap", NS, "a") is None
 
 
 def test_it_deletes_a_namespace_with_everything_in_it(standin: KubeStandIn) -> None:
@@ -203,7 +207,8 @@ def test_it_deletes_a_namespace_with_everything_in_it(standin: KubeStandIn) -> N
     assert call(standin, "DELETE", f"/api/v1/namespaces/{NS}")[0] == 200
 
     assert call(standin, "GET", f"/api/v1/namespaces/{NS}")[0] == 404
-    assert standin.objects("ConfigMap", NS) == [] and standin.objects("ReplicaSet", NS) == []
+    assert standin.objects("ConfigMap", NS) == []
+    assert standin.objects("ReplicaSet", NS) == []
 
 
 def test_it_makes_a_deployment_ready_through_an_owned_replicaset(standin: KubeStandIn) -> None:
@@ -216,7 +221,8 @@ def test_it_makes_a_deployment_ready_through_an_owned_replicaset(standin: KubeSt
     pod_hash = replicaset["metadata"]["labels"]["pod-template-hash"]
     assert replicaset["spec"]["template"]["metadata"]["labels"] == {"app": "web", "pod-template-hash": pod_hash}
     assert replicaset["status"]["readyReplicas"] == 2
-    assert live["status"]["observedGeneration"] == 1 and live["status"]["updatedReplicas"] == 2
+    assert live["status"]["observedGeneration"] == 1
+    assert live["status"]["updatedReplicas"] == 2
     assert [(c["type"], c["reason"]) for c in live["status"]["conditions"]] == [
         ("Available", "MinimumReplicasAvailable"),
         ("Progressing", "NewReplicaSetAvailable"),
@@ -306,13 +312,15 @@ def test_it_accepts_protobuf_secrets_as_helm_sends_them(standin: KubeStandIn) ->
         "data": {"release": "SDRzSUFBQUFBQUFBLw=="},
     }
     body = protobuf.encode(secret)
-    assert body.startswith(b"k8s\x00") and protobuf.decode(body) == secret
+    assert body.startswith(b"k8s\x00")
+    assert protobuf.decode(body) == secret
 
     status, stored = call(
         standin, "POST", f"/api/v1/namespaces/{NS}/secrets", body, "application/vnd.kubernetes.protobuf"
     )
 
-    assert status == 201 and stored["data"] == secret["data"]
+    assert status == 201
+    assert stored["data"] == secret["data"]
     assert standin.objects("Secret", NS, "owner=helm,name=demo")[0]["type"] == "helm.sh/release.v1"
 
 
@@ -340,7 +348,8 @@ def test_it_stores_secret_string_data_base64_encoded(standin: KubeStandIn) -> No
     call(standin, "POST", f"/api/v1/namespaces/{NS}/secrets", secret)
 
     stored = standin.get("Secret", NS, "s")
-    assert stored["data"] == {"token": "YWJj"} and "stringData" not in stored
+    assert stored["data"] == {"token": "YWJj"}
+    assert "stringData" not in stored
 
 
 def test_it_refuses_malformed_bodies_and_survives_malformed_objects(standin: KubeStandIn) -> None:

@@ -66,13 +66,15 @@ def test_it_makes_a_deployment_unready_with_running_pods(standin: KubeStandIn) -
 def test_it_deletes_an_object_out_of_band(standin: KubeStandIn) -> None:
     standin.delete_object("Deployment", NS, "web")
 
-    assert standin.get("Deployment", NS, "web") is None and pods(standin) == []
+    assert standin.get("Deployment", NS, "web") is None
+    assert pods(standin) == []
 
 
 def test_its_admin_endpoint_needs_its_own_token(standin: KubeStandIn) -> None:
     status, body = call(standin, "POST", "/_standin/crash", {"namespace": NS, "name": "web"})
 
-    assert status == 401 and body["reason"] == "Unauthorized"
+    assert status == 401
+    assert body["reason"] == "Unauthorized"
     assert standin.get("Deployment", NS, "web")["status"]["readyReplicas"] == 2
 
 
@@ -110,6 +112,7 @@ def test_the_sandbox_command_flips_a_switch_of_the_running_sandbox(settings, tmp
         finally:
             helper.join(timeout=30)
 
-    assert not errors and flipped.getvalue().strip() == f"crash: {NS}/web"
+    assert not errors
+    assert flipped.getvalue().strip() == f"crash: {NS}/web"
     assert (tmp_path / "sandbox-admin.json").stat().st_mode & 0o077 == 0
     assert (NS, "web") in standins[0].controllers.crash_looping

@@ -92,5 +92,6 @@ def test_it_updates_the_admins_sandbox_on_restart(
 
     assert helm.returncode == 0, helm.stderr
     cluster = Cluster.objects.get(owner=admin)  # updated in place, not duplicated
-    assert cluster.name == "sandbox" and cluster.is_sandbox
+    assert cluster.name == "sandbox"
+    assert cluster.is_sandbox
     assert yaml.safe_load(cluster.kubeconfig)["clusters"][0]["cluster"]["server"] in second

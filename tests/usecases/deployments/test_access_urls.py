@@ -62,7 +62,8 @@ def test_it_shows_the_access_url_as_a_real_link_on_the_page(running, owner_brows
     page = owner_browser.get(f"/deployments/{running['id']}/").content.decode()
 
     url = running["access_urls"][0]["url"]
-    assert f'<a href="{url}"' in page and 'class="access-url"' in page
+    assert f'<a href="{url}"' in page
+    assert 'class="access-url"' in page
 
 
 def test_it_removes_the_route_on_stop_and_forgets_the_url(running, owner_api, call, gateway):
@@ -70,7 +71,8 @@ def test_it_removes_the_route_on_stop_and_forgets_the_url(running, owner_api, ca
 
     assert response.status_code == 200
     after = owner_api.get(f"/api/deployments/{running['id']}").json()
-    assert after["status"] == "stopped" and after["access_urls"] == []
+    assert after["status"] == "stopped"
+    assert after["access_urls"] == []
     assert gateway.standin.get("Ingress", running["namespace"], "shop-ui-access") is None
 
 
@@ -97,7 +99,8 @@ def test_it_passes_the_components_helm_options_to_its_job(running):
     from clusterjobs.models import Job
 
     job = Job.objects.get(pk=components(running["id"])["ui"].job_id)
-    assert job.config["delete_on_failure"] is True and job.config["timeout"] == 120
+    assert job.config["delete_on_failure"] is True
+    assert job.config["timeout"] == 120
     assert job.config["access"] == {"port": 8080, "path": "/chat", "kind": "ui"}
 
 
@@ -129,7 +132,8 @@ def test_it_lets_a_deployment_override_a_components_helm_options(owner_api, gate
     call(owner_api.post, f"/api/deployments/{created.json()['id']}/start")
 
     job = Job.objects.get(pk=components(created.json()["id"])["ui"].job_id)
-    assert job.config["timeout"] == 300 and job.config["delete_on_failure"] is True  # the template's kept
+    assert job.config["timeout"] == 300
+    assert job.config["delete_on_failure"] is True
 
 
 @pytest.mark.parametrize(

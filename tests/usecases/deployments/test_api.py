@@ -30,7 +30,8 @@ def test_it_creates_a_pending_deployment_with_defaults_merged_in(owner_api, base
     response = post(owner_api, **base, parameters={"chunk_size": 1024})
     assert response.status_code == 201, response.content
     body = response.json()
-    assert body["status"] == "pending" and body["pipeline_execution_id"] is None
+    assert body["status"] == "pending"
+    assert body["pipeline_execution_id"] is None
     assert body["parameters"] == {"chunk_size": 1024, "agent_concurrency": 4}
     assert body["namespace"] == f"uc-{body['id'].replace('-', '')[:8]}"
     assert {c["name"]: c["selected_component"] for c in body["components"]} == {
@@ -41,7 +42,8 @@ def test_it_creates_a_pending_deployment_with_defaults_merged_in(owner_api, base
     assert [c["release_name"] for c in body["components"]] == ["my-rag-vector-db", "my-rag-llm", "my-rag-agent-runtime"]
     assert {c["status"] for c in body["components"]} == {"pending"}
     deployment = UseCaseDeployment.objects.get(pk=body["id"])
-    assert deployment.owner == owner and deployment.template_version == "1.0.0"
+    assert deployment.owner == owner
+    assert deployment.template_version == "1.0.0"
     assert deployment.template_snapshot["name"] == "agent-rag"
 
 
@@ -125,16 +127,19 @@ def test_it_previews_the_plan_with_parameters_resolved_and_step_outputs_pending(
     assert agent["values"]["env"] == {"CHUNK_SIZE": 512, "DEPLOYMENT_NAME": "my-rag"}
     assert agent["values"]["llm_endpoint"] == "{{ steps.llm.outputs.endpoint_url }}"
     assert agent["pending_refs"] == ["steps.llm.outputs.endpoint_url", "steps.vector_db.outputs.endpoint_url"]
-    assert agent["release_name"] == "my-rag-agent-runtime" and agent["chart_ref"] == "charts/agent-runtime"
+    assert agent["release_name"] == "my-rag-agent-runtime"
+    assert agent["chart_ref"] == "charts/agent-runtime"
     llm = {c["name"]: c for c in plan["components"]}["llm"]
-    assert llm["chart_ref"] == "charts/vllm" and llm["values"]["model"] == "meta-llama/Meta-Llama-3-8B-Instruct"
+    assert llm["chart_ref"] == "charts/vllm"
+    assert llm["values"]["model"] == "meta-llama/Meta-Llama-3-8B-Instruct"
     assert not PipelineExecution.objects.exists()  # a preview touches nothing
 
 
 def test_it_starts_once_and_answers_409_to_a_second_start(owner_api, base):
     created = post(owner_api, **base).json()
     first = owner_api.post(f"/api/deployments/{created['id']}/start")
-    assert first.status_code == 200 and first.json()["status"] == "deploying"
+    assert first.status_code == 200
+    assert first.json()["status"] == "deploying"
     assert {c["status"] for c in first.json()["components"]} == {"deploying"}
     second = owner_api.post(f"/api/deployments/{created['id']}/start")
     assert second.status_code == 409
@@ -160,7 +165,8 @@ def test_it_answers_404_to_another_user_on_every_endpoint(owner_api, other_api, 
     response = getattr(other_api, method)(f"/api/deployments/{created['id']}{suffix}")
     assert response.status_code == 404
     deployment = UseCaseDeployment.objects.get(pk=created["id"])
-    assert deployment.status == "pending" and deployment.pipeline_execution_id == ""
+    assert deployment.status == "pending"
+    assert deployment.pipeline_execution_id == ""
 
 
 def test_it_requires_authentication(client, base):

@@ -54,7 +54,8 @@ def failed_deployment(owner, catalog, sandbox):
 def test_it_is_routed_at_deployments_id_events():
     route = next(p for p in sse_urlpatterns if p.name == "deployment-events")
     match = route.pattern.match(f"deployments/{uuid.uuid4()}/events")
-    assert match is not None and route.callback.consumer_class is DeploymentEventsConsumer
+    assert match is not None
+    assert route.callback.consumer_class is DeploymentEventsConsumer
 
 
 async def test_it_streams_only_this_deployments_events_and_closes_at_rest(owner, failed_deployment):
@@ -64,7 +65,8 @@ async def test_it_streams_only_this_deployments_events_and_closes_at_rest(owner,
     text = await read_until_closed(communicator)
     ids = [int(line[4:]) for line in text.splitlines() if line.startswith("id: ")]
     assert set(ids) == {mine}
-    assert "event: log" in text and "event: done" in text
+    assert "event: log" in text
+    assert "event: done" in text
     assert await sync_to_async(lambda: UseCaseDeployment.objects.get(pk=deployment.pk).status)() == "failed"
 
 
@@ -111,6 +113,8 @@ async def test_the_health_stream_pushes_the_fresh_resource_tree_on_a_health_chan
     text = await read_until_closed(communicator)  # the deployment is not running: replay, then close
 
     assert start["status"] == 200
-    assert text.count("event: health") == 1 and "event: log" not in text
-    assert 'id="deployment-health">Degraded<' in text and 'data-name="p-1" data-health="Degraded"' in text
+    assert text.count("event: health") == 1
+    assert "event: log" not in text
+    assert 'id="deployment-health">Degraded<' in text
+    assert 'data-name="p-1" data-health="Degraded"' in text
     assert (await open_stream(app, scope_for(other_user, deployment.pk)))[1]["status"] == 404

@@ -65,9 +65,11 @@ def test_it_passes_helm_values_with_jinja_for_the_engine_and_names_releases_as_d
     assert agent["params"]["release_name"] == "my-rag-agent-runtime"
     assert agent["params"]["namespace"] == dag["deployment"]["namespace"]
     llm = next(s for s in dag["steps"] if s["id"] == "llm")
-    assert llm["params"]["selected_component"] == "llama-3-8b" and llm["params"]["component_type"] == "model"
+    assert llm["params"]["selected_component"] == "llama-3-8b"
+    assert llm["params"]["component_type"] == "model"
 
 
 def test_it_keeps_release_names_within_helms_limit():
     name = release_name("a" * 40, "b" * 30)
-    assert len(name) <= 53 and not name.endswith("-")
+    assert len(name) <= 53
+    assert not name.endswith("-")

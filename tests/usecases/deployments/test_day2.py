@@ -47,7 +47,8 @@ def test_it_records_the_first_install_as_revision_1_with_each_components_helm_re
     revisions = owner_api.get(f"/api/deployments/{deployed['id']}/revisions").json()
     assert [(r["number"], r["kind"], r["status"]) for r in revisions] == [(1, "install", "succeeded")]
     first = revisions[0]
-    assert first["created_by"] == owner.username and first["completed_at"]
+    assert first["created_by"] == owner.username
+    assert first["completed_at"]
     assert first["execution_id"] == deployed["pipeline_execution_id"]
     assert {n: c["helm_revision"] for n, c in first["components"].items()} == {
         "vector_db": 1,
@@ -55,7 +56,8 @@ def test_it_records_the_first_install_as_revision_1_with_each_components_helm_re
         "agent_runtime": 1,
     }
     assert first["components"]["vector_db"]["chart_version"]
-    assert deployed["live_revision"] == 1 and deployed["last_apply_failed"] is False
+    assert deployed["live_revision"] == 1
+    assert deployed["last_apply_failed"] is False
     detail = owner_api.get(f"/api/deployments/{deployed['id']}/revisions/1").json()
     assert [s["id"] for s in detail["dag"]["steps"]][0] == "cluster_health"
 
@@ -64,7 +66,8 @@ def test_it_upgrades_only_the_changed_component_and_leaves_the_other_releases_al
     ns, pk = deployed["namespace"], deployed["id"]
     response = patch(owner_api, pk, {"values": {"vector_db": {"replicaCount": 2}}})
     assert response.status_code == 200, response.content
-    assert response.json()["status"] == "draft" and response.json()["number"] == 2
+    assert response.json()["status"] == "draft"
+    assert response.json()["number"] == 2
 
     plan = owner_api.get(f"/api/deployments/{pk}/plan?revision=draft").json()
     assert {c["name"]: c["action"] for c in plan["components"]} == {
@@ -77,13 +80,15 @@ def test_it_upgrades_only_the_changed_component_and_leaves_the_other_releases_al
     response = apply(call, owner_api, pk)
     assert response.status_code == 200, response.content
     body = owner_api.get(f"/api/deployments/{pk}").json()
-    assert body["status"] == "running" and body["live_revision"] == 2
+    assert body["status"] == "running"
+    assert body["live_revision"] == 2
     assert qdrant(sandbox.standin, ns)["spec"]["replicas"] == 2
     assert release_versions(sandbox.standin, ns, "my-rag-vector-db") == ["1", "2"]
     assert release_versions(sandbox.standin, ns, "my-rag-llm") == ["1"]
     assert release_versions(sandbox.standin, ns, "my-rag-agent-runtime") == ["1"]
     revision = DeploymentRevision.objects.get(deployment_id=pk, number=2)
-    assert revision.status == "succeeded" and revision.kind == "upgrade"
+    assert revision.status == "succeeded"
+    assert revision.kind == "upgrade"
     assert {n: (c["action"], c["helm_revision"]) for n, c in revision.components.items()} == {
         "vector_db": ("upgrade", 2),
         "llm": ("skip", 1),
@@ -105,11 +110,14 @@ def test_a_failed_upgrade_leaves_the_previous_revision_running_and_says_so(
 
     body = owner_api.get(f"/api/deployments/{pk}").json()
     assert body["status"] == "running"
-    assert body["live_revision"] == 1 and body["last_apply_failed"] is True
-    assert body["error"].startswith("revision 2 failed:") and "revision 1 is still live" in body["error"]
+    assert body["live_revision"] == 1
+    assert body["last_apply_failed"] is True
+    assert body["error"].startswith("revision 2 failed:")
+    assert "revision 1 is still live" in body["error"]
     assert DeploymentRevision.objects.get(deployment_id=pk, number=2).status == "failed"
     vector_db = components(pk)["vector_db"]
-    assert vector_db.status == "running" and "kept at its previous release" in vector_db.error
+    assert vector_db.status == "running"
+    assert "kept at its previous release" in vector_db.error
     assert qdrant(sandbox.standin, ns)["spec"]["replicas"] == 1  # --atomic rolled the release back
 
 
@@ -121,7 +129,8 @@ def test_rollback_restores_the_earlier_values_on_the_cluster_as_a_new_revision(o
 
     response = call(owner_api.post, f"/api/deployments/{pk}/rollback", {"revision": 1})
     assert response.status_code == 200, response.content
-    assert response.json()["number"] == 3 and response.json()["kind"] == "rollback"
+    assert response.json()["number"] == 3
+    assert response.json()["kind"] == "rollback"
     assert response.json()["source_revision"] == 1
     assert qdrant(sandbox.standin, ns)["spec"]["replicas"] == 1
     agent = next(
@@ -130,7 +139,8 @@ def test_rollback_restores_the_earlier_values_on_the_cluster_as_a_new_revision(o
     env = {e["name"]: e.get("value") for e in agent["spec"]["template"]["spec"]["containers"][0]["env"]}
     assert env["CHUNK_SIZE"] == "512"
     deployment = UseCaseDeployment.objects.get(pk=pk)
-    assert deployment.live_revision == 3 and deployment.value_overrides == {}
+    assert deployment.live_revision == 3
+    assert deployment.value_overrides == {}
     assert DeploymentRevision.objects.get(deployment_id=pk, number=3).status == "succeeded"
 
 
@@ -215,7 +225,8 @@ def test_a_failed_first_install_can_be_edited_then_retried_as_a_new_revision(
     response = call(owner_api.post, f"/api/deployments/{pk}/retry")
     assert response.status_code == 200, response.content
     body = owner_api.get(f"/api/deployments/{pk}").json()
-    assert body["status"] == "running" and body["live_revision"] == 2
+    assert body["status"] == "running"
+    assert body["live_revision"] == 2
     kinds = list(DeploymentRevision.objects.filter(deployment_id=pk).values_list("number", "kind", "status"))
     assert kinds == [(2, "repair", "succeeded"), (1, "install", "failed")]
 
@@ -227,6 +238,7 @@ def test_a_stopped_deployment_can_be_started_again_as_a_new_revision(owner_api, 
     response = call(owner_api.post, f"/api/deployments/{pk}/start")
     assert response.status_code == 200, response.content
     body = owner_api.get(f"/api/deployments/{pk}").json()
-    assert body["status"] == "running" and body["live_revision"] == 2
+    assert body["status"] == "running"
+    assert body["live_revision"] == 2
     assert qdrant(sandbox.standin, ns)["spec"]["replicas"] == 1
     assert DeploymentRevision.objects.get(deployment_id=pk, number=2).kind == "restart"

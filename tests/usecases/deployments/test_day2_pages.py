@@ -27,8 +27,10 @@ def browser(owner) -> Client:
 
 def test_the_deployment_page_shows_the_history_newest_first_and_an_edit_link(browser, deployed):
     html = browser.get(f"/deployments/{deployed['id']}/").content.decode()
-    assert 'id="revision-history"' in html and 'id="revision-1"' in html
-    assert 'id="edit-link"' in html and "revision 1 live" in html
+    assert 'id="revision-history"' in html
+    assert 'id="revision-1"' in html
+    assert 'id="edit-link"' in html
+    assert "revision 1 live" in html
 
 
 def test_editing_values_makes_a_draft_whose_plan_shows_the_diff_and_applying_it_goes_live(
@@ -36,13 +38,16 @@ def test_editing_values_makes_a_draft_whose_plan_shows_the_diff_and_applying_it_
 ):
     pk = deployed["id"]
     form = browser.get(f"/deployments/{pk}/edit").content.decode()
-    assert 'name="values-vector_db"' in form and 'name="param-chunk_size"' in form
+    assert 'name="values-vector_db"' in form
+    assert 'name="param-chunk_size"' in form
     response = browser.post(
         f"/deployments/{pk}/edit", {"param-chunk_size": "512", "values-vector_db": "replicaCount: 2\n"}
     )
-    assert response.status_code == 302 and response["Location"].endswith("/plan?revision=draft")
+    assert response.status_code == 302
+    assert response["Location"].endswith("/plan?revision=draft")
     plan = browser.get(response["Location"]).content.decode()
-    assert 'data-action="upgrade"' in plan and "+replicaCount: 2" in plan
+    assert 'data-action="upgrade"' in plan
+    assert "+replicaCount: 2" in plan
     assert 'id="plan-llm" data-action="skip"' in plan
     assert 'data-change="changed"' in plan
     with django_capture_on_commit_callbacks(execute=True):
@@ -65,7 +70,8 @@ def test_a_bad_value_in_the_edit_form_is_shown_on_its_field_and_nothing_is_saved
     assert response.status_code == 422
     assert "&#x27;privileged&#x27; is not allowed" in response.content.decode()
     response = browser.post(f"/deployments/{pk}/edit", {"values-vector_db": "a: [unclosed"})
-    assert response.status_code == 422 and "not valid YAML" in response.content.decode()
+    assert response.status_code == 422
+    assert "not valid YAML" in response.content.decode()
     assert not DeploymentRevision.objects.filter(deployment_id=pk, status="draft").exists()
 
 

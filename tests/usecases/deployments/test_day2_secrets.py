@@ -48,7 +48,8 @@ def with_secret(owner_api, create, call, caplog) -> dict:
     assert response.status_code == 200, response.content
     assert call(owner_api.post, f"/api/deployments/{pk}/apply", {}).status_code == 200
     deployment = owner_api.get(f"/api/deployments/{pk}").json()
-    assert deployment["status"] == "running" and deployment["live_revision"] == 2, deployment
+    assert deployment["status"] == "running", deployment
+    assert deployment["live_revision"] == 2, deployment
     return deployment
 
 
@@ -58,7 +59,8 @@ def test_it_hands_the_secret_to_helm(with_secret, sandbox):
 
 def test_it_stores_the_secret_only_encrypted(with_secret):
     everything = _database_text()
-    assert SECRET not in everything and SECRET.encode().hex() not in everything
+    assert SECRET not in everything
+    assert SECRET.encode().hex() not in everything
     assert "budportal-sealed:v1:" in str(
         DeploymentRevision.objects.get(deployment_id=with_secret["id"], number=2).value_overrides
     )
@@ -68,7 +70,8 @@ def test_it_never_logs_the_secret(with_secret, caplog):
     records = caplog.get_records("setup")
     assert len(records) > 10
     text = "\n".join(f"{r.getMessage()} {r.exc_text or ''}" for r in records)
-    assert "helm" in text.lower() and SECRET not in text
+    assert "helm" in text.lower()
+    assert SECRET not in text
 
 
 def test_it_never_answers_the_secret_and_a_rotation_shows_only_that_it_changed(
@@ -82,7 +85,8 @@ def test_it_never_answers_the_secret_and_a_rotation_shows_only_that_it_changed(
     )
     plan = owner_api.get(f"/api/deployments/{pk}/plan?revision=draft").json()
     agent = next(c for c in plan["components"] if c["name"] == "agent_runtime")
-    assert agent["action"] == "upgrade" and "<secret #" in agent["values_diff"]
+    assert agent["action"] == "upgrade"
+    assert "<secret #" in agent["values_diff"]
     assert any(o["object"] == "Deployment/my-rag-agent-runtime" for o in agent["manifest"]["objects"])
     browser = Client()
     browser.force_login(owner)
@@ -105,7 +109,8 @@ def test_it_never_answers_the_secret_and_a_rotation_shows_only_that_it_changed(
     ]
     assert [a.status_code for a in answers] == [200] * len(answers)
     for answer in answers:
-        assert SECRET.encode() not in answer.content and ROTATED.encode() not in answer.content
+        assert SECRET.encode() not in answer.content
+        assert ROTATED.encode() not in answer.content
 
     call(owner_api.post, f"/api/deployments/{pk}/apply", {})
     assert agent_env(sandbox.standin, with_secret["namespace"])["API_KEY"] == ROTATED

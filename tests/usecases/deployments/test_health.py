@@ -50,14 +50,16 @@ def test_it_shows_each_components_objects_with_their_owned_replicasets_and_pods(
     dep = node(llm["objects"], "Deployment", LLM_DEPLOYMENT)
     assert dep["message"] == "1/1 replicas ready"
     [replicaset] = dep["children"]
-    assert replicaset["kind"] == "ReplicaSet" and replicaset["name"].startswith(LLM_DEPLOYMENT)
+    assert replicaset["kind"] == "ReplicaSet"
+    assert replicaset["name"].startswith(LLM_DEPLOYMENT)
     [pod] = replicaset["children"]
     assert (pod["kind"], pod["health"]) == ("Pod", "Healthy")
     assert node(llm["objects"], "Service")["health"] == "Healthy"
     assert node(component(row, "vector_db")["objects"], "PersistentVolumeClaim")["message"] == "bound"
 
     body = owner_api.get(f"/api/deployments/{deployed.pk}/resources").json()
-    assert body["health"] == "Healthy" and {c["name"] for c in body["components"]} == {
+    assert body["health"] == "Healthy"
+    assert {c["name"] for c in body["components"]} == {
         "llm",
         "vector_db",
         "agent_runtime",
@@ -71,7 +73,8 @@ def test_a_pod_that_crash_loops_after_install_degrades_the_deployment_and_notifi
     row = deployment_check_health(deployment=deployed)
     deployment_check_health(deployment=deployed)  # the next sweep: still Degraded, nobody is told twice
 
-    assert row.health == "Degraded" and component(row, "llm")["health"] == "Degraded"
+    assert row.health == "Degraded"
+    assert component(row, "llm")["health"] == "Degraded"
     assert component(row, "vector_db")["health"] == "Healthy"
     [note] = bad_notes(owner)
     assert note.startswith("Use case 'my-rag' is Degraded: llm: Pod my-rag-llm-vllm-")
@@ -126,9 +129,11 @@ def test_it_shows_what_drifted_on_the_fields_the_release_sets(deployed, sandbox)
     row = deployment_check_health(deployment=deployed)
 
     dep = node(component(row, "llm")["objects"], "Deployment", LLM_DEPLOYMENT)
-    assert dep["sync"] == "OutOfSync" and row.sync == "OutOfSync"
+    assert dep["sync"] == "OutOfSync"
+    assert row.sync == "OutOfSync"
     [change] = dep["drift"]
-    assert change["path"] == "spec.template.spec.containers.0.image" and change["live"] == "evil/miner:latest"
+    assert change["path"] == "spec.template.spec.containers.0.image"
+    assert change["live"] == "evil/miner:latest"
     # Defaulted and controller-owned fields (clusterIP, status, uid, replicas defaults...) are no drift.
     assert node(component(row, "llm")["objects"], "Service")["sync"] == "Synced"
 
@@ -144,7 +149,8 @@ def test_an_unreachable_cluster_is_unknown_with_the_reason_and_recovers(deployed
 
     assert (row.health, row.sync) == ("Unknown", "Unknown")
     assert row.reason == "Cluster API unreachable: connection refused"
-    assert row.failures == 1 and (row.next_check_at - row.checked_at).total_seconds() == 120  # backed off
+    assert row.failures == 1
+    assert (row.next_check_at - row.checked_at).total_seconds() == 120
     cluster.kubeconfig = good
     cluster.save()
     deployed.refresh_from_db()
@@ -157,14 +163,17 @@ def test_the_page_shows_the_tree_and_refresh_checks_now(deployed, owner_browser,
     other_browser.force_login(other_user)
     url = reverse("usecases:deployment-detail", args=[deployed.pk])
     html = owner_browser.get(url).content.decode()
-    assert 'id="resources"' in html and "Not checked yet" in html and 'id="refresh-button"' in html
+    assert 'id="resources"' in html
+    assert "Not checked yet" in html
+    assert 'id="refresh-button"' in html
 
     response = owner_browser.post(
         reverse("usecases:deployment-resources-refresh", args=[deployed.pk]), HTTP_HX_REQUEST="true"
     )
 
     fragment = response.content.decode()
-    assert response.status_code == 200 and 'id="deployment-health">Healthy<' in fragment
+    assert response.status_code == 200
+    assert 'id="deployment-health">Healthy<' in fragment
     assert f'data-kind="Deployment" data-name="{LLM_DEPLOYMENT}" data-health="Healthy"' in fragment
     assert DeploymentHealth.objects.get(deployment=deployed).health == "Healthy"
     assert other_browser.get(reverse("usecases:deployment-resources", args=[deployed.pk])).status_code == 404
@@ -182,7 +191,8 @@ def test_only_the_owner_reads_checks_or_resyncs_and_resync_needs_a_running_compo
     deployed.components.filter(component_name="llm").update(status="failed")
     response = owner_api.post(f"{base}/components/llm/resync")
 
-    assert response.status_code == 409 and "running" in response.json()["detail"]
+    assert response.status_code == 409
+    assert "running" in response.json()["detail"]
 
 
 def test_a_deployment_that_is_not_running_is_not_reported_healthy(deployed):

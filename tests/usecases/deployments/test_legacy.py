@@ -30,7 +30,8 @@ def test_it_deploys_one_job_per_component_in_order_through_sync(legacy, owner_ap
     assert statuses(created["id"]) == {"vector_db": "deploying", "llm": "deploying", "agent_runtime": "deploying"}
 
     progress = owner_api.get(f"{url}/progress").json()
-    assert progress["execution_id"] is None and progress["percent"] == 0.0
+    assert progress["execution_id"] is None
+    assert progress["percent"] == 0.0
 
     call(owner_api.post, f"{url}/sync")
     assert statuses(created["id"])["vector_db"] == "running"
@@ -39,7 +40,8 @@ def test_it_deploys_one_job_per_component_in_order_through_sync(legacy, owner_ap
     call(owner_api.post, f"{url}/sync")
     body = call(owner_api.post, f"{url}/sync").json()
 
-    assert body["status"] == "running" and body["pipeline_execution_id"] is None
+    assert body["status"] == "running"
+    assert body["pipeline_execution_id"] is None
     assert set(statuses(created["id"]).values()) == {"running"}
     assert Job.objects.filter(source_id=created["id"]).count() == 3
     assert not PipelineExecution.objects.exists()
@@ -54,7 +56,8 @@ def test_it_fails_on_a_failed_job_and_stops_through_the_uninstall(legacy, owner_
     url = f"/api/deployments/{created['id']}"
     call(owner_api.post, f"{url}/start")
     body = call(owner_api.post, f"{url}/sync").json()
-    assert body["status"] == "failed" and "vector_db" in body["error"]
+    assert body["status"] == "failed"
+    assert "vector_db" in body["error"]
     assert statuses(created["id"])["vector_db"] == "failed"
     assert Job.objects.filter(source_id=created["id"]).count() == 1  # nothing after the failed component
 
@@ -66,4 +69,5 @@ def test_it_returns_current_state_when_syncing_a_pipeline_deployment(owner_api, 
     created = create()
     call(owner_api.post, f"/api/deployments/{created['id']}/start")
     body = owner_api.post(f"/api/deployments/{created['id']}/sync").json()
-    assert body["status"] == "running" and body["pipeline_execution_id"]
+    assert body["status"] == "running"
+    assert body["pipeline_execution_id"]

@@ -68,7 +68,8 @@ def test_it_runs_vector_db_and_llm_in_one_wave_and_the_agent_only_after_both(dep
     assert sorted(deps["agent_runtime"]) == ["llm", "vector_db"]
     steps = {s.step_id: s for s in StepExecution.objects.filter(execution=execution)}
     agent_started = steps["agent_runtime"].started_at
-    assert agent_started >= steps["llm"].completed_at and agent_started >= steps["vector_db"].completed_at
+    assert agent_started >= steps["llm"].completed_at
+    assert agent_started >= steps["vector_db"].completed_at
     order = list(Event.objects.filter(execution=execution, topic="budusecasesEvents").values_list("type", "step_id"))
     assert order.index(("step_started", "agent_runtime")) > max(
         order.index(("step_completed", "llm")), order.index(("step_completed", "vector_db"))
@@ -111,13 +112,18 @@ def test_it_fails_the_deployment_with_the_failing_components_error_and_never_sta
     body = owner_api.get(f"/api/deployments/{created['id']}").json()
     assert body["status"] == "failed"
     comps = components(created["id"])
-    assert comps["llm"].status == "failed" and "deadline" in comps["llm"].error  # helm --wait ran out
-    assert body["error"] == f"step 'llm' FAILED: {comps['llm'].error}" and body["completed_at"]
+    assert comps["llm"].status == "failed"
+    assert "deadline" in comps["llm"].error
+    assert body["error"] == f"step 'llm' FAILED: {comps['llm'].error}"
+    assert body["completed_at"]
     assert comps["vector_db"].status == "running"
     agent = comps["agent_runtime"]
-    assert agent.status == "stopped" and agent.job_id == "" and agent.started_at is None
+    assert agent.status == "stopped"
+    assert agent.job_id == ""
+    assert agent.started_at is None
     step = StepExecution.objects.get(execution_id=body["pipeline_execution_id"], step_id="agent_runtime")
-    assert step.status == "CANCELLED" and step.started_at is None
+    assert step.status == "CANCELLED"
+    assert step.started_at is None
     assert not [
         d
         for d in sandbox.standin.objects("Deployment", body["namespace"])
@@ -147,7 +153,8 @@ def test_it_retries_a_failed_deployment_without_reinstalling_what_was_running(
     assert response.status_code == 200, response.content
 
     body = owner_api.get(f"/api/deployments/{created['id']}").json()
-    assert body["status"] == "running" and body["error"] == ""
+    assert body["status"] == "running"
+    assert body["error"] == ""
     assert {c["status"] for c in body["components"]} == {"running"}
     ns = body["namespace"]
     assert components(created["id"])["vector_db"].job_id == vector_job
@@ -169,7 +176,8 @@ def test_it_stops_by_uninstalling_every_release_and_removing_the_namespace(owner
     assert response.status_code == 200, response.content
 
     body = owner_api.get(f"/api/deployments/{deployed['id']}").json()
-    assert body["status"] == "stopped" and body["completed_at"]
+    assert body["status"] == "stopped"
+    assert body["completed_at"]
     assert {c["status"] for c in body["components"]} == {"stopped"}
     assert sandbox.standin.objects("Deployment", ns) == []
     assert sandbox.standin.objects("Service", ns) == []
@@ -220,7 +228,8 @@ def test_it_refuses_to_stop_a_pending_or_stopped_deployment(owner_api, create, d
 def test_it_deletes_a_running_deployment_after_uninstalling_it(owner_api, deployed, call, sandbox):
     response = call(owner_api.delete, f"/api/deployments/{deployed['id']}")
     # Answered before the uninstall ran (202, deleting); the rows went when it finished.
-    assert response.status_code == 202 and response.json()["status"] == "deleting"
+    assert response.status_code == 202
+    assert response.json()["status"] == "deleting"
     assert not UseCaseDeployment.objects.filter(pk=deployed["id"]).exists()
     assert sandbox.standin.objects("Deployment", deployed["namespace"]) == []
     assert owner_api.get(f"/api/deployments/{deployed['id']}").status_code == 404

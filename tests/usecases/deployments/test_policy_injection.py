@@ -77,11 +77,14 @@ def test_another_users_public_template_fails_with_the_reason_and_creates_nothing
         other_api, owner_api, call, sandbox, chart="charts/unquoted", values={"image": image}
     )
 
-    assert deployment.status == "failed" and reason in deployment.error, deployment.error
+    assert deployment.status == "failed", deployment.error
+    assert reason in deployment.error, deployment.error
     component = deployment.components.get(component_name="cache")
-    assert component.status == "failed" and reason in component.error
+    assert component.status == "failed"
+    assert reason in component.error
     job = sandbox.jobs.get(pk=component.job_id)
-    assert job.status == JobStatus.FAILED and job.error.startswith("rendered manifests refused:")
+    assert job.status == JobStatus.FAILED
+    assert job.error.startswith("rendered manifests refused:")
     assert_nothing_escaped(sandbox.standin)
 
 

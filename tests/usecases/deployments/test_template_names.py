@@ -31,7 +31,8 @@ def test_template_name_is_an_alias_of_template(owner_api, cluster_id) -> None:
     assert response.status_code == 201, response.content
     assert UseCaseDeployment.objects.get(name="aliased").template.name == "valkey-cache"
     response = post(owner_api, name="both", template="valkey-cache", template_name="agent-rag", cluster_id=cluster_id)
-    assert response.status_code == 422 and response.json()["detail"][0]["loc"] == ["template_name"]
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["template_name"]
     assert not UseCaseDeployment.objects.filter(name="both").exists()
 
 
@@ -43,5 +44,6 @@ def test_my_template_shadows_the_system_one_and_others_private_ones_do_not_resol
     assert post(owner_api, name="shadowed", template="valkey-cache", cluster_id=cluster_id).status_code == 201
     assert UseCaseDeployment.objects.get(name="shadowed").template == mine
     response = post(owner_api, name="probe", template="secret-of-other", cluster_id=cluster_id)
-    assert response.status_code == 422 and response.json()["detail"][0]["loc"] == ["template"]
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["template"]
     assert UseCaseTemplate.objects.filter(name="valkey-cache", owner__isnull=True).exists()
