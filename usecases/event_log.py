@@ -12,7 +12,7 @@ from typing import Any
 
 from pipelines.events import EventType
 from pipelines.models import Event, ExecutionStatus
-from usecases.models.deployments import UseCaseDeployment
+from usecases.models.deployments import DeploymentStatus, UseCaseDeployment
 
 SKIPPED_IN_LOG = (EventType.WORKFLOW_PROGRESS,)
 
@@ -119,7 +119,7 @@ class Sections:
         if execution_id and execution_id == self.deployment.cleanup_execution_id and execution_id != self.execution_id:
             label = (
                 "Deleting: uninstalling every release"
-                if self.deployment.status == "deleting"
+                if self.deployment.status == DeploymentStatus.DELETING
                 else "Stop: uninstalling every release"
             )
         elif execution_id and execution_id != self.execution_id:

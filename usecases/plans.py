@@ -53,7 +53,12 @@ def recorded_components(plan: dict[str, Any], keep: dict[str, Any], running: set
 def kept_outputs(deployment: UseCaseDeployment, name: str) -> dict[str, Any]:
     row = deployment.components.get(component_name=name)
     outputs: dict[str, Any] = dict.fromkeys(OUTPUT_KEYS, "") | {"services": []} | dict(row.outputs or {})
-    outputs.update(endpoint_url=row.endpoint_url, release_name=row.release_name, job_id=row.job_id, status="running")
+    outputs.update(
+        endpoint_url=row.endpoint_url,
+        release_name=row.release_name,
+        job_id=row.job_id,
+        status=ComponentStatus.RUNNING.value,
+    )
     return outputs
 
 

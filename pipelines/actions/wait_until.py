@@ -39,6 +39,7 @@ from pipelines.actions.expressions import RenderError, evaluate, expression_erro
 from pipelines.actions.http import check_url, guarded_opener
 from pipelines.actions.registry import register
 from pipelines.events import JOB_EVENTS_TOPIC, publish
+from pipelines.models import StepStatus
 
 TICK_EVENT = "wait_until_tick"
 # Re-checks run from an event, outside the DAG's scope: values from it go into ``url`` ({{ }}, rendered once).
@@ -184,13 +185,13 @@ class WaitUntilAction(Action):
         try:
             met, outputs = self._check(ctx.params, attempt, started_at)
         except RenderError as exc:
-            return EventResult(EventAction.COMPLETE, status="FAILED", error=f"could not evaluate {exc}")
+            return EventResult(EventAction.COMPLETE, status=StepStatus.FAILED, error=f"could not evaluate {exc}")
         if met:
-            return EventResult(EventAction.COMPLETE, status="COMPLETED", outputs=outputs)
+            return EventResult(EventAction.COMPLETE, status=StepStatus.COMPLETED, outputs=outputs)
         timeout = float(ctx.params.get("timeout_seconds", 300))
         if outputs["elapsed_seconds"] >= timeout:
             error = f"condition not met within {timeout:g}s ({attempt} checks)"
-            return EventResult(EventAction.COMPLETE, status="FAILED", outputs=outputs, error=error)
+            return EventResult(EventAction.COMPLETE, status=StepStatus.FAILED, outputs=outputs, error=error)
         _schedule(
             params=ctx.params,
             workflow_id=ctx.external_workflow_id,

@@ -177,7 +177,7 @@ def _detail_context(request: PageRequest, deployment: UseCaseDeployment) -> dict
         resource_health=deployment_health_get(deployment=deployment),
         **upgrade_views.history_context(deployment),
     )
-    if deployment.status == "pending":
+    if deployment.status == DeploymentStatus.PENDING:
         context["plan"] = _plan(deployment)
     return context
 
@@ -216,7 +216,7 @@ def deployment_action(request: PageRequest, deployment_id: uuid.UUID, action: st
     if service is None:
         return HttpResponse("Unknown action", status=404)
     try:
-        if action == "start" and deployment.status == "stopped":
+        if action == "start" and deployment.status == DeploymentStatus.STOPPED:
             upgrades.deployment_start_any(deployment=deployment, user=request.user)
         elif action == "retry":
             upgrades.deployment_repair(deployment=deployment, user=request.user)
