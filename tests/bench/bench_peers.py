@@ -80,7 +80,15 @@ def run() -> list[Table]:
     table = Table(
         f"Side by side, 2 workers, chain {CHAIN} / fan-out {FAN_OUT} no-op steps, median of {rounds} rounds "
         "(order rotated per round)",
-        ["engine", "chain ms per hop", "fan-out steps/s", "chain ÷ portal", "fan-out ÷ portal", "rounds (chain | fan)"],
+        [
+            "engine",
+            "chain ms per hop",
+            "fan-out steps/s",
+            "chain ÷ portal",
+            "fan-out ÷ portal",
+            "chain rounds",
+            "fan-out rounds",
+        ],
         note="chain ÷ portal < 1: the peer's hop is faster; fan-out ÷ portal > 1: the peer's fan-out is faster.",
     )
     medians = {
@@ -93,8 +101,9 @@ def run() -> list[Table]:
     base_chain, base_fan = medians[ENGINES[0][0]]
     for label, runs in results.items():
         chain, fan = medians[label]
-        each = " ".join(f"{r['chain_ms_per_hop']:.1f}" for r in runs) + " | "
-        each += " ".join(f"{r['fan_out_per_s']:.0f}" for r in runs)
+        chain_rounds = " / ".join(f"{r['chain_ms_per_hop']:.1f}" for r in runs)
+        fan_rounds = " / ".join(f"{r['fan_out_per_s']:.0f}" for r in runs)
         name = label.format(version=runs[-1]["version"])
-        table.rows.append([name, chain, fan, f"{chain / base_chain:.2f}", f"{fan / base_fan:.2f}", each])
+        ratios = [f"{chain / base_chain:.2f}", f"{fan / base_fan:.2f}"]
+        table.rows.append([name, f"{chain:.1f}", f"{fan:.0f}", *ratios, chain_rounds, fan_rounds])
     return [table]
