@@ -10,11 +10,15 @@ format:
 bench:
 	./scripts/bootstrap.sh && .venv/bin/python -m tests.bench
 
-# The portal against Celery and bare django-q2 (issue 16): the peers go into their own venv, never .venv.
+# The portal against Celery, bare django-q2 and Prefect (issue 16): the peers go into their own venv, never .venv;
+# the stamp (pip freeze) re-installs them when tests/bench/peers/requirements.txt changes.
 BENCH_PEERS_VENV ?= /tmp/bench-peers
-bench-peers:
-	test -x $(BENCH_PEERS_VENV)/bin/python || (python3 -m venv $(BENCH_PEERS_VENV) && \
-		$(BENCH_PEERS_VENV)/bin/pip install "celery>=5.4,<6" "redis>=5" "django-q2>=1.7" packaging)
+BENCH_PEERS_REQUIREMENTS := tests/bench/peers/requirements.txt
+$(BENCH_PEERS_VENV)/installed.txt: $(BENCH_PEERS_REQUIREMENTS)
+	test -x $(BENCH_PEERS_VENV)/bin/python || python3 -m venv $(BENCH_PEERS_VENV)
+	$(BENCH_PEERS_VENV)/bin/pip install -q -r $(BENCH_PEERS_REQUIREMENTS)
+	$(BENCH_PEERS_VENV)/bin/pip freeze > $@
+bench-peers: $(BENCH_PEERS_VENV)/installed.txt
 	S=$$(mktemp -d) && scripts/services.sh start "$$S" && \
 		(. "$$S/env"; BENCH_PEERS_PYTHON=$(BENCH_PEERS_VENV)/bin/python .venv/bin/python -m tests.bench peers); \
 		rc=$$?; scripts/services.sh stop "$$S"; exit $$rc

@@ -5,19 +5,16 @@ its own engine); fan-out = N async_task in one group, timed until the group's N 
 Run with the bench venv's python: ``python djq_peer.py CHAIN FAN_OUT`` (REDIS_URL in the environment).
 """
 
-import json
 import os
-import subprocess
 import sys
 import tempfile
-import time
+from importlib.metadata import version
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
+import _peer
 
 
 def settings_module() -> None:
-    os.environ.setdefault("DJQ_PEER_DB", os.path.join(tempfile.mkdtemp(), "djq.sqlite3"))
+    """djq_peer_settings, with DJQ_PEER_DB (set by main, inherited by the cluster) as its database."""
     os.environ["DJANGO_SETTINGS_MODULE"] = "djq_peer_settings"
 
 
@@ -36,7 +33,12 @@ def hop(left: int, group_name: str) -> None:
 
 
 def main() -> None:
-    n_chain, n_fan = int(sys.argv[1]), int(sys.argv[2])
+    with tempfile.TemporaryDirectory(prefix="djq-peer-") as data:
+        os.environ["DJQ_PEER_DB"] = os.path.join(data, "djq.sqlite3")
+        measure(*_peer.sizes())
+
+
+def measure(n_chain: int, n_fan: int) -> None:
     settings_module()
     import django
 
@@ -45,38 +47,29 @@ def main() -> None:
     from django_q.tasks import async_task, count_group
 
     call_command("migrate", verbosity=0)
-    worker = subprocess.Popen(
-        [sys.executable, "-c", "import djq_peer; djq_peer.cluster()"],
-        cwd=HERE,
-        env=os.environ.copy(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
 
-    def wait(group_name: str, n: int) -> None:
-        deadline = time.monotonic() + 600
-        while (count_group(group_name) or 0) < n:
-            if time.monotonic() > deadline:
-                raise TimeoutError(group_name)
-            time.sleep(0.005)
+    def until(group_name: str, n: int) -> None:
+        _peer.wait_until(lambda: (count_group(group_name) or 0) >= n, group_name)
 
-    try:
-        for _ in range(20):
-            async_task("djq_peer.noop", group="warm")
-        wait("warm", 20)
-        started = time.perf_counter()
+    def chain() -> None:
         async_task("djq_peer.hop", n_chain, "chain", save=False)
-        wait("chain", 1)
-        chain_ms = (time.perf_counter() - started) / n_chain * 1000
-        started = time.perf_counter()
+        until("chain", 1)
+
+    def fan_out() -> None:
         for _ in range(n_fan):
             async_task("djq_peer.noop", group="fan")
-        wait("fan", n_fan)
-        fan = n_fan / (time.perf_counter() - started)
-        print(json.dumps({"chain_ms_per_hop": chain_ms, "fan_out_per_s": fan}))
-    finally:
-        worker.terminate()
-        worker.wait(30)
+        until("fan", n_fan)
+
+    # The cluster imports this module as djq_peer (its cwd is this directory), so the task paths resolve.
+    with _peer.background([sys.executable, "-c", "import djq_peer; djq_peer.cluster()"]):
+        for _ in range(20):
+            async_task("djq_peer.noop", group="warm")
+        until("warm", 20)
+        chain_seconds = _peer.seconds(chain)
+        fan_seconds = _peer.seconds(fan_out)
+    _peer.report(
+        n_chain=n_chain, chain_seconds=chain_seconds, n_fan=n_fan, fan_seconds=fan_seconds, version=version("django-q2")
+    )
 
 
 def cluster() -> None:
