@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from tests.dbstate import everything
 from tests.usecases.deployments.conftest import components
 from usecases.models.deployments import DeploymentRevision, UseCaseDeployment
 
@@ -147,7 +148,9 @@ def test_rollback_restores_the_earlier_values_on_the_cluster_as_a_new_revision(o
 def test_the_plan_shows_removed_changed_and_added_objects_against_the_cluster(owner_api, deployed, call):
     pk = deployed["id"]
     patch(owner_api, pk, {"values": {"vector_db": {"replicaCount": 2, "persistence": {"enabled": False}}}})
+    before = everything()
     plan = owner_api.get(f"/api/deployments/{pk}/plan?revision=draft").json()
+    assert everything() == before  # planning against the cluster reads only
     manifest = next(c for c in plan["components"] if c["name"] == "vector_db")["manifest"]
     assert manifest["error"] == ""
     changes = {o["object"]: o for o in manifest["objects"]}
