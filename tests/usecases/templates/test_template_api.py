@@ -56,6 +56,7 @@ def test_it_answers_422_for_malformed_bodies(owner_api) -> None:
     assert response.status_code == 422 and "invalid YAML" in response.json()["detail"][0]["msg"]
     response = post(owner_api, "/api/templates", {"name": "x", "display_name": "X", "components": []})
     assert response.status_code == 422 and response.json()["detail"][0]["loc"] == ["components"]
+    assert not UseCaseTemplate.objects.exists()
 
 
 def test_it_refuses_a_bad_visibility_and_the_reserved_prefix(owner_api, doc) -> None:

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from tests.dbstate import stored
 from tests.usecases.templates.conftest import make_system_template, make_template
 from usecases.models import UseCaseTemplate
 from usecases.selectors.templates import template_resolve
@@ -44,11 +45,13 @@ def test_by_id_another_users_private_template_is_a_404_and_public_is_read_only(o
     public = make_template(other_user, "shared", visibility="public")
     assert owner_api.get(f"/api/templates/{private.pk}").status_code == 404
     assert owner_api.get(f"/api/templates/{public.pk}").status_code == 200
+    before = stored(public)
     for method in ("put", "patch"):
         assert send(owner_api, method, f"/api/templates/{public.pk}", {"display_name": "Hijack"}).status_code == 404
     assert owner_api.delete(f"/api/templates/{public.pk}").status_code == 404
     assert UseCaseTemplate.objects.filter(display_name="Hijack").count() == 0
     assert UseCaseTemplate.objects.count() == 2
+    assert stored(public) == before  # not a field changed, not even its version
 
 
 def test_someone_elses_private_name_is_free_for_me_and_cannot_be_probed(owner_api, owner, other_user, doc) -> None:
