@@ -50,6 +50,7 @@ def _locs(response) -> list[list]:
 def test_it_refuses_oversized_bodies_on_every_api_write_that_reads_one(owner_api):
     too_big = b'{"name": "' + b"x" * settings.DATA_UPLOAD_MAX_MEMORY_SIZE + b'"}'
     tried = []
+    before = rows()
     for path, operations in api.get_openapi_schema()["paths"].items():
         for method, operation in operations.items():
             if "requestBody" in operation and "{" not in path:
@@ -58,6 +59,7 @@ def test_it_refuses_oversized_bodies_on_every_api_write_that_reads_one(owner_api
                 tried.append(path)
     assert len(tried) >= 5, tried
     assert not UseCaseTemplate.objects.exists()
+    assert rows() == before  # no cluster, job, execution, pipeline or token either
 
 
 def test_it_refuses_an_oversized_yaml_template_quickly(owner_api):
