@@ -59,7 +59,7 @@ def test_it_refuses_oversized_bodies_on_every_api_write_that_reads_one(owner_api
                 tried.append(path)
     assert len(tried) >= 5, tried
     assert not UseCaseTemplate.objects.exists()
-    assert rows() == before  # no cluster, job, execution, pipeline or token either
+    assert rows() == before  # no cluster, job, execution or pipeline either
 
 
 def test_it_refuses_an_oversized_yaml_template_quickly(owner_api):
