@@ -143,9 +143,11 @@ def test_it_gives_another_user_404_on_every_deployment_page(other_browser, deplo
 
 
 def test_it_enforces_csrf_on_deployment_actions(csrf_browser, deployment):
+    before = everything()
     assert csrf_browser.post(reverse("usecases:deployment-action", args=[deployment.pk, "start"])).status_code == 403
     deployment.refresh_from_db()
     assert deployment.status == "pending"
+    assert everything() == before  # no execution, no event, no component moved
 
 
 def test_it_prerenders_sse_log_state_and_done_for_the_stream(deployment, owner):
