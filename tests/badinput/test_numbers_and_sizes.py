@@ -8,6 +8,7 @@ import pytest
 from django.conf import settings
 
 from clusterjobs.models import Cluster
+from tests.dbstate import rows
 from usecases.models import UseCaseTemplate
 
 pytestmark = pytest.mark.django_db
@@ -56,6 +57,7 @@ def test_it_refuses_a_json_integer_over_4300_digits(owner_api):
     response = owner_api.post("/api/templates", body, content_type="application/json")
     assert response.status_code == 422
     assert response.json()["detail"][0]["loc"] == ["body"]
+    assert not UseCaseTemplate.objects.exists()
 
 
 def test_it_lists_a_huge_integer_as_a_validation_problem(owner_api):
@@ -64,6 +66,7 @@ def test_it_lists_a_huge_integer_as_a_validation_problem(owner_api):
     assert response.status_code == 200, response.content[:300]
     assert response.json()["valid"] is False
     assert "longer than 4300 digits" in response.json()["errors"][0]["msg"]
+    assert not UseCaseTemplate.objects.exists()  # validating saves nothing
 
 
 def test_it_shows_a_huge_integer_as_a_preview_error(owner_browser):
@@ -77,10 +80,12 @@ def test_it_shows_a_huge_integer_as_a_preview_error(owner_browser):
         "c-k1-values": f"port: {HUGE}\n",
         "key": "k1",
     }
+    before = rows()
     response = owner_browser.post("/editor/preview", post, HTTP_HX_REQUEST="true")
 
     assert response.status_code == 200
     assert "longer than 4300 digits" in response.content.decode()
+    assert rows() == before  # a preview saves nothing
 
 
 def test_it_refuses_a_kubeconfig_with_a_huge_integer(cluster_adder, owner_api):
@@ -108,12 +113,15 @@ def test_it_answers_413_for_an_oversized_yaml_body(owner_api):
     response = owner_api.post("/api/templates", body, content_type="application/yaml")
     assert response.status_code == 413
     assert response.json()["detail"][0]["loc"] == ["body"]
+    assert not UseCaseTemplate.objects.exists()
 
 
 @pytest.mark.parametrize("path", ["/editor/preview", "/accounts/login/"])
 def test_it_answers_413_with_a_plain_page_for_an_oversized_form(owner_browser, path):
+    before = rows()
     response = owner_browser.post(path, {"document": "x" * THREE_MB})
 
     assert response.status_code == 413
     assert response["Content-Type"].startswith("text/plain")
     assert b"larger than" in response.content
+    assert rows() == before

@@ -11,8 +11,11 @@ from django.conf import settings
 from django.test import Client
 
 from budportal.api import api
+from clusterjobs.models import Job
 from pipelines.models import PipelineExecution, StepExecution
+from tests.dbstate import rows
 from usecases.models import UseCaseTemplate
+from usecases.models.deployments import UseCaseDeployment
 
 pytestmark = pytest.mark.django_db
 
@@ -47,6 +50,7 @@ def _locs(response) -> list[list]:
 def test_it_refuses_oversized_bodies_on_every_api_write_that_reads_one(owner_api):
     too_big = b'{"name": "' + b"x" * settings.DATA_UPLOAD_MAX_MEMORY_SIZE + b'"}'
     tried = []
+    before = rows()
     for path, operations in api.get_openapi_schema()["paths"].items():
         for method, operation in operations.items():
             if "requestBody" in operation and "{" not in path:
@@ -55,6 +59,7 @@ def test_it_refuses_oversized_bodies_on_every_api_write_that_reads_one(owner_api
                 tried.append(path)
     assert len(tried) >= 5, tried
     assert not UseCaseTemplate.objects.exists()
+    assert rows() == before  # no cluster, job, execution or pipeline either
 
 
 def test_it_refuses_an_oversized_yaml_template_quickly(owner_api):
@@ -62,11 +67,14 @@ def test_it_refuses_an_oversized_yaml_template_quickly(owner_api):
     response, seconds = _timed(owner_api.post, "/api/templates", body, content_type="application/yaml")
     assert response.status_code in (400, 413, 422)
     assert seconds < QUICK_SECONDS
+    assert not UseCaseTemplate.objects.exists()
 
 
 def test_it_refuses_an_oversized_page_post(owner_browser):
+    before = rows()
     response = owner_browser.post("/editor/preview", {"document": "x" * (settings.DATA_UPLOAD_MAX_MEMORY_SIZE + 1)})
     assert response.status_code == 413
+    assert rows() == before
 
 
 # --- YAML bombs -------------------------------------------------------------------------------------------
@@ -140,6 +148,7 @@ def test_it_refuses_jinja_sandbox_escapes_in_executions(owner_api, call, source)
     assert seconds < QUICK_SECONDS
     if response.status_code == 422:
         assert _locs(response) == [["steps", 0, "params", "message"]]
+        assert not PipelineExecution.objects.exists()
         return
     assert response.status_code == 201, response.content
     step = StepExecution.objects.get(execution_id=response.json()["execution_id"])
@@ -156,6 +165,7 @@ def test_it_never_renders_jinja_sandbox_escapes_in_template_values(owner_api, sa
     )
     if saved.status_code == 422:  # refused when saved
         assert any("evil" in str(loc) for loc in _locs(saved)), saved.json()
+        assert not UseCaseTemplate.objects.filter(name="hostile").exists()
         return
     assert saved.status_code == 201, saved.content
     created = owner_api.post(
@@ -164,11 +174,14 @@ def test_it_never_renders_jinja_sandbox_escapes_in_template_values(owner_api, sa
         content_type="application/json",
     )
     if created.status_code == 422:  # refused when the deployment is created
+        assert not UseCaseDeployment.objects.exists()
         return
     deployment_id = created.json()["id"]
     started = call(owner_api.post, f"/api/deployments/{deployment_id}/start")
     if started.status_code == 422:  # refused when the DAG is built and validated
         assert "undefined name" in started.content.decode(), started.content
+        assert UseCaseDeployment.objects.get(pk=deployment_id).status == "pending"
+        assert not PipelineExecution.objects.exists()
         return
 
     deployment = owner_api.get(f"/api/deployments/{deployment_id}").json()
@@ -195,7 +208,9 @@ def test_it_refuses_jinja_resource_bombs_in_executions(owner_api, call, source):
 
     assert response.status_code in (201, 422), response.content[:300]
     assert seconds < QUICK_SECONDS, f"took {seconds:.2f} s"
-    if response.status_code == 201:
+    if response.status_code == 422:
+        assert not PipelineExecution.objects.exists()
+    else:
         execution = PipelineExecution.objects.get(pk=response.json()["execution_id"])
         assert execution.status == "FAILED", "rendered a huge value instead of refusing it"
 
@@ -236,6 +251,7 @@ def test_it_refuses_injected_chart_refs_in_templates(owner_api, ref):
     response = owner_api.post("/api/templates", _template(ref=ref), content_type="application/json")
     assert response.status_code == 422, (ref, response.content)
     assert ["components", 0, "chart", "ref"] in _locs(response), response.json()
+    assert not UseCaseTemplate.objects.exists()
 
 
 @pytest.mark.parametrize("ref", INJECTED_REFS)
@@ -255,8 +271,10 @@ def test_it_refuses_injected_chart_refs_in_helm_steps(owner_api, ref, owned):
             }
         ],
     }
+    before = rows(PipelineExecution, StepExecution, Job)
     response = owner_api.post("/api/executions", dag, content_type="application/json")
     assert response.status_code == 422, (ref, response.content)
+    assert rows(PipelineExecution, StepExecution, Job) == before
     assert ["steps", 0, "params", "chart_ref"] in _locs(response) or any(
         "chart_ref" in d["msg"] for d in response.json()["detail"]
     ), response.json()
@@ -264,6 +282,7 @@ def test_it_refuses_injected_chart_refs_in_helm_steps(owner_api, ref, owned):
 
 @pytest.mark.parametrize("ref", INJECTED_REFS[:8])
 def test_it_refuses_injected_chart_refs_in_jobs(owner_api, ref, owned):
+    before = rows(Job)
     response = owner_api.post(
         "/api/jobs",
         {
@@ -274,3 +293,4 @@ def test_it_refuses_injected_chart_refs_in_jobs(owner_api, ref, owned):
         content_type="application/json",
     )
     assert response.status_code == 422, (ref, response.content)
+    assert rows(Job) == before

@@ -59,6 +59,7 @@ def test_it_never_refuses_a_valid_token_after_bad_ones_from_the_same_address(own
     valid = Client(HTTP_AUTHORIZATION=f"Bearer {raw}")
     assert valid.get("/api/me", **proxy).status_code == 200
     assert valid.post("/api/templates", TEMPLATE, content_type="application/json", **proxy).status_code == 201
+    assert UseCaseTemplate.objects.get().owner == owner
     # The guesser stays limited.
     assert Client(HTTP_AUTHORIZATION="Bearer bud_guess").get("/api/me", **proxy).status_code == 429
 

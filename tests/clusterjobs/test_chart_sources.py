@@ -50,6 +50,7 @@ def test_it_stores_registry_credentials_encrypted_and_never_returns_them(owner, 
     assert PASSWORD not in owner_api.get("/api/registries").content.decode()
     assert other_api.get("/api/registries").json() == []
     assert other_api.delete(f"/api/registries/{stored.pk}").status_code == 404
+    assert ChartRegistry.objects.filter(pk=stored.pk, username=USER).exists()
     assert store_credentials(owner_api, registry, username="renamed").status_code == 200  # replaces, per host
     assert ChartRegistry.objects.get(owner=owner).username == "renamed"
     assert owner_api.delete(f"/api/registries/{stored.pk}").status_code == 204

@@ -4,6 +4,7 @@ import pytest
 
 from clusterjobs.models import Cluster
 from tests.clusterjobs.conftest import SECRET_TOKEN, make_kubeconfig
+from tests.dbstate import stored
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("cluster_adder")]
 
@@ -71,10 +72,11 @@ def test_it_lists_only_the_callers_clusters_and_staff_see_all(owner_api, other_a
 
 
 def test_it_hides_another_users_cluster_with_404(other_api, cluster):
+    before = stored(cluster)
     assert other_api.get(f"/api/clusters/{cluster.pk}").status_code == 404
     assert other_api.get(f"/api/clusters/{cluster.pk}/health").status_code == 404
     assert other_api.delete(f"/api/clusters/{cluster.pk}").status_code == 404
-    assert Cluster.objects.filter(pk=cluster.pk).exists()
+    assert stored(cluster) == before
 
 
 def test_it_shows_and_deletes_the_owners_cluster(owner_api, cluster):

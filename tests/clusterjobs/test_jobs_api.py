@@ -2,6 +2,7 @@ import pytest
 
 from clusterjobs.models import JOB_TYPE_TIMEOUTS, Job, JobStatus, JobType
 from tests.clusterjobs.conftest import SECRET_TOKEN
+from tests.dbstate import stored
 
 pytestmark = pytest.mark.django_db
 
@@ -44,6 +45,7 @@ def test_it_takes_a_per_job_timeout_over_the_type_default(owner_api, cluster):
 
     assert response.status_code == 201
     assert response.json()["timeout_seconds"] == 120
+    assert Job.objects.get(pk=response.json()["id"]).timeout_seconds == 120
 
 
 @pytest.mark.parametrize(
@@ -77,6 +79,7 @@ def test_it_refuses_an_unknown_job_type(owner_api, cluster):
 
     assert response.status_code == 422
     assert response.json()["detail"][0]["loc"] == ["job_type"]
+    assert not Job.objects.exists()
 
 
 def test_it_does_not_let_a_user_run_jobs_on_someone_elses_cluster(other_api, cluster):
@@ -86,12 +89,14 @@ def test_it_does_not_let_a_user_run_jobs_on_someone_elses_cluster(other_api, clu
 
 def test_it_hides_another_users_job_with_404(owner_api, other_api, cluster):
     job_id = _post(owner_api, _job_body(cluster)).json()["id"]
+    before = stored(Job.objects.get(pk=job_id))
 
     assert other_api.get(f"/api/jobs/{job_id}").status_code == 404
     assert other_api.post(f"/api/jobs/{job_id}/execute").status_code == 404
     assert other_api.post(f"/api/jobs/{job_id}/cancel").status_code == 404
     assert other_api.get("/api/jobs").json()["items"] == []
     assert Job.objects.get(pk=job_id).status == JobStatus.PENDING
+    assert stored(Job.objects.get(pk=job_id)) == before  # not queued either: no deadline set
 
 
 def test_it_lists_jobs_by_source_id(owner_api, staff_api, cluster):
@@ -113,16 +118,22 @@ def test_it_queues_a_pending_job_once_and_answers_409_after(owner_api, cluster, 
     assert response.json()["status"] == "PENDING"
     assert response.json()["deadline"] is not None
     assert len(callbacks) == 1  # the task is queued only after commit
+    job = Job.objects.get(pk=job_id)
+    assert job.deadline is not None
+    queued = stored(job)
 
     again = owner_api.post(f"/api/jobs/{job_id}/execute")
     assert again.status_code == 409
+    assert stored(job) == queued  # the deadline is not pushed back by a second execute
 
 
 def test_it_answers_409_when_executing_a_finished_job(owner_api, cluster):
     job_id = _post(owner_api, _job_body(cluster)).json()["id"]
     Job.objects.filter(pk=job_id).update(status=JobStatus.COMPLETED)
+    finished = stored(Job.objects.get(pk=job_id))
 
     assert owner_api.post(f"/api/jobs/{job_id}/execute").status_code == 409
+    assert stored(Job.objects.get(pk=job_id)) == finished
 
 
 def test_it_cancels_a_job_and_refuses_to_cancel_a_completed_one(owner_api, cluster):
@@ -135,11 +146,15 @@ def test_it_cancels_a_job_and_refuses_to_cancel_a_completed_one(owner_api, clust
     job = Job.objects.get(pk=job_id)
     assert job.status == JobStatus.CANCELLED
     assert job.completed_at is not None
+    cancelled = stored(job)
     assert owner_api.post(f"/api/jobs/{job_id}/execute").status_code == 409
+    assert stored(job) == cancelled  # not queued again
 
     done_id = _post(owner_api, _job_body(cluster)).json()["id"]
     Job.objects.filter(pk=done_id).update(status=JobStatus.COMPLETED)
+    done = stored(Job.objects.get(pk=done_id))
     assert owner_api.post(f"/api/jobs/{done_id}/cancel").status_code == 409
+    assert stored(Job.objects.get(pk=done_id)) == done
 
 
 def test_it_fails_a_job_whose_stored_config_became_unsafe_when_the_worker_revalidates(owner, cluster):
@@ -247,3 +262,4 @@ def test_it_refuses_a_deployment_id_that_is_not_a_uuid(owner_api, cluster):
 
     assert response.status_code == 422
     assert response.json()["detail"][0]["loc"] == ["config", "deployment_id"]
+    assert not Job.objects.exists()

@@ -399,11 +399,13 @@ def test_it_judges_a_merge_patch_by_the_object_it_would_produce(proxy, kube_stan
 
 
 @pytest.mark.parametrize("body", [b'{"kind": "Deployment", "kind": "Pod"}', b"not json", b"[1]"])
-def test_it_refuses_a_body_it_cannot_read_unambiguously(proxy, body):
+def test_it_refuses_a_body_it_cannot_read_unambiguously(proxy, kube_standin, body):
     status, answer = _request(proxy, "POST", f"/apis/apps/v1/namespaces/{NS}/deployments", body)
 
     assert status == 403
     assert REFUSED in answer["message"]
+    assert kube_standin.objects("Deployment", NS) == []  # nothing reached the API server
+    assert kube_standin.objects("Pod", NS) == []
 
 
 @pytest.mark.parametrize("token", ["", "wrong", "kube-standin"])

@@ -3,6 +3,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from clusterjobs.models import Cluster
+from tests.dbstate import stored
 from tests.pages.conftest import htmx
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("cluster_adder")]
@@ -53,10 +54,11 @@ def test_it_shows_an_unreachable_cluster_as_unhealthy(owner_browser, sandbox, ku
 
 
 def test_it_hides_another_users_cluster(other_browser, sandbox):
+    before = stored(sandbox)
     assert f"cluster-{sandbox.pk}" not in other_browser.get(reverse("clusterjobs:cluster-list")).content.decode()
     assert other_browser.get(reverse("clusterjobs:cluster-health", args=[sandbox.pk])).status_code == 404
     assert other_browser.post(reverse("clusterjobs:cluster-delete", args=[sandbox.pk])).status_code == 404
-    assert Cluster.objects.filter(pk=sandbox.pk).exists()
+    assert stored(sandbox) == before
 
 
 def test_it_deletes_a_cluster(owner_browser, sandbox):

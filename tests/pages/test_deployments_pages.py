@@ -2,6 +2,7 @@ import pytest
 from django.urls import reverse
 
 from pipelines.events import publish
+from tests.dbstate import everything
 from tests.pages.conftest import htmx
 from usecases import sse_render
 from usecases.models.deployments import UseCaseDeployment
@@ -93,9 +94,11 @@ def test_it_starts_a_deployment_and_connects_the_live_stream(owner_browser, depl
 
 
 def test_it_answers_a_wrong_state_with_a_message_not_an_error(owner_browser, deployment):
+    before = everything()
     response = owner_browser.post(reverse("usecases:deployment-action", args=[deployment.pk, "stop"]), follow=True)
     assert response.status_code == 200
     assert "only a deploying or running one can be stopped" in response.content.decode()
+    assert everything() == before
 
 
 def test_it_redirects_htmx_actions_with_hx_redirect(owner_browser, deployment):
@@ -127,6 +130,7 @@ def test_it_lists_deployments_with_badges_and_polls_while_one_moves(owner_browse
 
 def test_it_gives_another_user_404_on_every_deployment_page(other_browser, deployment):
     pk = deployment.pk
+    before = everything()
     assert other_browser.get(reverse("usecases:deployment-detail", args=[pk])).status_code == 404
     assert other_browser.get(reverse("usecases:deployment-state", args=[pk])).status_code == 404
     for action in ("start", "stop", "retry"):
@@ -135,12 +139,15 @@ def test_it_gives_another_user_404_on_every_deployment_page(other_browser, deplo
     assert "rag-1" not in other_browser.get(reverse("usecases:deployment-list")).content.decode()
     deployment.refresh_from_db()
     assert deployment.status == "pending"
+    assert everything() == before
 
 
 def test_it_enforces_csrf_on_deployment_actions(csrf_browser, deployment):
+    before = everything()
     assert csrf_browser.post(reverse("usecases:deployment-action", args=[deployment.pk, "start"])).status_code == 403
     deployment.refresh_from_db()
     assert deployment.status == "pending"
+    assert everything() == before  # no execution, no event, no component moved
 
 
 def test_it_prerenders_sse_log_state_and_done_for_the_stream(deployment, owner):

@@ -21,6 +21,7 @@ def test_it_ignores_a_blank_new_row_on_every_save(owner_browser):
     assert failed.status_code == 422
     assert "chart ref is required" not in html
     assert 'id="row-k2"' not in html
+    assert not UseCaseTemplate.objects.filter(name="blank-rows").exists()
     saved = owner_browser.post(url, _editor_post(name="blank-rows", **BLANK_ROW))
     assert saved.status_code == 302
     assert [c["name"] for c in UseCaseTemplate.objects.get(name="blank-rows").components] == ["agent"]
@@ -33,6 +34,7 @@ def test_it_prints_errors_as_sentences_not_python_lists(owner_browser):
     assert "must start with a-z" in html
     assert "[&quot;" not in html
     assert "[&#x27;" not in html
+    assert not UseCaseTemplate.objects.filter(name="bad-rows").exists()
 
 
 def test_it_previews_an_unknown_step_with_the_same_message_as_save(owner_browser):
@@ -42,6 +44,7 @@ def test_it_previews_an_unknown_step_with_the_same_message_as_save(owner_browser
     assert "UndefinedError" not in preview
     save = owner_browser.post(reverse("usecases:template-create"), _editor_post(name="refs", **values)).content.decode()
     assert "no component named &#x27;nothere&#x27;" in save
+    assert not UseCaseTemplate.objects.filter(name="refs").exists()
 
 
 def test_it_clears_a_fixed_yaml_error_in_the_live_preview(owner_browser):

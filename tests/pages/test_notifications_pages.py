@@ -41,6 +41,8 @@ def test_it_opens_the_link_of_a_notification(owner_browser, note):
     response = owner_browser.post(reverse("pipelines:notification-read", args=[note.pk]), {"open": "1"})
     assert response.status_code == 302
     assert response["Location"] == "/deployments/"
+    note.refresh_from_db()
+    assert note.read_at is not None  # opened is read
 
 
 def test_it_marks_all_read(owner_browser, note, owner):
@@ -57,3 +59,5 @@ def test_it_does_not_let_another_user_touch_a_notification(other_browser, note):
 
 def test_it_enforces_csrf_when_marking_read(csrf_browser, note):
     assert csrf_browser.post(reverse("pipelines:notification-read", args=[note.pk])).status_code == 403
+    note.refresh_from_db()
+    assert note.read_at is None

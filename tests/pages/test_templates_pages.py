@@ -1,6 +1,7 @@
 import pytest
 from django.urls import reverse
 
+from tests.dbstate import stored
 from tests.pages.conftest import htmx
 from usecases.models import UseCaseTemplate
 
@@ -42,11 +43,12 @@ def test_it_filters_by_tag_and_category(owner_browser, catalog, owner_template):
 
 
 def test_it_hides_another_users_private_template_everywhere(other_browser, owner_template):
+    before = stored(owner_template)
     assert "My agent" not in other_browser.get(reverse("usecases:template-list")).content.decode()
     assert other_browser.get(reverse("usecases:template-detail", args=["my-agent"])).status_code == 404
     assert other_browser.get(reverse("usecases:template-edit", args=["my-agent"])).status_code == 404
     assert other_browser.post(reverse("usecases:template-delete", args=["my-agent"])).status_code == 404
-    assert UseCaseTemplate.objects.filter(name="my-agent").exists()
+    assert stored(owner_template) == before
 
 
 def test_it_shows_components_values_and_the_dependency_graph(owner_browser, catalog):
@@ -121,6 +123,7 @@ def test_it_reports_invalid_yaml_values_with_the_line(owner_browser):
     assert response.status_code == 422
     assert "invalid YAML" in html
     assert "line" in html
+    assert not UseCaseTemplate.objects.filter(name="web-agent").exists()
 
 
 def test_it_edits_an_owned_template_and_keeps_its_name(owner_browser, owner_template):

@@ -1,6 +1,7 @@
 import pytest
 
 from pipelines.models import Notification, PipelineExecution
+from tests.dbstate import everything, stored
 from tests.pipelines.conftest import dag, step
 
 pytestmark = pytest.mark.django_db
@@ -40,9 +41,11 @@ def test_it_answers_422_with_the_path_of_the_problem(submit):
 def test_it_scopes_executions_to_their_owner(submit, owner_api, other_api, staff_api):
     execution_id = submit(dag(step("a"))).json()["execution_id"]
     assert owner_api.get(f"/api/executions/{execution_id}").json()["steps"][0]["status"] == "COMPLETED"
+    before = everything()
     assert other_api.get(f"/api/executions/{execution_id}").status_code == 404
     assert other_api.get(f"/api/executions/{execution_id}/progress").status_code == 404
     assert other_api.post(f"/api/executions/{execution_id}/cancel").status_code == 404
+    assert everything() == before
     assert other_api.get("/api/executions").json()["items"] == []
     assert staff_api.get(f"/api/executions/{execution_id}").status_code == 200
     assert [e["id"] for e in owner_api.get("/api/executions").json()["items"]] == [execution_id]
@@ -67,7 +70,9 @@ def test_it_cancels_and_then_answers_409(submit, owner_api, django_capture_on_co
     assert response.status_code == 200
     assert response.json()["status"] == "CANCELLED"
     assert PipelineExecution.objects.get(pk=execution_id).steps.get().status == "CANCELLED"
+    before = everything()
     assert owner_api.post(f"/api/executions/{execution_id}/cancel").status_code == 409
+    assert everything() == before  # no second cancelled event, no new completed_at
 
 
 def test_it_lists_actions_with_params_and_outputs(owner_api):
@@ -103,7 +108,9 @@ def test_it_lists_and_marks_notifications_read(submit, owner_api, other_api, own
     submit(dag(step("n", "notification", params={"message": "Use case deployed", "level": "success"})))
     notes = owner_api.get("/api/notifications").json()["items"]
     assert [(n["message"], n["level"], n["read_at"]) for n in notes] == [("Use case deployed", "success", None)]
+    unread = stored(Notification.objects.get(user=owner))
     assert other_api.post(f"/api/notifications/{notes[0]['id']}/read").status_code == 404
+    assert stored(Notification.objects.get(user=owner)) == unread
     response = owner_api.post(f"/api/notifications/{notes[0]['id']}/read")
     assert response.status_code == 200
     assert response.json()["read_at"]
@@ -125,9 +132,11 @@ def test_it_accepts_a_bearer_token_post_without_csrf(owner, django_capture_on_co
     with django_capture_on_commit_callbacks(execute=True):
         response = client.post("/api/executions", dag(step("a")), content_type="application/json")
     assert response.status_code == 201
+    assert PipelineExecution.objects.get(pk=response.json()["execution_id"]).owner == owner
     browser = Client(enforce_csrf_checks=True)
     browser.force_login(owner)
     assert browser.post("/api/executions", dag(step("a")), content_type="application/json").status_code == 403
+    assert PipelineExecution.objects.count() == 1  # the cookie-only post wrote nothing
 
 
 def test_it_shows_deployment_events_to_the_owner_of_executions_of_that_deployment(

@@ -308,3 +308,5 @@ def test_wait_until_refuses_bad_params_at_submit(owner_api) -> None:
     assert "bare" in found[(0, "condition")]
     assert "secret_name" in found[(1, "condition")]
     assert {(2, "interval_seconds"), (2, "url")} <= set(found)
+    assert not PipelineExecution.objects.exists()  # validating runs nothing
+    assert not Schedule.objects.filter(func__contains="wait_until").exists()

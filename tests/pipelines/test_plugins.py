@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from pipelines.actions import registry
+from pipelines.models import PipelineExecution
 from tests.pipelines.conftest import dag, step
 
 pytestmark = pytest.mark.django_db
@@ -64,6 +65,7 @@ def test_without_the_package_the_action_is_unknown(owner_api) -> None:
     assert registry.get_action("plugin_echo") is None
     body = dag(step("e", "plugin_echo", params={"text": "hi"}))
     assert owner_api.post("/api/executions/validate", body, content_type="application/json").json()["valid"] is False
+    assert not PipelineExecution.objects.exists()
 
 
 def test_an_installed_plugin_action_is_listed_validated_and_runs(plugin_installed, owner_api, run) -> None:

@@ -13,6 +13,7 @@ from django_q.models import Schedule
 
 from pipelines.models import PipelineExecution, SavedPipeline
 from pipelines.saved import run_scheduled
+from tests.dbstate import stored
 from tests.pipelines.conftest import dag, step
 
 pytestmark = pytest.mark.django_db
@@ -52,6 +53,7 @@ def test_create_shows_the_secret_once_and_stores_only_its_hash(created, owner_ap
 
 
 def test_it_refuses_an_invalid_dag_a_bad_schedule_and_a_taken_name(owner_api, created, call) -> None:
+    before = stored(SavedPipeline.objects.get(pk=created["id"]))
     response = call(owner_api, "post", "/api/pipelines", {"name": "bad", "dag": dag(step("a", "no_such"))})
     assert response.status_code == 422
     assert response.json()["detail"][0]["loc"][:3] == ["dag", "steps", 0]
@@ -64,6 +66,7 @@ def test_it_refuses_an_invalid_dag_a_bad_schedule_and_a_taken_name(owner_api, cr
     response = call(owner_api, "patch", f"/api/pipelines/{created['id']}", {"webhook_secret_hash": "0" * 64})
     assert response.status_code == 422
     assert SavedPipeline.objects.count() == 1
+    assert stored(SavedPipeline.objects.get(pk=created["id"])) == before  # the refused PATCH kept the secret's hash
 
 
 def test_run_on_demand_links_the_execution_and_lists_it_in_the_history(owner_api, created, call) -> None:
@@ -130,10 +133,13 @@ def test_the_webhook_runs_as_the_owner_with_the_secret_only(created, call, owner
     bad_body = call(owner_api, "post", f"/api/pipelines/{created['id']}/run", {"parameters": [1]})
     assert bad_body.status_code == 422
     assert bad_body.json()["detail"][0]["loc"] == ["parameters"]
+    assert PipelineExecution.objects.count() == 2
 
 
 def test_someone_elses_pipeline_is_a_404_everywhere(created, other_api, call, staff_api) -> None:
     base = f"/api/pipelines/{created['id']}"
+    before = stored(SavedPipeline.objects.get(pk=created["id"]))
+    schedules = list(Schedule.objects.values())
     assert other_api.get("/api/pipelines").json() == []
     for method, url in [
         ("get", base),
@@ -147,5 +153,7 @@ def test_someone_elses_pipeline_is_a_404_everywhere(created, other_api, call, st
         response = call(other_api, method, url, {} if method in ("patch", "post") else None)
         assert response.status_code == 404, (method, url)
     assert SavedPipeline.objects.filter(pk=created["id"], paused=False).exists()
+    assert stored(SavedPipeline.objects.get(pk=created["id"])) == before  # not renamed, not rotated
+    assert list(Schedule.objects.values()) == schedules
     assert not PipelineExecution.objects.exists()
     assert staff_api.get(base).status_code == 200

@@ -14,7 +14,7 @@ import pytest
 from django.views.debug import technical_500_response
 
 from clusterjobs import services
-from clusterjobs.models import JobStatus
+from clusterjobs.models import Cluster, JobStatus
 from clusterjobs.views import cluster_list
 from tests.security.conftest import KUBECONFIG_TOKEN, kubeconfig
 
@@ -152,6 +152,7 @@ def test_the_debug_page_hides_a_posted_kubeconfig(cluster_adder, owner, rf, sett
         page = technical_500_response(request, *sys.exc_info()).content.decode()
     assert "explode" in page
     assert KUBECONFIG_TOKEN not in page
+    assert not Cluster.objects.exists()
 
 
 def test_a_failed_job_does_not_quote_what_the_server_answered(owner, helm_settings, run_job):

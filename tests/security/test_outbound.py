@@ -20,11 +20,13 @@ from django.test import override_settings
 
 from clusterjobs import validators
 from clusterjobs.helm.jobs import check_chart_host
-from clusterjobs.models import JobStatus
+from clusterjobs.models import Job, JobStatus
 from pipelines import outbound
 from pipelines.models import StepStatus
 from pipelines.validation import validate_dag
+from tests.dbstate import rows
 from tests.pipelines.conftest import dag, step
+from usecases.models.deployments import UseCaseDeployment
 
 pytestmark = pytest.mark.django_db
 no_private = override_settings(OUTBOUND_ALLOWED_NETWORKS=[])
@@ -253,6 +255,7 @@ def test_it_refuses_a_job_whose_chart_ref_names_a_private_address(owner_api, own
 
     assert response.status_code == 422
     assert response.json()["detail"][0]["loc"][-2:] == ["config", "chart_ref"]
+    assert rows(Job) == {"clusterjobs.Job": [str(owned["_job"].pk)]}  # the owned fixture's job only
 
 
 @no_private
@@ -270,6 +273,7 @@ def test_it_refuses_a_deployments_webhook_on_a_private_address(owner_api, owned,
 
     assert response.status_code == 422
     assert [e["loc"][-1] for e in response.json()["detail"]] == ["notify_webhook_url"]
+    assert not UseCaseDeployment.objects.filter(name="hooked").exists()
 
 
 def test_it_verifies_tls_against_the_name_while_connecting_to_the_checked_address(tmp_path, monkeypatch):

@@ -19,6 +19,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from budportal.api import api
 from clusterjobs.models import Cluster
 from pipelines.models import Notification, PipelineExecution, SavedPipeline
+from tests.dbstate import everything
 from tests.security.conftest import TEMPLATE_DOCUMENT, job_status
 from usecases.models import UseCaseTemplate
 from usecases.models.deployments import UseCaseDeployment
@@ -131,6 +132,7 @@ def test_it_answers_404_to_another_user_on_every_object_route(owned, other_user)
     other = Client()
     other.force_login(other_user)
     seen = {}
+    before = everything()
     for route in all_routes():
         if route.pattern in EXEMPT or not route.params:
             continue
@@ -141,27 +143,33 @@ def test_it_answers_404_to_another_user_on_every_object_route(owned, other_user)
             assert set(statuses.values()) <= allowed, (url, statuses)
             assert 404 in statuses.values(), (url, statuses)
     owner_objects_intact(owned)
+    assert everything() == before  # nothing created, changed or deleted by the refused requests
     assert len(seen) >= 20, seen
 
 
 def test_it_answers_404_to_another_users_token_on_every_api_object_route(owned, other_api):
+    before = everything()
     for route in all_routes():
         if route.api and route.params and route.pattern not in EXEMPT:
             for method in route.methods:
                 response = _request(other_api, method, route.urls(owned)[0], True)
                 assert response.status_code == 404, (method, route.pattern, response.content[:200])
     owner_objects_intact(owned)
+    assert everything() == before
 
 
 def test_it_lets_staff_see_every_users_objects(owned, staff_api):
+    before = everything()
     for route in all_routes():
         if route.api and route.params and "get" in route.methods and route.pattern not in EXEMPT:
             response = staff_api.get(route.urls(owned)[0])
             assert response.status_code == 200, (route.pattern, response.content[:200])
+    assert everything() == before  # reads never write
 
 
 def test_it_asks_anonymous_callers_to_log_in_on_every_route(owned):
     anonymous = Client()
+    before = everything()
     for route in all_routes():
         if route.pattern in EXEMPT:
             continue
@@ -173,6 +181,7 @@ def test_it_asks_anonymous_callers_to_log_in_on_every_route(owned):
                 assert response.status_code == 302, (method, route.pattern, response.status_code)
                 assert response["Location"].startswith("/accounts/login/"), (route.pattern, response["Location"])
     owner_objects_intact(owned)
+    assert everything() == before
 
 
 def test_it_keeps_the_admin_for_staff(owned, owner_browser):

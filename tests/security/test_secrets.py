@@ -16,6 +16,8 @@ from django.db import connection
 from django.test import Client
 
 from budportal.models import ApiToken
+from pipelines.models import Notification, PipelineExecution
+from tests.dbstate import everything
 from tests.livestack import ROOT
 from tests.security.test_scoping import all_routes
 
@@ -39,6 +41,7 @@ NO_SESSION = {"api/pipelines/<pipeline_id>/webhook": "authenticated by the pipel
 def test_it_refuses_session_writes_without_a_csrf_token_on_every_unsafe_route(owned, owner):
     browser = _browser(owner)
     refused = []
+    before = everything()
     for route in all_routes():
         if route.pattern in NO_SESSION:
             continue
@@ -49,6 +52,7 @@ def test_it_refuses_session_writes_without_a_csrf_token_on_every_unsafe_route(ow
                     assert response.status_code == 403, (method, url, response.status_code)
                     refused.append(url)
     assert len(refused) >= 20, refused
+    assert everything() == before  # a refused forgery changes nothing
 
 
 def test_it_accepts_session_writes_with_the_csrf_token(owned, owner):
@@ -66,9 +70,11 @@ def test_it_accepts_session_writes_with_the_csrf_token(owned, owner):
 
     assert page.status_code in (200, 302), (page.status_code, api.content)
     assert api.status_code == 201, (page.status_code, api.content)
+    assert Notification.objects.get(pk=owned["notification_id"]).read_at is not None
+    assert PipelineExecution.objects.get(pk=api.json()["execution_id"]).owner == owner
 
 
-def test_it_lets_bearer_token_clients_write_without_csrf(owner_api):
+def test_it_lets_bearer_token_clients_write_without_csrf(owner, owner_api):
     # No cookie is sent, so no browser can be tricked into it: CSRF does not apply.
     response = owner_api.post(
         "/api/executions",
@@ -76,6 +82,9 @@ def test_it_lets_bearer_token_clients_write_without_csrf(owner_api):
         content_type="application/json",
     )
     assert response.status_code == 201, response.content
+    execution = PipelineExecution.objects.get(pk=response.json()["execution_id"])
+    assert execution.owner == owner
+    assert list(execution.steps.values_list("step_id", flat=True)) == ["a"]
 
 
 # --- cookies and production settings -------------------------------------------------------------------

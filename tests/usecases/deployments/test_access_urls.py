@@ -7,7 +7,10 @@ import pytest
 
 from clusterjobs.kube import KubeClient
 from clusterjobs.kubeconfig import parse_kubeconfig
+from tests.dbstate import everything
 from tests.usecases.deployments.conftest import components
+from usecases.models import UseCaseTemplate
+from usecases.models.deployments import UseCaseDeployment
 
 pytestmark = pytest.mark.django_db
 
@@ -74,6 +77,8 @@ def test_it_removes_the_route_on_stop_and_forgets_the_url(running, owner_api, ca
     assert after["status"] == "stopped"
     assert after["access_urls"] == []
     assert gateway.standin.get("Ingress", running["namespace"], "shop-ui-access") is None
+    assert UseCaseDeployment.objects.get(pk=running["id"]).status == "stopped"
+    assert components(running["id"])["ui"].status == "stopped"  # which hides its URL (outputs keep the last one)
 
 
 def test_it_re_creates_a_deleted_route_on_retry_gateway(running, owner_api, other_api, gateway):
@@ -81,18 +86,24 @@ def test_it_re_creates_a_deleted_route_on_retry_gateway(running, owner_api, othe
     client = KubeClient(parse_kubeconfig(gateway.kubeconfig))
     assert client.delete(f"/apis/networking.k8s.io/v1/namespaces/{ns}/ingresses/shop-ui-access")
 
+    before = everything()
     assert other_api.post(f"/api/deployments/{running['id']}/retry-gateway").status_code == 404
+    assert everything() == before
+    assert gateway.standin.get("Ingress", ns, "shop-ui-access") is None  # another user's retry did nothing
     response = owner_api.post(f"/api/deployments/{running['id']}/retry-gateway")
 
     assert response.status_code == 200, response.content
     assert gateway.standin.get("Ingress", ns, "shop-ui-access") is not None
+    assert components(running["id"])["ui"].outputs["access_url"] == response.json()["access_urls"][0]["url"]
     assert response.json()["access_urls"][0]["url"].endswith(".apps.example.com/chat")
 
 
 def test_it_answers_409_to_retry_gateway_unless_running(running, owner_api, call):
     call(owner_api.post, f"/api/deployments/{running['id']}/stop")
+    before = everything()
 
     assert owner_api.post(f"/api/deployments/{running['id']}/retry-gateway").status_code == 409
+    assert everything() == before
 
 
 def test_it_passes_the_components_helm_options_to_its_job(running):
@@ -115,6 +126,7 @@ def test_it_refuses_a_bad_access_declaration_in_a_template(owner_api, access, lo
 
     assert response.status_code == 422
     assert response.json()["detail"][0]["loc"][-1] == loc
+    assert not UseCaseTemplate.objects.filter(name="web-ui").exists()
 
 
 def test_it_lets_a_deployment_override_a_components_helm_options(owner_api, gateway, call):

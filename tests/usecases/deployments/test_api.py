@@ -6,6 +6,8 @@ from __future__ import annotations
 import pytest
 
 from pipelines.models import PipelineExecution
+from tests.dbstate import everything
+from tests.usecases.deployments.conftest import components
 from usecases.models import UseCaseTemplate
 from usecases.models.deployments import UseCaseDeployment
 
@@ -50,6 +52,7 @@ def test_it_creates_a_pending_deployment_with_defaults_merged_in(owner_api, base
 def test_it_takes_a_compatible_choice_for_a_slot(owner_api, base):
     body = post(owner_api, **base, components={"llm": "mistral-7b"}).json()
     assert {c["name"]: c["selected_component"] for c in body["components"]}["llm"] == "mistral-7b"
+    assert components(body["id"])["llm"].selected_component == "mistral-7b"
 
 
 @pytest.mark.parametrize(("extra", "loc"), [
@@ -75,10 +78,12 @@ def test_it_refuses_bad_input_naming_the_field(owner_api, base, extra, loc):
 def test_it_refuses_a_second_deployment_with_the_same_name(owner_api, base):
     assert post(owner_api, **base).status_code == 201
     assert locs(post(owner_api, **base)) == [["name"]]
+    assert UseCaseDeployment.objects.filter(name=base["name"]).count() == 1
 
 
 def test_it_refuses_another_users_cluster(other_api, base):
     assert ["cluster_id"] in locs(post(other_api, **base))
+    assert not UseCaseDeployment.objects.exists()
 
 
 def test_it_refuses_another_users_private_template(owner_api, other_user, base):
@@ -87,6 +92,7 @@ def test_it_refuses_another_users_private_template(owner_api, other_user, base):
     template.visibility = "private"
     template.save()
     assert locs(post(owner_api, **{**base, "template": "private-rag"})) == [["template"]]
+    assert not UseCaseDeployment.objects.exists()
 
 
 def _optional_template(owner, **changes) -> UseCaseTemplate:
@@ -103,6 +109,7 @@ def test_it_refuses_to_leave_out_a_component_others_reference(owner_api, owner, 
     response = post(owner_api, **{**base, "template": "rag-optional"}, components={"vector_db": None})
     assert locs(response) == [["components", "agent_runtime"]]
     assert "vector_db" in response.json()["detail"][0]["msg"]
+    assert not UseCaseDeployment.objects.exists()
 
 
 def test_it_leaves_out_an_optional_component_and_does_not_build_its_step(owner_api, owner, base):
@@ -113,6 +120,7 @@ def test_it_leaves_out_an_optional_component_and_does_not_build_its_step(owner_a
     response = post(owner_api, **{**base, "template": "rag-optional"}, components={"vector_db": None})
     assert response.status_code == 201, response.content
     assert [c["name"] for c in response.json()["components"]] == ["llm", "agent_runtime"]
+    assert set(components(response.json()["id"])) == {"llm", "agent_runtime"}
     plan = owner_api.get(f"/api/deployments/{response.json()['id']}/plan").json()
     assert [s["id"] for s in plan["dag"]["steps"]] == ["cluster_health", "llm", "agent_runtime", "notify_complete"]
     assert plan["waves"] == [["llm"], ["agent_runtime"]]
@@ -162,8 +170,10 @@ def test_it_lists_only_the_users_own_deployments_and_staff_sees_all(owner_api, o
 ])  # fmt: skip
 def test_it_answers_404_to_another_user_on_every_endpoint(owner_api, other_api, base, method, suffix):
     created = post(owner_api, **base).json()
+    before = everything()
     response = getattr(other_api, method)(f"/api/deployments/{created['id']}{suffix}")
     assert response.status_code == 404
+    assert everything() == before  # the deployment, its components, revisions and events as they were
     deployment = UseCaseDeployment.objects.get(pk=created["id"])
     assert deployment.status == "pending"
     assert deployment.pipeline_execution_id == ""

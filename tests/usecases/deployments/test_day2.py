@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from tests.dbstate import everything
 from tests.usecases.deployments.conftest import components
 from usecases.models.deployments import DeploymentRevision, UseCaseDeployment
 
@@ -147,7 +148,9 @@ def test_rollback_restores_the_earlier_values_on_the_cluster_as_a_new_revision(o
 def test_the_plan_shows_removed_changed_and_added_objects_against_the_cluster(owner_api, deployed, call):
     pk = deployed["id"]
     patch(owner_api, pk, {"values": {"vector_db": {"replicaCount": 2, "persistence": {"enabled": False}}}})
+    before = everything()
     plan = owner_api.get(f"/api/deployments/{pk}/plan?revision=draft").json()
+    assert everything() == before  # planning against the cluster reads only
     manifest = next(c for c in plan["components"] if c["name"] == "vector_db")["manifest"]
     assert manifest["error"] == ""
     changes = {o["object"]: o for o in manifest["objects"]}
@@ -186,6 +189,7 @@ def test_a_bad_override_is_refused_with_its_path_before_anything_runs(owner_api,
 
 def test_another_user_cannot_see_change_or_roll_back_the_revisions(other_api, owner_api, deployed, call):
     pk = deployed["id"]
+    before = everything()
     assert other_api.get(f"/api/deployments/{pk}/revisions").status_code == 404
     assert other_api.get(f"/api/deployments/{pk}/revisions/1").status_code == 404
     assert patch(other_api, pk, {"parameters": {"chunk_size": 256}}).status_code == 404
@@ -193,6 +197,7 @@ def test_another_user_cannot_see_change_or_roll_back_the_revisions(other_api, ow
     assert call(other_api.post, f"/api/deployments/{pk}/apply", {"revision": 1}).status_code == 404
     assert other_api.get(f"/api/deployments/{pk}/plan?revision=1").status_code == 404
     assert DeploymentRevision.objects.filter(deployment_id=pk).count() == 1
+    assert everything() == before  # no draft, no parameter, no status or revision changed
 
 
 def test_of_two_concurrent_applies_one_wins_and_the_other_gets_409(owner_api, deployed):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from django.test import Client
 
+from tests.dbstate import everything
 from usecases.models.deployments import DeploymentRevision, UseCaseDeployment
 
 pytestmark = pytest.mark.django_db
@@ -79,7 +80,9 @@ def test_another_user_gets_404_on_the_day2_pages(other_user, deployed):
     client = Client()
     client.force_login(other_user)
     pk = deployed["id"]
+    before = everything()
     assert client.get(f"/deployments/{pk}/edit").status_code == 404
     assert client.get(f"/deployments/{pk}/plan?revision=1").status_code == 404
     assert client.post(f"/deployments/{pk}/apply", {"revision": "1", "rollback": "1"}).status_code == 404
     assert DeploymentRevision.objects.filter(deployment_id=pk).count() == 1
+    assert everything() == before

@@ -9,6 +9,7 @@ import pytest
 from django.db import connection
 from django.test import Client
 
+from tests.dbstate import everything
 from usecases.models.deployments import DeploymentRevision
 
 pytestmark = pytest.mark.django_db
@@ -133,6 +134,7 @@ def test_sending_the_masked_values_back_keeps_the_secret(with_secret, owner_api,
 
 
 def test_a_secret_refused_by_the_schema_is_not_echoed(with_secret, owner_api):
+    before = everything()
     response = owner_api.patch(
         f"/api/deployments/{with_secret['id']}",
         {"secret_values": {"vector_db": {"replicaCount": "not-a-number-secret"}}},
@@ -141,3 +143,4 @@ def test_a_secret_refused_by_the_schema_is_not_echoed(with_secret, owner_api):
     assert response.status_code == 422
     assert ["values", "vector_db", "replicaCount"] in [e["loc"] for e in response.json()["detail"]]
     assert b"not-a-number-secret" not in response.content
+    assert everything() == before  # nor stored

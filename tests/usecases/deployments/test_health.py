@@ -12,6 +12,7 @@ from clusterjobs.models import Cluster
 from clusterjobs.standin.discovery import resource_for_kind
 from pipelines.models import Event, Notification
 from tests.clusterjobs.conftest import make_kubeconfig
+from tests.dbstate import everything
 from usecases.models import DeploymentHealth, UseCaseDeployment
 from usecases.services.health import HEALTH_CHANGED, component_resync, deployment_check_health
 
@@ -176,8 +177,10 @@ def test_the_page_shows_the_tree_and_refresh_checks_now(deployed, owner_browser,
     assert 'id="deployment-health">Healthy<' in fragment
     assert f'data-kind="Deployment" data-name="{LLM_DEPLOYMENT}" data-health="Healthy"' in fragment
     assert DeploymentHealth.objects.get(deployment=deployed).health == "Healthy"
+    before = everything()
     assert other_browser.get(reverse("usecases:deployment-resources", args=[deployed.pk])).status_code == 404
     assert other_browser.post(reverse("usecases:deployment-resources-refresh", args=[deployed.pk])).status_code == 404
+    assert everything() == before  # the health row was not checked again
 
 
 def test_only_the_owner_reads_checks_or_resyncs_and_resync_needs_a_running_component(deployed, other_api, owner_api):
@@ -189,10 +192,12 @@ def test_only_the_owner_reads_checks_or_resyncs_and_resync_needs_a_running_compo
     assert not DeploymentHealth.objects.exists()  # nobody else's request checked anything
 
     deployed.components.filter(component_name="llm").update(status="failed")
+    before = everything()
     response = owner_api.post(f"{base}/components/llm/resync")
 
     assert response.status_code == 409
     assert "running" in response.json()["detail"]
+    assert everything() == before  # no job queued, the component still failed
 
 
 def test_a_deployment_that_is_not_running_is_not_reported_healthy(deployed):

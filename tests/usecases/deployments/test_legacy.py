@@ -6,6 +6,7 @@ import pytest
 
 from clusterjobs.models import Job
 from pipelines.models import PipelineExecution
+from tests.dbstate import everything
 from tests.usecases.deployments.conftest import components
 from tests.usecases.deployments.test_lifecycle import agent_env
 from usecases.models.deployments import UseCaseDeployment
@@ -68,6 +69,8 @@ def test_it_fails_on_a_failed_job_and_stops_through_the_uninstall(legacy, owner_
 def test_it_returns_current_state_when_syncing_a_pipeline_deployment(owner_api, create, call):
     created = create()
     call(owner_api.post, f"/api/deployments/{created['id']}/start")
+    before = everything()
     body = owner_api.post(f"/api/deployments/{created['id']}/sync").json()
     assert body["status"] == "running"
     assert body["pipeline_execution_id"]
+    assert everything() == before  # the pipeline owns the deployment: a sync starts and changes nothing

@@ -9,6 +9,7 @@ import pytest
 
 from clusterjobs.models import Job
 from pipelines.models import Event, ExecutionStatus, Notification, PipelineExecution, StepExecution
+from tests.dbstate import everything
 from tests.usecases.deployments.conftest import components
 from usecases.models.deployments import UseCaseDeployment
 
@@ -214,14 +215,18 @@ def test_it_marks_the_deployment_failed_when_the_uninstall_fails(
     assert deployment.error.startswith("stop failed:")
     assert PipelineExecution.objects.get(pk=deployment.cleanup_execution_id).status == ExecutionStatus.FAILED
     assert Notification.objects.filter(user=owner, level="error").exists()
+    before = everything()
     assert owner_api.post(f"/api/deployments/{deployed['id']}/retry").status_code == 409
+    assert everything() == before  # a refused retry starts no execution and changes no status
 
 
 def test_it_refuses_to_stop_a_pending_or_stopped_deployment(owner_api, create, deployed, call):
     pending = create(name="other")
     assert owner_api.post(f"/api/deployments/{pending['id']}/stop").status_code == 409
     call(owner_api.post, f"/api/deployments/{deployed['id']}/stop")
+    before = everything()
     assert owner_api.post(f"/api/deployments/{deployed['id']}/stop").status_code == 409
+    assert everything() == before
     assert UseCaseDeployment.objects.get(pk=pending["id"]).status == "pending"
 
 

@@ -8,6 +8,7 @@ import time
 import pytest
 from django.urls import reverse
 
+from tests.dbstate import rows
 from usecases.models import UseCaseTemplate
 from usecases.models.deployments import UseCaseDeployment
 
@@ -82,6 +83,7 @@ def test_it_shows_a_clear_error_when_the_editor_preview_is_a_bomb(owner_browser,
         "tags": "",
         "key": "k1",
     }
+    before = rows()
     started = time.monotonic()
     response = owner_browser.post(reverse("usecases:editor-preview"), post, HTTP_HX_REQUEST="true")
     assert time.monotonic() - started < 5
@@ -89,6 +91,7 @@ def test_it_shows_a_clear_error_when_the_editor_preview_is_a_bomb(owner_browser,
     html = response.content.decode()
     assert "TemplateLimitError" in html, html
     assert message in html, html
+    assert rows() == before  # a preview saves nothing
 
 
 def test_it_reports_a_template_value_nested_too_deep_instead_of_a_500(owner_api, catalog):
@@ -102,3 +105,4 @@ def test_it_reports_a_template_value_nested_too_deep_instead_of_a_500(owner_api,
     (error,) = body["errors"]
     assert error["loc"] == ["components", 2, "chart", "values", "deep"]
     assert "nested deeper than 100" in error["msg"]
+    assert not UseCaseTemplate.objects.filter(name="deep-rag").exists()  # validating saves nothing

@@ -46,4 +46,5 @@ def test_my_template_shadows_the_system_one_and_others_private_ones_do_not_resol
     response = post(owner_api, name="probe", template="secret-of-other", cluster_id=cluster_id)
     assert response.status_code == 422
     assert response.json()["detail"][0]["loc"] == ["template"]
+    assert not UseCaseDeployment.objects.filter(name="probe").exists()
     assert UseCaseTemplate.objects.filter(name="valkey-cache", owner__isnull=True).exists()

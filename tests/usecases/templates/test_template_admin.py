@@ -3,6 +3,7 @@ import yaml
 from django.urls import reverse
 
 from usecases.models import UseCaseTemplate
+from tests.dbstate import everything
 from tests.usecases.templates.conftest import make_system_template, make_template
 
 pytestmark = pytest.mark.django_db
@@ -94,6 +95,7 @@ def test_it_lists_searches_and_filters_by_component_type(admin_client, owner) ->
 def test_it_exports_selected_templates_as_yaml(admin_client, owner) -> None:
     one = make_template(owner, "one")
     two = make_system_template("two")
+    before = everything()
     response = admin_client.post(LIST_URL, {"action": "export_yaml", "_selected_action": [one.pk]})
     assert response.status_code == 200
     assert response["Content-Disposition"] == 'attachment; filename="one.yaml"'
@@ -102,6 +104,7 @@ def test_it_exports_selected_templates_as_yaml(admin_client, owner) -> None:
     documents = list(yaml.safe_load_all(response.content))
     assert [d["name"] for d in documents] == ["one", "two"]
     assert documents[0]["deployment_order"] == [["vector_db", "llm"], "agent_runtime"]
+    assert everything() == before  # exporting changes no template
 
 
 def test_it_refuses_bulk_deletes_that_include_system_templates(admin_client, owner) -> None:

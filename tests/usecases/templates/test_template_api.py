@@ -5,6 +5,7 @@ import pytest
 import yaml
 
 from usecases.models import UseCaseTemplate
+from tests.dbstate import stored
 from tests.usecases.templates.conftest import make_system_template, make_template
 
 pytestmark = pytest.mark.django_db
@@ -56,6 +57,7 @@ def test_it_answers_422_for_malformed_bodies(owner_api) -> None:
     assert response.status_code == 422 and "invalid YAML" in response.json()["detail"][0]["msg"]
     response = post(owner_api, "/api/templates", {"name": "x", "display_name": "X", "components": []})
     assert response.status_code == 422 and response.json()["detail"][0]["loc"] == ["components"]
+    assert not UseCaseTemplate.objects.exists()
 
 
 def test_it_refuses_a_bad_visibility_and_the_reserved_prefix(owner_api, doc) -> None:
@@ -131,11 +133,12 @@ def test_it_updates_own_template(owner_api, owner, doc) -> None:
 
 
 def test_it_refuses_renaming_and_invalid_updates(owner_api, owner, doc) -> None:
-    make_template(owner, "my-agent")
+    before = stored(make_template(owner, "my-agent"))
     assert put(owner_api, "/api/templates/my-agent", {**doc, "name": "other"}).status_code == 422
     doc["components"][2]["chart"]["ref"] = "file:///etc"
     assert put(owner_api, "/api/templates/my-agent", doc).status_code == 422
     assert UseCaseTemplate.objects.get(name="my-agent").components[2]["chart"]["ref"] == "charts/mychart"
+    assert stored(UseCaseTemplate.objects.get(name="my-agent")) == before  # not even the version bumped
 
 
 def test_it_takes_the_name_from_the_path_when_the_body_omits_it(owner_api, owner, doc) -> None:
@@ -147,20 +150,23 @@ def test_it_takes_the_name_from_the_path_when_the_body_omits_it(owner_api, owner
 
 
 def test_it_answers_404_when_editing_or_deleting_someone_elses_template(owner_api, other_user, doc) -> None:
-    make_template(other_user, "my-agent", visibility="public")
+    theirs = make_template(other_user, "my-agent", visibility="public")
+    before = stored(theirs)
     assert owner_api.get("/api/templates/my-agent").status_code == 200
     doc["display_name"] = "Hijacked"
     assert put(owner_api, "/api/templates/my-agent", doc).status_code == 404
     assert owner_api.delete("/api/templates/my-agent").status_code == 404
     assert UseCaseTemplate.objects.get(name="my-agent").display_name == "My Agent"
+    assert stored(theirs) == before
 
 
 def test_it_answers_403_for_system_templates(owner_api, staff_api, doc) -> None:
-    make_system_template("sys-template")
+    before = stored(make_system_template("sys-template"))
     assert put(owner_api, "/api/templates/sys-template", {**doc, "name": "sys-template"}).status_code == 403
     assert owner_api.delete("/api/templates/sys-template").status_code == 403
     assert staff_api.delete("/api/templates/sys-template").status_code == 403
     assert UseCaseTemplate.objects.filter(name="sys-template", display_name="My Agent").exists()
+    assert stored(UseCaseTemplate.objects.get(name="sys-template")) == before
 
 
 def test_it_deletes_own_template_and_staff_may_delete_any_custom_one(owner_api, staff_api, owner) -> None:

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from tests.dbstate import stored
 from tests.usecases.templates.conftest import make_system_template, make_template
 from usecases.models import UseCaseTemplate
 from usecases.selectors.templates import template_resolve
@@ -44,11 +45,13 @@ def test_by_id_another_users_private_template_is_a_404_and_public_is_read_only(o
     public = make_template(other_user, "shared", visibility="public")
     assert owner_api.get(f"/api/templates/{private.pk}").status_code == 404
     assert owner_api.get(f"/api/templates/{public.pk}").status_code == 200
+    before = stored(public)
     for method in ("put", "patch"):
         assert send(owner_api, method, f"/api/templates/{public.pk}", {"display_name": "Hijack"}).status_code == 404
     assert owner_api.delete(f"/api/templates/{public.pk}").status_code == 404
     assert UseCaseTemplate.objects.filter(display_name="Hijack").count() == 0
     assert UseCaseTemplate.objects.count() == 2
+    assert stored(public) == before  # not a field changed, not even its version
 
 
 def test_someone_elses_private_name_is_free_for_me_and_cannot_be_probed(owner_api, owner, other_user, doc) -> None:
@@ -87,6 +90,7 @@ def test_two_public_templates_of_other_users_with_one_name_resolve_only_by_id(ow
 
 def test_patch_is_validated_like_create(owner_api, owner) -> None:
     template = make_template(owner, "my-agent")
+    before = stored(template)
     url = f"/api/templates/{template.pk}"
     bad_ref = [{**template.components[2], "chart": {**template.components[2]["chart"], "ref": "file:///etc"}}]
     response = send(owner_api, "patch", url, {"components": [*template.components[:2], *bad_ref]})
@@ -95,6 +99,7 @@ def test_patch_is_validated_like_create(owner_api, owner) -> None:
     assert send(owner_api, "patch", url, {"owner": "someone"}).json()["detail"][0]["loc"] == ["owner"]
     assert send(owner_api, "patch", url, ["not", "a", "mapping"]).status_code == 422
     assert send(owner_api, "patch", url, {"visibility": "everyone"}).status_code == 422
+    assert stored(template) == before  # five refused PATCHes: not a column changed, not even the version
     response = send(owner_api, "patch", url, {"visibility": "public"})
     assert response.status_code == 200
     template.refresh_from_db()
@@ -104,10 +109,12 @@ def test_patch_is_validated_like_create(owner_api, owner) -> None:
 
 def test_patch_of_a_system_template_is_refused(owner_api, staff_api) -> None:
     system = make_system_template("sys-template")
+    before = stored(system)
     assert send(owner_api, "patch", f"/api/templates/{system.pk}", {"description": "x"}).status_code == 403
     assert send(staff_api, "patch", "/api/templates/sys-template", {"description": "x"}).status_code == 403
     system.refresh_from_db()
     assert system.description == "An agent"
+    assert stored(system) == before
 
 
 @pytest.mark.parametrize("name", ["12345", "sync"])
