@@ -124,7 +124,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--processes must be at least 1")
     sock = listening_socket(args.bind, args.port)
     print(
-        f"{args.processes} {args.server} web process(es) on http://{args.bind}:{args.port}/", file=sys.stderr, flush=True
+        f"{args.processes} {args.server} web process(es) on http://{args.bind}:{args.port}/",
+        file=sys.stderr,
+        flush=True,
     )
     return Supervisor(sock, args.processes, extra, args.server).run()
 

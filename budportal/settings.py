@@ -45,7 +45,11 @@ def database_from_url(url: str) -> dict:
     parsed = urlparse(url)
     if parsed.scheme not in {"postgres", "postgresql", "pgsql"}:
         raise ValueError(f"DATABASE_URL scheme {parsed.scheme!r} is not supported (use postgres://)")
-    options: dict[str, object] = dict(part.split("=", 1) for part in parsed.query.split("&") if "=" in part)
+    options: dict[str, object] = {}
+    for part in parsed.query.split("&"):
+        if "=" in part:
+            key, value = part.split("=", 1)
+            options[key] = value
     conn_max_age = env_int("DATABASE_CONN_MAX_AGE", 0)
     pool_size = env_int("DATABASE_POOL_SIZE", 8)
     if conn_max_age == 0 and pool_size > 0:
