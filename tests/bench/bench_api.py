@@ -17,6 +17,7 @@ import subprocess
 import threading
 import time
 from collections import Counter
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from tests.bench import Table
@@ -59,15 +60,17 @@ def _client(stack, path: str, latencies: list[float], errors: list[int], start: 
 def web_pids(stack) -> list[int]:
     """The web processes: the supervisor's children (budportal.serve), or the single daphne itself."""
     top = stack.processes["daphne"].pid
+    if b"budportal.serve" not in Path(f"/proc/{top}/cmdline").read_bytes():
+        return [top]  # a lone daphne (its children are render workers, not web processes)
     out = subprocess.run(["ps", "--ppid", str(top), "-o", "pid="], capture_output=True, text=True).stdout
-    return [int(p) for p in out.split()] or [top]
+    return [int(p) for p in out.split()]
 
 
 def cpu_seconds(pids: list[int]) -> float:
     total = 0
     for pid in pids:
         try:
-            fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
         total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of proc(5))
