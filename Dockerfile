@@ -1,4 +1,4 @@
-# The Bud Portal image that charts/budportal runs (web: daphne, worker: qcluster, the migration hook Job).
+# The Bud Portal image that charts/budportal runs (web: uvicorn via budportal.serve, worker: qcluster, the migration hook Job).
 # Build from the repository root and push to a registry your cluster can pull from:
 #   docker build -t registry.example.com/budportal:0.1.0 . && docker push registry.example.com/budportal:0.1.0
 # then install the chart with --set image.repository=registry.example.com/budportal (README, "Running in production").
@@ -21,7 +21,7 @@ COPY static ./static
 COPY charts ./charts
 COPY scripts/install_helm.py ./scripts/install_helm.py
 
-# The pinned, checksum-verified helm the workers run. Static files need no collecting: daphne serves them
+# The pinned, checksum-verified helm the workers run. Static files need no collecting: the ASGI app serves them
 # from static/ (budportal/asgi.py).
 RUN pip install -e . \
     && python scripts/install_helm.py /usr/local/bin \
@@ -30,5 +30,6 @@ RUN pip install -e . \
 # Never root; the chart also mounts /tmp (HOME) as the only writable path.
 USER 10001
 EXPOSE 8000
-# No --proxy-headers: daphne would believe X-Forwarded-For from anyone; TRUSTED_PROXIES decides (budportal/client_ip.py).
-CMD ["daphne", "-b", "0.0.0.0", "-p", "8000", "budportal.asgi:application"]
+# budportal.serve passes uvicorn --no-proxy-headers: X-Forwarded-For is believed via TRUSTED_PROXIES only
+# (budportal/client_ip.py). WEB_PROCESSES (default 1) processes share the port.
+CMD ["python", "-m", "budportal.serve", "-b", "0.0.0.0", "-p", "8000"]

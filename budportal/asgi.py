@@ -1,12 +1,17 @@
 import os
 
+import django
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
-from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "budportal.settings")
-# daphne serves no static files by itself: the portal's few (htmx, its SSE extension, one CSS, one JS) are
-# served here under STATIC_URL, so the pages work with no CDN and no separate web server.
-django_app = get_asgi_application()
+# What django.core.asgi.get_asgi_application() does, with the middleware chain run in one thread hop.
+django.setup(set_prefix=False)
+
+from budportal.asgi_handler import SyncChainASGIHandler  # noqa: E402  (needs the settings configured above)
+
+# The ASGI servers serve no static files by themselves: the portal's few (htmx, its SSE extension, one CSS, one
+# JS) are served here under STATIC_URL, so the pages work with no CDN and no separate web server.
+django_app = SyncChainASGIHandler()
 
 from budportal.metrics import HttpMetricsApp  # noqa: E402  (needs the app registry loaded above)
 

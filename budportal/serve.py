@@ -1,10 +1,13 @@
-"""``python -m budportal.serve``: N daphne processes answering on one port.
+"""``python -m budportal.serve``: N web processes (uvicorn, or daphne) answering on one port.
 
-daphne has no workers option, and one process (one Python thread for the sync views) is the web tier's ceiling.
-This supervisor binds the port once and hands the listening socket to ``WEB_PROCESSES`` daphne children
-(``daphne --fd``); the kernel gives each new connection to one of them. A child that dies is started again;
-SIGTERM / SIGINT stop them all. Every child is a whole portal web process: SSE streams are woken through the
-channel layer (Redis) or, on the embedded default, by each child's own SQLite watcher (pipelines.sse_wakeup).
+One process (one Python thread for the sync views) is the web tier's ceiling. This supervisor binds the port once
+and hands the listening socket to ``WEB_PROCESSES`` children (``--fd``); the kernel gives each new connection to
+one of them. A child that dies is started again; SIGTERM / SIGINT stop them all. Every child is a whole portal
+web process: SSE streams are woken through the channel layer (Redis) or, on the embedded default, by each
+child's own SQLite watcher (pipelines.sse_wakeup).
+
+The server is uvicorn with httptools and uvloop by default (``WEB_SERVER``): it spends about a third of daphne's
+(Twisted's) CPU per request (tests/bench/README.md). Both run the same ASGI application; Channels does not care.
 """
 
 from __future__ import annotations
@@ -34,20 +37,44 @@ def listening_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-def daphne_argv(fd: int, extra: list[str]) -> list[str]:
-    # ``-m daphne`` with this very interpreter: the same environment, and the working directory on sys.path.
-    return [sys.executable, "-m", "daphne", "--fd", str(fd), *extra, "budportal.asgi:application"]
+SERVERS = ("uvicorn", "daphne")
+
+
+def server_argv(server: str, fd: int, extra: list[str]) -> list[str]:
+    """``-m <server>`` with this very interpreter: the same environment, and the working directory on sys.path."""
+    if server == "daphne":
+        return [sys.executable, "-m", "daphne", "--fd", str(fd), *extra, "budportal.asgi:application"]
+    return [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "--fd",
+        str(fd),
+        # Like daphne: X-Forwarded-For is believed only through TRUSTED_PROXIES (budportal/client_ip.py), never
+        # from any peer on 127.0.0.1 as uvicorn's default would.
+        "--no-proxy-headers",
+        "--lifespan",
+        "off",  # the Channels router has no lifespan protocol
+        "--ws",
+        "none",  # the portal serves no websockets
+        "--no-access-log",  # a log line per request costs as much as the request; /metrics counts them
+        "--no-server-header",
+        "--timeout-graceful-shutdown",
+        str(STOP_GRACE_SECONDS // 2),  # open SSE streams would otherwise hold a stopping child until killed
+        *extra,
+        "budportal.asgi:application",
+    ]
 
 
 class Supervisor:
-    def __init__(self, sock: socket.socket, processes: int, extra: list[str]) -> None:
-        self.sock, self.processes, self.extra = sock, processes, extra
+    def __init__(self, sock: socket.socket, processes: int, extra: list[str], server: str = "uvicorn") -> None:
+        self.sock, self.processes, self.extra, self.server = sock, processes, extra, server
         self.children: dict[int, subprocess.Popen[bytes]] = {}
         self.stopping = False
 
     def spawn(self) -> None:
         fd = self.sock.fileno()
-        child = subprocess.Popen(daphne_argv(fd, self.extra), pass_fds=(fd,))
+        child = subprocess.Popen(server_argv(self.server, fd, self.extra), pass_fds=(fd,))
         self.children[child.pid] = child
 
     def stop(self, signum: int, frame: FrameType | None) -> None:
@@ -91,12 +118,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-b", "--bind", default=os.environ.get("HOST", "127.0.0.1"))
     parser.add_argument("-p", "--port", type=int, default=int(os.environ.get("PORT", "8000")))
     parser.add_argument("-n", "--processes", type=int, default=int(os.environ.get("WEB_PROCESSES") or 1))
-    args, extra = parser.parse_known_args(argv)  # anything else goes to daphne (e.g. --proxy-headers)
+    parser.add_argument("-s", "--server", choices=SERVERS, default=os.environ.get("WEB_SERVER") or "uvicorn")
+    args, extra = parser.parse_known_args(argv)  # anything else goes to the server (e.g. --timeout-keep-alive 30)
     if args.processes < 1:
         parser.error("--processes must be at least 1")
     sock = listening_socket(args.bind, args.port)
-    print(f"{args.processes} web process(es) on http://{args.bind}:{args.port}/", file=sys.stderr, flush=True)
-    return Supervisor(sock, args.processes, extra).run()
+    print(
+        f"{args.processes} {args.server} web process(es) on http://{args.bind}:{args.port}/",
+        file=sys.stderr,
+        flush=True,
+    )
+    return Supervisor(sock, args.processes, extra, args.server).run()
 
 
 if __name__ == "__main__":

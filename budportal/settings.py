@@ -45,7 +45,19 @@ def database_from_url(url: str) -> dict:
     parsed = urlparse(url)
     if parsed.scheme not in {"postgres", "postgresql", "pgsql"}:
         raise ValueError(f"DATABASE_URL scheme {parsed.scheme!r} is not supported (use postgres://)")
-    options = dict(part.split("=", 1) for part in parsed.query.split("&") if "=" in part)
+    options: dict[str, object] = {}
+    for part in parsed.query.split("&"):
+        if "=" in part:
+            key, value = part.split("=", 1)
+            options[key] = value
+    conn_max_age = env_int("DATABASE_CONN_MAX_AGE", 0)
+    pool_size = env_int("DATABASE_POOL_SIZE", 8)
+    if conn_max_age == 0 and pool_size > 0:
+        # Opening a PostgreSQL connection per request (a backend process forked, authentication, Django's
+        # session set-up) cost more than the request itself; a psycopg pool lends each request thread an open
+        # one and takes it back at the request's end. At most pool_size per process, so N web processes hold at
+        # most N × pool_size connections however many clients wait (a request waits up to 10 s for one).
+        options["pool"] = {"min_size": min(2, pool_size), "max_size": pool_size, "timeout": 10}
     return {
         "ENGINE": "django.db.backends.postgresql",
         "NAME": unquote(parsed.path.lstrip("/")),
@@ -54,9 +66,10 @@ def database_from_url(url: str) -> dict:
         "HOST": parsed.hostname or "",
         "PORT": str(parsed.port or ""),
         # Under ASGI every request thread opens its own connection, and persistent ones pile up until
-        # PostgreSQL refuses clients ("too many clients already"), so the web process closes them per request.
-        # Workers, which reuse one thread, set DATABASE_CONN_MAX_AGE=60 (scripts/portal.sh, the chart).
-        "CONN_MAX_AGE": env_int("DATABASE_CONN_MAX_AGE", 0),
+        # PostgreSQL refuses clients ("too many clients already"), so the web process hands them back per
+        # request, to the pool above. Workers, which reuse one thread, set DATABASE_CONN_MAX_AGE=60 instead
+        # (scripts/portal.sh, the chart): a pool and persistent connections exclude each other.
+        "CONN_MAX_AGE": conn_max_age,
         "CONN_HEALTH_CHECKS": True,
         "OPTIONS": options,
     }
@@ -308,6 +321,9 @@ SSE_WAKE_SECONDS = env_float("SSE_WAKE_SECONDS", 0.02)
 SSE_HEARTBEAT_SECONDS = env_float("SSE_HEARTBEAT_SECONDS", 15.0)
 NOTIFICATION_WEBHOOK_TIMEOUT_SECONDS = env_int("NOTIFICATION_WEBHOOK_TIMEOUT_SECONDS", 5)
 API_TOKEN_FAILURES_PER_MINUTE = env_int("API_TOKEN_FAILURES_PER_MINUTE", 30)
+# A web process remembers a valid bearer token (and its user) this long: a token revoked or a user deactivated
+# elsewhere stops working within it (at once in the process that made the change). 0: look up every request.
+API_TOKEN_CACHE_SECONDS = env_float("API_TOKEN_CACHE_SECONDS", 5.0)
 # Networks that http_request steps, webhooks and https:// / oci:// chart refs may reach although they are not
 # public (comma-separated CIDRs, e.g. "10.20.0.0/16"); empty: only public addresses (see pipelines/outbound.py).
 OUTBOUND_ALLOWED_NETWORKS = [n.strip() for n in env_str("OUTBOUND_ALLOWED_NETWORKS", "").split(",") if n.strip()]

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Sets everything up on a fresh machine and runs the portal: daphne (HTTP + SSE) and a django-q2 cluster.
+# Sets everything up on a fresh machine and runs the portal: uvicorn (HTTP + SSE) and a django-q2 cluster.
 #   PORT=8000  HOST=127.0.0.1  SANDBOX=1 (start the simulated sandbox cluster; 0 to skip)  WEB_PROCESSES=1
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,7 +14,7 @@ PY=.venv/bin/python
 DATA_DIR="${BUDPORTAL_DATA_DIR:-var}"
 mkdir -p "$DATA_DIR"
 if [ -n "${SQLITE_PATH:-}" ]; then mkdir -p "$(dirname "$SQLITE_PATH")"; fi
-# prometheus-client's multiprocess mode: daphne and the qcluster workers write their samples here and /metrics
+# prometheus-client's multiprocess mode: the web processes and the qcluster workers write their samples here and /metrics
 # (with METRICS_TOKEN set) reports them all. Emptied at every start: samples of a previous run's processes go.
 export PROMETHEUS_MULTIPROC_DIR="${PROMETHEUS_MULTIPROC_DIR:-$DATA_DIR/prometheus}"
 rm -rf "$PROMETHEUS_MULTIPROC_DIR" && mkdir -p "$PROMETHEUS_MULTIPROC_DIR"
@@ -41,12 +41,8 @@ echo
 echo "Bud Portal: http://$HOST:$PORT/   (API docs: http://$HOST:$PORT/api/docs)"
 echo "Log in with the admin account printed above ($DATA_DIR/admin-password.txt). Ctrl-C stops everything."
 echo
-# Browsers connect directly, so daphne gets no --proxy-headers; behind a reverse proxy set TRUSTED_PROXIES instead.
-# WEB_PROCESSES (default 1) daphne processes share the port (budportal/serve.py).
-if [ "${WEB_PROCESSES:-1}" -gt 1 ]; then
-  $PY -m budportal.serve -b "$HOST" -p "$PORT" -n "$WEB_PROCESSES" &
-else
-  .venv/bin/daphne -b "$HOST" -p "$PORT" budportal.asgi:application &
-fi
+# WEB_PROCESSES (default 1) uvicorn processes share the port (budportal/serve.py). Browsers connect directly, so
+# the server believes no X-Forwarded-For (--no-proxy-headers); behind a reverse proxy set TRUSTED_PROXIES instead.
+$PY -m budportal.serve -b "$HOST" -p "$PORT" -n "${WEB_PROCESSES:-1}" &
 pids+=($!)
 wait -n "${pids[@]}"

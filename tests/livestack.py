@@ -113,8 +113,8 @@ class LiveStack:
         self.token, self.user_id = creds["token"], creds["user_id"]
         self.session_cookie = f"sessionid={creds['session']}"
         self.start_qcluster()
-        processes = int(self.extra_env.get("WEB_PROCESSES") or 1)
-        if processes > 1:  # the supervisor (budportal/serve.py) on a port chosen here
+        processes = self.extra_env.get("WEB_PROCESSES")
+        if processes:  # the supervisor (budportal/serve.py, WEB_SERVER) on a port chosen here
             port = _free_port()
             self._spawn("daphne", [sys.executable, "-m", "budportal.serve", "-p", str(port), "-n", str(processes)])
         else:

@@ -16,6 +16,8 @@ if "REDIS_URL" not in os.environ:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 if "DATABASE_URL" not in os.environ:
     DATABASES["default"]["TEST"] = {"NAME": ":memory:"}  # noqa: F405
+# pytest-django runs each test in one transaction on one connection: no pool (processes tests start keep theirs).
+DATABASES["default"]["OPTIONS"].pop("pool", None)  # noqa: F405
 # Tests start with no templates; tests that need the catalog run sync_templates themselves.
 USECASE_CATALOG_AUTOLOAD = False
 # The existing tests run their HTTP servers, chart repositories and webhooks on 127.0.0.1; the SSRF tests

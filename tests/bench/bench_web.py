@@ -1,99 +1,47 @@
 """Open-loop load on ``GET /api/deployments/{id}``: requests are sent at a fixed arrival rate whatever the answers
 do (latency counts from the moment a request was due, so queueing is not hidden), while SSE streams stay open.
+``BENCH_WEB_SERVERS`` as in ``bench_api``.
 
 ``BENCH_RATE`` (200 req/s), ``BENCH_SECONDS`` (10), ``BENCH_STREAMS`` (100), ``BENCH_WEB_PROCESSES`` (1).
 """
 
 from __future__ import annotations
 
-import http.client
 import os
-import queue
-import threading
-import time
 from urllib.parse import urlsplit
 
 from tests.bench import Table
 from tests.bench._live import available_configs, live_stack, median, percentile
-from tests.bench.bench_api import _deployment, web_processes
-
-SENDERS = 64  # connections taking due requests; more than the rate × a healthy latency needs
-
-
-def _sender(stack, path: str, due: queue.Queue, latencies: list[float], errors: list[int]) -> None:
-    url = urlsplit(stack.url)
-    conn = http.client.HTTPConnection(url.hostname, url.port, timeout=60)
-    headers = {"Authorization": f"Bearer {stack.token}"}
-    while (when := due.get()) is not None:
-        try:
-            conn.request("GET", path, headers=headers)
-            response = conn.getresponse()
-            response.read()
-            status = response.status
-        except OSError:
-            conn.close()
-            conn = http.client.HTTPConnection(url.hostname, url.port, timeout=60)
-            status = 0
-        latencies.append((time.perf_counter() - when) * 1000)
-        if status != 200:
-            errors.append(status)
-    conn.close()
-
-
-def _stream(stack, path: str, opened: threading.Semaphore, stop: threading.Event) -> None:
-    url = urlsplit(stack.url)
-    conn = http.client.HTTPConnection(url.hostname, url.port, timeout=5)
-    conn.request("GET", path, headers={"Cookie": stack.session_cookie})
-    response = conn.getresponse()
-    opened.release()
-    while not stop.is_set():
-        try:
-            if not response.readline():
-                break
-        except TimeoutError:
-            continue
-    conn.close()
+from tests.bench.bench_api import _deployment, cpu_seconds, web_pids, web_processes, web_servers
+from tests.bench.loadgen import open_loop
 
 
 def measure(stack, path: str, rate: float, seconds: float, streams: int) -> list:
-    stop, opened = threading.Event(), threading.Semaphore(0)
+    """The streams are the deployment page's health stream, which stays open while the deployment runs (its main
+    stream ends once the deployment rests). The load comes from one asyncio process (tests/bench/loadgen.py)."""
+    url = urlsplit(stack.url)
     deployment_id = path.rsplit("/", 1)[1]
-    readers = [
-        threading.Thread(
-            target=_stream, args=(stack, f"/deployments/{deployment_id}/events", opened, stop), daemon=True
-        )
-        for _ in range(streams)
+    sse = (f"/deployments/{deployment_id}/health-events", stack.session_cookie)
+    api = (path, f"Authorization: Bearer {stack.token}\r\n")
+    pids = web_pids(stack)
+    cpu = cpu_seconds(pids)
+    result = open_loop((url.hostname, url.port), api, sse, rate, seconds, streams)
+    cpu = cpu_seconds(pids) - cpu
+    if result.streams_opened < streams:
+        print(f"only {result.streams_opened} of {streams} SSE streams opened within 60 s", flush=True)
+    latencies = result.latencies_ms
+    answered = len(latencies) / result.seconds
+    # The web processes' CPU over the whole run (streams opening included), per API request.
+    per_request = round(cpu / max(1, len(latencies)) * 1000, 2)
+    return [
+        rate,
+        result.streams_opened,
+        median(latencies),
+        percentile(latencies, 99),
+        round(answered, 1),
+        len(result.errors),
+        per_request,
     ]
-    for reader in readers:
-        reader.start()
-    deadline = time.monotonic() + 60  # one deadline for all: streams that do not open are reported, not awaited
-    connected = sum(opened.acquire(timeout=max(0.0, deadline - time.monotonic())) for _ in range(streams))
-    if connected < streams:
-        print(f"only {connected} of {streams} SSE streams opened within 60 s", flush=True)
-    due: queue.Queue = queue.Queue()
-    latencies: list[float] = []
-    errors: list[int] = []
-    senders = [
-        threading.Thread(target=_sender, args=(stack, path, due, latencies, errors), daemon=True)
-        for _ in range(SENDERS)
-    ]
-    for sender in senders:
-        sender.start()
-    began = time.perf_counter()
-    total = int(rate * seconds)
-    for i in range(total):
-        when = began + i / rate
-        pause = when - time.perf_counter()
-        if pause > 0:
-            time.sleep(pause)
-        due.put(when)
-    for _ in senders:
-        due.put(None)
-    for sender in senders:
-        sender.join()
-    stop.set()
-    achieved = len(latencies) / (time.perf_counter() - began)
-    return [rate, streams, median(latencies), percentile(latencies, 99), round(achieved, 1), len(errors)]
 
 
 def run() -> list[Table]:
@@ -104,13 +52,26 @@ def run() -> list[Table]:
     streams = int(os.environ.get("BENCH_STREAMS", "100"))
     table = Table(
         "GET /api/deployments/{id} at a fixed arrival rate with SSE streams open (LiveStack, 2 workers)",
-        ["config", "web processes", "offered req/s", "SSE streams", "p50 (ms)", "p99 (ms)", "answered/s", "errors"],
+        [
+            "config",
+            "server",
+            "web processes",
+            "offered req/s",
+            "SSE streams open",
+            "p50 (ms)",
+            "p99 (ms)",
+            "answered/s",
+            "errors",
+            "web CPU ms/request",
+        ],
         note=f"{seconds:g} s open-loop; latency from each request's due time. Target: p99 ≤ 50 ms at 200 req/s.",
     )
     for config in available_configs():
-        for processes in web_processes():
-            with KubeStandIn().start() as standin, live_stack(config, WEB_PROCESSES=str(processes)) as stack:
-                path = _deployment(stack, standin)
-                table.rows.append([config, processes, *measure(stack, path, rate, seconds, streams)])
-                print("row:", table.rows[-1], flush=True)  # a long run cut short still leaves its rows
+        for server in web_servers():
+            for processes in web_processes():
+                env = {"WEB_PROCESSES": str(processes), "WEB_SERVER": server}
+                with KubeStandIn().start() as standin, live_stack(config, **env) as stack:
+                    path = _deployment(stack, standin)
+                    table.rows.append([config, server, processes, *measure(stack, path, rate, seconds, streams)])
+                    print("row:", table.rows[-1], flush=True)  # a long run cut short still leaves its rows
     return [table]

@@ -1,4 +1,4 @@
-"""``python -m budportal.serve``: N daphne processes on one port, replaced when one dies, SSE across them."""
+"""``python -m budportal.serve``: N web processes (uvicorn) on one port, replaced when one dies, SSE across them."""
 
 from __future__ import annotations
 
@@ -88,3 +88,15 @@ def test_sse_streams_on_every_process_get_the_workers_events_quickly() -> None:
                 if line.startswith("event: "):
                     seen.append(line[7:].strip())
         assert time.monotonic() - began < 15  # far below the 30 s poll
+
+
+def test_uvicorn_believes_no_proxy_headers_and_daphne_stays_available() -> None:
+    from budportal.serve import server_argv
+
+    uvicorn = server_argv("uvicorn", 7, [])
+    assert uvicorn[1:3] == ["-m", "uvicorn"]
+    assert "--no-proxy-headers" in uvicorn  # X-Forwarded-For only through TRUSTED_PROXIES (budportal/client_ip.py)
+    assert uvicorn[uvicorn.index("--fd") + 1] == "7"
+    assert uvicorn[-1] == "budportal.asgi:application"
+    daphne = server_argv("daphne", 7, ["--proxy-headers-host", "x"])
+    assert daphne[1:5] == ["-m", "daphne", "--fd", "7"]

@@ -88,7 +88,7 @@ def test_it_installs_web_and_workers_after_the_migration_hook(kube_standin, kube
     deployments = {d["metadata"]["name"]: d for d in kube_standin.objects("Deployment", namespace=NAMESPACE)}
     assert set(deployments) == {"bud-budportal", "bud-budportal-worker"}
     web, worker = deployments["bud-budportal"], deployments["bud-budportal-worker"]
-    assert _pod_spec(web)["containers"][0]["command"] == ["daphne"]
+    assert _pod_spec(web)["containers"][0]["command"] == ["python", "-m", "budportal.serve"]
     assert _pod_spec(worker)["containers"][0]["command"] == ["python", "manage.py", "qcluster"]
     assert worker["spec"]["replicas"] == 3
     assert worker["status"]["readyReplicas"] == 3

@@ -1,5 +1,5 @@
-"""The chart's web pods take client addresses from X-Forwarded-For only via TRUSTED_PROXIES, never daphne's
-``--proxy-headers`` (which believes any client)."""
+"""The chart's web pods take client addresses from X-Forwarded-For only via TRUSTED_PROXIES, never the web
+server's ``--proxy-headers`` (which believes any client; budportal.serve passes uvicorn ``--no-proxy-headers``)."""
 
 from tests.production.test_chart_install import CHART, _docs, _pod_spec, _template
 
@@ -10,7 +10,7 @@ def _web(helm_binary: str, *args: str) -> dict:
     return _pod_spec(web)["containers"][0]
 
 
-def test_it_runs_daphne_without_proxy_headers_and_passes_trusted_proxies(helm_binary) -> None:
+def test_it_runs_the_web_server_without_proxy_headers_and_passes_trusted_proxies(helm_binary) -> None:
     container = _web(helm_binary, "--set", "settings.trustedProxies=10.244.0.0/16\\,fd00::/8")
 
     assert "--proxy-headers" not in container["args"]

@@ -45,12 +45,23 @@ def test_it_uses_postgresql_with_the_parsed_url_fields(tmp_path) -> None:
         "db.internal",
         "6543",
     )
-    assert db["OPTIONS"] == {"sslmode": "require"}
+    assert db["OPTIONS"] == {"sslmode": "require", "pool": {"min_size": 2, "max_size": 8, "timeout": 10}}
+    assert db["CONN_MAX_AGE"] == 0
     assert db["CONN_HEALTH_CHECKS"] is True
     # The database alone does not switch the broker or the channel layer.
     assert found["q"]["orm"] == "default"
     assert "redis" not in found["q"]
     assert found["layers"]["default"]["BACKEND"] == "channels.layers.InMemoryChannelLayer"
+
+
+def test_web_processes_pool_connections_and_workers_keep_theirs(tmp_path) -> None:
+    url = "postgres://u:p@h/d"
+    assert _settings(tmp_path, DATABASE_URL=url, DATABASE_POOL_SIZE="3")["db"]["OPTIONS"]["pool"]["max_size"] == 3
+    # A worker keeps one persistent connection per thread: Django refuses a pool together with CONN_MAX_AGE.
+    worker = _settings(tmp_path, DATABASE_URL=url, DATABASE_CONN_MAX_AGE="60")["db"]
+    assert worker["CONN_MAX_AGE"] == 60
+    assert "pool" not in worker["OPTIONS"]
+    assert "pool" not in _settings(tmp_path, DATABASE_URL=url, DATABASE_POOL_SIZE="0")["db"]["OPTIONS"]
 
 
 def test_it_uses_channels_redis_and_the_redis_broker_only_with_redis_url(tmp_path) -> None:

@@ -210,7 +210,7 @@ volumeMounts:
 
 {{/*
 The metrics-server container of a web or worker pod: the pod's multiprocess samples on the "metrics" port,
-bearer-token protected. A port of its own, not daphne's /metrics: a scrape by pod IP would fail ALLOWED_HOSTS
+bearer-token protected. A port of its own, not the web server's /metrics: a scrape by pod IP would fail ALLOWED_HOSTS
 and the HTTPS redirect. Web pods (database=true) also report the gauges counted in the database.
 */}}
 {{- define "budportal.metricsContainer" -}}
