@@ -173,6 +173,24 @@ def _dependents(execution: PipelineExecution) -> dict[str, list[str]]:
     return dependents
 
 
+def dependents_of(execution: PipelineExecution, step_id: str) -> list[str]:
+    return list(_dependents(execution).get(step_id, ()))
+
+
+_POSITIONS: dict[Any, dict[str, int]] = {}  # execution pk → step id → position in the DAG
+
+
+def dag_positions(execution: PipelineExecution) -> dict[str, int]:
+    """Step id → position, from the DAG (cached per process like ``_dependents``)."""
+    positions = _POSITIONS.get(execution.pk)
+    if positions is None:
+        positions = {dag_step["id"]: i for i, dag_step in enumerate(execution.dag.get("steps", []))}
+        if len(_POSITIONS) >= 256:
+            _POSITIONS.clear()
+        _POSITIONS[execution.pk] = positions
+    return positions
+
+
 FIELDS = ("pk", "step_id", "position", "depends_on", "next_attempt_at")
 
 
@@ -364,7 +382,7 @@ def stop_execution(execution: PipelineExecution, final: str, error: str) -> bool
     _finish_execution(execution, final, error)
     for step in cancelled:
         transaction.on_commit(lambda step=step: call_action_cancel(step))
-    _wake_held(execution.owner_id, exclude=execution.pk, count=fairness.WAKE_AT_MOST)  # its slots came free
+    wake_held(execution.owner_id, exclude=execution.pk, count=fairness.WAKE_AT_MOST)  # its slots came free
     return True
 
 
@@ -429,7 +447,7 @@ def step_failed(
     if _failure_policy(step) == "fail":
         stop_execution(execution, ExecutionStatus.FAILED, f"step {step.step_id!r} {final}: {error}")
     elif not advance(execution.pk, locked=locked, freed=freed) and freed:
-        _wake_held(execution.owner_id, exclude=execution.pk)
+        wake_held(execution.owner_id, exclude=execution.pk)
     return True
 
 
@@ -469,7 +487,7 @@ def step_completed(step: StepExecution, from_status: str, outputs: dict, *, fina
         return True
     freed = int(from_status == StepStatus.RUNNING)
     if not advance(step.execution_id, completed=step.step_id, locked=locked, freed=freed) and freed:
-        _wake_held(step.execution.owner_id, exclude=step.execution_id)
+        wake_held(step.execution.owner_id, exclude=step.execution_id)
     return True
 
 
@@ -530,7 +548,7 @@ def _mark_queued(pks: list[int]) -> None:
         enqueue_steps(pks)
 
 
-def _wake_held(owner_id: Any, *, exclude: Any = None, count: int = 1) -> None:
+def wake_held(owner_id: Any, *, exclude: Any = None, count: int = 1) -> None:
     """A worker slot of this user came free and its own execution did not use it: after commit, advance the
     user's oldest executions with held-back steps, each in a transaction of its own (one execution lock per
     transaction: the lock order)."""

@@ -7,10 +7,11 @@ always see them.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from pipelines import metrics
-from pipelines.events import EventType, publish
+from pipelines.events import EventType, publish, publish_many
 from pipelines.logcontext import bind_log_context
 from pipelines.models import PipelineExecution
 from pipelines.progress import compute, percent_of, record
@@ -56,6 +57,41 @@ def step_event(
         {"status": status, "outputs": outputs or {}, "error": error or None, "progress": progress},
         step_id=step_id,
     )
+
+
+StepEvent = tuple[str, str, str, dict | None, str | None]
+
+
+def step_events(execution: PipelineExecution, items: Sequence[StepEvent]) -> None:
+    """``step_event`` for several steps, one INSERT: items are ``(step_id, event_type, status, outputs, error)``."""
+    rows = []
+    for step_id, event_type, status, outputs, error in items:
+        metrics.step_event_observed(execution, step_id, event_type, status)
+        body = {
+            "type": event_type,
+            "execution_id": str(execution.pk),
+            "step_id": step_id,
+            "status": status,
+            "outputs": outputs or {},
+            "error": error or None,
+            "progress": None,
+        }
+        if execution.deployment_id:
+            body["deployment_id"] = str(execution.deployment_id)
+        for topic in topics(execution):
+            rows.append(
+                {
+                    "topic": topic,
+                    "event_type": event_type,
+                    "payload": body,
+                    "execution_id": execution.pk,
+                    "step_id": step_id,
+                    "deployment_id": execution.deployment_id,
+                }
+            )
+    if rows:
+        bind_log_context(execution_id=execution.pk, step_id=None, deployment_id=execution.deployment_id)
+        publish_many(rows)
 
 
 def progress_event(execution: PipelineExecution) -> None:

@@ -3,6 +3,7 @@ action, and record the result; and routing job events to the event-driven step t
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import random
@@ -18,7 +19,7 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from pipelines import engine, execution_events
+from pipelines import batching, engine, execution_events
 from pipelines.actions.base import ActionContext, ActionResult, EventAction, EventContext, EventResult
 from pipelines.actions.registry import get_action
 from pipelines.context import render_context
@@ -119,6 +120,8 @@ def _run_one(step_pk: int) -> Any:
     if step.execution.status != ExecutionStatus.RUNNING:
         engine.set_step_final(step.pk, (StepStatus.PENDING,), StepStatus.CANCELLED, error="execution not running")
         return None
+    if batching.eligible(step):
+        return batching.run(step, keep_leases=leases.keep_many, apply_result=apply_result)
     context = render_context(step.execution, _needed_steps(step.dag_step))
     # Rendered before the claim so that claim, resolved params and step_started are one write.
     run, params, error = True, {}, None
@@ -293,6 +296,14 @@ class LeaseRenewer:
                 left = self.running.pop(step_pk, 1) - 1
                 if left > 0:
                     self.running[step_pk] = left
+
+    @contextmanager
+    def keep_many(self, step_pks: list[int]) -> Iterator[None]:
+        """``keep`` for the steps of a batch (``pipelines.batching``)."""
+        with contextlib.ExitStack() as stack:
+            for pk in step_pks:
+                stack.enter_context(self.keep(pk))
+            yield
 
     def _run(self) -> None:
         last = time.monotonic()
