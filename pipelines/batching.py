@@ -46,10 +46,10 @@ from django.utils import timezone
 from pipelines import engine, execution_events
 from pipelines.actions.base import ActionContext, ActionResult
 from pipelines.actions.registry import all_actions, get_action
-from pipelines.events import EventType
+from pipelines.events import EventType, subscribers, wake
 from pipelines.execution_events import StepEvent
 from pipelines.locking import retry_on_deadlock
-from pipelines.models import STEP_DONE_OK, ExecutionStatus, PipelineExecution, StepExecution, StepStatus
+from pipelines.models import STEP_DONE_OK, Event, ExecutionStatus, PipelineExecution, StepExecution, StepStatus
 from pipelines.params import has_templates
 
 logger = logging.getLogger(__name__)
@@ -342,6 +342,10 @@ def _complete_and_claim(
     """Complete ``result``'s step and claim its dependent in one transaction (no read, no execution lock)."""
     done, outcome = result
     outputs = outcome.outputs or {}
+    if connection.vendor == "postgresql" and not any(
+        subscribers(topic) for topic in execution_events.topics(execution)
+    ):
+        return _complete_and_claim_in_one_statement(execution, done, outputs, target)
     claimed: list[Claimed] = []
     with transaction.atomic():
         if not engine.set_step_final(
@@ -377,3 +381,69 @@ def _claim_dependent(execution: PipelineExecution, target: dict) -> Claimed | No
     if row is None:
         return None
     return Claimed(row[0], target["id"], target["position"], row[1], True, params)
+
+
+def _complete_and_claim_in_one_statement(
+    execution: PipelineExecution, done: Claimed, outputs: dict, target: dict
+) -> list[Claimed]:
+    """PostgreSQL: the hop as ONE statement (data-modifying CTEs; atomic on its own, no BEGIN/COMMIT): a hop
+    paid ~5 round trips, each 1-2 ms on a busy machine. Same compare-and-sets as ``_complete_and_claim``: the
+    dependent is claimed only if the step was completed (``EXISTS (SELECT 1 FROM done)``, which also makes
+    PostgreSQL update the step's row before the dependent's: the primary-key lock order), and each event is
+    inserted only if its transition happened. Only for executions whose topics have no in-process subscribers
+    (their events need ``events.dispatch`` with the rows; those go the ORM way)."""
+    now = timezone.now()
+    running, running_args = _running_fields(_timeout(target))
+    params = target.get("params") or {}
+    rows = execution_events.step_event_rows(
+        execution,
+        [
+            (done.step_id, EventType.STEP_COMPLETED, StepStatus.COMPLETED, outputs, None),
+            (target["id"], EventType.STEP_STARTED, StepStatus.RUNNING, None, None),
+        ],
+    )
+    values = ", ".join(["(%s, %s, %s, %s, %s, %s)"] * len(rows))
+    value_args: list[Any] = []
+    for order, row in enumerate(rows):
+        which = "done" if row["step_id"] == done.step_id else "next"
+        value_args += [order, which, row["topic"], row["event_type"], row["step_id"], _json(row["payload"])]
+    step_table, event_table = _table(), connection.ops.quote_name(Event._meta.db_table)
+    sql = f"""
+        WITH done AS (
+            UPDATE {step_table} SET status = %s, completed_at = %s, outputs = %s, progress = 100.0, error = '',
+                lease_expires_at = NULL, awaiting_event = false
+            WHERE id = %s AND status = %s RETURNING id
+        ), next AS (
+            UPDATE {step_table} SET {running}, params = %s
+            WHERE execution_id = %s AND step_id = %s AND status = %s AND enqueued_at IS NULL
+                AND (next_attempt_at IS NULL OR next_attempt_at <= %s) AND EXISTS (SELECT 1 FROM done)
+            RETURNING id, attempt
+        ), events AS (
+            INSERT INTO {event_table} (topic, type, execution_id, step_id, deployment_id, workflow_id, payload,
+                handled_by, delivered, failures, created_at)
+            SELECT v.topic, v.type, %s, v.step_id, %s, '', v.payload, '[]'::jsonb, true, 0, %s
+            FROM (VALUES {values}) AS v(ord, which, topic, type, step_id, payload)
+            WHERE (v.which = 'done' AND EXISTS (SELECT 1 FROM done))
+                OR (v.which = 'next' AND EXISTS (SELECT 1 FROM next))
+            ORDER BY v.ord
+            RETURNING id
+        )
+        SELECT (SELECT count(*) FROM done), (SELECT id FROM next), (SELECT attempt FROM next),
+            (SELECT max(id) FROM events)
+    """
+    execution_pk = StepExecution._meta.get_field("execution").get_db_prep_save(execution.pk, connection)
+    args: list[Any] = [StepStatus.COMPLETED.value, now, _json(outputs), done.pk, StepStatus.RUNNING.value]
+    args += [*running_args, _json(params), execution_pk, target["id"], StepStatus.PENDING.value, now]
+    args += [execution.pk, execution.deployment_id, now, *value_args]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, args)
+        completed, next_pk, attempt, last_event = cursor.fetchone()
+    if not completed:
+        return []  # cancelled meanwhile: the cancel recorded it
+    if last_event is not None:  # SSE streams: one wake-up for both events
+        wake(Event(pk=last_event, execution_id=execution.pk, deployment_id=execution.deployment_id))
+    execution_events.progress_event(execution)
+    if next_pk is None:
+        engine.advance(execution.pk, completed=done.step_id, freed=1)  # see ``_complete_and_claim``
+        return []
+    return [Claimed(next_pk, target["id"], target["position"], attempt, True, params)]

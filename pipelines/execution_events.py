@@ -62,8 +62,9 @@ def step_event(
 StepEvent = tuple[str, str, str, dict | None, str | None]
 
 
-def step_events(execution: PipelineExecution, items: Sequence[StepEvent]) -> None:
-    """``step_event`` for several steps, one INSERT: items are ``(step_id, event_type, status, outputs, error)``."""
+def step_event_rows(execution: PipelineExecution, items: Sequence[StepEvent]) -> list[dict[str, Any]]:
+    """The ``events.publish_many`` items of ``step_event`` for several steps: items are
+    ``(step_id, event_type, status, outputs, error)``; one row per step and callback topic, in order."""
     rows = []
     for step_id, event_type, status, outputs, error in items:
         metrics.step_event_observed(execution, step_id, event_type, status)
@@ -90,7 +91,14 @@ def step_events(execution: PipelineExecution, items: Sequence[StepEvent]) -> Non
                 }
             )
     if rows:
-        bind_log_context(execution_id=execution.pk, step_id=None, deployment_id=execution.deployment_id)
+        bind_log_context(execution_id=execution.pk, deployment_id=execution.deployment_id)
+    return rows
+
+
+def step_events(execution: PipelineExecution, items: Sequence[StepEvent]) -> None:
+    """``step_event`` for several steps with one INSERT (``events.publish_many``)."""
+    rows = step_event_rows(execution, items)
+    if rows:
         publish_many(rows)
 
 
