@@ -45,16 +45,16 @@ from django.utils import timezone
 
 from pipelines import engine, execution_events
 from pipelines.actions.base import ActionContext, ActionResult
-from pipelines.actions.registry import all_actions, get_action
+from pipelines.actions.registry import get_action
+from pipelines.batchable import batchable, batchable_types
 from pipelines.events import EventType, subscribers, wake
 from pipelines.execution_events import StepEvent
 from pipelines.locking import retry_on_deadlock
 from pipelines.models import STEP_DONE_OK, Event, ExecutionStatus, PipelineExecution, StepExecution, StepStatus
-from pipelines.params import has_templates
 
 logger = logging.getLogger(__name__)
 
-BATCH_SIZE = 50
+BATCH_SIZE = engine.BATCH_SIZE
 # How long one batch run may keep hopping down a chain (as ``runner.CONTINUE_SECONDS``).
 CONTINUE_SECONDS = 60.0
 
@@ -73,20 +73,6 @@ class Claimed:
     params: dict
 
 
-def _batchable_types() -> list[str]:
-    return sorted(action.meta.type for action in all_actions() if action.meta.batchable)
-
-
-def batchable(dag_step: dict) -> bool:
-    """A step a batch may run: a batchable action, params without Jinja, no condition."""
-    action = get_action(str(dag_step.get("action") or ""))
-    if action is None or not action.meta.batchable:
-        return False
-    if dag_step.get("condition") not in (None, True):
-        return False
-    return not has_templates(dag_step.get("params") or {})
-
-
 def _timeout(dag_step: dict) -> int:
     action = get_action(str(dag_step.get("action") or ""))
     return int(dag_step.get("timeout_seconds") or (action.meta.timeout_seconds if action else 300))
@@ -99,15 +85,18 @@ def eligible(step: StepExecution) -> bool:
     return step.execution.status == ExecutionStatus.RUNNING and batchable(step.dag_step)
 
 
-def run(step: StepExecution, *, keep_leases: KeepLeases, apply_result: ApplyResult) -> Any:
+def run(
+    step: StepExecution, *, keep_leases: KeepLeases, apply_result: ApplyResult, preferred: list[int] | None = None
+) -> Any:
     """Claim a batch around ``step``, run it and record it; then follow a chain while hops are possible.
     Returns the execution's id when this worker ran something (None: it lost every claim).
 
     ``keep_leases``: the worker's lease renewer; ``apply_result``: the one-step recording of a failure (both
-    from ``pipelines.runner``, which calls this)."""
+    from ``pipelines.runner``, which calls this); ``preferred``: the other steps of the task's chunk, claimed
+    first."""
     execution = step.execution
     deadline = time.monotonic() + CONTINUE_SECONDS
-    claimed = _claim_batch(execution, step)
+    claimed = _claim_batch(execution, step, preferred)
     if not claimed:
         return None
     while claimed:
@@ -120,16 +109,20 @@ def run(step: StepExecution, *, keep_leases: KeepLeases, apply_result: ApplyResu
 # --- claiming -----------------------------------------------------------------------------------------------
 
 
-def _claim_batch(execution: PipelineExecution, first: StepExecution) -> list[Claimed]:
+def _claim_batch(
+    execution: PipelineExecution, first: StepExecution, preferred: list[int] | None = None
+) -> list[Claimed]:
     now = timezone.now()
     dag_steps = execution.dag["steps"]
     timeout = _timeout(first.dag_step)
     rows = StepExecution.objects.filter(
-        execution_id=execution.pk, status=StepStatus.PENDING, action__in=_batchable_types()
+        execution_id=execution.pk, status=StepStatus.PENDING, action__in=batchable_types()
     ).exclude(pk=first.pk)
     rows = rows.exclude(next_attempt_at__gt=now)
     if execution.settings.get("max_parallel_steps") is not None:
         rows = rows.filter(enqueued_at__isnull=False)  # only what advance admitted under the limit
+    if preferred:
+        rows = rows.filter(pk__in=preferred[: 4 * BATCH_SIZE])  # the task's chunk: queued, so ready
     page = list(rows.order_by("position").values_list("pk", "position", "depends_on", "enqueued_at")[: 4 * BATCH_SIZE])
     # A queued step was ready when it was queued; an unqueued one is ready when its dependencies are done.
     waiting = {d for _, _, deps, queued in page if queued is None for d in deps}

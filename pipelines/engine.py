@@ -24,6 +24,7 @@ from django.utils import timezone
 from pipelines import execution_events, fairness, queueing
 from pipelines.actions.base import ActionContext
 from pipelines.actions.registry import get_action
+from pipelines.batchable import QuickSteps, batchable
 from pipelines.context import render_context
 from pipelines.events import EventType
 from pipelines.locking import retry_on_deadlock
@@ -42,6 +43,8 @@ from pipelines.params import RenderError, render
 
 logger = logging.getLogger(__name__)
 
+# Batchable steps queued at once go to the broker as one task per this many (``pipelines.batching`` claims as many).
+BATCH_SIZE = 50
 # A retry whose backoff is at most this long is waited for by the worker; longer ones are left to the sweep.
 INLINE_BACKOFF_SECONDS = 30.0
 
@@ -71,10 +74,11 @@ def _dispatch(step_pk: int) -> None:
 
 def _dispatch_many(step_pks: list[int]) -> None:
     slot = continuation.slot
+    chunk = BATCH_SIZE if isinstance(step_pks, QuickSteps) else 1  # batchable steps: one task per chunk
     if slot is not None and not slot and step_pks:
         slot.append(step_pks[0])
         step_pks = step_pks[1:]
-    queueing.dispatch_steps(step_pks)
+    queueing.dispatch_steps(step_pks, chunk=chunk)
 
 
 def start(execution: PipelineExecution) -> bool:
@@ -311,6 +315,8 @@ def _enqueue_ready(
     if not ready:
         return 0
     queued = 0
+    positions = {row["pk"]: row["position"] for row in candidates}
+    dag_steps = execution.dag["steps"]
     for start in range(0, len(ready), 500):  # SQLite's variable limit
         chunk = ready[start : start + 500]
         claimed = StepExecution.objects.filter(pk__in=chunk, status=StepStatus.PENDING, enqueued_at=None)
@@ -318,7 +324,11 @@ def _enqueue_ready(
             # Someone else changed some of them meanwhile: queue only the rows this UPDATE marked.
             marked = set(StepExecution.objects.filter(pk__in=chunk, enqueued_at=now).values_list("pk", flat=True))
             chunk = [pk for pk in chunk if pk in marked]
-        enqueue_steps(chunk)
+        quick = QuickSteps(pk for pk in chunk if batchable(dag_steps[positions[pk]]))
+        if quick:
+            enqueue_steps(quick)
+        if len(quick) < len(chunk):
+            enqueue_steps([pk for pk in chunk if pk not in set(quick)])
         queued += len(chunk)
     return queued
 

@@ -10,7 +10,8 @@ from django.db.models import Q
 from django.test import override_settings
 from django.utils import timezone
 
-from pipelines import batching, engine, runner, sweep
+from pipelines import batching, engine, queueing, runner, sweep
+from pipelines import tasks as tasks_module
 from pipelines.actions.log import LogAction
 from pipelines.models import Event, PipelineExecution, StepExecution
 from pipelines.services import execution_cancel, execution_submit
@@ -184,3 +185,27 @@ def test_two_workers_run_a_500_step_fan_out_with_one_started_and_one_completed_e
     )
     assert len(events) == 1000
     assert set(events.values()) == {1}
+
+
+@pytest.mark.django_db(transaction=True)
+@override_settings(PIPELINE_MAX_RUNNING_STEPS_PER_USER=0)
+def test_a_fan_out_of_quick_steps_is_queued_as_one_task_per_chunk_and_each_chunk_runs_together(owner, monkeypatch):
+    tasks: list[tuple[list[int], int]] = []
+    monkeypatch.setattr(queueing, "dispatch_steps", lambda pks, chunk=1: tasks.append((list(pks), chunk)))
+    slow = step("templated", params={"message": "{{ parameters.x }}"})  # a render: not batchable
+    execution = execution_submit(dag=dag(*[step(f"w{i}") for i in range(120)], slow), owner=owner, parameters={"x": 1})
+    assert sorted(chunk for _, chunk in tasks) == [1, batching.BATCH_SIZE]
+    quick = next(pks for pks, chunk in tasks if chunk > 1)
+    assert len(quick) == 120  # queueing.dispatch_steps makes 3 broker tasks of them
+
+    seen = _watch_running(monkeypatch)
+    tasks_module.run_steps(quick[: batching.BATCH_SIZE])  # one chunk's task, as a worker runs it
+    steps = dict(StepExecution.objects.filter(execution=execution).values_list("step_id", "status"))
+    assert sum(1 for status in steps.values() if status == "COMPLETED") == batching.BATCH_SIZE
+    assert max(running for running, _ in seen) == batching.BATCH_SIZE  # claimed together
+    for start in range(batching.BATCH_SIZE, 120, batching.BATCH_SIZE):
+        tasks_module.run_steps(quick[start : start + batching.BATCH_SIZE])
+    (slow_pk,) = next(pks for pks, chunk in tasks if chunk == 1)
+    tasks_module.run_step(slow_pk)  # the old one-step task still works
+    execution = PipelineExecution.objects.get(pk=execution.pk)
+    assert execution.status == "COMPLETED", execution.error
