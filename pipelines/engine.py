@@ -24,6 +24,7 @@ from django.utils import timezone
 from pipelines import execution_events, fairness, queueing
 from pipelines.actions.base import ActionContext
 from pipelines.actions.registry import get_action
+from pipelines.batchable import QuickSteps, batchable
 from pipelines.context import render_context
 from pipelines.events import EventType
 from pipelines.locking import retry_on_deadlock
@@ -42,6 +43,8 @@ from pipelines.params import RenderError, render
 
 logger = logging.getLogger(__name__)
 
+# Batchable steps queued at once go to the broker as one task per this many (``pipelines.batching`` claims as many).
+BATCH_SIZE = 50
 # A retry whose backoff is at most this long is waited for by the worker; longer ones are left to the sweep.
 INLINE_BACKOFF_SECONDS = 30.0
 
@@ -71,10 +74,11 @@ def _dispatch(step_pk: int) -> None:
 
 def _dispatch_many(step_pks: list[int]) -> None:
     slot = continuation.slot
+    chunk = BATCH_SIZE if isinstance(step_pks, QuickSteps) else 1  # batchable steps: one task per chunk
     if slot is not None and not slot and step_pks:
         slot.append(step_pks[0])
         step_pks = step_pks[1:]
-    queueing.dispatch_steps(step_pks)
+    queueing.dispatch_steps(step_pks, chunk=chunk)
 
 
 def start(execution: PipelineExecution) -> bool:
@@ -171,6 +175,24 @@ def _dependents(execution: PipelineExecution) -> dict[str, list[str]]:
             _DEPENDENTS.clear()
         _DEPENDENTS[execution.pk] = dependents
     return dependents
+
+
+def dependents_of(execution: PipelineExecution, step_id: str) -> list[str]:
+    return list(_dependents(execution).get(step_id, ()))
+
+
+_POSITIONS: dict[Any, dict[str, int]] = {}  # execution pk → step id → position in the DAG
+
+
+def dag_positions(execution: PipelineExecution) -> dict[str, int]:
+    """Step id → position, from the DAG (cached per process like ``_dependents``)."""
+    positions = _POSITIONS.get(execution.pk)
+    if positions is None:
+        positions = {dag_step["id"]: i for i, dag_step in enumerate(execution.dag.get("steps", []))}
+        if len(_POSITIONS) >= 256:
+            _POSITIONS.clear()
+        _POSITIONS[execution.pk] = positions
+    return positions
 
 
 FIELDS = ("pk", "step_id", "position", "depends_on", "next_attempt_at")
@@ -293,6 +315,8 @@ def _enqueue_ready(
     if not ready:
         return 0
     queued = 0
+    positions = {row["pk"]: row["position"] for row in candidates}
+    dag_steps = execution.dag["steps"]
     for start in range(0, len(ready), 500):  # SQLite's variable limit
         chunk = ready[start : start + 500]
         claimed = StepExecution.objects.filter(pk__in=chunk, status=StepStatus.PENDING, enqueued_at=None)
@@ -300,7 +324,11 @@ def _enqueue_ready(
             # Someone else changed some of them meanwhile: queue only the rows this UPDATE marked.
             marked = set(StepExecution.objects.filter(pk__in=chunk, enqueued_at=now).values_list("pk", flat=True))
             chunk = [pk for pk in chunk if pk in marked]
-        enqueue_steps(chunk)
+        quick = QuickSteps(pk for pk in chunk if batchable(dag_steps[positions[pk]]))
+        if quick:
+            enqueue_steps(quick)
+        if len(quick) < len(chunk):
+            enqueue_steps([pk for pk in chunk if pk not in set(quick)])
         queued += len(chunk)
     return queued
 
@@ -364,7 +392,7 @@ def stop_execution(execution: PipelineExecution, final: str, error: str) -> bool
     _finish_execution(execution, final, error)
     for step in cancelled:
         transaction.on_commit(lambda step=step: call_action_cancel(step))
-    _wake_held(execution.owner_id, exclude=execution.pk, count=fairness.WAKE_AT_MOST)  # its slots came free
+    wake_held(execution.owner_id, exclude=execution.pk, count=fairness.WAKE_AT_MOST)  # its slots came free
     return True
 
 
@@ -429,7 +457,7 @@ def step_failed(
     if _failure_policy(step) == "fail":
         stop_execution(execution, ExecutionStatus.FAILED, f"step {step.step_id!r} {final}: {error}")
     elif not advance(execution.pk, locked=locked, freed=freed) and freed:
-        _wake_held(execution.owner_id, exclude=execution.pk)
+        wake_held(execution.owner_id, exclude=execution.pk)
     return True
 
 
@@ -469,7 +497,7 @@ def step_completed(step: StepExecution, from_status: str, outputs: dict, *, fina
         return True
     freed = int(from_status == StepStatus.RUNNING)
     if not advance(step.execution_id, completed=step.step_id, locked=locked, freed=freed) and freed:
-        _wake_held(step.execution.owner_id, exclude=step.execution_id)
+        wake_held(step.execution.owner_id, exclude=step.execution_id)
     return True
 
 
@@ -530,7 +558,7 @@ def _mark_queued(pks: list[int]) -> None:
         enqueue_steps(pks)
 
 
-def _wake_held(owner_id: Any, *, exclude: Any = None, count: int = 1) -> None:
+def wake_held(owner_id: Any, *, exclude: Any = None, count: int = 1) -> None:
     """A worker slot of this user came free and its own execution did not use it: after commit, advance the
     user's oldest executions with held-back steps, each in a transaction of its own (one execution lock per
     transaction: the lock order)."""

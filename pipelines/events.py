@@ -108,6 +108,47 @@ def publish(
     return event
 
 
+def publish_many(items: list[dict]) -> list[Event]:
+    """``publish`` for several events with one multi-row INSERT and one after-commit callback (a batch of
+    steps recorded in one transaction). Each item holds ``publish``'s arguments as keys: ``topic``,
+    ``event_type``, ``payload`` and optionally ``execution_id``, ``step_id``, ``deployment_id``. SSE streams
+    get one wake-up per group for the whole batch (they re-read the log after their last id anyway)."""
+    events = []
+    for item in items:
+        payload = item["payload"]
+        workflow_id = payload.get("workflow_id") if isinstance(payload, dict) else None
+        events.append(
+            Event(
+                topic=item["topic"],
+                type=item["event_type"],
+                payload=payload,
+                execution_id=item.get("execution_id"),
+                step_id=item.get("step_id") or "",
+                deployment_id=item.get("deployment_id"),
+                workflow_id=str(workflow_id) if workflow_id else "",
+                delivered=not subscribers(item["topic"]),
+            )
+        )
+    if not events:
+        return events
+    Event.objects.bulk_create(events)  # ids come back (RETURNING) on PostgreSQL and SQLite >= 3.35
+    transaction.on_commit(lambda: _after_commit_many(events))
+    return events
+
+
+def _after_commit_many(events: list[Event]) -> None:
+    last: dict[tuple, Event] = {}
+    for event in events:
+        if not event.delivered:
+            try:
+                dispatch(event)
+            except Exception:  # the publisher has committed; never fail it afterwards
+                logger.exception("dispatch of event %s failed", event.pk)
+        last[tuple(group_names(event))] = event  # events are in id order: the last one per group set wins
+    for event in last.values():
+        wake(event)
+
+
 def _after_commit(event: Event) -> None:
     try:
         dispatch(event)

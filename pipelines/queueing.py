@@ -24,6 +24,7 @@ from django.utils import timezone
 from budportal.errors import Overloaded
 
 STEP_TASK = "pipelines.tasks.run_step"
+STEPS_TASK = "pipelines.tasks.run_steps"  # a chunk of batchable steps; run_step stays for in-flight tasks
 # Queue depth is read at most this often per process: a burst of submissions must not each ask the broker.
 DEPTH_CACHE_SECONDS = 1.0
 # A rough drain rate for Retry-After: what two workers do with no-op steps, conservatively.
@@ -57,18 +58,25 @@ def broker():
     return cached[1]
 
 
-def dispatch_steps(step_pks: list[int]) -> None:
-    """Queue ``run_step`` for every pk with one broker write (inline with django-q2 ``sync``)."""
+def dispatch_steps(step_pks: list[int], *, chunk: int = 1) -> None:
+    """Queue ``run_step`` for every pk with one broker write (inline with django-q2 ``sync``); with ``chunk``
+    > 1, ``run_steps`` per that many pks (batchable steps: one worker claims a chunk in one statement)."""
     from django_q.tasks import async_task
 
     if not step_pks:
         return
     real = broker()
     collector = _Collector(real.list_key)
-    for pk in step_pks:
-        # save=False: a step's state lives in the engine's own tables, and a kept result per task
-        # (Q_SAVE_LIMIT) makes django-q2's monitor read and row-lock every kept result on each save.
-        async_task(STEP_TASK, pk, task_name=f"step-{pk}", save=False, broker=collector)
+    if chunk > 1 and len(step_pks) > 1:
+        for start in range(0, len(step_pks), chunk):
+            pks = list(step_pks[start : start + chunk])
+            name = f"steps-{pks[0]}-{len(pks)}"
+            async_task(STEPS_TASK, pks, task_name=name, save=False, broker=collector)
+    else:
+        for pk in step_pks:
+            # save=False: a step's state lives in the engine's own tables, and a kept result per task
+            # (Q_SAVE_LIMIT) makes django-q2's monitor read and row-lock every kept result on each save.
+            async_task(STEP_TASK, pk, task_name=f"step-{pk}", save=False, broker=collector)
     _push(real, collector.packs)
 
 

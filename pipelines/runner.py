@@ -3,6 +3,7 @@ action, and record the result; and routing job events to the event-driven step t
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import random
@@ -18,7 +19,7 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from pipelines import engine, execution_events
+from pipelines import batching, engine, execution_events
 from pipelines.actions.base import ActionContext, ActionResult, EventAction, EventContext, EventResult
 from pipelines.actions.registry import get_action
 from pipelines.context import render_context
@@ -65,7 +66,18 @@ def _wait_for_backoff(step: StepExecution) -> None:
             time.sleep(min(wait, engine.INLINE_BACKOFF_SECONDS))
 
 
-def run_step(step_pk: int) -> None:
+def run_steps(step_pks: list[int]) -> None:
+    """django-q2 task body for a chunk of batchable steps: the first claims as many of the others as it can in
+    one statement; any left PENDING (claimed by nobody yet) is then run as ``run_step`` would."""
+    if not step_pks:
+        return
+    run_step(step_pks[0], preferred=list(step_pks[1:]))
+    left = StepExecution.objects.filter(pk__in=step_pks[1:], status=StepStatus.PENDING)
+    for pk in left.order_by("pk").values_list("pk", flat=True):
+        run_step(pk)
+
+
+def run_step(step_pk: int, *, preferred: list[int] | None = None) -> None:
     """django-q2 task body. Safe to run twice: only the worker that wins the claim executes the action.
 
     A step whose completion makes another step ready hands that step to the same worker (up to
@@ -77,7 +89,7 @@ def run_step(step_pk: int) -> None:
         slot: list[int] | None = [] if time.monotonic() < deadline else None
         engine.continuation.slot = slot
         try:
-            execution_id = _run_one(next_pk)
+            execution_id = _run_one(next_pk, preferred if next_pk == step_pk else None)
         finally:
             engine.continuation.slot = None
         next_pk = slot[0] if slot else None
@@ -109,7 +121,7 @@ def _needed_steps(dag_step: dict) -> set[str]:
     return {ref for ref, _ in find_references([dag_step.get("params") or {}, _condition_source(dag_step) or ""])}
 
 
-def _run_one(step_pk: int) -> Any:
+def _run_one(step_pk: int, preferred: list[int] | None = None) -> Any:
     """Run one step; returns its execution's id when this worker ran it (None: not PENDING or lost the claim)."""
     step = StepExecution.objects.select_related("execution").defer("execution__dag").filter(pk=step_pk).first()
     if step is None or step.status != StepStatus.PENDING:
@@ -119,6 +131,8 @@ def _run_one(step_pk: int) -> Any:
     if step.execution.status != ExecutionStatus.RUNNING:
         engine.set_step_final(step.pk, (StepStatus.PENDING,), StepStatus.CANCELLED, error="execution not running")
         return None
+    if batching.eligible(step):
+        return batching.run(step, keep_leases=leases.keep_many, apply_result=apply_result, preferred=preferred)
     context = render_context(step.execution, _needed_steps(step.dag_step))
     # Rendered before the claim so that claim, resolved params and step_started are one write.
     run, params, error = True, {}, None
@@ -293,6 +307,14 @@ class LeaseRenewer:
                 left = self.running.pop(step_pk, 1) - 1
                 if left > 0:
                     self.running[step_pk] = left
+
+    @contextmanager
+    def keep_many(self, step_pks: list[int]) -> Iterator[None]:
+        """``keep`` for the steps of a batch (``pipelines.batching``)."""
+        with contextlib.ExitStack() as stack:
+            for pk in step_pks:
+                stack.enter_context(self.keep(pk))
+            yield
 
     def _run(self) -> None:
         last = time.monotonic()

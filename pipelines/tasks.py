@@ -14,6 +14,12 @@ def run_step(step_pk: int) -> None:
         runner.run_step(step_pk)
 
 
+def run_steps(step_pks: list[int]) -> None:
+    """A chunk of batchable steps (issue 16): the worker claims them together."""
+    with log_context(step_pk=step_pks[0] if step_pks else None):
+        runner.run_steps(step_pks)
+
+
 def dispatch_event(event_pk: int, handler_name: str | None = None) -> None:
     with log_context(event_id=event_pk):
         event = Event.objects.filter(pk=event_pk).first()

@@ -67,6 +67,10 @@ class ActionMeta:
     required_services: tuple[str, ...] = ()  # informational: e.g. ("kubernetes", "helm")
     # Django permissions ("app.codename") the submitting user needs: checked at submit (validation).
     required_permissions: tuple[str, ...] = ()
+    # Runs in-process in microseconds with no external I/O (no network, no subprocess, no render pool, no
+    # sleep): a worker may claim, run and record up to ``pipelines.batching.BATCH_SIZE`` such steps of one
+    # execution at once (issue 16). Never set it for an action that waits, calls out or can take long.
+    batchable: bool = False
 
     @property
     def output_specs(self) -> tuple[OutputSpec, ...]:

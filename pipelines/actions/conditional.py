@@ -35,6 +35,7 @@ class ConditionalAction(Action):
         timeout_seconds=30,
         icon="git-branch",
         color="#a855f7",
+        batchable=True,
     )
 
     def execute(self, ctx: ActionContext) -> ActionResult:

@@ -22,6 +22,7 @@ class LogAction(Action):
         ),
         outputs=("message",),
         timeout_seconds=30,
+        batchable=True,
     )
 
     def validate_params(self, params: dict) -> list[str]:

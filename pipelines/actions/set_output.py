@@ -23,6 +23,7 @@ class SetOutputAction(Action):
         ),
         outputs=(),
         timeout_seconds=30,
+        batchable=True,
     )
 
     def validate_params(self, params: dict) -> list[str]:
