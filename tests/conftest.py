@@ -66,14 +66,38 @@ def owner_browser(owner) -> Client:
     return client
 
 
-# Tests that start real processes (daphne, qcluster workers, chromium, PostgreSQL/Redis clients):
-# ``pytest -m "not live"`` is the fast loop, the full run (scripts/test.sh) includes them.
+# Tests that start real processes (the real helm, daphne, qcluster workers, chromium, a docker-registry, git,
+# Python subprocesses) are marked ``live``: ``pytest -m "not live"`` is the fast loop, the full run
+# (scripts/test.sh) includes them. A test is live when it is in one of LIVE_DIRS, its module is named
+# test_live*, it is listed in LIVE_MODULES, or it uses one of LIVE_FIXTURES (the helm binary: it runs helm).
 LIVE_DIRS = ("browser", "production")
+LIVE_FIXTURES = frozenset({"helm_binary", "helm4_binary", "live_deploy"})
+LIVE_MODULES = frozenset(
+    {
+        "budportal/test_first_run.py",  # runs the portal's first start in subprocesses
+        "budportal/test_metrics_server.py",  # the metrics server process
+        "budportal/test_serve.py",  # the web process supervisor
+        "charts/test_bundled_charts.py",  # helm lint/template
+        "security/test_secrets.py",  # settings imported in fresh interpreters
+        "usecases/templates/test_catalog_charts.py",  # helm template
+    }
+)
+# Modules that must not run next to other tests (pytest-xdist): they restart the shared PostgreSQL and Redis.
+# scripts/test.sh runs ``-m "not serial"`` in parallel, then ``-m serial`` alone.
+SERIAL_MODULES = frozenset({"reliability/test_restarts.py"})
 TESTS_DIR = Path(__file__).resolve().parent
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         path = item.path.relative_to(TESTS_DIR)
-        if path.parts[0] in LIVE_DIRS or path.name.startswith("test_live"):
+        module = path.as_posix()
+        if (
+            path.parts[0] in LIVE_DIRS
+            or path.name.startswith("test_live")
+            or module in LIVE_MODULES
+            or LIVE_FIXTURES.intersection(getattr(item, "fixturenames", ()))
+        ):
             item.add_marker(pytest.mark.live)
+        if module in SERIAL_MODULES:
+            item.add_marker(pytest.mark.serial)
