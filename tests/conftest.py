@@ -69,7 +69,7 @@ def owner_browser(owner) -> Client:
 # Tests that start real processes (the real helm, daphne, qcluster workers, chromium, a docker-registry, a git
 # daemon, Python subprocesses) are marked ``live``: ``pytest -m "not live"`` is the fast loop, the full run
 # (scripts/test.sh) includes them. A test is live when it is in one of LIVE_DIRS, its module is named
-# test_live*, it uses one of LIVE_FIXTURES, or its module or node id is in LIVE_TESTS.
+# test_live* or *_live, it uses one of LIVE_FIXTURES, or its module or node id is in LIVE_TESTS.
 LIVE_DIRS = ("browser", "production")
 LIVE_FIXTURES = frozenset(
     {
@@ -129,6 +129,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         if (
             path.parts[0] in LIVE_DIRS
             or path.name.startswith("test_live")
+            or path.stem.endswith("_live")
             or module in LIVE_TESTS
             or test in LIVE_TESTS
             or LIVE_FIXTURES.intersection(getattr(item, "fixturenames", ()))
