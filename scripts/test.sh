@@ -9,6 +9,10 @@
 # PostgreSQL, Redis and Chromium (browser tests) are always installed with apt-get first.
 # Before the tests, scripts/lint.sh (ruff, import-linter, mypy) runs and fails fast; it runs on a full run, or
 # with LINT=1 when arguments are given (LINT=0 skips it).
+# A full run spreads each pass over TEST_WORKERS pytest-xdist processes (default 3: most tests wait on helm,
+# subprocesses and sockets, not on the CPU), one test module per process at a time; then the tests marked
+# `serial` (they restart the shared PostgreSQL/Redis) run alone. With arguments the tests run in one process,
+# unless TEST_WORKERS is set. TEST_WORKERS=0 runs everything in one process.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/bootstrap.sh
@@ -16,6 +20,7 @@ export PATH="$PWD/.venv/bin:$PATH"
 export HELM_BINARY="$PWD/.venv/bin/helm"
 
 if [ $# = 0 ]; then production=${TEST_PRODUCTION:-1}; else production=${TEST_PRODUCTION:-0}; fi
+if [ $# = 0 ]; then workers=${TEST_WORKERS:-3}; else workers=${TEST_WORKERS:-0}; fi
 if [ $# = 0 ]; then lint=${LINT:-1}; else lint=${LINT:-0}; fi
 if [ "$lint" != 0 ]; then
   printf '\n==== lint: ruff, import-linter, mypy ====\n'
@@ -45,12 +50,26 @@ install_missing_packages() {
 
 banner() { printf '\n==== %s ====\n' "$*"; }
 
+# pytest with the given arguments: in parallel (pytest-xdist, the `serial` tests afterwards on their own), or in
+# one process when workers=0.
+run_pytest() {
+  if [ "$workers" = 0 ]; then
+    .venv/bin/python -m pytest --durations=15 "$@"
+    return
+  fi
+  local status=0
+  .venv/bin/python -m pytest -n "$workers" --dist loadscope --durations=15 "$@" -m "not serial" || status=$?
+  # Exit status 5: no test selected (e.g. the arguments picked no serial test).
+  .venv/bin/python -m pytest --durations=15 "$@" -m serial || { local s=$?; [ $s = 5 ] || status=$s; }
+  return $status
+}
+
 install_missing_packages
 
 status=0
 if [ "$production" != only ]; then
   banner "pass 1/2: embedded defaults (SQLite, ORM broker, in-memory channel layer)"
-  (unset DATABASE_URL REDIS_URL; exec .venv/bin/python -m pytest --durations=15 "$@") || status=$?
+  (unset DATABASE_URL REDIS_URL; run_pytest "$@") || status=$?
 fi
 
 if [ "$production" != 0 ]; then
@@ -66,7 +85,7 @@ if [ "$production" != 0 ]; then
     # subprocesses with a clean environment) already ran in pass 1.
     same_in_both=(--ignore=tests/standin --ignore=tests/charts --ignore=tests/production/test_chart_install.py
                   --ignore=tests/production/test_check_deploy.py --ignore=tests/production/test_settings_switch.py)
-    (. "$services/env"; exec .venv/bin/python -m pytest --durations=15 "${same_in_both[@]}" "$@") || status=$?
+    (. "$services/env"; run_pytest "${same_in_both[@]}" "$@") || status=$?
   elif [ $services_status = 3 ]; then
     banner "pass 2/2 SKIPPED: PostgreSQL/Redis are not available (see above); run as root, or install them"
   else

@@ -4,6 +4,12 @@ import os
 import tempfile
 
 os.environ.setdefault("BUDPORTAL_DATA_DIR", tempfile.mkdtemp(prefix="budportal-test-"))
+# Under pytest-xdist every worker gets Redis databases of its own (pytest-django already gives it its own test
+# database): its consumers' channel groups and the queues of the processes it starts never meet another worker's.
+if os.environ.get("REDIS_URL") and os.environ.get("PYTEST_XDIST_WORKER"):
+    from tests.production.services import redis_url_for_this_worker
+
+    os.environ["REDIS_URL"] = redis_url_for_this_worker(os.environ["REDIS_URL"], os.environ["PYTEST_XDIST_WORKER"])
 
 from budportal.settings import *  # noqa: E402,F403
 from budportal.settings import Q_CLUSTER  # noqa: E402
@@ -23,3 +29,5 @@ USECASE_CATALOG_AUTOLOAD = False
 # The existing tests run their HTTP servers, chart repositories and webhooks on 127.0.0.1; the SSRF tests
 # (tests/security/test_outbound.py) override this back to empty to prove the refusals.
 OUTBOUND_ALLOWED_NETWORKS = ["127.0.0.0/8", "::1/128"]
+# Remote charts are cached per test process, not in the machine-wide default that parallel workers would share.
+CHART_CACHE_DIR = os.path.join(os.environ["BUDPORTAL_DATA_DIR"], "chart-cache")

@@ -121,5 +121,41 @@ def bomb_table() -> Table:
     return table
 
 
+def limit_table() -> Table:
+    """The bombs of tests/pipelines/test_jinja_limits.py and the time limit's cost, per render and per plan."""
+    from django.conf import settings
+
+    from pipelines.params import RenderError, preview, render
+    from tests.pipelines.test_jinja_limits import ISSUE_BOMBS, SLOW
+
+    table = Table(
+        "Time to fail (s): each bomb of issue 10, and a slow template against the time limit",
+        ["render", "seconds", "RSS +MB", "error"],
+        note=f"RENDER_TIMEOUT_SECONDS={settings.RENDER_TIMEOUT_SECONDS} (the slow rows: 0.5)",
+    )
+
+    def timed(name: str, call: Callable[[], object]) -> None:
+        rss, started = _rss_mb(), time.perf_counter()
+        try:
+            call()
+            error = "(rendered)"
+        except RenderError as exc:
+            error = exc.message[:60]
+        table.rows.append([name, time.perf_counter() - started, round(_rss_mb() - rss, 1), error])
+
+    render("{{ 1 }}", {})
+    for source, _ in ISSUE_BOMBS:
+        timed(f"`{source[:48]!r}`", lambda source=source: render({"v": source}, {}))
+    saved = settings.RENDER_TIMEOUT_SECONDS
+    settings.RENDER_TIMEOUT_SECONDS = 0.5
+    try:
+        timed("slow template, one value", lambda: render({"v": SLOW}, {}))
+        # A plan is rendered under one time limit: ten slow values fail in about one limit, not ten.
+        timed("plan with 10 slow values (one round-trip)", lambda: preview([{f"s{i}": SLOW} for i in range(10)], {}))
+    finally:
+        settings.RENDER_TIMEOUT_SECONDS = saved
+    return table
+
+
 def run() -> list[Table]:
-    return [round_trip_table(), bomb_table()]
+    return [round_trip_table(), bomb_table(), limit_table()]

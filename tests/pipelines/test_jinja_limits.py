@@ -5,7 +5,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -14,11 +13,20 @@ from pipelines import render_pool
 from pipelines.models import PipelineExecution, StepExecution, StepStatus
 from pipelines.params import MAX_DEPTH, RenderError, preview, render
 from tests.pipelines.conftest import dag, step
+from tests.waiting import wait_until
 
 
 def _rss_mb() -> float:
     with open("/proc/self/statm") as statm:
         return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 def _deep(levels: int, leaf: object = "{{ 1 }}") -> object:
@@ -55,13 +63,12 @@ ISSUE_BOMBS = [
 @pytest.mark.parametrize(("source", "message"), ISSUE_BOMBS)
 def test_it_fails_each_bomb_quickly_with_a_clear_error(source, message):
     render({"warm": "{{ 1 }}"}, {})
-    rss, started = _rss_mb(), time.monotonic()
-    with pytest.raises(RenderError) as caught:
+    rss = _rss_mb()
+    with pytest.raises(RenderError) as caught:  # how quickly: tests/bench/bench_render.py (these took 18 s before)
         render({"v": source}, {})
     assert caught.value.path == ("v",)
     assert "TemplateLimitError" in caught.value.message, caught.value.message
     assert message in caught.value.message, caught.value.message
-    assert time.monotonic() - started < 10  # generous: a shared 2-core box; these took 18 s or 2 GB before
     assert _rss_mb() - rss < 50  # the caller never holds the bomb's memory: it lives in the render worker
 
 
@@ -70,11 +77,9 @@ def test_it_kills_a_render_that_runs_past_the_time_limit_and_replaces_the_worker
     render("{{ 1 }}", {})
     (busy,) = render_pool.pool().idle
     slow = SLOW
-    started = time.monotonic()
     with pytest.raises(RenderError) as caught:
         render({"v": slow}, {})
     assert caught.value.message == "TemplateLimitError: template render exceeded 0.3 s"
-    assert time.monotonic() - started < 5
     with pytest.raises(ProcessLookupError):
         os.kill(busy.pid, 0)  # killed and reaped, no zombie left behind
     assert render("{{ 6 * 7 }}", {}) == 42  # a fresh worker takes over
@@ -115,10 +120,8 @@ def test_it_fails_instead_of_crashing_on_too_deep_values():
 def test_it_renders_a_whole_plan_in_one_round_trip_under_one_time_limit(settings):
     settings.RENDER_TIMEOUT_SECONDS = 0.3
     slow = SLOW
-    started = time.monotonic()
-    with pytest.raises(RenderError, match="exceeded 0.3 s"):
+    with pytest.raises(RenderError, match="exceeded 0.3 s"):  # once for the plan: tests/bench/bench_render.py
         preview([{"a": slow}, {"b": slow}, {"c": slow}], {})
-    assert time.monotonic() - started < 5
     values = preview(
         [{"a": "{{ parameters.n }}", "b": "{{ steps.x.outputs.y }}"}, {"c": "{{ nope }}"}], {"parameters": {"n": 3}}
     )
@@ -169,7 +172,7 @@ def test_it_kills_its_render_workers_when_the_process_exits():
     ).stdout
     pids = [int(pid) for pid in out.split()]
     assert pids
-    time.sleep(0.2)
+    wait_until(lambda: not any(_alive(pid) for pid in pids), timeout=10)
     for pid in pids:
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)

@@ -57,7 +57,6 @@ def test_it_runs_the_branches_of_a_diamond_concurrently(stack):
     assert c_start < b_end, "b and c did not overlap"
     assert ts(s["d"]["started_at"]) >= max(b_end, c_end)
     assert ts(s["b"]["started_at"]) >= ts(s["a"]["completed_at"])
-    assert (max(b_end, c_end) - min(b_start, c_start)).total_seconds() < 1.9
 
 
 def test_it_bounds_parallelism_by_max_parallel_steps(stack):

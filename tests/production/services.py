@@ -17,12 +17,26 @@ from urllib.parse import urlparse, urlunparse
 import psycopg
 import redis
 
-# Processes started by tests use Redis database 1; the pytest process itself keeps database 0.
-ISOLATED_REDIS_DB = 1
+# Processes started by tests use the Redis database after the pytest process's own (0 and 1 in a serial run;
+# under pytest-xdist worker gwN has 2N+2 and 2N+3, see ``redis_url_for_this_worker``).
+REDIS_DATABASES = 16  # redis-server's default
 
 
 def _with_path(url: str, path: str) -> str:
     return urlunparse(urlparse(url)._replace(path=path))
+
+
+def _redis_db(url: str) -> int:
+    path = urlparse(url).path.strip("/")
+    return int(path) if path else 0
+
+
+def redis_url_for_this_worker(url: str, worker: str) -> str:
+    """``url`` pointing at the Redis database of pytest-xdist worker ``worker`` ("gw0", "gw1"…)."""
+    db = 2 * int(worker.removeprefix("gw")) + 2
+    if db + 1 >= REDIS_DATABASES:
+        raise RuntimeError(f"{worker}: Redis has {REDIS_DATABASES} databases, too few for this many xdist workers")
+    return _with_path(url, f"/{db}")
 
 
 @contextmanager
@@ -30,7 +44,7 @@ def isolated_services() -> Iterator[dict[str, str]]:
     """``DATABASE_URL`` of a new, empty PostgreSQL database and ``REDIS_URL`` of an emptied Redis database."""
     database_url, redis_url = os.environ["DATABASE_URL"], os.environ["REDIS_URL"]
     name = f"isolated_{secrets.token_hex(4)}"
-    isolated_redis = _with_path(redis_url, f"/{ISOLATED_REDIS_DB}")
+    isolated_redis = _with_path(redis_url, f"/{_redis_db(redis_url) + 1}")
     with psycopg.connect(database_url, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     redis.Redis.from_url(isolated_redis).flushdb()

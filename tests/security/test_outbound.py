@@ -59,7 +59,7 @@ class Recorder(BaseHTTPRequestHandler):
 def _serve(host: str) -> Iterator[int]:
     Recorder.hits = []
     httpd = ThreadingHTTPServer((host, 0), Recorder)
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
     yield httpd.server_address[1]
     httpd.shutdown()
     httpd.server_close()
