@@ -50,6 +50,7 @@ from pipelines.batchable import batchable, batchable_types
 from pipelines.events import EventType, subscribers, wake
 from pipelines.execution_events import StepEvent
 from pipelines.locking import retry_on_deadlock
+from pipelines.logcontext import bind_log_context
 from pipelines.models import STEP_DONE_OK, Event, ExecutionStatus, PipelineExecution, StepExecution, StepStatus
 
 logger = logging.getLogger(__name__)
@@ -227,6 +228,10 @@ def _execute(execution: PipelineExecution, claimed: list[Claimed]) -> list[tuple
             execution_parameters=execution.parameters,
             timeout_seconds=_timeout(dag_step),
             deployment_id=str(execution.deployment_id) if execution.deployment_id else None,
+        )
+        # Each step's log lines carry its own ids, as on the one-step path (its step_started publish binds them).
+        bind_log_context(
+            execution_id=execution.pk, step_id=c.step_id, step_pk=c.pk, deployment_id=execution.deployment_id
         )
         try:
             result = (

@@ -91,7 +91,8 @@ def test_the_sandbox_command_flips_a_switch_of_the_running_sandbox(settings, tmp
             call_command("sandbox_cluster", "--switch", "crash", "--namespace", NS, "--object", "web", stdout=flipped)
         except CommandError as exc:
             errors.append(exc)
-        signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
+        # SIGTERM, as scripts/portal.sh stops it: pytest-xdist workers ignore SIGINT (Ctrl-C belongs to the controller).
+        signal.pthread_kill(threading.main_thread().ident, signal.SIGTERM)
 
     standins: list[KubeStandIn] = []
     original_start = KubeStandIn.start

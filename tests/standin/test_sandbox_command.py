@@ -42,7 +42,8 @@ def _helm_then_interrupt(helm: str, kubeconfig: Path, chart: Path, out: io.Strin
             timeout=60,
         )
     )
-    signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
+    # SIGTERM, as scripts/portal.sh stops it: pytest-xdist workers ignore SIGINT (Ctrl-C belongs to the controller).
+    signal.pthread_kill(threading.main_thread().ident, signal.SIGTERM)
 
 
 def _run_sandbox(helm: str, chart: Path, data_dir: Path, *args: str) -> tuple[str, subprocess.CompletedProcess]:
