@@ -19,8 +19,16 @@ _redis: tuple[int, object] | None = None
 
 def check_database() -> str:
     try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
+        pool = getattr(connection, "pool", None)
+        if pool is not None:
+            # A pooled web process: a request waits up to 10 s for a connection, a probe TIMEOUT_SECONDS (with
+            # the database down the pool has none to lend, and the probe must say so, not hang).
+            pool.open()
+            with pool.connection(timeout=TIMEOUT_SECONDS) as pooled:
+                pooled.execute("SELECT 1")
+        else:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT 1")
         return OK
     except Exception as exc:  # noqa: BLE001 - any failure is the outage being reported
         # A broken connection must not be handed to the next request (CONN_MAX_AGE > 0 keeps it).

@@ -61,6 +61,8 @@ def test_it_creates_a_pending_deployment_and_shows_its_plan(owner_browser, owner
     assert 'id="start-button"' in html
     assert "mistralai/Mistral-7B-Instruct-v0.3" in html  # the chosen model's values in the plan
     assert "sse-connect" not in html  # nothing moves before Start
+    assert "<title>rag-web · Deployments</title>" in html  # the tab's title, not the history table's markup
+    assert html.count('id="revision-history"') <= 1
 
 
 def test_it_shows_parameter_errors_at_the_field(owner_browser, owner, catalog, sandbox):
