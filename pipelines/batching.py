@@ -45,7 +45,7 @@ from django.utils import timezone
 
 from pipelines import engine, execution_events
 from pipelines.actions.base import ActionContext, ActionResult
-from pipelines.actions.registry import get_action
+from pipelines.actions.registry import get_action, step_timeout_seconds
 from pipelines.batchable import batchable, batchable_types
 from pipelines.events import EventType, subscribers, wake
 from pipelines.execution_events import StepEvent
@@ -72,11 +72,6 @@ class Claimed:
     attempt: int
     queued: bool  # it held a queue slot (enqueued_at set): counts as a freed worker slot when it ends
     params: dict
-
-
-def _timeout(dag_step: dict) -> int:
-    action = get_action(str(dag_step.get("action") or ""))
-    return int(dag_step.get("timeout_seconds") or (action.meta.timeout_seconds if action else 300))
 
 
 def eligible(step: StepExecution) -> bool:
@@ -115,7 +110,7 @@ def _claim_batch(
 ) -> list[Claimed]:
     now = timezone.now()
     dag_steps = execution.dag["steps"]
-    timeout = _timeout(first.dag_step)
+    timeout = step_timeout_seconds(first.dag_step)
     rows = StepExecution.objects.filter(
         execution_id=execution.pk, status=StepStatus.PENDING, action__in=batchable_types()
     ).exclude(pk=first.pk)
@@ -139,7 +134,7 @@ def _claim_batch(
         for pk, position, deps, queued in page
         if (queued is not None or all(d in done for d in deps))
         and batchable(dag_steps[position])
-        and _timeout(dag_steps[position]) == timeout
+        and step_timeout_seconds(dag_steps[position]) == timeout
     ]
     if len(others) > BATCH_SIZE - 1:
         # A random window of the page: two workers claiming at once rarely reach for the same rows.
@@ -226,7 +221,7 @@ def _execute(execution: PipelineExecution, claimed: list[Claimed]) -> list[tuple
             attempt=c.attempt,
             owner_id=execution.owner_id,
             execution_parameters=execution.parameters,
-            timeout_seconds=_timeout(dag_step),
+            timeout_seconds=step_timeout_seconds(dag_step),
             deployment_id=str(execution.deployment_id) if execution.deployment_id else None,
         )
         # Each step's log lines carry its own ids, as on the one-step path (its step_started publish binds them).
@@ -365,7 +360,7 @@ def _complete_and_claim(
 
 
 def _claim_dependent(execution: PipelineExecution, target: dict) -> Claimed | None:
-    running, args = _running_fields(_timeout(target))
+    running, args = _running_fields(step_timeout_seconds(target))
     params = target.get("params") or {}
     execution_pk = StepExecution._meta.get_field("execution").get_db_prep_save(execution.pk, connection)
     sql = (
@@ -391,7 +386,7 @@ def _complete_and_claim_in_one_statement(
     inserted only if its transition happened. Only for executions whose topics have no in-process subscribers
     (their events need ``events.dispatch`` with the rows; those go the ORM way)."""
     now = timezone.now()
-    running, running_args = _running_fields(_timeout(target))
+    running, running_args = _running_fields(step_timeout_seconds(target))
     params = target.get("params") or {}
     rows = execution_events.step_event_rows(
         execution,

@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from pipelines import batching, engine, execution_events
 from pipelines.actions.base import ActionContext, ActionResult, EventAction, EventContext, EventResult
-from pipelines.actions.registry import get_action
+from pipelines.actions.registry import get_action, step_timeout_seconds
 from pipelines.context import render_context
 from pipelines.events import JOB_EVENTS_TOPIC, EventType
 from pipelines.models import Event, ExecutionStatus, StepExecution, StepStatus
@@ -55,8 +55,7 @@ def _claim(step: StepExecution, timeout: int, params: dict) -> bool:
 
 
 def step_timeout(step: StepExecution) -> int:
-    action = get_action(step.action)
-    return int(step.dag_step.get("timeout_seconds") or (action.meta.timeout_seconds if action else 300))
+    return step_timeout_seconds(step.dag_step)
 
 
 def _wait_for_backoff(step: StepExecution) -> None:

@@ -40,3 +40,9 @@ def get_action(action_type: str) -> Action | None:
 def all_actions() -> list[Action]:
     _load_plugins()
     return sorted(_registry.values(), key=lambda a: a.meta.type)
+
+
+def step_timeout_seconds(dag_step: dict) -> int:
+    """A DAG step's own ``timeout_seconds``, else its action's default (300 s for an unknown action)."""
+    action = get_action(str(dag_step.get("action") or ""))
+    return int(dag_step.get("timeout_seconds") or (action.meta.timeout_seconds if action else 300))
