@@ -222,8 +222,10 @@ class DeploymentStreamMixin:
     """``read_events`` / ``render_event`` for a deployment's SSE stream (see the module docstring)."""
 
     def read_events(self, after: int) -> list[Event]:
-        events = prerender(self.object, super().read_events(after))
+        # The signature is read before the state is rendered: a change in between is then seen on the next
+        # poll and rendered again, never recorded as already sent.
         signature = state_signature(self.object.pk)
+        events = prerender(self.object, super().read_events(after))
         changed = signature != getattr(self, "_state_signature", ())
         self._state_signature = signature
         if events or not changed:

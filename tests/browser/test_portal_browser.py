@@ -108,7 +108,8 @@ def test_it_deploys_agent_rag_to_the_sandbox_live_and_stops_it(page, live):
         page.click("#stop-button")
     page.evaluate("() => { window.__samePage = true; }")
     _watch(page, until="stopped", timeout=60)
-    assert all(_statuses(page)[name] == "stopped" for name in COMPONENTS)
+    statuses = _statuses(page)
+    assert all(statuses[name] == "stopped" for name in COMPONENTS), statuses
     screenshot(page, "deployment-stopped.png")
 
 

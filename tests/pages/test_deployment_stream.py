@@ -7,7 +7,9 @@ from django.db.models import Q
 
 from pipelines.consumers import EventStreamConsumer
 from pipelines.events import publish
+from pipelines.models import Event
 from tests.pipelines.test_sse import open_stream, read_until_closed
+from usecases import sse_render
 from usecases.models.deployments import UseCaseDeployment
 from usecases.selectors.deployments import deployment_list
 from usecases.services.deployments import deployment_create
@@ -102,3 +104,35 @@ async def test_it_streams_nothing_to_another_user(other_user, running_deployment
     deployment, _, _ = running_deployment
     communicator, start = await open_stream(StreamConsumer.as_asgi(), scope_for(other_user, deployment.pk))
     assert start["status"] == 404
+
+
+class _OneBatchOfEvents:
+    def read_events(self, after: int) -> list:
+        batch, self.batch = self.batch, []
+        return batch
+
+
+class _Probe(DeploymentStreamMixin, _OneBatchOfEvents):
+    def __init__(self, deployment, events):
+        self.object = deployment
+        self.batch = events
+
+
+def test_a_change_committed_while_the_state_renders_is_pushed_on_the_next_poll(running_deployment, monkeypatch):
+    deployment, _, second = running_deployment
+    UseCaseDeployment.objects.filter(pk=deployment.pk).update(status="deploying")
+    probe = _Probe(deployment, [Event.objects.get(pk=second)])
+    render = sse_render.render_state
+
+    def render_then_commit(d):
+        html = render(d)
+        UseCaseDeployment.objects.filter(pk=d.pk).update(status="running")  # the listener commits meanwhile
+        return html
+
+    monkeypatch.setattr(sse_render, "render_state", render_then_commit)
+    first = probe.read_events(second - 1)
+    assert b'data-status="deploying"' in first[-1].sse
+    monkeypatch.setattr(sse_render, "render_state", render)
+    pushed = probe.read_events(second)
+    assert pushed, "the page would keep showing 'deploying' although the deployment is running"
+    assert b'data-status="running"' in pushed[0].sse

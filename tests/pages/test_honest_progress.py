@@ -4,9 +4,11 @@ the user's stop never reached is not labelled stopped."""
 from __future__ import annotations
 
 import pytest
+from django.db import DatabaseError
+from django.db.models import QuerySet
 
 from usecases import sse_render
-from usecases.models.deployments import ComponentStatus
+from usecases.models.deployments import ComponentDeployment, ComponentStatus
 from usecases.services.deployments import (
     cleanup_finished,
     deployment_create,
@@ -92,3 +94,24 @@ def test_it_says_before_the_plan_when_a_choice_installs_something_else(owner_bro
     assert "Milvus slot (served by Qdrant) — installs qdrant, not milvus" in html
     assert "installs <strong>qdrant</strong>, not milvus" in html
     assert "installs vllm" not in html  # a model served by vLLM is what it says
+
+
+def test_a_stop_that_cannot_mark_its_components_leaves_the_deployment_stopping_not_stopped(started, monkeypatch):
+    """The deployment and its components turn stopped in one transaction: a page never renders the deployment
+    stopped (and closes its stream) while a component still shows running."""
+    first = _installing_first(started)
+    stopping = deployment_stop(deployment=started)
+    update = QuerySet.update
+
+    def failing_update(qs, **fields):
+        if qs.model is ComponentDeployment and fields.get("status") == ComponentStatus.STOPPED:
+            raise DatabaseError("connection lost")
+        return update(qs, **fields)
+
+    monkeypatch.setattr(QuerySet, "update", failing_update)
+    with pytest.raises(DatabaseError):
+        cleanup_finished(deployment=stopping, ok=True)
+    monkeypatch.setattr(QuerySet, "update", update)
+    stopping.refresh_from_db()
+    assert stopping.status == "stopping"
+    assert stopping.components.get(component_name=first).status == ComponentStatus.RUNNING

@@ -296,12 +296,15 @@ def cleanup_finished(*, deployment: UseCaseDeployment, ok: bool, error: str = ""
         return
     if UseCaseDeployment.objects.filter(pk=deployment.pk, status=S.DELETING).delete()[0]:
         return
-    if transition(deployment, (S.STOPPING,), S.STOPPED, completed_at=now):
-        # Only what was installed (or installing) was stopped; a component whose wave never started was not,
-        # and stays pending rather than being labelled "stopped".
-        started = deployment.components.exclude(status=C.FAILED).exclude(started_at=None)
-        started.update(status=C.STOPPED, completed_at=now)
-        deployment.components.filter(started_at=None).exclude(status=C.FAILED).update(status=C.PENDING)
+    # One transaction: a page rendered in between would show the deployment stopped (and close its stream)
+    # with its components still running.
+    with transaction.atomic():
+        if transition(deployment, (S.STOPPING,), S.STOPPED, completed_at=now):
+            # Only what was installed (or installing) was stopped; a component whose wave never started was not,
+            # and stays pending rather than being labelled "stopped".
+            started = deployment.components.exclude(status=C.FAILED).exclude(started_at=None)
+            started.update(status=C.STOPPED, completed_at=now)
+            deployment.components.filter(started_at=None).exclude(status=C.FAILED).update(status=C.PENDING)
 
 
 # --- what the pipeline listener applies ------------------------------------------------------------
@@ -363,11 +366,17 @@ def deployment_apply_execution_finished(
                 revisions.revision_finish(deployment=deployment, execution_id=execution_id, ok=True)
     elif status in (ExecutionStatus.FAILED, ExecutionStatus.TIMEOUT):
         message = error or f"pipeline execution {status.lower()}"
-        revision = revisions.revision_finish(deployment=deployment, execution_id=execution_id, ok=False, error=message)
-        if revision is not None and _keep_live(deployment, revision, message, event_id):
-            return
-        if transition(deployment, (S.DEPLOYING,), S.FAILED, error=message, completed_at=now, last_event_id=event_id):
-            _notify(deployment, f"Use case '{deployment.name}' failed: {failure_cause(deployment, message)}", "error")
+        with transaction.atomic():
+            revision = revisions.revision_finish(
+                deployment=deployment, execution_id=execution_id, ok=False, error=message
+            )
+            if revision is not None and _keep_live(deployment, revision, message, event_id):
+                return
+            if transition(
+                deployment, (S.DEPLOYING,), S.FAILED, error=message, completed_at=now, last_event_id=event_id
+            ):
+                cause = failure_cause(deployment, message)
+                _notify(deployment, f"Use case '{deployment.name}' failed: {cause}", "error")
     elif status == ExecutionStatus.CANCELLED:
         with transaction.atomic():
             revisions.revision_cancel_open(deployment=deployment)
