@@ -164,15 +164,20 @@ class HttpMetricsApp:
         try:
             await self.app(scope, receive, send_and_watch)
         finally:
-            observe_request(scope.get("path", ""), scope.get("method", ""), status, time.perf_counter() - began)
+            # The handler notes the pattern it resolved (budportal/asgi_handler.py); resolving again is the fallback.
+            route = scope.get(ROUTE_KEY) or route_of(scope.get("path", ""))
+            observe_request(route, scope.get("method", ""), status, time.perf_counter() - began)
 
 
-def observe_request(path: str, method: str, status: int, seconds: float) -> None:
-    HTTP_SECONDS.labels(route=route_of(path), method=_method(method), status=f"{status // 100}xx").observe(seconds)
+ROUTE_KEY = "budportal.route"
+
+
+def observe_request(route: str, method: str, status: int, seconds: float) -> None:
+    HTTP_SECONDS.labels(route=route, method=_method(method), status=f"{status // 100}xx").observe(seconds)
 
 
 def route_of(path: str) -> str:
-    """The URL pattern ``path`` matches, or ``unmatched``; resolving again costs microseconds (cached)."""
+    """The URL pattern ``path`` matches, or ``unmatched``."""
     try:
         match = resolve(path)
     except Resolver404:

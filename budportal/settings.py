@@ -156,6 +156,10 @@ else:
         }
     }
 
+# Threads per web process that run requests (budportal/asgi_handler.py): as many as the database pool lends
+# connections, so a request never waits for a connection another thread of its process holds.
+WEB_THREADS = env_int("WEB_THREADS", env_int("DATABASE_POOL_SIZE", 8) or 8)
+
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env_str("REDIS_URL")

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import random
 import time
 from typing import Any
 from urllib.parse import parse_qs
@@ -142,8 +143,7 @@ class EventStreamConsumer(AsyncHttpConsumer):
         poll, heartbeat = settings.SSE_POLL_SECONDS, settings.SSE_HEARTBEAT_SECONDS
         last_beat = time.monotonic()
         while True:
-            finished = await database_sync_to_async(self.is_finished)()
-            events = await database_sync_to_async(self.read_events)(last_id)
+            finished, events = await database_sync_to_async(self.read_state)(last_id)
             for event in events:
                 await self.send_body(self.render_event(event), more_body=True)
                 last_id = event.pk
@@ -154,7 +154,14 @@ class EventStreamConsumer(AsyncHttpConsumer):
             if time.monotonic() - last_beat >= heartbeat:
                 await self.send_body(b": ping\n\n", more_body=True)
                 last_beat = time.monotonic()
-            await self.wait_for_wakeup(min(poll, heartbeat))
+            # Streams opened together would re-read together, a burst every interval that delays the requests
+            # in between: each wait is drawn from 75-125 % of the interval, so the re-reads spread out.
+            await self.wait_for_wakeup(min(poll, heartbeat) * random.uniform(0.75, 1.25))
+
+    def read_state(self, after: int) -> tuple[bool, list[Event]]:
+        """Whether the stream may end, then the events after ``after``: one thread hop for both."""
+        finished = self.is_finished()
+        return finished, self.read_events(after)
 
     def read_events(self, after: int) -> list[Event]:
         return list(Event.objects.filter(self.event_filter(), id__gt=after).order_by("id")[:BATCH])

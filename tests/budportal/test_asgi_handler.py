@@ -1,5 +1,6 @@
-"""The real ASGI application runs Django's middleware chain in one thread hop per request, with the same answers:
-the API's JSON, the security headers, CSRF on a session POST, the branded 404."""
+"""The real ASGI application does each request's synchronous work in one hop to a long-lived thread, with the
+same answers: the API's JSON, the security headers, CSRF on a session POST, the branded 404; the thread's
+database connection goes back when the request ends."""
 
 from __future__ import annotations
 
@@ -42,13 +43,22 @@ def test_an_api_request_takes_few_thread_hops_and_keeps_its_security_headers(own
         return await original(self, *args, **kwargs)
 
     monkeypatch.setattr(sync.SyncToAsync, "__call__", counted)
+    from budportal.asgi import django_app
+
+    submit = django_app.executor.submit
+
+    def counted_submit(fn, *args, **kwargs):
+        hops.append(getattr(fn, "__qualname__", repr(fn)))
+        return submit(fn, *args, **kwargs)
+
+    monkeypatch.setattr(django_app.executor, "submit", counted_submit)
     response = async_to_sync(asgi)("GET", path, auth)
 
     assert response["status"] == 200
     assert str(deployment.pk).encode() in response["body"]
-    # Django's own async chain took two hops per middleware (~28); the sync chain one, plus the request
-    # signals and the response's close.
-    assert len(hops) <= 6, hops
+    # Django's own handler took two hops per middleware (~28), plus the request signals, the response's close
+    # and, in the channels auth stack, a session lookup; now everything is one call on a request thread.
+    assert hops == ["PooledSyncASGIHandler._respond"], hops
     assert _header(response, b"x-frame-options") == b"DENY"
     assert _header(response, b"x-content-type-options") == b"nosniff"
 
@@ -65,3 +75,17 @@ def test_session_posts_still_need_csrf_and_unknown_pages_get_the_branded_404(own
     missing = async_to_sync(asgi)("GET", "/no/such/page", [(b"cookie", cookie)])
     assert missing["status"] == 404
     assert b"<html" in missing["body"].lower()
+
+
+def test_the_request_thread_hands_its_database_connection_back_when_the_request_ends(owner) -> None:
+    from django.db import connection
+
+    from budportal.asgi import django_app
+
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite's in-memory test database is never closed; pass 2 runs this on PostgreSQL's pool")
+    _, raw = ApiToken.issue(user=owner, name="asgi")
+    response = async_to_sync(asgi)("GET", "/api/deployments", [(b"authorization", f"Bearer {raw}".encode())])
+    assert response["status"] == 200
+    # Requests one after another run on one idle thread of the pool: the one that just served this request.
+    assert django_app.executor.submit(lambda: connection.connection is None).result(timeout=10)

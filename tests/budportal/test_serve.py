@@ -100,3 +100,18 @@ def test_uvicorn_believes_no_proxy_headers_and_daphne_stays_available() -> None:
     assert uvicorn[-1] == "budportal.asgi:application"
     daphne = server_argv("daphne", 7, ["--proxy-headers-host", "x"])
     assert daphne[1:5] == ["-m", "daphne", "--fd", "7"]
+
+
+def test_the_connections_it_accepts_send_small_responses_without_waiting_for_an_ack() -> None:
+    """uvicorn opens the inherited socket as a UNIX socket and so never sets TCP_NODELAY on what it accepts;
+    the listening socket carries it, and Linux copies it to each accepted connection. Without it a keep-alive
+    client waited ~40 ms per response for Nagle's algorithm and the client's delayed ACK."""
+    import socket
+
+    from budportal.serve import listening_socket
+
+    with listening_socket("127.0.0.1", 0) as server:
+        with socket.create_connection(server.getsockname()[:2]):
+            accepted, _ = server.accept()
+            with accepted:
+                assert accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
