@@ -87,7 +87,7 @@ def deployment_create(request: ApiRequest):
 
 @router.get("/{deployment_id}", response=DeploymentOut, summary="Get a deployment")
 def deployment_detail(request: ApiRequest, deployment_id: uuid.UUID):
-    return selectors.deployment_get(user=request.auth, deployment_id=deployment_id)
+    return selectors.deployment_detail_get(user=request.auth, deployment_id=deployment_id)
 
 
 @router.get("/{deployment_id}/progress", response=ProgressOut, summary="Deployment progress")
@@ -160,7 +160,7 @@ def deployment_rollback(request: ApiRequest, deployment_id: uuid.UUID):
 def _act(request: ApiRequest, deployment_id: uuid.UUID, action) -> UseCaseDeployment:
     deployment = selectors.deployment_get(user=request.auth, deployment_id=deployment_id)
     action(deployment=deployment)
-    return selectors.deployment_get(user=request.auth, deployment_id=deployment_id)
+    return selectors.deployment_detail_get(user=request.auth, deployment_id=deployment_id)
 
 
 @router.post("/{deployment_id}/start", response=DeploymentOut, summary="Start (409 unless pending or stopped)")
@@ -168,7 +168,7 @@ def deployment_start(request: ApiRequest, deployment_id: uuid.UUID):
     """A pending deployment's first install; a stopped one again, as a new revision from its last inputs."""
     deployment = selectors.deployment_get(user=request.auth, deployment_id=deployment_id)
     upgrades.deployment_start_any(deployment=deployment, user=request.auth)
-    return selectors.deployment_get(user=request.auth, deployment_id=deployment_id)
+    return selectors.deployment_detail_get(user=request.auth, deployment_id=deployment_id)
 
 
 @router.post(
@@ -187,7 +187,7 @@ def deployment_retry(request: ApiRequest, deployment_id: uuid.UUID):
     """With a draft (values edited after the failure) the draft is applied; else the failed run resumes."""
     deployment = selectors.deployment_get(user=request.auth, deployment_id=deployment_id)
     upgrades.deployment_repair(deployment=deployment, user=request.auth)
-    return selectors.deployment_get(user=request.auth, deployment_id=deployment_id)
+    return selectors.deployment_detail_get(user=request.auth, deployment_id=deployment_id)
 
 
 @router.post(

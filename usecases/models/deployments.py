@@ -11,6 +11,7 @@ backwards.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from typing import Any
 
 from django.conf import settings
@@ -81,12 +82,7 @@ class UseCaseDeployment(models.Model):
 
     @property
     def access_urls(self) -> list[dict[str, str]]:
-        """``[{component, url, kind}]`` for the running components that published an access URL."""
-        return [
-            {"component": c.component_name, "url": c.access_url, "kind": c.access_kind}
-            for c in self.components.all()
-            if c.access_url
-        ]
+        return access_urls_of(self.components.all())
 
     @property
     def uses_pipeline(self) -> bool:
@@ -197,3 +193,10 @@ class DeploymentRevision(models.Model):
 
     def __str__(self) -> str:
         return f"{self.deployment_id} r{self.number} ({self.status})"
+
+
+def access_urls_of(components: Iterable[ComponentDeployment]) -> list[dict[str, str]]:
+    """``[{component, url, kind}]`` for the running components that published an access URL."""
+    return [
+        {"component": c.component_name, "url": c.access_url, "kind": c.access_kind} for c in components if c.access_url
+    ]

@@ -10,7 +10,7 @@ from ninja import Schema
 from pydantic import BaseModel, ConfigDict, Field
 
 from clusterjobs.crypto import mask_tree
-from usecases.models.deployments import DeploymentRevision, RevisionStatus, UseCaseDeployment
+from usecases.models.deployments import DeploymentRevision, RevisionStatus, UseCaseDeployment, access_urls_of
 from usecases.template_schema import HelmOptions
 
 
@@ -57,6 +57,12 @@ class AccessUrlOut(Schema):
     kind: str
 
 
+def _components(deployment: UseCaseDeployment) -> list:
+    """The rows the detail read attached (``component_rows``), else the prefetched relation."""
+    rows = getattr(deployment, "component_rows", None)
+    return rows if rows is not None else list(deployment.components.all())
+
+
 class DeploymentOut(Schema):
     id: uuid.UUID
     name: str
@@ -82,7 +88,8 @@ class DeploymentOut(Schema):
 
     @staticmethod
     def resolve_owner(obj: UseCaseDeployment) -> str:
-        return obj.owner.get_username()
+        # The detail read brings the name along (selectors.deployments.deployment_detail_get); lists join it.
+        return getattr(obj, "owner_name", None) or obj.owner.get_username()
 
     @staticmethod
     def resolve_value_overrides(obj: UseCaseDeployment) -> dict[str, Any]:
@@ -102,7 +109,11 @@ class DeploymentOut(Schema):
 
     @staticmethod
     def resolve_components(obj: UseCaseDeployment) -> list:
-        return list(obj.components.all())
+        return _components(obj)
+
+    @staticmethod
+    def resolve_access_urls(obj: UseCaseDeployment) -> list[dict[str, str]]:
+        return access_urls_of(_components(obj))
 
     @staticmethod
     def resolve_pipeline_execution_id(obj: UseCaseDeployment) -> str | None:

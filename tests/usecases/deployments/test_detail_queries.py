@@ -8,6 +8,7 @@ from django.test import Client
 
 from budportal.auth import token_cache
 from budportal.models import ApiToken
+from clusterjobs.crypto import seal
 from usecases.models.deployments import ComponentDeployment, DeploymentRevision, RevisionStatus, UseCaseDeployment
 
 pytestmark = pytest.mark.django_db
@@ -32,3 +33,51 @@ def test_the_detail_get_costs_two_statements(owner, components, django_assert_nu
     assert len(body["components"]) == components
     assert body["owner"] == owner.username
     assert body["last_apply_failed"] is True
+
+
+@pytest.fixture
+def rich(owner) -> UseCaseDeployment:
+    """A deployment with every kind of value the detail shows: JSON fields, a masked secret, dates, components
+    out of creation order, one with a public access URL, and a failed latest revision after a draft."""
+    deployment = UseCaseDeployment.objects.create(
+        name="rich",
+        owner=owner,
+        template_name="t",
+        template_version="1",
+        namespace="ns",
+        status="running",
+        parameters={"replicas": 2, "nested": {"a": [1, "b"]}},
+        value_overrides={"auth": {"password": seal("s3cret")}},
+        live_revision=1,
+    )
+    ComponentDeployment.objects.create(
+        deployment=deployment, component_name="second", component_type="helm", position=1
+    )
+    ComponentDeployment.objects.create(
+        deployment=deployment,
+        component_name="first",
+        component_type="helm",
+        position=0,
+        status="running",
+        outputs={"access_url": "https://rich.example.com", "access_kind": "ingress"},
+    )
+    DeploymentRevision.objects.create(deployment=deployment, number=1, status=RevisionStatus.FAILED)
+    DeploymentRevision.objects.create(deployment=deployment, number=2, status=RevisionStatus.DRAFT)
+    return deployment
+
+
+def test_the_detail_says_what_the_list_says_about_a_deployment(rich, owner_api, staff_api) -> None:
+    for client in (owner_api, staff_api):
+        detail = client.get(f"/api/deployments/{rich.pk}").json()
+        listed = client.get("/api/deployments").json()["items"]
+        assert detail == next(item for item in listed if item["id"] == str(rich.pk))
+    assert [c["name"] for c in detail["components"]] == ["first", "second"]
+    assert detail["access_urls"] == [{"component": "first", "url": "https://rich.example.com", "kind": "ingress"}]
+    assert detail["value_overrides"]["auth"]["password"].startswith("<secret #")
+    assert detail["last_apply_failed"] is True
+    assert detail["owner"] == "owner"
+
+
+def test_the_detail_hides_another_users_deployment_and_refuses_a_malformed_id(rich, other_api) -> None:
+    assert other_api.get(f"/api/deployments/{rich.pk}").status_code == 404
+    assert other_api.get("/api/deployments/not-a-uuid").status_code == 422
