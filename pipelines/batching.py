@@ -30,7 +30,6 @@ the user see its steps RUNNING and wait for the batch to end (milliseconds), as 
 
 from __future__ import annotations
 
-import logging
 import random
 import time
 from collections.abc import Callable
@@ -45,15 +44,13 @@ from django.utils import timezone
 
 from pipelines import engine, execution_events
 from pipelines.actions.base import ActionContext, ActionResult
-from pipelines.actions.registry import get_action, step_timeout_seconds
+from pipelines.actions.registry import run_action, step_timeout_seconds
 from pipelines.batchable import batchable, batchable_types
 from pipelines.events import EventType, subscribers, wake
 from pipelines.execution_events import StepEvent
 from pipelines.locking import retry_on_deadlock
 from pipelines.logcontext import bind_log_context
 from pipelines.models import STEP_DONE_OK, Event, ExecutionStatus, PipelineExecution, StepExecution, StepStatus
-
-logger = logging.getLogger(__name__)
 
 BATCH_SIZE = engine.BATCH_SIZE
 # How long one batch run may keep hopping down a chain (as ``runner.CONTINUE_SECONDS``).
@@ -213,7 +210,6 @@ def _execute(execution: PipelineExecution, claimed: list[Claimed]) -> list[tuple
     results = []
     for c in claimed:
         dag_step = dag_steps[c.position]
-        action = get_action(dag_step["action"])
         ctx = ActionContext(
             execution_id=str(execution.pk),
             step_id=c.step_id,
@@ -228,16 +224,7 @@ def _execute(execution: PipelineExecution, claimed: list[Claimed]) -> list[tuple
         bind_log_context(
             execution_id=execution.pk, step_id=c.step_id, step_pk=c.pk, deployment_id=execution.deployment_id
         )
-        try:
-            result = (
-                action.execute(ctx)
-                if action
-                else ActionResult(success=False, error=f"unknown action {dag_step['action']!r}")
-            )
-        except Exception as exc:  # an action bug fails its step, never the worker
-            logger.exception("action %s of step %s raised", dag_step["action"], c.step_id)
-            result = ActionResult(success=False, error=f"{type(exc).__name__}: {exc}")
-        results.append((c, result))
+        results.append((c, run_action(dag_step["action"], ctx)))
     return results
 
 

@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from pipelines import batching, engine, execution_events
 from pipelines.actions.base import ActionContext, ActionResult, EventAction, EventContext, EventResult
-from pipelines.actions.registry import get_action, step_timeout_seconds
+from pipelines.actions.registry import get_action, run_action, step_timeout_seconds
 from pipelines.context import render_context
 from pipelines.events import JOB_EVENTS_TOPIC, EventType
 from pipelines.models import Event, ExecutionStatus, StepExecution, StepStatus
@@ -173,9 +173,6 @@ def _condition_holds(step: StepExecution, context: dict) -> bool:
 
 
 def _execute(step: StepExecution, context: dict) -> ActionResult:
-    action = get_action(step.action)
-    if action is None:
-        return ActionResult(success=False, error=f"unknown action {step.action!r}")
     ctx = ActionContext(
         execution_id=str(step.execution_id),
         step_id=step.step_id,
@@ -188,11 +185,7 @@ def _execute(step: StepExecution, context: dict) -> ActionResult:
         deployment_id=str(step.execution.deployment_id) if step.execution.deployment_id else None,
     )
     with leases.keep(step.pk):
-        try:
-            return action.execute(ctx)
-        except Exception as exc:  # an action bug fails its step, never the worker
-            logger.exception("action %s of step %s raised", step.action, step.step_id)
-            return ActionResult(success=False, error=f"{type(exc).__name__}: {exc}")
+        return run_action(step.action, ctx)
 
 
 def apply_result(step: StepExecution, result: ActionResult) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from importlib.metadata import entry_points
 
-from pipelines.actions.base import Action
+from pipelines.actions.base import Action, ActionContext, ActionResult
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +35,18 @@ def _load_plugins() -> None:
 def get_action(action_type: str) -> Action | None:
     _load_plugins()
     return _registry.get(action_type)
+
+
+def run_action(action_type: str, ctx: ActionContext) -> ActionResult:
+    """Run one step's action: an unknown type or an action that raises fails the step, never the worker."""
+    action = get_action(action_type)
+    if action is None:
+        return ActionResult(success=False, error=f"unknown action {action_type!r}")
+    try:
+        return action.execute(ctx)
+    except Exception as exc:
+        logger.exception("action %s of step %s raised", action_type, ctx.step_id)
+        return ActionResult(success=False, error=f"{type(exc).__name__}: {exc}")
 
 
 def all_actions() -> list[Action]:

@@ -7,7 +7,7 @@ import uuid
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
-from django.db import connection, connections
+from django.db import connection
 from django.db.models import Model, OuterRef, Prefetch, QuerySet, Subquery
 from django.http import Http404
 
@@ -74,29 +74,30 @@ def deployment_detail_get(*, user, deployment_id: uuid.UUID | str) -> UseCaseDep
     except ValidationError:
         raise Http404("deployment not found") from None
     params = [RevisionStatus.DRAFT.value, pk] + ([] if user.is_staff else [user.pk])
-    deployment = next(
-        iter(UseCaseDeployment.objects.raw(_detail_sql(connection.alias, staff=user.is_staff), params)), None
-    )
+    deployment = next(iter(UseCaseDeployment.objects.raw(_detail_sql(staff=user.is_staff), params)), None)
     if deployment is None:
         raise Http404("deployment not found")
-    components = ComponentDeployment.objects.raw(_components_sql(connection.alias), [pk])
+    components = ComponentDeployment.objects.raw(_components_sql(), [pk])
     deployment.component_rows = list(components)  # type: ignore[attr-defined]  # this read's own attribute
     return deployment
 
 
 def _column(model: type[Model], name: str, alias: str = "") -> str:
-    column = connection.ops.quote_name(str(model._meta.get_field(name).column))  # type: ignore[union-attr]
+    column = _quote(str(model._meta.get_field(name).column))  # type: ignore[union-attr]
     return f"{alias}.{column}" if alias else column
 
 
+def _quote(name: str) -> str:
+    return connection.ops.quote_name(name)
+
+
 @functools.cache
-def _detail_sql(database: str, *, staff: bool) -> str:
+def _detail_sql(*, staff: bool) -> str:
     """Column and table names come from the models' metadata, quoted; every value is a parameter."""
-    quote = connections[database].ops.quote_name
     user_model = get_user_model()
-    columns = ", ".join(f"d.{quote(str(f.column))}" for f in UseCaseDeployment._meta.concrete_fields)
+    columns = ", ".join(f"d.{_quote(str(f.column))}" for f in UseCaseDeployment._meta.concrete_fields)
     latest = (
-        f"SELECT {_column(DeploymentRevision, 'status', 'r')} FROM {quote(DeploymentRevision._meta.db_table)} r"
+        f"SELECT {_column(DeploymentRevision, 'status', 'r')} FROM {_quote(DeploymentRevision._meta.db_table)} r"
         f" WHERE {_column(DeploymentRevision, 'deployment', 'r')} = {_column(UseCaseDeployment, 'id', 'd')}"
         f" AND {_column(DeploymentRevision, 'status', 'r')} <> %s"
         f" ORDER BY {_column(DeploymentRevision, 'number', 'r')} DESC LIMIT 1"
@@ -105,19 +106,18 @@ def _detail_sql(database: str, *, staff: bool) -> str:
     return (
         f"SELECT {columns}, {_column(user_model, user_model.USERNAME_FIELD, 'u')} AS owner_name,"
         f" ({latest}) AS latest_revision_status"
-        f" FROM {quote(UseCaseDeployment._meta.db_table)} d"
-        f" JOIN {quote(user_model._meta.db_table)} u"
+        f" FROM {_quote(UseCaseDeployment._meta.db_table)} d"
+        f" JOIN {_quote(user_model._meta.db_table)} u"
         f" ON {_column(user_model, user_model._meta.pk.name, 'u')} = {_column(UseCaseDeployment, 'owner', 'd')}"
         f" WHERE {_column(UseCaseDeployment, 'id', 'd')} = %s{owner}"
     )
 
 
 @functools.cache
-def _components_sql(database: str) -> str:
-    quote = connections[database].ops.quote_name
-    columns = ", ".join(quote(str(f.column)) for f in ComponentDeployment._meta.concrete_fields)
+def _components_sql() -> str:
+    columns = ", ".join(_quote(str(f.column)) for f in ComponentDeployment._meta.concrete_fields)
     return (
-        f"SELECT {columns} FROM {quote(ComponentDeployment._meta.db_table)}"
+        f"SELECT {columns} FROM {_quote(ComponentDeployment._meta.db_table)}"
         f" WHERE {_column(ComponentDeployment, 'deployment')} = %s ORDER BY {_column(ComponentDeployment, 'position')}"
     )
 
