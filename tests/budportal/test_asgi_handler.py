@@ -83,7 +83,9 @@ def test_the_request_thread_hands_its_database_connection_back_when_the_request_
     from budportal.asgi import django_app
 
     if connection.vendor != "postgresql":
-        pytest.skip("SQLite's in-memory test database is never closed; pass 2 runs this on PostgreSQL's pool")
+        # Pass 1's test database is in-memory SQLite, which Django never closes (closing would drop it), so a
+        # handed-back connection cannot be seen there; scripts/test.sh's pass 2 runs this on PostgreSQL's pool.
+        pytest.skip("in-memory SQLite test database: never closed; runs on PostgreSQL in pass 2")
     _, raw = ApiToken.issue(user=owner, name="asgi")
     response = async_to_sync(asgi)("GET", "/api/deployments", [(b"authorization", f"Bearer {raw}".encode())])
     assert response["status"] == 200
