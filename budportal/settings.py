@@ -328,6 +328,9 @@ API_TOKEN_FAILURES_PER_MINUTE = env_int("API_TOKEN_FAILURES_PER_MINUTE", 30)
 # A web process remembers a valid bearer token (and its user) this long: a token revoked or a user deactivated
 # elsewhere stops working within it (at once in the process that made the change). 0: look up every request.
 API_TOKEN_CACHE_SECONDS = env_float("API_TOKEN_CACHE_SECONDS", 5.0)
+# The hottest reads run as prepared statements on PostgreSQL (usecases.selectors.rows). Off behind a pooler in
+# transaction mode that cannot keep them (PgBouncer before 1.21, or without max_prepared_statements).
+DATABASE_PREPARED_STATEMENTS = env_bool("DATABASE_PREPARED_STATEMENTS", True)
 # Networks that http_request steps, webhooks and https:// / oci:// chart refs may reach although they are not
 # public (comma-separated CIDRs, e.g. "10.20.0.0/16"); empty: only public addresses (see pipelines/outbound.py).
 OUTBOUND_ALLOWED_NETWORKS = [n.strip() for n in env_str("OUTBOUND_ALLOWED_NETWORKS", "").split(",") if n.strip()]

@@ -12,6 +12,7 @@ from django.db.models import Model, OuterRef, Prefetch, QuerySet, Subquery
 from django.http import Http404
 
 from usecases.models.deployments import ComponentDeployment, DeploymentRevision, RevisionStatus, UseCaseDeployment
+from usecases.selectors import rows
 
 
 def deployment_list(*, user, status: str | None = None, template: str | None = None) -> QuerySet[UseCaseDeployment]:
@@ -64,21 +65,27 @@ def deployment_get(*, user, deployment_id: uuid.UUID | str) -> UseCaseDeployment
 
 def deployment_detail_get(*, user, deployment_id: uuid.UUID | str) -> UseCaseDeployment:
     """``deployment_get`` for the API's detail GET, the portal's hottest read: the same deployment, its owner's
-    name (``owner_name``), latest revision status and components (``component_rows``, by position) in two
-    statements whose SQL is written once per process. Building that SQL through the ORM on every call was
-    ~1.6 ms of the request's ~3.5 ms of CPU (tests/bench/README.md, web tier); ``raw`` still passes each
-    column through its model field's converter. 404 unless ``user`` may see it, as ``deployment_list``."""
+    name (``owner_name``), latest revision status and components (``component_rows``, by position) in one
+    statement written once per process and prepared on PostgreSQL (``selectors.rows``). Through the ORM the
+    query was rebuilt on every call and planned by PostgreSQL on every call: together most of the request's
+    cost (tests/bench/README.md, web tier). 404 unless ``user`` may see it, as ``deployment_list``."""
     pk_field = UseCaseDeployment._meta.pk
     try:
         pk = pk_field.get_db_prep_value(pk_field.to_python(deployment_id), connection)
     except ValidationError:
         raise Http404("deployment not found") from None
     params = [RevisionStatus.DRAFT.value, pk] + ([] if user.is_staff else [user.pk])
-    deployment = next(iter(UseCaseDeployment.objects.raw(_detail_sql(staff=user.is_staff), params)), None)
-    if deployment is None:
+    found = rows.fetch_rows(_detail_sql(staff=user.is_staff), params)
+    if not found:
         raise Http404("deployment not found")
-    components = ComponentDeployment.objects.raw(_components_sql(), [pk])
-    deployment.component_rows = list(components)  # type: ignore[attr-defined]  # this read's own attribute
+    width = len(UseCaseDeployment._meta.concrete_fields)
+    deployment = rows.reader(UseCaseDeployment)(found[0][:width])
+    deployment.owner_name, deployment.latest_revision_status = found[0][width : width + 2]  # type: ignore[attr-defined]
+    read_component = rows.reader(ComponentDeployment)
+    # A deployment without components is one row of NULLs on the components' side (LEFT JOIN).
+    component_pk = width + 2 + [f.primary_key for f in ComponentDeployment._meta.concrete_fields].index(True)
+    components = [read_component(row[width + 2 :]) for row in found if row[component_pk] is not None]
+    deployment.component_rows = components  # type: ignore[attr-defined]  # this read's own attribute
     return deployment
 
 
@@ -93,9 +100,12 @@ def _quote(name: str) -> str:
 
 @functools.cache
 def _detail_sql(*, staff: bool) -> str:
-    """Column and table names come from the models' metadata, quoted; every value is a parameter."""
+    """Deployment columns, owner name, latest revision status, then component columns (all NULL when the
+    deployment has none). Column and table names come from the models' metadata, quoted; every
+    value is a parameter."""
     user_model = get_user_model()
     columns = ", ".join(f"d.{_quote(str(f.column))}" for f in UseCaseDeployment._meta.concrete_fields)
+    component_columns = ", ".join(f"c.{_quote(str(f.column))}" for f in ComponentDeployment._meta.concrete_fields)
     latest = (
         f"SELECT {_column(DeploymentRevision, 'status', 'r')} FROM {_quote(DeploymentRevision._meta.db_table)} r"
         f" WHERE {_column(DeploymentRevision, 'deployment', 'r')} = {_column(UseCaseDeployment, 'id', 'd')}"
@@ -105,20 +115,14 @@ def _detail_sql(*, staff: bool) -> str:
     owner = "" if staff else f" AND {_column(UseCaseDeployment, 'owner', 'd')} = %s"
     return (
         f"SELECT {columns}, {_column(user_model, user_model.USERNAME_FIELD, 'u')} AS owner_name,"
-        f" ({latest}) AS latest_revision_status"
+        f" ({latest}) AS latest_revision_status, {component_columns}"
         f" FROM {_quote(UseCaseDeployment._meta.db_table)} d"
         f" JOIN {_quote(user_model._meta.db_table)} u"
         f" ON {_column(user_model, user_model._meta.pk.name, 'u')} = {_column(UseCaseDeployment, 'owner', 'd')}"
+        f" LEFT JOIN {_quote(ComponentDeployment._meta.db_table)} c"
+        f" ON {_column(ComponentDeployment, 'deployment', 'c')} = {_column(UseCaseDeployment, 'id', 'd')}"
         f" WHERE {_column(UseCaseDeployment, 'id', 'd')} = %s{owner}"
-    )
-
-
-@functools.cache
-def _components_sql() -> str:
-    columns = ", ".join(_quote(str(f.column)) for f in ComponentDeployment._meta.concrete_fields)
-    return (
-        f"SELECT {columns} FROM {_quote(ComponentDeployment._meta.db_table)}"
-        f" WHERE {_column(ComponentDeployment, 'deployment')} = %s ORDER BY {_column(ComponentDeployment, 'position')}"
+        f" ORDER BY {_column(ComponentDeployment, 'position', 'c')}, {_column(ComponentDeployment, 'id', 'c')}"
     )
 
 
