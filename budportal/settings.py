@@ -59,7 +59,8 @@ def database_from_url(url: str) -> dict:
         # most N × pool_size connections however many clients wait (a request waits up to 10 s for one).
         options["pool"] = {"min_size": min(2, pool_size), "max_size": pool_size, "timeout": 10}
     return {
-        "ENGINE": "django.db.backends.postgresql",
+        # Django's backend with a pool health check that costs no round trip (budportal/postgresql/base.py).
+        "ENGINE": "budportal.postgresql",
         "NAME": unquote(parsed.path.lstrip("/")),
         "USER": unquote(parsed.username or ""),
         "PASSWORD": unquote(parsed.password or ""),

@@ -1,0 +1,39 @@
+"""Django's PostgreSQL backend (``ENGINE = "budportal.postgresql"``), except how its connection pool checks a
+connection before lending it to a request.
+
+With ``CONN_HEALTH_CHECKS`` Django has the pool send an empty query first: a round trip on every request, a third
+of the statements of the API's detail GET and ~10 % of the whole request's CPU, web process and PostgreSQL
+together (tests/bench/README.md, web tier). A connection whose server went away (restarted, stopped, an idle
+timeout, ``pg_terminate_backend``) has something to read on its socket: the server's goodbye, or the end of the
+stream. A healthy idle connection has nothing. So the check looks at the socket, and pays the round trip only when
+there is something there: psycopg's own check then tells a dead connection from a stray notice.
+"""
+
+from __future__ import annotations
+
+import select
+
+import psycopg
+from django.db.backends.postgresql import base
+from psycopg_pool import ConnectionPool
+
+
+def check_connection(conn: psycopg.Connection) -> None:
+    """Raise if ``conn`` cannot be lent; no round trip unless the server has said something."""
+    if conn.closed:
+        raise psycopg.OperationalError("the connection is closed")
+    poller = select.poll()  # not select.select: descriptors above 1023
+    poller.register(conn.fileno(), select.POLLIN)
+    if poller.poll(0):
+        ConnectionPool.check_connection(conn)
+
+
+class DatabaseWrapper(base.DatabaseWrapper):
+    @property
+    def pool(self) -> ConnectionPool | None:
+        pool = super().pool
+        # Django passes psycopg's check to the pool it builds, with no way to choose another. Should psycopg_pool
+        # rename the attribute, the pool keeps psycopg's check: slower, never unsafe.
+        if pool is not None and getattr(pool, "_check", None) is ConnectionPool.check_connection:
+            pool._check = check_connection
+        return pool

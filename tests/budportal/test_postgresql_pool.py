@@ -1,0 +1,89 @@
+"""The web processes' connection pool lends a connection without a round trip to PostgreSQL, and never lends one
+whose server went away (budportal.postgresql)."""
+
+from __future__ import annotations
+
+import select
+import time
+
+import psycopg
+import pytest
+from django.db import connection
+
+from budportal.postgresql.base import DatabaseWrapper, check_connection
+
+pytestmark = pytest.mark.skipif(connection.vendor != "postgresql", reason="the PostgreSQL backend's pool")
+
+
+class CountingConnection(psycopg.Connection):
+    """A real connection that counts the statements sent through it."""
+
+    statements = 0
+
+    def execute(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        self.statements += 1
+        return super().execute(*args, **kwargs)
+
+
+def _conninfo() -> str:
+    params = connection.get_connection_params()
+    keys = ("dbname", "user", "password", "host", "port")
+    return psycopg.conninfo.make_conninfo(**{k: params[k] for k in keys if params.get(k)})
+
+
+def _terminate(pid: int) -> None:
+    with psycopg.connect(_conninfo(), autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(%s)", [pid])
+
+
+def _until_the_server_has_hung_up(conn: psycopg.Connection) -> None:
+    poller = select.poll()
+    poller.register(conn.fileno(), select.POLLIN)
+    assert poller.poll(5000), "the terminated backend never closed its socket"
+
+
+def test_a_healthy_idle_connection_is_lent_without_a_round_trip() -> None:
+    with CountingConnection.connect(_conninfo(), autocommit=True) as conn:
+        conn.execute("SELECT 1")
+        before = conn.statements
+        for _ in range(3):
+            check_connection(conn)
+        assert conn.statements == before
+        assert conn.execute("SELECT 2").fetchone() == (2,)
+
+
+@pytest.mark.django_db
+def test_a_connection_whose_server_went_away_is_refused() -> None:
+    with psycopg.connect(_conninfo(), autocommit=True) as conn:
+        _terminate(conn.info.backend_pid)
+        _until_the_server_has_hung_up(conn)
+        with pytest.raises(psycopg.OperationalError):
+            check_connection(conn)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_pool_lends_a_healthy_connection_without_a_round_trip_and_replaces_a_dropped_one() -> None:
+    settings = {**connection.settings_dict, "CONN_MAX_AGE": 0, "CONN_HEALTH_CHECKS": True}
+    pool = {"min_size": 1, "max_size": 1, "timeout": 5, "connection_class": CountingConnection}
+    settings["OPTIONS"] = {**settings["OPTIONS"], "pool": pool}
+    pooled = DatabaseWrapper(settings, alias="pool-check-test")
+    try:
+        with pooled.cursor() as cursor:
+            cursor.execute("SELECT pg_backend_pid()")
+            (first_pid,) = cursor.fetchone()
+        pooled.close()  # back to the pool, as at the end of a request
+        with pooled.cursor() as cursor:  # the next request: the same connection, checked without a statement
+            cursor.execute("SELECT pg_backend_pid()")
+            assert cursor.fetchone() == (first_pid,)
+        assert pooled.connection.statements == 0
+        pooled.close()
+        _terminate(first_pid)
+        time.sleep(0.2)
+
+        with pooled.cursor() as cursor:
+            cursor.execute("SELECT pg_backend_pid()")
+            (second_pid,) = cursor.fetchone()
+        assert second_pid != first_pid
+        pooled.close()
+    finally:
+        pooled.close_pool()
