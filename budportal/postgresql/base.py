@@ -28,6 +28,23 @@ def check_connection(conn: psycopg.Connection) -> None:
         ConnectionPool.check_connection(conn)
 
 
+class PoolCheck:
+    """``check_connection`` for one pool. When a connection is found dead its server went away, and so did the
+    pool's other idle connections: the pool checks and replaces them all at once. Met one by one, each after
+    the pool's doubling back-off (0, 1, 2, 4... s), they made the first request after a PostgreSQL restart
+    wait its 10 s and fail."""
+
+    def __init__(self, pool: ConnectionPool) -> None:
+        self.pool = pool
+
+    def __call__(self, conn: psycopg.Connection) -> None:
+        try:
+            check_connection(conn)
+        except psycopg.Error:
+            self.pool.check()
+            raise
+
+
 class DatabaseWrapper(base.DatabaseWrapper):
     @property
     def pool(self) -> ConnectionPool | None:
@@ -35,5 +52,5 @@ class DatabaseWrapper(base.DatabaseWrapper):
         # Django passes psycopg's check to the pool it builds, with no way to choose another. Should psycopg_pool
         # rename the attribute, the pool keeps psycopg's check: slower, never unsafe.
         if pool is not None and getattr(pool, "_check", None) is ConnectionPool.check_connection:
-            pool._check = check_connection
+            pool._check = PoolCheck(pool)
         return pool
