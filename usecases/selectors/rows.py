@@ -7,7 +7,7 @@ Only for reads measured to need it (``tests/bench/README.md``, web tier); everyt
 from __future__ import annotations
 
 import sys
-import weakref
+import threading
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
@@ -20,10 +20,10 @@ from django.db.models.sql import Query
 
 M = TypeVar("M", bound=Model)
 
-# connection → model → reader. Converters are bound to one connection's operations, and each request thread has
-# its own connection object, so each keeps its own readers; they go with it.
-_readers: weakref.WeakKeyDictionary[BaseDatabaseWrapper, dict[type[Model], Callable[[Sequence[Any]], Any]]]
-_readers = weakref.WeakKeyDictionary()
+# Converters are bound to one connection's operations, and each thread has its own connection object: each thread
+# keeps the readers of its connection, and they go with the thread (a module-level map would hold every thread's
+# connection forever: the readers refer to it).
+_local = threading.local()
 
 
 class _PreparedCursor(psycopg.Cursor):
@@ -63,7 +63,9 @@ def reader(model: type[M]) -> Callable[[Sequence[Any]], M]:
     """Turns the values of ``model``'s concrete fields, in field order, into an instance loaded from the
     database, as a queryset would."""
     connection = connections[DEFAULT_DB_ALIAS]
-    per_model = _readers.setdefault(connection, {})
+    if getattr(_local, "connection", None) is not connection:
+        _local.connection, _local.readers = connection, {}
+    per_model: dict[type[Model], Callable[[Sequence[Any]], Any]] = _local.readers
     if model not in per_model:
         per_model[model] = _build_reader(model, connection)
     return per_model[model]

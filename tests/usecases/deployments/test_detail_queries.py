@@ -4,6 +4,10 @@ adds none."""
 
 from __future__ import annotations
 
+import gc
+import threading
+import weakref
+
 import pytest
 from django.db import connection
 from django.test import Client, override_settings
@@ -106,3 +110,26 @@ def test_postgresql_plans_the_detail_read_once_per_connection(rich, owner_api, p
         for _ in range(3):
             assert owner_api.get(f"/api/deployments/{rich.pk}").json()["name"] == "rich"
     assert _prepared_detail_runs() - before == (3 if prepared else 0)
+
+
+def test_a_threads_row_readers_go_with_it() -> None:
+    """Each request thread keeps readers for its own connection; when the thread ends, neither they nor the
+    connection they are bound to stay behind (a process-wide map kept every thread's connection)."""
+    from django.db import connections
+
+    from usecases.selectors import rows
+
+    seen: list[weakref.ref] = []
+
+    def request_thread() -> None:
+        reader = rows.reader(UseCaseDeployment)
+        assert rows.reader(UseCaseDeployment) is reader  # built once per connection
+        seen.append(weakref.ref(connections["default"]))
+        connections.close_all()
+
+    thread = threading.Thread(target=request_thread)
+    thread.start()
+    thread.join()
+    del thread
+    gc.collect()
+    assert seen[0]() is None
