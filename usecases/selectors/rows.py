@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 
 import psycopg
 from django.conf import settings
-from django.db import DEFAULT_DB_ALIAS, connections
+from django.db import DEFAULT_DB_ALIAS, NotSupportedError, connections
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Model
 from django.db.models.sql import Query
@@ -46,10 +46,31 @@ def fetch_rows(sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
             return cursor.fetchall()
     connection.ensure_connection()
     raw = connection.connection
-    if raw.prepare_threshold is None:
-        # Django turns psycopg's preparing off on its connections; turned on, it applies to cursors that bind on
-        # the server, which here is only this module's (Django's own bind on the client and never prepare).
-        raw.prepare_threshold = sys.maxsize  # by request only (prepare=True), never by count
+    # Django turns psycopg's preparing off (threshold None). On only while this module's cursor runs: while on,
+    # psycopg also counts every other statement by its full text (values included, Django binds on the client).
+    raw.prepare_threshold = sys.maxsize  # by request only (prepare=True), never by count
+    try:
+        try:
+            return _fetch_prepared(connection, raw, sql, params)
+        except NotSupportedError as error:
+            if connection.in_atomic_block or getattr(error.__cause__, "sqlstate", None) != _RESULT_TYPE_CHANGED:
+                raise
+            # A migration changed the type of a column the statement returns (a rolling upgrade: the new release
+            # migrated, this process still serves): PostgreSQL refuses the plan it prepared, on this connection
+            # until psycopg forgets it. psycopg clears its cache when it sees this command go through.
+            raw.execute("DEALLOCATE ALL")
+            return _fetch_prepared(connection, raw, sql, params)
+    finally:
+        raw.prepare_threshold = None
+
+
+# "cached plan must not change result type"
+_RESULT_TYPE_CHANGED = "0A000"
+
+
+def _fetch_prepared(
+    connection: BaseDatabaseWrapper, raw: psycopg.Connection, sql: str, params: Sequence[Any]
+) -> list[tuple[Any, ...]]:
     prepared = _PreparedCursor(raw)
     # django-stubs types the argument as Django's wrapper; Django wraps the database's own cursor here.
     wrap = connection.make_debug_cursor if connection.queries_logged else connection.make_cursor

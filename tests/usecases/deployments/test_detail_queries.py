@@ -8,6 +8,7 @@ import gc
 import threading
 import weakref
 
+import psycopg
 import pytest
 from django.db import connection
 from django.test import Client, override_settings
@@ -16,6 +17,7 @@ from budportal.auth import token_cache
 from budportal.models import ApiToken
 from clusterjobs.crypto import seal
 from usecases.models.deployments import ComponentDeployment, DeploymentRevision, RevisionStatus, UseCaseDeployment
+from usecases.selectors.deployments import deployment_detail_get
 
 pytestmark = pytest.mark.django_db
 
@@ -110,6 +112,40 @@ def test_postgresql_plans_the_detail_read_once_per_connection(rich, owner_api, p
         for _ in range(3):
             assert owner_api.get(f"/api/deployments/{rich.pk}").json()["name"] == "rich"
     assert _prepared_detail_runs() - before == (3 if prepared else 0)
+
+
+def _alter_deployment_name_length(length: int) -> None:
+    """What a migration does from another process: the type (length) of a column the detail read returns."""
+    params = connection.get_connection_params()
+    keys = ("dbname", "user", "password", "host", "port")
+    with psycopg.connect(**{k: params[k] for k in keys if params.get(k)}, autocommit=True) as admin:
+        table = UseCaseDeployment._meta.db_table
+        admin.execute(f"ALTER TABLE {table} ALTER COLUMN name TYPE varchar({length})")
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="prepared statements are PostgreSQL's")
+@pytest.mark.django_db(transaction=True)
+def test_a_migration_changing_a_returned_column_does_not_break_the_prepared_read(owner) -> None:
+    """PostgreSQL refuses a prepared plan whose result type changed ("cached plan must not change result type"):
+    in a rolling upgrade, the old processes would answer 500 on that connection until it was replaced."""
+    deployment = UseCaseDeployment.objects.create(
+        name="demo", owner=owner, template_name="t", template_version="1", namespace="ns"
+    )
+    assert deployment_detail_get(user=owner, deployment_id=deployment.pk).name == "demo"  # prepared
+    length = UseCaseDeployment._meta.get_field("name").max_length
+    _alter_deployment_name_length(length + 1)
+    try:
+        for _ in range(2):
+            assert deployment_detail_get(user=owner, deployment_id=deployment.pk).name == "demo"
+    finally:
+        _alter_deployment_name_length(length)
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="prepared statements are PostgreSQL's")
+def test_preparing_is_on_only_while_the_read_runs(rich, owner) -> None:
+    """While psycopg's preparing is on it also counts every other statement by its full text, values included."""
+    deployment_detail_get(user=owner, deployment_id=rich.pk)
+    assert connection.connection.prepare_threshold is None
 
 
 def test_a_threads_row_readers_go_with_it() -> None:
