@@ -45,7 +45,11 @@ def database_from_url(url: str) -> dict:
     parsed = urlparse(url)
     if parsed.scheme not in {"postgres", "postgresql", "pgsql"}:
         raise ValueError(f"DATABASE_URL scheme {parsed.scheme!r} is not supported (use postgres://)")
-    options: dict[str, object] = {}
+    # TCP keepalives (libpq): a load balancer or NAT that drops an idle connection without a word (AWS NLB after
+    # 350 s, Azure after 4 min) keeps it while the probes flow, and a peer gone silent is noticed within ~90 s.
+    # The pool's check (budportal/postgresql/base.py) sees only what reached the socket. The URL may override.
+    options: dict[str, object] = {"keepalives": "1", "keepalives_idle": "60", "keepalives_interval": "10"}
+    options["keepalives_count"] = "3"
     for part in parsed.query.split("&"):
         if "=" in part:
             key, value = part.split("=", 1)
@@ -330,7 +334,7 @@ API_TOKEN_FAILURES_PER_MINUTE = env_int("API_TOKEN_FAILURES_PER_MINUTE", 30)
 # elsewhere stops working within it (at once in the process that made the change). 0: look up every request.
 API_TOKEN_CACHE_SECONDS = env_float("API_TOKEN_CACHE_SECONDS", 5.0)
 # The hottest reads run as prepared statements on PostgreSQL (usecases.selectors.rows). Off behind a pooler in
-# transaction mode that cannot keep them (PgBouncer before 1.21, or without max_prepared_statements).
+# transaction mode that cannot keep them (PgBouncer before 1.22, or without max_prepared_statements).
 DATABASE_PREPARED_STATEMENTS = env_bool("DATABASE_PREPARED_STATEMENTS", True)
 # Networks that http_request steps, webhooks and https:// / oci:// chart refs may reach although they are not
 # public (comma-separated CIDRs, e.g. "10.20.0.0/16"); empty: only public addresses (see pipelines/outbound.py).

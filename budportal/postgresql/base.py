@@ -7,6 +7,10 @@ together (tests/bench/README.md, web tier). A connection whose server went away 
 timeout, ``pg_terminate_backend``) has something to read on its socket: the server's goodbye, or the end of the
 stream. A healthy idle connection has nothing. So the check looks at the socket, and pays the round trip only when
 there is something there: psycopg's own check then tells a dead connection from a stray notice.
+
+What never reaches the socket it cannot see: a load balancer or NAT that forgets an idle connection without a word.
+The TCP keepalives every connection is opened with (settings.database_from_url) keep such a connection remembered,
+and turn a peer gone silent into an error on the socket, which the check sees.
 """
 
 from __future__ import annotations

@@ -45,7 +45,9 @@ def test_it_uses_postgresql_with_the_parsed_url_fields(tmp_path) -> None:
         "db.internal",
         "6543",
     )
-    assert db["OPTIONS"] == {"sslmode": "require", "pool": {"min_size": 2, "max_size": 8, "timeout": 10}}
+    keepalives = {"keepalives": "1", "keepalives_idle": "60", "keepalives_interval": "10", "keepalives_count": "3"}
+    pool = {"min_size": 2, "max_size": 8, "timeout": 10}
+    assert db["OPTIONS"] == {**keepalives, "sslmode": "require", "pool": pool}
     assert db["CONN_MAX_AGE"] == 0
     assert db["CONN_HEALTH_CHECKS"] is True
     # The database alone does not switch the broker or the channel layer.
