@@ -11,8 +11,10 @@ import pytest
 from django.db import connection
 
 from budportal.postgresql.base import DatabaseWrapper, check_connection
+from tests.production.services import another_session
 
-pytestmark = pytest.mark.skipif(connection.vendor != "postgresql", reason="the PostgreSQL backend's pool")
+# Pass 1 runs on SQLite, which has neither this backend nor a pool; scripts/test.sh's pass 2 runs these on PostgreSQL.
+pytestmark = pytest.mark.skipif(connection.vendor != "postgresql", reason="the PostgreSQL backend's pool: pass 2")
 
 
 class CountingConnection(psycopg.Connection):
@@ -25,14 +27,8 @@ class CountingConnection(psycopg.Connection):
         return super().execute(*args, **kwargs)
 
 
-def _conninfo() -> str:
-    params = connection.get_connection_params()
-    keys = ("dbname", "user", "password", "host", "port")
-    return psycopg.conninfo.make_conninfo(**{k: params[k] for k in keys if params.get(k)})
-
-
 def _terminate(pid: int) -> None:
-    with psycopg.connect(_conninfo(), autocommit=True) as admin:
+    with another_session(autocommit=True) as admin:
         admin.execute("SELECT pg_terminate_backend(%s)", [pid])
 
 
@@ -43,7 +39,7 @@ def _until_the_server_has_hung_up(conn: psycopg.Connection) -> None:
 
 
 def test_a_healthy_idle_connection_is_lent_without_a_round_trip() -> None:
-    with CountingConnection.connect(_conninfo(), autocommit=True) as conn:
+    with another_session(autocommit=True, connection_class=CountingConnection) as conn:
         conn.execute("SELECT 1")
         before = conn.statements
         for _ in range(3):
@@ -54,7 +50,7 @@ def test_a_healthy_idle_connection_is_lent_without_a_round_trip() -> None:
 
 @pytest.mark.django_db
 def test_a_connection_whose_server_went_away_is_refused() -> None:
-    with psycopg.connect(_conninfo(), autocommit=True) as conn:
+    with another_session(autocommit=True) as conn:
         _terminate(conn.info.backend_pid)
         _until_the_server_has_hung_up(conn)
         with pytest.raises(psycopg.OperationalError):
@@ -77,7 +73,7 @@ def test_after_a_postgresql_restart_the_next_request_gets_a_new_connection_at_on
     try:
         pooled.pool.open(wait=True)  # four idle connections, as a web process has between requests
         assert pooled.pool.get_stats()["pool_available"] == 4
-        with psycopg.connect(_conninfo(), autocommit=True) as admin:
+        with another_session(autocommit=True) as admin:
             admin.execute(
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = %s",
                 ["pool-restart-test"],

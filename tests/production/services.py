@@ -54,3 +54,13 @@ def isolated_services() -> Iterator[dict[str, str]]:
         redis.Redis.from_url(isolated_redis).flushdb()
         with psycopg.connect(database_url, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def another_session(connection_class: type[psycopg.Connection] = psycopg.Connection, **kwargs) -> psycopg.Connection:
+    """A new connection to the database the test's Django connection uses, as another process would open one
+    (an administrator terminating backends, a migration altering a table)."""
+    from django.db import connection
+
+    params = connection.get_connection_params()
+    keys = ("dbname", "user", "password", "host", "port")
+    return connection_class.connect(**{k: params[k] for k in keys if params.get(k)}, **kwargs)

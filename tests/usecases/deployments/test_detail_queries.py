@@ -8,7 +8,6 @@ import gc
 import threading
 import weakref
 
-import psycopg
 import pytest
 from django.db import connection
 from django.test import Client, override_settings
@@ -16,10 +15,14 @@ from django.test import Client, override_settings
 from budportal.auth import token_cache
 from budportal.models import ApiToken
 from clusterjobs.crypto import seal
+from tests.production.services import another_session
 from usecases.models.deployments import ComponentDeployment, DeploymentRevision, RevisionStatus, UseCaseDeployment
 from usecases.selectors.deployments import deployment_detail_get
 
 pytestmark = pytest.mark.django_db
+# SQLite, pass 1's database, has no prepared statements and runs the read through Django's cursor (the other tests
+# here cover that path); scripts/test.sh's pass 2 runs these on PostgreSQL.
+postgresql_only = pytest.mark.skipif(connection.vendor != "postgresql", reason="prepared statements: pass 2")
 
 
 @pytest.mark.parametrize("components", [0, 1, 8])
@@ -102,7 +105,7 @@ def _prepared_detail_runs() -> int:
         return cursor.fetchone()[0]
 
 
-@pytest.mark.skipif(connection.vendor != "postgresql", reason="prepared statements are PostgreSQL's")
+@postgresql_only
 @pytest.mark.parametrize("prepared", [True, False])
 def test_postgresql_plans_the_detail_read_once_per_connection(rich, owner_api, prepared) -> None:
     """PostgreSQL planning the read on every call was half its CPU per detail GET; the setting turns preparing
@@ -116,14 +119,12 @@ def test_postgresql_plans_the_detail_read_once_per_connection(rich, owner_api, p
 
 def _alter_deployment_name_length(length: int) -> None:
     """What a migration does from another process: the type (length) of a column the detail read returns."""
-    params = connection.get_connection_params()
-    keys = ("dbname", "user", "password", "host", "port")
-    with psycopg.connect(**{k: params[k] for k in keys if params.get(k)}, autocommit=True) as admin:
+    with another_session(autocommit=True) as admin:
         table = UseCaseDeployment._meta.db_table
         admin.execute(f"ALTER TABLE {table} ALTER COLUMN name TYPE varchar({length})")
 
 
-@pytest.mark.skipif(connection.vendor != "postgresql", reason="prepared statements are PostgreSQL's")
+@postgresql_only
 @pytest.mark.django_db(transaction=True)
 def test_a_migration_changing_a_returned_column_does_not_break_the_prepared_read(owner) -> None:
     """PostgreSQL refuses a prepared plan whose result type changed ("cached plan must not change result type"):
@@ -141,7 +142,7 @@ def test_a_migration_changing_a_returned_column_does_not_break_the_prepared_read
         _alter_deployment_name_length(length)
 
 
-@pytest.mark.skipif(connection.vendor != "postgresql", reason="prepared statements are PostgreSQL's")
+@postgresql_only
 def test_preparing_is_on_only_while_the_read_runs(rich, owner) -> None:
     """While psycopg's preparing is on it also counts every other statement by its full text, values included."""
     deployment_detail_get(user=owner, deployment_id=rich.pk)
