@@ -78,12 +78,11 @@ def deployment_detail_get(*, user, deployment_id: uuid.UUID | str) -> UseCaseDep
     found = rows.fetch_rows(_detail_sql(staff=user.is_staff), params)
     if not found:
         raise Http404("deployment not found")
-    width = len(UseCaseDeployment._meta.concrete_fields)
+    width, component_pk = _detail_layout()
     deployment = rows.reader(UseCaseDeployment)(found[0][:width])
     deployment.owner_name, deployment.latest_revision_status = found[0][width : width + 2]  # type: ignore[attr-defined]
     read_component = rows.reader(ComponentDeployment)
     # A deployment without components is one row of NULLs on the components' side (LEFT JOIN).
-    component_pk = width + 2 + [f.primary_key for f in ComponentDeployment._meta.concrete_fields].index(True)
     components = [read_component(row[width + 2 :]) for row in found if row[component_pk] is not None]
     deployment.component_rows = components  # type: ignore[attr-defined]  # this read's own attribute
     return deployment
@@ -96,6 +95,13 @@ def _column(model: type[Model], name: str, alias: str = "") -> str:
 
 def _quote(name: str) -> str:
     return connection.ops.quote_name(name)
+
+
+@functools.cache
+def _detail_layout() -> tuple[int, int]:
+    """Where ``_detail_sql``'s row splits: the deployment's column count, and the component key's index."""
+    width = len(UseCaseDeployment._meta.concrete_fields)
+    return width, width + 2 + [f.primary_key for f in ComponentDeployment._meta.concrete_fields].index(True)
 
 
 @functools.cache
